@@ -1,0 +1,44 @@
+# solana-escrow-exporter: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: setup run test lint typecheck unit dashboards bench soak drills demo clean
+
+setup:
+	@scripts/setup.sh
+
+## Start the simulator and the exporter on the embedded default (SQLite + simulator RPC).
+run: setup
+	@scripts/run.sh
+
+## Everything CI checks: lint, types, unit, integration and end-to-end tests.
+test: setup lint typecheck
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+lint:
+	$(BIN)/ruff check exporter devchain tests bench scripts
+	$(BIN)/ruff format --check exporter devchain
+
+typecheck:
+	$(BIN)/mypy exporter devchain
+
+## Recompile the Jsonnet dashboards into the committed JSON.
+dashboards: setup
+	$(PY) -m grafana.build
+
+bench: setup
+	$(PY) -m bench.run
+
+soak: setup
+	$(PY) -m bench.soak
+
+drills: setup
+	$(BIN)/pytest -q -p no:cacheprovider -m drill tests
+
+demo: setup
+	@scripts/demo.sh
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,90 @@
+"""The tiny interface every collector implements, and the last-good-value cache.
+
+A collector does its I/O in ``run_cycle`` on its own schedule (see ``exporter.scheduler``);
+a scrape only calls ``collect``, which reads what the last cycles left behind.  So a slow
+RPC provider or database never slows or fails a scrape: the collector reports itself down
+through ``escrow_exporter_collector_up`` instead.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import Metric
+
+
+class CollectorError(Exception):
+    """A cycle failed for a known reason.
+
+    ``reason`` becomes the ``reason`` label of ``escrow_exporter_collector_errors_total`` and
+    must be low-cardinality (``rpc_unavailable``, ``timeout``, ``decode``...); ``message`` is
+    for the log and must never contain a secret such as an RPC URL.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class Collector(abc.ABC):
+    """One source of metrics, polled every ``interval`` seconds."""
+
+    #: Value of the ``collector`` label in the exporter's self metrics.
+    name: str
+    #: Seconds between the starts of two cycles.
+    interval: float
+    #: A cycle running longer than this is cancelled and counted as ``timeout``.
+    timeout: float
+
+    async def setup(self) -> None:  # noqa: B027 - optional hook
+        """Open long-lived resources (pools, state files). Called once before the first cycle."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release what ``setup`` opened. Called once at shutdown."""
+
+    @abc.abstractmethod
+    async def run_cycle(self) -> None:
+        """Fetch and update the collector's state. Raise ``CollectorError`` on failure."""
+
+    @abc.abstractmethod
+    def collect(self) -> Iterable[Metric]:
+        """Yield metric families from the current state. Must not block or raise."""
+
+
+@dataclass(slots=True)
+class CachedValue:
+    value: float
+    updated: float
+
+
+class SeriesCache:
+    """Last good value per label set, forgotten after ``max_age`` seconds.
+
+    This is how a failing source is reported as *down* rather than as zero: a failed fetch
+    leaves the previous value (and its timestamp) in place, and only once it is older than
+    ``max_age`` does the series disappear.
+    """
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._values: dict[tuple[str, ...], CachedValue] = {}
+
+    def set(self, labels: tuple[str, ...], value: float, now: float | None = None) -> None:
+        self._values[labels] = CachedValue(value, time.time() if now is None else now)
+
+    def discard(self, labels: tuple[str, ...]) -> None:
+        self._values.pop(labels, None)
+
+    def items(self, now: float | None = None) -> Iterator[tuple[tuple[str, ...], CachedValue]]:
+        now = time.time() if now is None else now
+        expired = [k for k, v in self._values.items() if now - v.updated > self.max_age]
+        for k in expired:
+            del self._values[k]
+        yield from list(self._values.items())
+
+    def __len__(self) -> int:
+        return len(self._values)

@@ -1,0 +1,9 @@
+"""Base model for every config section: unknown keys are errors, values are immutable."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

@@ -1,0 +1,114 @@
+"""The config file's schema. Every section rejects unknown keys (see ``Section``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, field_validator, model_validator
+
+from exporter.config.base import Section
+from exporter.config.programs import ProgramConfig
+from exporter.config.sql import SqlConfig
+
+Commitment = Literal["processed", "confirmed", "finalized"]
+
+
+class EndpointConfig(Section):
+    """One Solana JSON-RPC provider. Only ``name`` is ever shown: URLs carry API keys."""
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+    rate_limit_rps: float = Field(default=20.0, gt=0)
+    max_concurrency: int = Field(default=8, ge=1, le=256)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=10)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        u = urlparse(v)
+        if u.scheme not in ("http", "https") or not u.netloc:
+            # Never echo the URL itself: it may hold an API key.
+            raise ValueError("must be an http:// or https:// URL")
+        return v
+
+
+class SolanaConfig(Section):
+    endpoints: list[EndpointConfig] = Field(min_length=1)
+    commitment: Commitment = "confirmed"
+    health_interval_seconds: float = Field(default=5.0, gt=0)
+    #: An endpoint this many slots behind the highest seen is unhealthy.
+    max_slot_lag: int = Field(default=50, ge=1)
+    #: How long the preferred endpoint must stay healthy before we fail back to it.
+    failback_after_seconds: float = Field(default=30.0, ge=0)
+    #: Consecutive failed requests that make the active endpoint fail over.
+    failover_after_errors: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SolanaConfig:
+        names = [e.name for e in self.endpoints]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"endpoint names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+
+class PdaConfig(Section):
+    """An address derived from a program id and seeds (``find_program_address``)."""
+
+    program_id: str
+    #: Each seed is ``"str:TEXT"``, ``"pubkey:BASE58"``, ``"u64:N"`` (little endian) or ``"hex:..."``.
+    seeds: list[str] = Field(min_length=1)
+
+
+class AccountConfig(Section):
+    name: str = Field(pattern=r"^[a-zA-Z0-9_.:-]{1,64}$")
+    address: str | None = None
+    pda: PdaConfig | None = None
+    #: ``sol`` reads lamports; ``token`` reads an SPL Token / Token-2022 token account.
+    kind: Literal["sol", "token"] = "sol"
+    #: Free-form role used by alert rules, e.g. ``escrow``, ``treasury``, ``fee``.
+    role: str = "escrow"
+
+    @model_validator(mode="after")
+    def _one_address(self) -> AccountConfig:
+        if (self.address is None) == (self.pda is None):
+            raise ValueError("set exactly one of address or pda")
+        return self
+
+
+class BalancesConfig(Section):
+    interval_seconds: float = Field(default=15.0, gt=0)
+    #: After this many intervals without a good fetch, a balance series disappears.
+    staleness_intervals: int = Field(default=5, ge=1)
+    accounts: list[AccountConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> BalancesConfig:
+        names = [a.name for a in self.accounts]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"account names must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+
+class StateConfig(Section):
+    #: SQLite file holding ingestion cursors and counter totals, written atomically.
+    path: str = "var/state.sqlite"
+
+
+class Config(Section):
+    solana: SolanaConfig
+    balances: BalancesConfig = Field(default_factory=BalancesConfig)
+    programs: list[ProgramConfig] = Field(default_factory=list)
+    sql: SqlConfig | None = None
+    state: StateConfig = Field(default_factory=StateConfig)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.solana.endpoints)} RPC endpoint(s), {len(self.balances.accounts)} account(s), "
+            f"{len(self.programs)} program(s), "
+            f"{len(self.sql.queries) if self.sql else 0} SQL quer{'y' if self.sql and len(self.sql.queries) == 1 else 'ies'}"
+        )

@@ -1,0 +1,53 @@
+"""Small helpers shared by tests: free loopback ports, waiting for HTTP, running the CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+FIXTURE_IDLS = SHARED / "fixtures" / "idls"
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 20.0, ok_codes: tuple[int, ...] = (200,)) -> None:
+    """Wait until ``url`` answers with one of ``ok_codes``; raise with the last error."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status in ok_codes:
+                    return
+                last = r.status
+        except urllib.error.HTTPError as e:
+            if e.code in ok_codes:
+                return
+            last = e
+        except OSError as e:
+            last = e
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``escrow-exporter ARGS`` from the venv and capture its output."""
+    return subprocess.run(
+        [str(VENV_BIN / "escrow-exporter"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
