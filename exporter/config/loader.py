@@ -133,7 +133,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             line = lines.get(loc) or lines.get(loc[:-1])
             where = f"{path}:{line}" if line else path
-            problems.append(f"{where}: {format_path(loc)}: {_describe(err)}")
+            problems.append(f"{where}: {format_path(loc)}: {_describe(dict(err))}")
     problems = [p if p.startswith(path) else f"{path}: {p}" for p in problems]
     if problems or config is None:
         raise ConfigError(path, problems)

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from exporter.config.base import Section
 from exporter.config.programs import ProgramConfig
 from exporter.config.sql import SqlConfig
+from exporter.solana import parse_pubkey, seed_bytes
 
 Commitment = Literal["processed", "confirmed", "finalized"]
 
@@ -62,6 +63,19 @@ class PdaConfig(Section):
     #: Each seed is ``"str:TEXT"``, ``"pubkey:BASE58"``, ``"u64:N"`` (little endian) or ``"hex:..."``.
     seeds: list[str] = Field(min_length=1)
 
+    @field_validator("program_id")
+    @classmethod
+    def _pubkey(cls, v: str) -> str:
+        parse_pubkey(v)
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[str]) -> list[str]:
+        for s in v:
+            seed_bytes(s)
+        return v
+
 
 class AccountConfig(Section):
     name: str = Field(pattern=r"^[a-zA-Z0-9_.:-]{1,64}$")
@@ -71,6 +85,13 @@ class AccountConfig(Section):
     kind: Literal["sol", "token"] = "sol"
     #: Free-form role used by alert rules, e.g. ``escrow``, ``treasury``, ``fee``.
     role: str = "escrow"
+
+    @field_validator("address")
+    @classmethod
+    def _pubkey(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_pubkey(v)
+        return v
 
     @model_validator(mode="after")
     def _one_address(self) -> AccountConfig:

@@ -1,16 +1,155 @@
-"""Config of the SQL collector (see issue: business tables). Placeholder."""
+"""Config of the SQL collector: databases to read and the queries that become metrics.
+
+Every cross reference (a query's ``database``, a metric's columns versus its labels) is checked
+here so that a typo is reported at start-up with its key and line, not at the first cycle.
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from exporter.config.base import Section
 
+Driver = Literal["postgres", "sqlite"]
+
+_METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+_LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+#: Families the exporter itself serves; a query must not shadow them (duplicate families break a scrape).
+_RESERVED_PREFIXES = ("escrow_sql_", "escrow_exporter_")
+
+
+class DatabaseConfig(Section):
+    """One database. ``dsn`` (PostgreSQL) usually comes from ``${ENV}`` or ``dsn_file``: it holds a password."""
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
+    driver: Driver = "sqlite"
+    #: PostgreSQL connection string, e.g. ``postgresql://reader@db:5432/app``. Never logged.
+    dsn: str | None = None
+    #: SQLite file, relative to the config file's directory. Opened read-only.
+    path: str | None = None
+    #: Most connections the PostgreSQL pool opens (SQLite opens one per running query).
+    pool_size: int = Field(default=2, ge=1, le=64)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("path")
+    @classmethod
+    def _relative_to_config(cls, v: str | None, info: ValidationInfo) -> str | None:
+        base = (info.context or {}).get("base_dir") if info.context else None
+        if v is not None and base and not Path(v).is_absolute():
+            return str(Path(base) / v)
+        return v
+
+    @model_validator(mode="after")
+    def _target(self) -> DatabaseConfig:
+        if self.driver == "postgres":
+            if not self.dsn:
+                raise ValueError("driver postgres needs dsn (or dsn_file)")
+            if self.path is not None:
+                raise ValueError("path is for driver sqlite; driver postgres uses dsn")
+        else:
+            if not self.path:
+                raise ValueError("driver sqlite needs path")
+            if self.dsn is not None:
+                raise ValueError("dsn is for driver postgres; driver sqlite uses path")
+        return self
+
+
+class MetricConfig(Section):
+    """One metric family built from a query's rows: one sample per row."""
+
+    name: str
+    type: Literal["gauge", "counter"] = "gauge"
+    help: str = ""
+    value_column: str = "value"
+    label_columns: list[str] = Field(default_factory=list)
+    static_labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _prom_name(cls, v: str) -> str:
+        if not _METRIC_RE.match(v):
+            raise ValueError(f"{v!r} is not a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+        if v.startswith(_RESERVED_PREFIXES):
+            raise ValueError(f"{v!r}: names starting with {' or '.join(_RESERVED_PREFIXES)} are the exporter's own")
+        return v
+
+    @model_validator(mode="after")
+    def _labels(self) -> MetricConfig:
+        if self.type == "counter" and not self.name.endswith("_total"):
+            raise ValueError(f"counter {self.name!r} must end in _total")
+        names = [*self.label_columns, *self.static_labels]
+        for n in names:
+            if not _LABEL_RE.match(n) or n.startswith("__"):
+                raise ValueError(f"{n!r} is not a valid Prometheus label name")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"label names repeated (label_columns and static_labels): {', '.join(dupes)}")
+        if self.value_column in self.label_columns:
+            raise ValueError(f"column {self.value_column!r} is both value_column and a label column")
+        return self
+
 
 class QueryConfig(Section):
-    name: str
-    sql: str
+    name: str = Field(pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
+    database: str
+    #: One SELECT, or a mapping ``{postgres: ..., sqlite: ...}`` when the dialects differ.
+    sql: str | dict[Driver, str]
+    interval_seconds: float = Field(default=30.0, gt=0)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    metrics: list[MetricConfig] = Field(min_length=1)
+    #: Most series one metric of this query may have; rows beyond it are dropped and counted.
+    max_series: int = Field(default=1000, ge=1)
+    #: After this many intervals without a good run, the query's series disappear.
+    staleness_intervals: int = Field(default=5, ge=1)
+
+    def sql_for(self, driver: Driver) -> str:
+        if isinstance(self.sql, str):
+            return self.sql
+        return self.sql[driver]
+
+    @model_validator(mode="after")
+    def _unique_metrics(self) -> QueryConfig:
+        names = [m.name for m in self.metrics]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"metric names repeated in this query: {', '.join(dupes)}")
+        return self
 
 
 class SqlConfig(Section):
+    databases: list[DatabaseConfig] = Field(default_factory=list)
     queries: list[QueryConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_refs(self) -> SqlConfig:
+        problems: list[str] = []
+        for what, names in (
+            ("database", [d.name for d in self.databases]),
+            ("query", [q.name for q in self.queries]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                problems.append(f"{what} names must be unique, repeated: {', '.join(dupes)}")
+        drivers = {d.name: d.driver for d in self.databases}
+        owner: dict[str, str] = {}
+        for i, q in enumerate(self.queries):
+            if q.database not in drivers:
+                known = ", ".join(sorted(drivers)) or "none defined"
+                problems.append(f"queries[{i}] ({q.name}): database {q.database!r} is not in sql.databases ({known})")
+            elif isinstance(q.sql, dict) and drivers[q.database] not in q.sql:
+                problems.append(
+                    f"queries[{i}] ({q.name}): sql has no {drivers[q.database]!r} variant for database {q.database!r}"
+                )
+            for m in q.metrics:
+                if m.name in owner:
+                    problems.append(
+                        f"queries[{i}] ({q.name}): metric {m.name} is already produced by query {owner[m.name]}"
+                    )
+                owner.setdefault(m.name, q.name)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self

@@ -1,0 +1,78 @@
+"""Wires config, RPC pool, collectors and the HTTP server into one aiohttp application.
+
+Long-lived resources (the HTTP client session, the RPC pool, collector state) are created in
+``cleanup_ctx`` and background tasks are cancelled cleanly on shutdown, as in aiohttp's examples.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge
+
+from exporter import __version__
+from exporter.collectors.balances import BalancesCollector
+from exporter.collectors.base import Collector
+from exporter.config.model import Config
+from exporter.http import add_routes
+from exporter.keys import AUTH, CONFIG, POOL, REGISTRY, SCHEDULER
+from exporter.rpc.metrics import RpcMetrics
+from exporter.rpc.pool import RpcPool
+from exporter.scheduler import Scheduler
+from exporter.webconfig import BasicAuth
+
+log = logging.getLogger("exporter")
+
+def build_collectors(config: Config, pool: RpcPool, registry: CollectorRegistry) -> list[Collector]:
+    """Every enabled collector, in a stable order."""
+    collectors: list[Collector] = []
+    if config.balances.accounts:
+        collectors.append(BalancesCollector(config.balances, pool))
+    return collectors
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    config, registry = app[CONFIG], app[REGISTRY]
+    async with aiohttp.ClientSession(raise_for_status=False) as session:
+        pool = RpcPool(config.solana, session, RpcMetrics(registry))
+        collectors = build_collectors(config, pool, registry)
+        for c in collectors:
+            await c.setup()
+        scheduler = Scheduler(collectors, registry)
+        app[POOL] = pool
+        app[SCHEDULER] = scheduler
+        tasks = [asyncio.create_task(pool.run_health_checks(), name="rpc-health"), *scheduler.start()]
+        log.info("exporter started", extra={"version": __version__, "collectors": [c.name for c in collectors]})
+        try:
+            yield
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+            for c in collectors:
+                try:
+                    await c.close()
+                except Exception:
+                    log.exception("collector close failed", extra={"collector": c.name})
+
+
+def create_app(config: Config, auth: BasicAuth | None = None) -> web.Application:
+    registry = CollectorRegistry(auto_describe=True)
+    Gauge("escrow_exporter_build_info", "Build information; always 1.", ["version"], registry=registry).labels(
+        __version__
+    ).set(1)
+    app = web.Application()
+    app[CONFIG] = config
+    app[REGISTRY] = registry
+    if auth is not None:
+        app[AUTH] = auth
+    add_routes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    return app

@@ -1,0 +1,109 @@
+"""``escrow-exporter``: run, check-config, devchain, decode, --version.
+
+Every user-facing failure exits with a clear message naming its cause (exit 2 for bad config
+or input), never a stack trace; ``--log.level debug`` adds traces to logs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from exporter import __version__
+from exporter.config import ConfigError, load_config
+from exporter.logs import LEVELS, setup_logging
+
+DEFAULT_LISTEN = ":10190"
+log = logging.getLogger("exporter")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="escrow-exporter", description="Prometheus exporter for Solana escrow programs.")
+    p.add_argument("--version", action="version", version=f"escrow-exporter {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="serve /metrics")
+    run.add_argument("--config", required=True, help="config file (YAML)")
+    run.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN, help="HOST:PORT (default :10190)")
+    run.add_argument("--web.config.file", dest="web_config", help="TLS and basic auth (exporter-toolkit format)")
+    run.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
+    run.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
+    check = sub.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("--config", required=True)
+    sub.add_parser("devchain", help="run the Solana JSON-RPC simulator", add_help=False)
+    sub.add_parser("decode", help="decode Anchor events or accounts with an IDL", add_help=False)
+    return p
+
+
+def _split_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"--web.listen-address {value!r}: expected HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _check_config(path: str) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as e:
+        print(f"{path}: {len(e.problems)} problem(s):", file=sys.stderr)
+        for p in e.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 2
+    print(f"{path}: OK: {config.summary()}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from exporter.app import create_app
+    from exporter.webconfig import BasicAuth, load_web_config, ssl_context
+
+    setup_logging(args.log_level, args.log_format)
+    try:
+        host, port = _split_listen(args.listen)
+        config = load_config(args.config)
+        web_cfg = load_web_config(args.web_config) if args.web_config else None
+    except ConfigError as e:
+        for p in e.problems:
+            log.error("invalid config", extra={"problem": p})
+        return 2
+    except ValueError as e:
+        log.error("invalid flag", extra={"problem": str(e)})
+        return 2
+    auth = BasicAuth(web_cfg.basic_auth_users) if web_cfg and web_cfg.basic_auth_users else None
+    try:
+        ctx = ssl_context(web_cfg, args.web_config) if web_cfg else None
+    except (OSError, ValueError) as e:
+        log.error("cannot load TLS certificate", extra={"file": args.web_config, "error": str(e)})
+        return 2
+    app = create_app(config, auth=auth)
+    log.info("listening", extra={"address": f"{host}:{port}", "tls": ctx is not None})
+    try:
+        web.run_app(app, host=host, port=port, ssl_context=ctx, print=None, access_log=None, shutdown_timeout=5)
+    except OSError as e:
+        log.error("cannot listen", extra={"address": f"{host}:{port}", "error": e.strerror or str(e)})
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Sub-commands implemented elsewhere take the rest of the command line as is.
+    delegated = {"devchain": "devchain.cli", "decode": "exporter.anchor.cli"}
+    if argv and argv[0] in delegated:
+        module = importlib.import_module(delegated[argv[0]])
+        return int(module.main(argv[1:]))
+    args = _parser().parse_args(argv)
+    if args.command == "check-config":
+        return _check_config(args.config)
+    if args.command == "run":
+        return _run(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

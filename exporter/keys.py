@@ -1,0 +1,17 @@
+"""Typed keys for what the aiohttp application holds (shared by ``app`` and ``http``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from exporter.config.model import Config
+from exporter.rpc.pool import RpcPool
+from exporter.scheduler import Scheduler
+from exporter.webconfig import BasicAuth
+
+CONFIG = web.AppKey("config", Config)
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+SCHEDULER = web.AppKey("scheduler", Scheduler)
+POOL = web.AppKey("pool", RpcPool)
+AUTH = web.AppKey("auth", BasicAuth)

@@ -1,0 +1,151 @@
+"""One JSON-RPC provider: HTTP, rate and concurrency limits, error classification.
+
+The endpoint does not retry; the pool decides whether to retry here or elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Sequence
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+
+from exporter.config.model import EndpointConfig
+from exporter.rpc.errors import (
+    RpcError,
+    RpcMalformed,
+    RpcNodeError,
+    RpcRateLimited,
+    RpcTimeout,
+    RpcTransportError,
+)
+from exporter.rpc.limiter import TokenBucket
+from exporter.rpc.metrics import RpcMetrics
+
+_ids = itertools.count(1)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class Endpoint:
+    def __init__(self, config: EndpointConfig, session: aiohttp.ClientSession, metrics: RpcMetrics) -> None:
+        self.config = config
+        self.name = config.name
+        self._session = session
+        self._metrics = metrics
+        self._limiter = TokenBucket(config.rate_limit_rps)
+        self._concurrency = asyncio.Semaphore(config.max_concurrency)
+        # Health, maintained by the pool's health checks and by request outcomes.
+        self.healthy = True
+        self.healthy_since = time.monotonic()
+        self.slot: int | None = None
+        self.consecutive_errors = 0
+        self.cooldown_until = 0.0  # set by 429s: do not send before this (monotonic)
+
+    async def call(self, method: str, params: Sequence[Any] | None = None) -> Any:
+        """One request; returns ``result`` or raises an ``RpcError`` subclass."""
+        body = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": list(params or [])}
+        reply = await self._post(body, method, 1)
+        if not isinstance(reply, dict):
+            raise self._count(RpcMalformed(self.name, f"{method}: reply is not a JSON object"), method)
+        return self._unwrap(reply, method)
+
+    async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """A JSON-RPC batch. Returns one item per call: its ``result`` or an ``RpcNodeError``.
+
+        A transport-level failure raises for the whole batch.
+        """
+        if not calls:
+            return []
+        bodies = [
+            {"jsonrpc": "2.0", "id": next(_ids), "method": m, "params": list(p)} for m, p in calls
+        ]
+        label = calls[0][0] if len({m for m, _ in calls}) == 1 else "batch"
+        reply = await self._post(bodies, label, len(calls))
+        if not isinstance(reply, list):
+            if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
+                self._unwrap(reply, label)  # raises the node's error for the whole batch
+            raise self._count(RpcMalformed(self.name, f"{label}: batch reply is not a JSON array"), label)
+        by_id = {item.get("id"): item for item in reply if isinstance(item, dict)}
+        out: list[Any] = []
+        for body in bodies:
+            item = by_id.get(body["id"])
+            method = str(body["method"])
+            if item is None:
+                raise self._count(RpcMalformed(self.name, f"{method}: batch reply lacks an item"), method)
+            try:
+                out.append(self._unwrap(item, method))
+            except RpcNodeError as e:
+                if e.endpoint_fault:
+                    raise
+                out.append(e)
+        return out
+
+    def _count(self, err: RpcError, method: str) -> RpcError:
+        self._metrics.requests.labels(self.name, method, err.outcome).inc()
+        return err
+
+    def _unwrap(self, reply: dict[str, Any], method: str) -> Any:
+        if "error" in reply and reply["error"] is not None:
+            err = reply["error"]
+            if not isinstance(err, dict):
+                raise self._count(RpcMalformed(self.name, f"{method}: error is not an object"), method)
+            code = err.get("code")
+            message = str(err.get("message", ""))[:200]
+            if code == 429:
+                raise self._count(RpcRateLimited(self.name, None), method)
+            raise self._count(RpcNodeError(self.name, int(code) if isinstance(code, int) else 0, message), method)
+        if "result" not in reply:
+            raise self._count(RpcMalformed(self.name, f"{method}: reply has neither result nor error"), method)
+        self._metrics.requests.labels(self.name, method, "success").inc()
+        return reply["result"]
+
+    async def _post(self, body: Any, method: str, cost: int) -> Any:
+        await self._limiter.acquire(cost)
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds)
+        async with self._concurrency:
+            started = time.perf_counter()
+            try:
+                async with self._session.post(
+                    self.config.url, json=body, headers=self.config.headers, timeout=timeout
+                ) as resp:
+                    if resp.status == 429:
+                        retry = _retry_after(resp.headers.get("Retry-After"))
+                        raise self._count_n(RpcRateLimited(self.name, retry), method, cost)
+                    if resp.status >= 400:
+                        raise self._count_n(RpcTransportError(self.name, f"{method}: HTTP {resp.status}"), method, cost)
+                    raw = await resp.read()
+            except TimeoutError:
+                raise self._count_n(
+                    RpcTimeout(self.name, f"{method}: no answer within {self.config.timeout_seconds:g}s"), method, cost
+                ) from None
+            except aiohttp.ClientError as e:
+                # str(e) of aiohttp errors can contain the URL; name only the error class.
+                raise self._count_n(RpcTransportError(self.name, f"{method}: {type(e).__name__}"), method, cost) from None
+            finally:
+                self._metrics.duration.labels(self.name, method).observe(time.perf_counter() - started)
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise self._count_n(RpcMalformed(self.name, f"{method}: body is not JSON"), method, cost) from None
+
+    def _count_n(self, err: RpcError, method: str, n: int) -> RpcError:
+        self._metrics.requests.labels(self.name, method, err.outcome).inc(n)
+        return err

@@ -1,0 +1,184 @@
+"""A pool of named RPC endpoints with health checks, failover and failback.
+
+* Requests go to the *active* endpoint. An endpoint fault (connection error, timeout, 429,
+  node-behind error, malformed reply) retries on the next healthy endpoint at once, and after
+  ``failover_after_errors`` consecutive faults the active endpoint changes.
+* Health checks (getHealth + getSlot, every ``health_interval_seconds``) mark an endpoint
+  unhealthy when it fails them or lags the highest slot by more than ``max_slot_lag``.
+* Failback to an endpoint earlier in the config happens only after it stayed healthy for
+  ``failback_after_seconds``: hysteresis, so a flapping provider does not flap the exporter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+from exporter.config.model import SolanaConfig
+from exporter.rpc.endpoint import Endpoint
+from exporter.rpc.errors import NoHealthyEndpoint, RpcError, RpcRateLimited
+from exporter.rpc.metrics import RpcMetrics
+
+log = logging.getLogger("exporter.rpc")
+
+BACKOFF_BASE_SECONDS = 0.2
+BACKOFF_CAP_SECONDS = 10.0
+
+
+def backoff_delay(attempt: int) -> float:
+    """Exponential backoff with full jitter around the nominal delay."""
+    nominal = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * (2**attempt))
+    return nominal * random.uniform(0.5, 1.5)
+
+
+class RpcPool:
+    def __init__(self, config: SolanaConfig, session: aiohttp.ClientSession, metrics: RpcMetrics) -> None:
+        self.config = config
+        self.commitment = config.commitment
+        self.metrics = metrics
+        self.endpoints = [Endpoint(e, session, metrics) for e in config.endpoints]
+        self.active = self.endpoints[0]
+        self.max_retries = max(e.max_retries for e in config.endpoints)
+        for ep in self.endpoints:
+            metrics.active.labels(ep.name).set(1 if ep is self.active else 0)
+            metrics.up.labels(ep.name).set(1)
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def call(self, method: str, params: Sequence[Any] | None = None) -> Any:
+        """Send one request, failing over between endpoints; raise the last error if all fail."""
+        return await self._with_failover(lambda ep: ep.call(method, params))
+
+    async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Send a JSON-RPC batch to one endpoint (failing over as a whole)."""
+        return list(await self._with_failover(lambda ep: ep.batch(calls)))
+
+    async def _with_failover(self, send: Any) -> Any:
+        last: RpcError | None = None
+        for round_no in range(self.max_retries + 1):
+            tried: set[str] = set()
+            while (ep := self._pick(tried)) is not None:
+                tried.add(ep.name)
+                wait = ep.cooldown_until - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(min(wait, BACKOFF_CAP_SECONDS))
+                try:
+                    result = await send(ep)
+                except RpcError as e:
+                    if not e.endpoint_fault:
+                        ep.consecutive_errors = 0
+                        raise
+                    last = e
+                    self._on_fault(ep, e, round_no)
+                    continue
+                ep.consecutive_errors = 0
+                return result
+            if round_no < self.max_retries:
+                await asyncio.sleep(backoff_delay(round_no))
+        raise NoHealthyEndpoint(last)
+
+    def _pick(self, tried: set[str]) -> Endpoint | None:
+        """The active endpoint if usable, else the first healthy one in config order, else any."""
+        now = time.monotonic()
+        candidates = [ep for ep in self.endpoints if ep.name not in tried]
+        if not candidates:
+            return None
+        if self.active in candidates and self.active.healthy and self.active.cooldown_until <= now:
+            return self.active
+        ready = [ep for ep in candidates if ep.healthy and ep.cooldown_until <= now]
+        if ready:
+            return ready[0]
+        # Nothing healthy left: still try, soonest out of cooldown first. A provider that is
+        # flagged unhealthy may well answer, and failing without trying would lose a cycle.
+        return min(candidates, key=lambda ep: (not ep.healthy, ep.cooldown_until))
+
+    def _on_fault(self, ep: Endpoint, err: RpcError, attempt: int) -> None:
+        ep.consecutive_errors += 1
+        if isinstance(err, RpcRateLimited):
+            delay = err.retry_after if err.retry_after is not None else backoff_delay(attempt)
+            ep.cooldown_until = time.monotonic() + min(delay, 60.0)
+        log.warning("rpc request failed", extra={"endpoint": ep.name, "error": str(err)})
+        if ep is self.active and (
+            ep.consecutive_errors >= self.config.failover_after_errors or isinstance(err, RpcRateLimited)
+        ):
+            self._mark_unhealthy(ep)
+            self._switch_to_best(reason=type(err).__name__)
+
+    # -- health -------------------------------------------------------------------------------
+
+    def _mark_unhealthy(self, ep: Endpoint) -> None:
+        if ep.healthy:
+            ep.healthy = False
+            self.metrics.up.labels(ep.name).set(0)
+
+    def _switch_to_best(self, reason: str) -> None:
+        best = next((ep for ep in self.endpoints if ep.healthy), None)
+        if best is not None and best is not self.active:
+            self._set_active(best, reason)
+
+    def _set_active(self, ep: Endpoint, reason: str) -> None:
+        old = self.active
+        self.active = ep
+        self.metrics.failovers.inc()
+        self.metrics.active.labels(old.name).set(0)
+        self.metrics.active.labels(ep.name).set(1)
+        log.warning("rpc active endpoint changed", extra={"from": old.name, "to": ep.name, "reason": reason})
+
+    async def _probe(self, ep: Endpoint) -> bool:
+        """getHealth + getSlot in one batch; True when the node says it is healthy."""
+        try:
+            health, slot = await ep.batch(
+                [("getHealth", []), ("getSlot", [{"commitment": self.commitment}])]
+            )
+        except RpcError as e:
+            log.debug("health check failed", extra={"endpoint": ep.name, "error": str(e)})
+            return False
+        if isinstance(slot, int) and not isinstance(slot, bool):
+            ep.slot = slot
+            self.metrics.slot.labels(ep.name).set(slot)
+        return health == "ok" and isinstance(slot, int)
+
+    async def check_health(self) -> None:
+        """One round of health checks on every endpoint, then failover / failback decisions."""
+        results = await asyncio.gather(*(self._probe(ep) for ep in self.endpoints))
+        slots = [ep.slot for ep in self.endpoints if ep.slot is not None]
+        top = max(slots) if slots else None
+        now = time.monotonic()
+        for ep, answered in zip(self.endpoints, results, strict=True):
+            lag = (top - ep.slot) if (top is not None and ep.slot is not None) else None
+            if lag is not None:
+                self.metrics.slot_lag.labels(ep.name).set(lag)
+            healthy = answered and lag is not None and lag <= self.config.max_slot_lag
+            if healthy and not ep.healthy:
+                ep.healthy, ep.healthy_since, ep.consecutive_errors = True, now, 0
+                self.metrics.up.labels(ep.name).set(1)
+            elif not healthy:
+                self._mark_unhealthy(ep)
+        if not self.active.healthy:
+            self._switch_to_best(reason="unhealthy")
+            return
+        for ep in self.endpoints:  # failback: first preferred endpoint healthy long enough
+            if ep is self.active:
+                break
+            if ep.healthy and now - ep.healthy_since >= self.config.failback_after_seconds:
+                self._set_active(ep, reason="failback")
+                break
+
+    async def run_health_checks(self) -> None:
+        """Background task: health rounds forever (cancelled at shutdown)."""
+        while True:
+            try:
+                await self.check_health()
+            except Exception:  # never let the health loop die
+                log.exception("health check round failed")
+            await asyncio.sleep(self.config.health_interval_seconds)
+
+    @property
+    def healthy_count(self) -> int:
+        return sum(1 for ep in self.endpoints if ep.healthy)

@@ -1,0 +1,104 @@
+"""Runs each collector on its own interval and keeps the exporter's self metrics.
+
+A collector's failure is contained here: it is logged with its reason, counted in
+``escrow_exporter_collector_errors_total`` and shown as ``escrow_exporter_collector_up 0``;
+other collectors and the scrape carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import Metric
+from prometheus_client.registry import Collector as PromCollector
+
+from exporter.collectors.base import Collector, CollectorError
+
+log = logging.getLogger("exporter.scheduler")
+
+
+class _Bridge(PromCollector):
+    """Adapts our collectors to prometheus_client's registry: one scrape calls every ``collect``."""
+
+    def __init__(self, collectors: list[Collector]) -> None:
+        self._collectors = collectors
+
+    def collect(self) -> Iterable[Metric]:
+        for c in self._collectors:
+            try:
+                yield from c.collect()
+            except Exception:  # a bug in one collector must not break the scrape
+                log.exception("collector failed to render its metrics", extra={"collector": c.name})
+
+
+class Scheduler:
+    def __init__(self, collectors: list[Collector], registry: CollectorRegistry) -> None:
+        self.collectors = collectors
+        self._first_cycle = {c.name: asyncio.Event() for c in collectors}
+        self.up = Gauge(
+            "escrow_exporter_collector_up", "1 if the collector's last cycle succeeded, 0 if it failed.",
+            ["collector"], registry=registry,
+        )
+        self.duration = Gauge(
+            "escrow_exporter_collector_duration_seconds", "Duration of the collector's last cycle.",
+            ["collector"], registry=registry,
+        )
+        self.last_success = Gauge(
+            "escrow_exporter_collector_last_success_timestamp_seconds",
+            "Unix time at which the collector's last successful cycle ended.", ["collector"], registry=registry,
+        )
+        self.errors = Counter(
+            "escrow_exporter_collector_errors", "Failed collector cycles by reason.",
+            ["collector", "reason"], registry=registry,
+        )
+        for c in collectors:
+            self.up.labels(c.name).set(0)
+        registry.register(_Bridge(collectors))
+
+    @property
+    def ready(self) -> bool:
+        """True once every collector finished (succeeded or failed) its first cycle."""
+        return all(e.is_set() for e in self._first_cycle.values())
+
+    async def wait_ready(self) -> None:
+        await asyncio.gather(*(e.wait() for e in self._first_cycle.values()))
+
+    async def run_once(self, c: Collector) -> bool:
+        started = time.perf_counter()
+        reason: str | None = None
+        try:
+            await asyncio.wait_for(c.run_cycle(), timeout=c.timeout)
+        except CollectorError as e:
+            reason = e.reason
+            log.warning("collector cycle failed", extra={"collector": c.name, "reason": e.reason, "error": e.message})
+        except TimeoutError:
+            reason = "timeout"
+            log.warning("collector cycle timed out", extra={"collector": c.name, "timeout_seconds": c.timeout})
+        except Exception as e:  # a bug: count it, keep the exporter alive, keep the trace at debug
+            reason = "internal"
+            log.error(
+                "collector cycle crashed", extra={"collector": c.name, "error": f"{type(e).__name__}: {e}"},
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+        self.duration.labels(c.name).set(time.perf_counter() - started)
+        if reason is None:
+            self.up.labels(c.name).set(1)
+            self.last_success.labels(c.name).set(time.time())
+        else:
+            self.up.labels(c.name).set(0)
+            self.errors.labels(c.name, reason).inc()
+        self._first_cycle[c.name].set()
+        return reason is None
+
+    async def _loop(self, c: Collector) -> None:
+        while True:
+            started = time.monotonic()
+            await self.run_once(c)
+            await asyncio.sleep(max(0.0, c.interval - (time.monotonic() - started)))
+
+    def start(self) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(self._loop(c), name=f"collector:{c.name}") for c in self.collectors]

@@ -1,0 +1,120 @@
+"""PostgreSQL through an asyncpg pool; every query runs in a READ ONLY transaction.
+
+Three layers keep a query from writing: the session default ``default_transaction_read_only``,
+the explicit ``BEGIN READ ONLY`` around each query, and asyncpg's prepared statements, which
+accept a single statement only (so ``SELECT 1; COMMIT; DELETE ...`` is rejected outright).
+A reader role with SELECT-only grants is still recommended (docs/sql.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlparse
+
+import asyncpg
+
+from exporter.config.sql import DatabaseConfig
+from exporter.sql.database import (
+    BAD_SQL,
+    QUERY_ERROR,
+    READ_ONLY,
+    TIMEOUT,
+    UNAVAILABLE,
+    Database,
+    QueryResult,
+    SqlError,
+)
+
+#: Extra seconds the client waits beyond the server-side statement_timeout before giving up itself.
+_CLIENT_GRACE = 2.0
+
+
+class PostgresDatabase(Database):
+    def __init__(self, config: DatabaseConfig) -> None:
+        super().__init__(config)
+        assert config.dsn is not None  # checked by the config
+        self._dsn = config.dsn
+        self._pool: asyncpg.Pool | None = None
+        self._lock = asyncio.Lock()
+        self._secrets = [s for s in (self._dsn, urlparse(self._dsn).password) if s]
+
+    def _redact(self, text: str) -> str:
+        """Driver messages must never carry the DSN or its password into logs."""
+        for s in self._secrets:
+            text = text.replace(s, "***")
+        return text
+
+    async def _get_pool(self) -> asyncpg.Pool:
+        async with self._lock:
+            if self._pool is None:
+                try:
+                    # min_size=0: creating the pool does not connect, so a database that is down
+                    # at start-up is just "down", and the pool reconnects by itself later.
+                    self._pool = await asyncpg.create_pool(
+                        self._dsn,
+                        min_size=0,
+                        max_size=self.config.pool_size,
+                        timeout=self.config.connect_timeout_seconds,
+                        server_settings={
+                            "application_name": "escrow-exporter",
+                            "default_transaction_read_only": "on",
+                        },
+                    )
+                except (ValueError, TypeError):
+                    raise SqlError(UNAVAILABLE, f"database {self.name}: invalid dsn") from None
+            return self._pool
+
+    async def fetch(self, sql: str, timeout: float) -> QueryResult:
+        try:
+            result = await asyncio.wait_for(self._fetch(sql, timeout), timeout + self.config.connect_timeout_seconds + _CLIENT_GRACE)
+        except SqlError as e:
+            self._mark(e)
+            raise
+        except TimeoutError:
+            err = SqlError(TIMEOUT, f"database {self.name}: no answer within {timeout}s")
+            self._mark(err)
+            raise err from None
+        self._mark(None)
+        return result
+
+    async def _fetch(self, sql: str, timeout: float) -> QueryResult:
+        pool = await self._get_pool()
+        try:
+            async with pool.acquire(timeout=self.config.connect_timeout_seconds) as conn:
+                async with conn.transaction(readonly=True):
+                    # SET LOCAL: the timeout ends with this transaction, the pooled session is untouched.
+                    await conn.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
+                    stmt = await conn.prepare(sql)
+                    columns = [a.name for a in stmt.get_attributes()]
+                    records = await stmt.fetch()
+        except asyncpg.PostgresError as e:
+            raise self._classify(e) from None
+        except (OSError, asyncpg.InterfaceError, TimeoutError) as e:
+            raise SqlError(UNAVAILABLE, f"database {self.name}: cannot reach the server: {self._describe(e)}") from None
+        return QueryResult(columns, [tuple(r) for r in records])
+
+    def _describe(self, e: BaseException) -> str:
+        return self._redact(f"{type(e).__name__}: {e}".strip().rstrip(":"))
+
+    def _classify(self, e: asyncpg.PostgresError) -> SqlError:
+        state = getattr(e, "sqlstate", "") or ""
+        msg = f"database {self.name}: {self._describe(e)}"
+        if state == "25006":  # read_only_sql_transaction
+            return SqlError(READ_ONLY, f"{msg} (queries run read-only; writes are refused)")
+        if state == "57014":  # query_canceled: our statement_timeout fired
+            return SqlError(TIMEOUT, msg)
+        if state.startswith(("08", "57P", "53")):  # connection, shutdown, out of resources
+            return SqlError(UNAVAILABLE, msg)
+        if state.startswith("42"):  # syntax error or access rule violation (unknown table, column...)
+            return SqlError(BAD_SQL, msg)
+        return SqlError(QUERY_ERROR, msg)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), 5)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pool.terminate()
+
+
