@@ -1,0 +1,31 @@
+# The exporter image; the simulator runs from the same image (`escrow-exporter devchain`).
+FROM python:3.11-slim
+
+# PYTHONPATH: the simulator finds its IDL at <package>/../idls, i.e. /app/idls, only when
+# imported from /app rather than from site-packages.
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/app \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+# Only what `pip install .` and the runtime need (see .dockerignore); sources last for caching.
+COPY pyproject.toml README.md ./
+COPY exporter ./exporter
+COPY devchain ./devchain
+COPY idls ./idls
+COPY schema ./schema
+RUN pip install . \
+ && useradd --system --uid 10190 --user-group --home-dir /var/lib/escrow-exporter --create-home escrow
+
+# Never run as root: the state file lives in the escrow user's home (a volume in compose).
+USER escrow
+WORKDIR /var/lib/escrow-exporter
+
+EXPOSE 10190
+HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:10190/-/healthy', timeout=2)"]
+
+ENTRYPOINT ["escrow-exporter"]
+CMD ["run", "--config", "/etc/escrow-exporter/config.yml", "--web.listen-address", "0.0.0.0:10190"]

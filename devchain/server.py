@@ -1,0 +1,230 @@
+"""The devchain HTTP server: JSON-RPC per simulated node, faults, chain actions, ground truth.
+
+Routes: ``POST /`` (node ``default``) and ``POST /node/<name>``; ``GET /_state``;
+``GET|POST|DELETE /_faults``; ``POST /_actions``; ``GET /-/healthy``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from aiohttp import web
+
+from devchain.chain import Chain
+from devchain.rpc import NodeView, Rpc
+
+log = logging.getLogger("devchain")
+CHAIN_KEY = web.AppKey("chain", Chain)
+SERVER_KEY: web.AppKey[DevchainServer] = web.AppKey("server")
+
+
+@dataclass
+class Faults:
+    down: bool = False  # close the connection without answering
+    slow_ms: int = 0  # delay every answer
+    rate_limit: float = 0  # true/1+: requests per second allowed (0.5 = rare), HTTP 429 beyond; true = all
+    stale_slot: int | None = None  # slot frozen here: getHealth -32005, newer data hidden
+    malformed: bool = False  # HTTP 200 with a truncated JSON body
+    truncate_logs: bool = False  # logMessages cut short, ending with "Log truncated"
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class DevchainServer:
+    def __init__(self, chain: Chain, tps: float = 0.0) -> None:
+        self.chain = chain
+        self.rpc = Rpc(chain)
+        self.tps = tps
+        self.faults: dict[str, Faults] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    # ---- faults ---------------------------------------------------------------------------
+    def node_faults(self, name: str) -> Faults:
+        return self.faults.setdefault(name, Faults())
+
+    def set_faults(self, body: dict[str, Any]) -> Faults:
+        name = body.get("node", "default")
+        if not isinstance(name, str):
+            raise ValueError("'node' must be a string")
+        f = self.node_faults(name)
+        known = {x.name for x in fields(Faults)}
+        for key, value in body.items():
+            if key == "node":
+                continue
+            if key not in known:
+                raise ValueError(f"unknown fault {key!r}; known: {', '.join(sorted(known))}")
+            if key == "stale_slot":
+                # true freezes the node at the current slot; a number freezes it at that slot.
+                value = None if value in (None, False) else self.chain.slot if value is True else int(value)
+            elif key == "rate_limit":
+                value = float(value) if not isinstance(value, bool) else (0.0001 if value else 0.0)
+                self._buckets.pop(name, None)
+            elif key == "slow_ms":
+                value = int(value or 0)
+            else:
+                value = bool(value)
+            setattr(f, key, value)
+        return f
+
+    def _rate_limited(self, node: str, f: Faults) -> bool:
+        if f.rate_limit <= 0:
+            return False
+        now = time.monotonic()
+        b = self._buckets.setdefault(node, _Bucket(f.rate_limit, now))
+        b.tokens = min(f.rate_limit, b.tokens + (now - b.at) * f.rate_limit)
+        b.at = now
+        if b.tokens >= 1:
+            b.tokens -= 1
+            return False
+        return True
+
+    # ---- handlers -------------------------------------------------------------------------
+    async def handle_rpc(self, request: web.Request) -> web.StreamResponse:
+        node = request.match_info.get("name", "default")
+        f = self.node_faults(node)
+        if f.down:
+            # A dead node: the client sees the connection drop with no HTTP answer.
+            if request.transport is not None:
+                request.transport.close()
+            raise asyncio.CancelledError
+        if f.slow_ms:
+            await asyncio.sleep(f.slow_ms / 1000)
+        try:
+            body = await request.json(loads=json.loads)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response(
+                {"jsonrpc": "2.0", "error": {"code": -32700, "message": "Parse error"}, "id": None}
+            )
+        if self._rate_limited(node, f):
+            rid = body.get("id") if isinstance(body, dict) else None
+            err = {"code": 429, "message": "Too many requests for a specific RPC call"}
+            return web.json_response(
+                {"jsonrpc": "2.0", "error": err, "id": rid}, status=429, headers={"Retry-After": "1"}
+            )
+        view = NodeView(self.chain, stale_slot=f.stale_slot, truncate_logs=f.truncate_logs)
+        result: Any
+        if isinstance(body, list):
+            if not body:
+                result = {
+                    "jsonrpc": "2.0",
+                    "error": {"code": -32600, "message": "Invalid request"},
+                    "id": None,
+                }
+            else:
+                result = [self.rpc.handle(r, view) for r in body]
+        else:
+            result = self.rpc.handle(body, view)
+        text = json.dumps(result, separators=(",", ":"))
+        if f.malformed:
+            text = text[: max(1, len(text) // 2)]
+        return web.Response(text=text, content_type="application/json")
+
+    async def handle_state(self, request: web.Request) -> web.Response:
+        return web.json_response(self.chain.state())
+
+    async def handle_faults(self, request: web.Request) -> web.Response:
+        if request.method == "DELETE":
+            node = request.query.get("node")
+            if node is None:
+                self.faults.clear()
+                self._buckets.clear()
+            else:
+                self.faults.pop(node, None)
+                self._buckets.pop(node, None)
+        elif request.method == "POST":
+            try:
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise ValueError("body must be a JSON object")
+                self.set_faults(body)
+            except (ValueError, TypeError) as e:
+                return web.json_response({"error": str(e)}, status=400)
+        return web.json_response({name: asdict(f) for name, f in self.faults.items()})
+
+    async def handle_actions(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object")
+            return web.json_response(self.run_action(body))
+        except (ValueError, TypeError, KeyError) as e:
+            return web.json_response({"error": str(e)}, status=400)
+
+    def run_action(self, body: dict[str, Any]) -> dict[str, Any]:
+        action = body.get("action")
+        if action == "drain_escrow":
+            account = str(body.get("account", "escrow_usdc"))
+            done = self.chain.drain_escrow(account, int(body.get("amount", 1_000_000)))
+            return {"action": action, "account": account, "drained": done}
+        if action == "withdrawal_spike":
+            sigs = self.chain.withdrawal_spike(int(body.get("count", 20)))
+            return {"action": action, "withdrawals": len(sigs), "signatures": sigs}
+        if action == "pause":
+            return {"action": action, "signature": self.chain.pause(body.get("reason"))}
+        if action == "resume":
+            return {"action": action, "signature": self.chain.resume()}
+        if action == "audit_gap":
+            self.chain.request_audit_gap()
+            return {"action": action, "audit_gaps_requested": self.chain.audit_gaps_requested}
+        raise ValueError(
+            f"unknown action {action!r}; known: drain_escrow, withdrawal_spike, pause, resume, audit_gap"
+        )
+
+    async def handle_healthy(self, request: web.Request) -> web.Response:
+        return web.Response(text="OK\n")
+
+    # ---- background generator -------------------------------------------------------------
+    async def _produce(self) -> None:
+        """Follow the wall clock: slots every ~400 ms, ``tps`` transactions per second."""
+        owed = 0.0
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.1)
+            now = time.monotonic()
+            owed += (now - last) * self.tps
+            last = now
+            self.chain.sync_clock()
+            n = int(owed)
+            if n:
+                owed -= n
+                try:
+                    self.chain.step(n, advance_slot=False)
+                except Exception:
+                    log.exception("devchain generator failed; continuing")
+
+    async def _start_background(self, app: web.Application) -> None:
+        self.chain.sync_clock()
+        self._task = asyncio.create_task(self._produce())
+
+    async def _stop_background(self, app: web.Application) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def app(self, background: bool = True) -> web.Application:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app[CHAIN_KEY] = self.chain
+        app[SERVER_KEY] = self
+        app.router.add_post("/", self.handle_rpc)
+        app.router.add_post("/node/{name}", self.handle_rpc)
+        app.router.add_get("/_state", self.handle_state)
+        app.router.add_route("*", "/_faults", self.handle_faults)
+        app.router.add_post("/_actions", self.handle_actions)
+        app.router.add_get("/-/healthy", self.handle_healthy)
+        if background:
+            app.on_startup.append(self._start_background)
+            app.on_cleanup.append(self._stop_background)
+        return app

@@ -1,0 +1,71 @@
+// Business KPIs: paid vs free mix, entry volume, fee revenue, withdrawal volume, KYC tiers,
+// frozen users, and the back-office health figures of the business database.
+local d = import '../lib/dash.libsonnet';
+local sel = d.sel;
+local t = d.target;
+
+local mintVar = d.labelVar('mint', 'mint', 'label_values(escrow_business_entry_volume_total{job=~"$job",instance=~"$instance"}, mint)');
+
+local inRange(metric, matchers='') = 'increase(' + sel(metric, matchers) + '[$__range])';
+local perDay(metric, matchers='') = 'increase(' + sel(metric, matchers) + '[1d])';
+
+d.dashboard(
+  uid='escrow-business',
+  title='Escrow / Business KPIs',
+  description='Business figures from the platform database (SQL query pack): matches, volumes, fees, withdrawals, users, and back-office health.',
+  version=1,
+  tags=['business'],
+  variables=[mintVar],
+  panels=[
+    d.stat('Matches', 'Matches created in the selected time range.', 'short', [t('sum(' + inRange('escrow_business_matches_total') + ')')], decimals=0),
+    d.stat('Paid share', 'Share of paid matches among all matches created in the selected time range.', 'percentunit',
+           [t('sum(' + inRange('escrow_business_matches_total', 'kind="paid"') + ') / sum(' + inRange('escrow_business_matches_total') + ')')]),
+    d.stat('Entry volume', 'Entry fees paid in the selected time range, per mint, in whole units.', 'short',
+           [t('sum by (mint) (' + inRange('escrow_business_entry_volume_total', 'mint=~"$mint"') + ')', '{{mint}}')]),
+    d.stat('Fee revenue', 'Platform fees earned in the selected time range, per mint, in whole units.', 'short',
+           [t('sum by (mint) (' + inRange('escrow_business_fee_revenue_total', 'mint=~"$mint"') + ')', '{{mint}}')]),
+    d.stat('Take rate', 'Fee revenue divided by entry volume over the selected time range, per mint.', 'percentunit',
+           [t('sum by (mint) (' + inRange('escrow_business_fee_revenue_total', 'mint=~"$mint"') + ') / sum by (mint) (' + inRange('escrow_business_entry_volume_total', 'mint=~"$mint"') + ')', '{{mint}}')]),
+    d.stat('Withdrawal volume', 'Amount withdrawn in the selected time range, per mint, in whole units.', 'short',
+           [t('sum by (mint) (' + inRange('escrow_business_withdrawal_volume_total', 'mint=~"$mint"') + ')', '{{mint}}')]),
+
+    d.piechart('Paid vs free matches', 'Mix of paid and free matches created in the selected time range.', 'short',
+               [t('sum by (kind) (' + inRange('escrow_business_matches_total') + ')', '{{kind}}') { instant: true, range: false }]),
+    d.timeseries('Matches per day', 'Matches created over the trailing day, by kind (paid or free).', 'short',
+                 [t('sum by (kind) (' + perDay('escrow_business_matches_total') + ')', '{{kind}}')], w=16, stack=true),
+
+    d.timeseries('Entry volume per day', 'Entry fees over the trailing day, per mint, in whole units.', 'short',
+                 [t('sum by (mint) (' + perDay('escrow_business_entry_volume_total', 'mint=~"$mint"') + ')', '{{mint}}')], w=8),
+    d.timeseries('Fee revenue per day', 'Platform fees over the trailing day, per mint, in whole units.', 'short',
+                 [t('sum by (mint) (' + perDay('escrow_business_fee_revenue_total', 'mint=~"$mint"') + ')', '{{mint}}')], w=8),
+    d.timeseries('Withdrawal volume per day', 'Amount withdrawn over the trailing day, per mint, in whole units; and the number of withdrawals.', 'short',
+                 [
+                   t('sum by (mint) (' + perDay('escrow_business_withdrawal_volume_total', 'mint=~"$mint"') + ')', '{{mint}}'),
+                   t('sum(' + perDay('escrow_business_withdrawals_total') + ')', 'count'),
+                 ], w=8),
+
+    d.piechart('Users by KYC tier', 'Registered users by KYC tier, now.', 'short',
+               [t('sum by (kyc_tier) (' + sel('escrow_business_users') + ')', '{{kyc_tier}}') { instant: true, range: false }]),
+    d.timeseries('Users by KYC tier over time', 'Registered users per KYC tier.', 'short',
+                 [t('sum by (kyc_tier) (' + sel('escrow_business_users') + ')', '{{kyc_tier}}')], w=10, stack=true),
+    d.stat('Frozen users', 'Accounts frozen by compliance or fraud controls, now.', 'short',
+           [t('sum(' + sel('escrow_business_users_frozen') + ')')], w=6, h=8, steps=[[null, 'green'], [1, 'orange']], decimals=0),
+
+    // Back-office health.
+    d.stat('Since last reconciliation', 'Time since the last successful reconciliation run of the books against the chain.', 's',
+           [t('time() - max(' + sel('escrow_business_reconciliation_last_success_timestamp_seconds') + ')')], w=6, steps=[[null, 'green'], [86400, 'red']]),
+    d.stat('Audit-log gaps', 'Missing sequence numbers in the audit log. Anything but 0 needs the audit-log-gap runbook.', 'short',
+           [t('sum(' + sel('escrow_business_audit_log_missing_entries') + ')')], w=6, steps=[[null, 'green'], [1, 'red']], decimals=0),
+    d.stat('Since last audit-log entry', 'Time since the newest audit-log entry was written.', 's',
+           [t('time() - max(' + sel('escrow_business_audit_log_last_entry_timestamp_seconds') + ')')], w=6, steps=[[null, 'green'], [3600, 'orange']]),
+    d.stat('Pending withdrawals', 'Withdrawals requested and not yet processed, count.', 'short',
+           [t('sum(' + sel('escrow_business_withdrawals_pending', 'mint=~"$mint"') + ')')], w=6, decimals=0),
+
+    d.timeseries('Outbox depth', 'Messages waiting in each outbox queue.', 'short',
+                 [t('sum by (queue) (' + sel('escrow_business_outbox_depth') + ')', '{{queue}}')], w=8),
+    d.timeseries('Payment webhook latency', 'Received minus created time of payment webhooks, per provider.', 's',
+                 [t('max by (provider) (' + sel('escrow_business_payment_webhook_latency_seconds') + ')', '{{provider}}')], w=8),
+    d.timeseries('Recorded write errors per hour', 'Write errors the application recorded in its database, per component, over the trailing hour.', 'short',
+                 [t('sum by (component) (increase(' + sel('escrow_business_write_errors_total') + '[1h]))', '{{component}}')], w=8),
+  ],
+)

@@ -1,0 +1,164 @@
+"""docker-compose.yml, the Dockerfile and the compose exporter config, checked without a
+Docker engine: `docker-compose config` validates and interpolates, then we read the result."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.util import ROOT, cli
+
+SECRETS = {"GRAFANA_ADMIN_PASSWORD": "test-admin-pw", "POSTGRES_PASSWORD": "test-pg-pw"}
+EXPECTED_SERVICES = {"exporter", "simulator", "postgres", "prometheus", "alertmanager", "grafana", "blackbox"}
+
+
+def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose not installed (make setup installs the Debian package)")
+    clean = {k: v for k, v in os.environ.items() if k not in SECRETS and k != "BIND_ADDRESS"}
+    return subprocess.run(
+        [binary, "-f", str(ROOT / "docker-compose.yml"), *args],
+        cwd=ROOT, capture_output=True, text=True, env={**clean, **env}, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    r = _compose("config", env=SECRETS)
+    assert r.returncode == 0, r.stderr
+    return dict(yaml.safe_load(r.stdout))
+
+
+def test_compose_config_is_valid() -> None:
+    r = _compose("config", "-q", env=SECRETS)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_required_secret_missing_is_named(missing: str) -> None:
+    r = _compose("config", "-q", env={k: v for k, v in SECRETS.items() if k != missing})
+    assert r.returncode != 0 and missing in r.stderr
+
+
+def test_all_services_present(config: dict[str, Any]) -> None:
+    assert set(config["services"]) == EXPECTED_SERVICES
+
+
+def test_images_are_pinned_to_exact_versions(config: dict[str, Any]) -> None:
+    for name, svc in config["services"].items():
+        if "build" in svc:
+            assert svc["build"]["dockerfile"] == "Dockerfile", name
+            continue
+        image = svc["image"]
+        # PostgreSQL releases are major.minor; the others major.minor.patch. Never "latest" or "16".
+        assert re.search(r":v?\d+\.\d+(\.\d+)?(-[a-z0-9.]+)?$", image), (
+            f"{name}: {image} is not an exact version"
+        )
+
+
+def test_every_service_has_a_healthcheck(config: dict[str, Any]) -> None:
+    for name, svc in config["services"].items():
+        assert svc.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
+
+
+def test_dependencies_wait_for_health(config: dict[str, Any]) -> None:
+    deps = {name: svc.get("depends_on", {}) for name, svc in config["services"].items()}
+    assert {"simulator", "postgres"} <= set(deps["exporter"])
+    assert "prometheus" in deps["grafana"] and "exporter" in deps["prometheus"]
+    for name, d in deps.items():
+        for target, cond in d.items():
+            assert cond == {"condition": "service_healthy"}, f"{name} -> {target}"
+
+
+def test_ports_bind_to_loopback_by_default(config: dict[str, Any]) -> None:
+    for name, svc in config["services"].items():
+        for port in svc.get("ports", []):
+            text = port if isinstance(port, str) else f"{port.get('host_ip')}:{port.get('published')}"
+            assert text.startswith("127.0.0.1:"), f"{name}: {port}"
+
+
+def test_bind_address_can_be_overridden() -> None:
+    r = _compose("config", env={**SECRETS, "BIND_ADDRESS": "0.0.0.0"})
+    assert r.returncode == 0 and "0.0.0.0:3000:3000" in r.stdout
+
+
+def test_grafana_password_from_environment_and_no_anonymous_admin(config: dict[str, Any]) -> None:
+    env = config["services"]["grafana"]["environment"]
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == SECRETS["GRAFANA_ADMIN_PASSWORD"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert "GF_AUTH_ANONYMOUS_ORG_ROLE" not in env
+    raw = (ROOT / "docker-compose.yml").read_text()
+    assert SECRETS["GRAFANA_ADMIN_PASSWORD"] not in raw
+
+
+def _mounts(svc: dict[str, Any]) -> dict[str, str]:
+    """container path -> host path (relative to the repository) for bind mounts."""
+    out = {}
+    for v in svc.get("volumes", []):
+        src, dst = (v.split(":")[0], v.split(":")[1]) if isinstance(v, str) else (v["source"], v["target"])
+        if src.startswith("/"):
+            out[dst] = os.path.relpath(src, ROOT)
+    return out
+
+
+def test_same_config_files_as_the_native_stack(config: dict[str, Any]) -> None:
+    s = config["services"]
+    assert _mounts(s["prometheus"])["/etc/prometheus"] == "prometheus"
+    assert _mounts(s["alertmanager"])["/etc/alertmanager"] == "alertmanager"
+    assert _mounts(s["grafana"])["/etc/grafana/provisioning"] == "grafana/provisioning"
+    assert _mounts(s["grafana"])["/etc/grafana/dashboards/escrow"] == "grafana/dashboards"
+    assert _mounts(s["postgres"])["/docker-entrypoint-initdb.d"] == "schema/postgres"
+    assert _mounts(s["exporter"])["/etc/escrow-exporter/config.yml"] == "examples/compose-config.yml"
+    # Provisioning reads these; the home dashboard must be one of ours.
+    env = s["grafana"]["environment"]
+    assert env["ESCROW_DASHBOARDS_DIR"] == "/etc/grafana/dashboards/escrow"
+    assert (
+        ROOT / "grafana/dashboards" / Path(env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]).name
+    ).exists()
+    for host in _mounts(s["exporter"]).values():
+        assert (ROOT / host).exists(), host
+
+
+def test_simulator_runs_from_the_exporter_image(config: dict[str, Any]) -> None:
+    sim, exp = config["services"]["simulator"], config["services"]["exporter"]
+    assert sim["image"] == exp["image"]
+    assert sim["command"] == ["devchain", "--listen", "0.0.0.0:8899"]
+
+
+def test_dockerfile_is_slim_non_root_with_healthcheck() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", text, re.M)
+    assert re.search(r"^RUN pip install \.", text, re.M)
+    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert user and user[-1] not in ("root", "0")
+    assert re.search(r"^EXPOSE 10190$", text, re.M)
+    assert re.search(r"^HEALTHCHECK .*\n?.*/-/healthy", text, re.M)
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "var"} <= set(ignored)
+
+
+def test_compose_exporter_config_passes_check_config(tmp_path: Path) -> None:
+    # Laid out as in the container: the config beside the mounted idls/.
+    (tmp_path / "config.yml").write_text((ROOT / "examples/compose-config.yml").read_text())
+    shutil.copytree(ROOT / "idls", tmp_path / "idls")
+    r = cli("check-config", "--config", str(tmp_path / "config.yml"), env={"POSTGRES_PASSWORD": "x"})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_compose_config_carries_the_query_pack_unchanged() -> None:
+    pack = yaml.safe_load((ROOT / "schema/queries.yml").read_text())
+    mine = yaml.safe_load((ROOT / "examples/compose-config.yml").read_text())
+    # To refresh: replace the `queries:` block under `sql:` with schema/queries.yml's, indented by 2.
+    assert mine["sql"]["queries"] == pack["queries"], (
+        "examples/compose-config.yml: sql.queries differs from schema/queries.yml"
+    )
+    assert [d["driver"] for d in mine["sql"]["databases"]] == ["postgres"]
+    assert "${POSTGRES_PASSWORD}" in mine["sql"]["databases"][0]["dsn"]

@@ -1,0 +1,144 @@
+"""Dashboards: pinned uids, committed JSON equal to a fresh build, versioning, links,
+provisioning, and the query helper the end-to-end test uses."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grafana import build, queries
+from tests.util import ROOT
+
+#: uid per source file. Links and bookmarks rely on these: never change one.
+PINNED_UIDS = {
+    "overview.jsonnet": "escrow-overview",
+    "treasury.jsonnet": "escrow-treasury",
+    "business.jsonnet": "escrow-business",
+    "chain_rpc.jsonnet": "escrow-chain-rpc",
+    "exporter.jsonnet": "escrow-exporter",
+}
+
+
+@pytest.fixture(scope="module")
+def dashboards() -> list[dict]:
+    return queries.load_dashboards()
+
+
+def test_uids_are_pinned() -> None:
+    found = {src.name: build.compile_source(src)["uid"] for src in build.sources()}
+    assert found == PINNED_UIDS
+
+
+def test_committed_json_equals_a_fresh_build() -> None:
+    assert build.drift() == [], "run `make dashboards` and commit the result"
+
+
+def test_build_check_cli_reports_no_drift() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "grafana.build", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def test_changed_dashboard_without_version_bump_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, lock = build.build_all()
+    lock["escrow-business"]["hash"] = "0" * 16  # as if the committed v1 had other content
+    stale = tmp_path / "versions.lock.json"
+    stale.write_text(build.lock_text(lock))
+    monkeypatch.setattr(build, "LOCK", stale)
+    with pytest.raises(
+        build.BuildError,
+        match=r"business.jsonnet: dashboard escrow-business changed but its version is still 1",
+    ):
+        build.build_all()
+
+
+def test_every_version_has_a_changelog_entry(dashboards: list[dict]) -> None:
+    text = (ROOT / "grafana" / "CHANGELOG.md").read_text()
+    for d in dashboards:
+        assert f"{d['uid']} v{d['version']}" in text
+
+
+def test_broken_jsonnet_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonnet"
+    bad.write_text("{\n  a: 1,\n  b: ,\n}\n")
+    with pytest.raises(build.BuildError, match=r"bad.jsonnet:3"):
+        build.compile_source(bad)
+
+
+def test_links_reach_every_dashboard_keeping_time_and_variables(dashboards: list[dict]) -> None:
+    for d in dashboards:
+        (link,) = d["links"]
+        assert link["type"] == "dashboards" and link["keepTime"] and link["includeVars"]
+        # A tag link lists every dashboard carrying the tag: all five must carry it.
+        assert all(set(link["tags"]) <= set(other["tags"]) for other in dashboards)
+
+
+def test_shared_variables_have_the_same_definition_everywhere(dashboards: list[dict]) -> None:
+    """includeVars passes values by name: a name must mean the same thing on every dashboard."""
+    seen: dict[str, object] = {}
+    for d in dashboards:
+        for v in d["templating"]["list"]:
+            key = v["name"]
+            if key == "mint":  # ledger and chain share mint values (address or SOL)
+                continue
+            assert seen.setdefault(key, v["query"]) == v["query"], f"{d['uid']}: variable {key} differs"
+
+
+def test_panel_queries_have_no_grafana_variables_left(dashboards: list[dict]) -> None:
+    found = [q for d in dashboards for q in queries.iter_panel_queries(d)]
+    assert len(found) >= 80
+    for uid, title, expr in found:
+        assert "$" not in expr and "[[" not in expr, (uid, title, expr)
+    rate = [e for _, t, e in found if t == "Requests by endpoint and outcome"]
+    assert rate == [
+        'sum by (endpoint, outcome) (rate(escrow_rpc_requests_total{job=~".+",instance=~".+",endpoint=~".+"}[1m]))'
+    ]
+
+
+def test_substitute_handles_every_variable_syntax() -> None:
+    got = queries.substitute(
+        'x{a=~"$program",b=~"${mint}",c=~"[[job]]",d=~"${instance:regex}"}[$__rate_interval]'
+    )
+    assert got == 'x{a=~".+",b=~".+",c=~".+",d=~".+"}[1m]'
+    assert queries.substitute("increase(x[$__range])", {"__range": "6h"}) == "increase(x[6h])"
+
+
+def test_allow_list_names_existing_panels_with_reasons(dashboards: list[dict]) -> None:
+    panels = {f"{uid}/{title}" for d in dashboards for uid, title, _ in queries.iter_panel_queries(d)}
+    for key, reason in queries.ALLOWED_EMPTY.items():
+        assert key in panels, f"allow-list entry {key} names no panel"
+        assert len(reason) > 20
+    assert queries.allowed_empty("escrow-overview", "Firing alerts")
+    assert queries.allowed_empty("escrow-overview", "Escrow mismatch (on-chain minus ledger)") is None
+
+
+def test_variable_queries_are_selectors(dashboards: list[dict]) -> None:
+    by_name = {(uid, name): sel for d in dashboards for uid, name, sel in queries.iter_variable_queries(d)}
+    assert by_name[("escrow-chain-rpc", "endpoint")] == 'escrow_rpc_up{job=~".+",instance=~".+"}'
+    assert len(by_name) >= 15
+
+
+def test_provisioning_datasource_has_a_fixed_uid() -> None:
+    doc = yaml.safe_load((ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text())
+    (ds,) = doc["datasources"]
+    assert ds["uid"] == "prometheus" and ds["type"] == "prometheus" and not ds["editable"]
+
+
+def test_provisioning_provider_is_a_read_only_folder() -> None:
+    doc = yaml.safe_load((ROOT / "grafana/provisioning/dashboards/escrow.yml").read_text())
+    (p,) = doc["providers"]
+    assert p["folder"] and p["allowUiUpdates"] is False and p["type"] == "file"
+
+
+def test_dashboards_are_not_editable_in_the_ui(dashboards: list[dict]) -> None:
+    assert all(d["editable"] is False for d in dashboards)
+    json.dumps(copy.deepcopy(dashboards))  # plain JSON, nothing jsonnet-only left
