@@ -18,11 +18,11 @@ test: setup lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 lint:
-	$(BIN)/ruff check exporter devchain tests bench scripts
-	$(BIN)/ruff format --check exporter devchain
+	$(BIN)/ruff check exporter devchain grafana bundle tests bench scripts
+	$(BIN)/ruff format --check exporter devchain grafana
 
 typecheck:
-	$(BIN)/mypy exporter devchain
+	$(BIN)/mypy exporter devchain grafana
 
 ## Recompile the Jsonnet dashboards into the committed JSON.
 dashboards: setup

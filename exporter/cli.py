@@ -21,13 +21,19 @@ log = logging.getLogger("exporter")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="escrow-exporter", description="Prometheus exporter for Solana escrow programs.")
+    p = argparse.ArgumentParser(
+        prog="escrow-exporter", description="Prometheus exporter for Solana escrow programs."
+    )
     p.add_argument("--version", action="version", version=f"escrow-exporter {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve /metrics")
     run.add_argument("--config", required=True, help="config file (YAML)")
-    run.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN, help="HOST:PORT (default :10190)")
-    run.add_argument("--web.config.file", dest="web_config", help="TLS and basic auth (exporter-toolkit format)")
+    run.add_argument(
+        "--web.listen-address", dest="listen", default=DEFAULT_LISTEN, help="HOST:PORT (default :10190)"
+    )
+    run.add_argument(
+        "--web.config.file", dest="web_config", help="TLS and basic auth (exporter-toolkit format)"
+    )
     run.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     run.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
     check = sub.add_parser("check-config", help="validate a config file and exit")
@@ -83,7 +89,9 @@ def _run(args: argparse.Namespace) -> int:
     app = create_app(config, auth=auth)
     log.info("listening", extra={"address": f"{host}:{port}", "tls": ctx is not None})
     try:
-        web.run_app(app, host=host, port=port, ssl_context=ctx, print=None, access_log=None, shutdown_timeout=5)
+        web.run_app(
+            app, host=host, port=port, ssl_context=ctx, print=None, access_log=None, shutdown_timeout=5
+        )
     except OSError as e:
         log.error("cannot listen", extra={"address": f"{host}:{port}", "error": e.strerror or str(e)})
         return 1

@@ -58,7 +58,9 @@ async def landing(request: web.Request) -> web.Response:
 async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     auth = request.app.get(AUTH)
     if auth is not None and not auth.check(request.headers.get("Authorization")):
-        return web.Response(status=401, text="Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="escrow-exporter"'})
+        return web.Response(
+            status=401, text="Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="escrow-exporter"'}
+        )
     return await handler(request)
 
 

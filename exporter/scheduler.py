@@ -40,20 +40,28 @@ class Scheduler:
         self.collectors = collectors
         self._first_cycle = {c.name: asyncio.Event() for c in collectors}
         self.up = Gauge(
-            "escrow_exporter_collector_up", "1 if the collector's last cycle succeeded, 0 if it failed.",
-            ["collector"], registry=registry,
+            "escrow_exporter_collector_up",
+            "1 if the collector's last cycle succeeded, 0 if it failed.",
+            ["collector"],
+            registry=registry,
         )
         self.duration = Gauge(
-            "escrow_exporter_collector_duration_seconds", "Duration of the collector's last cycle.",
-            ["collector"], registry=registry,
+            "escrow_exporter_collector_duration_seconds",
+            "Duration of the collector's last cycle.",
+            ["collector"],
+            registry=registry,
         )
         self.last_success = Gauge(
             "escrow_exporter_collector_last_success_timestamp_seconds",
-            "Unix time at which the collector's last successful cycle ended.", ["collector"], registry=registry,
+            "Unix time at which the collector's last successful cycle ended.",
+            ["collector"],
+            registry=registry,
         )
         self.errors = Counter(
-            "escrow_exporter_collector_errors", "Failed collector cycles by reason.",
-            ["collector", "reason"], registry=registry,
+            "escrow_exporter_collector_errors",
+            "Failed collector cycles by reason.",
+            ["collector", "reason"],
+            registry=registry,
         )
         for c in collectors:
             self.up.labels(c.name).set(0)
@@ -74,14 +82,19 @@ class Scheduler:
             await asyncio.wait_for(c.run_cycle(), timeout=c.timeout)
         except CollectorError as e:
             reason = e.reason
-            log.warning("collector cycle failed", extra={"collector": c.name, "reason": e.reason, "error": e.message})
+            log.warning(
+                "collector cycle failed", extra={"collector": c.name, "reason": e.reason, "error": e.message}
+            )
         except TimeoutError:
             reason = "timeout"
-            log.warning("collector cycle timed out", extra={"collector": c.name, "timeout_seconds": c.timeout})
+            log.warning(
+                "collector cycle timed out", extra={"collector": c.name, "timeout_seconds": c.timeout}
+            )
         except Exception as e:  # a bug: count it, keep the exporter alive, keep the trace at debug
             reason = "internal"
             log.error(
-                "collector cycle crashed", extra={"collector": c.name, "error": f"{type(e).__name__}: {e}"},
+                "collector cycle crashed",
+                extra={"collector": c.name, "error": f"{type(e).__name__}: {e}"},
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
         self.duration.labels(c.name).set(time.perf_counter() - started)

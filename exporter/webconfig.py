@@ -28,7 +28,10 @@ class TlsServerConfig(Section):
     key_file: str
     client_ca_file: str | None = None
     client_auth_type: Literal[
-        "NoClientCert", "RequestClientCert", "RequireAnyClientCert", "VerifyClientCertIfGiven",
+        "NoClientCert",
+        "RequestClientCert",
+        "RequireAnyClientCert",
+        "VerifyClientCertIfGiven",
         "RequireAndVerifyClientCert",
     ] = "NoClientCert"
     min_version: Literal["TLS12", "TLS13"] = "TLS12"

@@ -12,14 +12,24 @@ from tests.util import VENV_BIN, free_port, wait_http
 
 
 class Devchain:
-    def __init__(self, tmp: Path, seed: int = 1, tps: float = 5, *extra: str) -> None:
+    def __init__(self, tmp: Path, seed: int = 1, tps: float = 5, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.log_path = tmp / f"devchain-{self.port}.log"
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "escrow-exporter"), "devchain", "--listen", f"127.0.0.1:{self.port}",
-             "--seed", str(seed), "--tps", str(tps), *extra],
-            stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                str(VENV_BIN / "escrow-exporter"),
+                "devchain",
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--seed",
+                str(seed),
+                "--tps",
+                str(tps),
+                *extra,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         try:
             wait_http(f"{self.url}/-/healthy", timeout=30)
@@ -36,7 +46,9 @@ class Devchain:
 
     def _send(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=10) as r:
             raw = r.read()
             return json.loads(raw) if raw else None

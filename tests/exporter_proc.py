@@ -20,8 +20,15 @@ class ExporterProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
-                str(VENV_BIN / "escrow-exporter"), "run", "--config", str(config),
-                "--web.listen-address", f"127.0.0.1:{self.port}", "--log.level", "debug", *extra,
+                str(VENV_BIN / "escrow-exporter"),
+                "run",
+                "--config",
+                str(config),
+                "--web.listen-address",
+                f"127.0.0.1:{self.port}",
+                "--log.level",
+                "debug",
+                *extra,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -82,7 +89,9 @@ def sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def wait_until(predicate: object, timeout: float = 20.0, interval: float = 0.2, what: str = "condition") -> None:
+def wait_until(
+    predicate: object, timeout: float = 20.0, interval: float = 0.2, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if callable(predicate) and predicate():

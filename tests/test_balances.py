@@ -70,7 +70,9 @@ def test_sol_spl_and_token2022_balances_equal_chain(chain: Devchain, tmp_path: P
         proc.stop()
 
 
-def test_more_than_100_accounts_are_chunked_and_missing_account_reported(chain: Devchain, tmp_path: Path) -> None:
+def test_more_than_100_accounts_are_chunked_and_missing_account_reported(
+    chain: Devchain, tmp_path: Path
+) -> None:
     state = chain.state()["balances"]
     lines = []
     for i in range(150):  # 150 names over the five real accounts: two getMultipleAccounts calls
@@ -82,10 +84,20 @@ def test_more_than_100_accounts_are_chunked_and_missing_account_reported(chain: 
     proc = start(tmp_path, chain, "\n".join(lines), interval=60)  # exactly one cycle during the test
     try:
         text = proc.metrics()
-        present = [i for i in range(150) if sample(text, "escrow_account_balance", account=f"acct_{i:03d}") is not None]
+        present = [
+            i
+            for i in range(150)
+            if sample(text, "escrow_account_balance", account=f"acct_{i:03d}") is not None
+        ]
         assert len(present) == 150
         # 151 accounts -> 2 chunks, plus one call for the two mints' decimals.
-        calls = sample(text, "escrow_rpc_requests_total", endpoint="devchain", method="getMultipleAccounts", outcome="success")
+        calls = sample(
+            text,
+            "escrow_rpc_requests_total",
+            endpoint="devchain",
+            method="getMultipleAccounts",
+            outcome="success",
+        )
         assert calls == 3
         assert sample(text, "escrow_account_exists", account="closed_escrow") == 0
         assert sample(text, "escrow_account_balance", account="closed_escrow") is None

@@ -33,12 +33,14 @@ def family_doc_name(name: str, kind: str) -> str:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devchain, ExporterProcess]]:
     tmp = tmp_path_factory.mktemp("full")
-    chain = Devchain(tmp, seed=7, tps=10, "--ledger-db", str(tmp / "ledger.sqlite"))
+    chain = Devchain(tmp, seed=7, tps=10, extra=("--ledger-db", str(tmp / "ledger.sqlite")))
     # The example config, pointed at this run's simulator, ledger and state file.
     for src in (ROOT / "examples").glob("*.yml"):
         shutil.copy(src, tmp / src.name)
     text = (tmp / "config.yml").read_text()
-    text = text.replace("http://127.0.0.1:8899", chain.url).replace("var/ledger.sqlite", str(tmp / "ledger.sqlite"))
+    text = text.replace("http://127.0.0.1:8899", chain.url).replace(
+        "var/ledger.sqlite", str(tmp / "ledger.sqlite")
+    )
     text = text.replace("var/state.sqlite", str(tmp / "state.sqlite"))
     text = re.sub(r"(idl: *)(\S*idls/)", lambda m: m.group(1) + str(ROOT / "idls") + "/", text)
     (tmp / "config.yml").write_text(text)
@@ -54,10 +56,12 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devchain
 def test_every_collector_up(running: tuple[Devchain, ExporterProcess]) -> None:
     _, proc = running
     wait_until(
-        lambda: all(
-            v == 1 for v in _collector_up(proc.metrics()).values()
-        ) and len(_collector_up(proc.metrics())) >= 1,
-        timeout=30, what="all collectors up",
+        lambda: (
+            all(v == 1 for v in _collector_up(proc.metrics()).values())
+            and len(_collector_up(proc.metrics())) >= 1
+        ),
+        timeout=30,
+        what="all collectors up",
     )
 
 
@@ -88,5 +92,6 @@ def test_balances_match_chain(running: tuple[Devchain, ExporterProcess]) -> None
     names = set(chain.state()["balances"])
     wait_until(
         lambda: all(sample(proc.metrics(), "escrow_account_balance", account=n) is not None for n in names),
-        timeout=30, what="a balance for every watched account",
+        timeout=30,
+        what="a balance for every watched account",
     )

@@ -65,7 +65,9 @@ def exporter(tmp_path: Path, silent_rpc: int) -> Iterator[ExporterProcess]:
     proc.stop()
 
 
-def get(url: str, headers: dict[str, str] | None = None, ctx: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], bytes]:
+def get(
+    url: str, headers: dict[str, str] | None = None, ctx: ssl.SSLContext | None = None
+) -> tuple[int, dict[str, str], bytes]:
     req = urllib.request.Request(url, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
@@ -80,7 +82,10 @@ def test_ready_only_after_first_cycle_and_scrape_survives_dead_source(exporter: 
     wait_until(lambda: get(exporter.url + "/-/ready")[0] == 200, timeout=20, what="readiness")
     text = exporter.metrics()
     assert sample(text, "escrow_exporter_collector_up", collector="balances") == 0
-    assert (sample(text, "escrow_exporter_collector_errors_total", collector="balances", reason="rpc_unavailable") or 0) >= 1
+    assert (
+        sample(text, "escrow_exporter_collector_errors_total", collector="balances", reason="rpc_unavailable")
+        or 0
+    ) >= 1
     # A dead source is "down", never a zero balance.
     assert sample(text, "escrow_account_balance", account="escrow_sol") is None
     assert sample(text, "escrow_exporter_build_info") == 1
@@ -92,7 +97,9 @@ def test_formats_gzip_openmetrics_and_landing(exporter: ExporterProcess) -> None
     status, headers, body = get(exporter.url + "/metrics", {"Accept-Encoding": "gzip"})
     assert status == 200 and headers["Content-Encoding"] == "gzip"
     assert b"# HELP escrow_exporter_build_info" in gzip.decompress(body)
-    status, headers, body = get(exporter.url + "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"})
+    status, headers, body = get(
+        exporter.url + "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
     assert headers["Content-Type"].startswith("application/openmetrics-text")
     assert body.rstrip().endswith(b"# EOF")
     status, _, body = get(exporter.url + "/")
@@ -109,10 +116,26 @@ def test_promtool_check_metrics(exporter: ExporterProcess) -> None:
 
 def _self_signed(tmp_path: Path) -> None:
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(tmp_path / "server.key"), "-out", str(tmp_path / "server.crt")],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(tmp_path / "server.key"),
+            "-out",
+            str(tmp_path / "server.crt"),
+        ],
+        check=True,
+        capture_output=True,
     )
 
 
@@ -136,7 +159,9 @@ def test_tls_and_basic_auth(tmp_path: Path, silent_rpc: int) -> None:
         good = "Basic " + base64.b64encode(b"prometheus:hunter2").decode()
         status, _, body = get(url, {"Authorization": good}, ctx=ctx)
         assert status == 200 and b"escrow_exporter_build_info" in body
-        with pytest.raises((urllib.error.URLError, ConnectionError)):  # plain HTTP is not served on a TLS port
+        with pytest.raises(
+            (urllib.error.URLError, ConnectionError)
+        ):  # plain HTTP is not served on a TLS port
             urllib.request.urlopen(f"http://127.0.0.1:{proc.port}/metrics", timeout=5).read()
     finally:
         proc.stop()
@@ -151,7 +176,9 @@ def _tls_status(url: str, ctx: ssl.SSLContext) -> int | None:
 
 def test_bad_web_config_is_a_clear_error(tmp_path: Path) -> None:
     web = tmp_path / "web.yml"
-    web.write_text("basic_auth_users:\n  alice: plaintext\ntls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n  extra: 1\n")
+    web.write_text(
+        "basic_auth_users:\n  alice: plaintext\ntls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n  extra: 1\n"
+    )
     cfg = tmp_path / "config.yml"
     cfg.write_text(CONFIG.format(port=1))
     proc = ExporterProcess(cfg, "--web.config.file", str(web))

@@ -42,7 +42,9 @@ def wait_http(url: str, timeout: float = 20.0, ok_codes: tuple[int, ...] = (200,
     raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
 
 
-def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run ``escrow-exporter ARGS`` from the venv and capture its output."""
     return subprocess.run(
         [str(VENV_BIN / "escrow-exporter"), *args],

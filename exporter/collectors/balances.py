@@ -171,7 +171,9 @@ class BalancesCollector(Collector):
         yield balance
         yield updated
         exists = GaugeMetricFamily(
-            "escrow_account_exists", "1 if the account exists on chain, 0 if it is missing or closed.", labels=["account"]
+            "escrow_account_exists",
+            "1 if the account exists on chain, 0 if it is missing or closed.",
+            labels=["account"],
         )
         for (account,), cached in self._exists.items(now):
             exists.add_metric([account], cached.value)

@@ -74,9 +74,7 @@ class Endpoint:
         """
         if not calls:
             return []
-        bodies = [
-            {"jsonrpc": "2.0", "id": next(_ids), "method": m, "params": list(p)} for m, p in calls
-        ]
+        bodies = [{"jsonrpc": "2.0", "id": next(_ids), "method": m, "params": list(p)} for m, p in calls]
         label = calls[0][0] if len({m for m, _ in calls}) == 1 else "batch"
         reply = await self._post(bodies, label, len(calls))
         if not isinstance(reply, list):
@@ -111,9 +109,13 @@ class Endpoint:
             message = str(err.get("message", ""))[:200]
             if code == 429:
                 raise self._count(RpcRateLimited(self.name, None), method)
-            raise self._count(RpcNodeError(self.name, int(code) if isinstance(code, int) else 0, message), method)
+            raise self._count(
+                RpcNodeError(self.name, int(code) if isinstance(code, int) else 0, message), method
+            )
         if "result" not in reply:
-            raise self._count(RpcMalformed(self.name, f"{method}: reply has neither result nor error"), method)
+            raise self._count(
+                RpcMalformed(self.name, f"{method}: reply has neither result nor error"), method
+            )
         self._metrics.requests.labels(self.name, method, "success").inc()
         return reply["result"]
 
@@ -130,21 +132,29 @@ class Endpoint:
                         retry = _retry_after(resp.headers.get("Retry-After"))
                         raise self._count_n(RpcRateLimited(self.name, retry), method, cost)
                     if resp.status >= 400:
-                        raise self._count_n(RpcTransportError(self.name, f"{method}: HTTP {resp.status}"), method, cost)
+                        raise self._count_n(
+                            RpcTransportError(self.name, f"{method}: HTTP {resp.status}"), method, cost
+                        )
                     raw = await resp.read()
             except TimeoutError:
                 raise self._count_n(
-                    RpcTimeout(self.name, f"{method}: no answer within {self.config.timeout_seconds:g}s"), method, cost
+                    RpcTimeout(self.name, f"{method}: no answer within {self.config.timeout_seconds:g}s"),
+                    method,
+                    cost,
                 ) from None
             except aiohttp.ClientError as e:
                 # str(e) of aiohttp errors can contain the URL; name only the error class.
-                raise self._count_n(RpcTransportError(self.name, f"{method}: {type(e).__name__}"), method, cost) from None
+                raise self._count_n(
+                    RpcTransportError(self.name, f"{method}: {type(e).__name__}"), method, cost
+                ) from None
             finally:
                 self._metrics.duration.labels(self.name, method).observe(time.perf_counter() - started)
         try:
             return json.loads(raw)
         except ValueError:
-            raise self._count_n(RpcMalformed(self.name, f"{method}: body is not JSON"), method, cost) from None
+            raise self._count_n(
+                RpcMalformed(self.name, f"{method}: body is not JSON"), method, cost
+            ) from None
 
     def _count_n(self, err: RpcError, method: str, n: int) -> RpcError:
         self._metrics.requests.labels(self.name, method, err.outcome).inc(n)

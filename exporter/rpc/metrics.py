@@ -16,10 +16,15 @@ class RpcMetrics:
             registry=registry,
         )
         self.active = Gauge(
-            "escrow_rpc_active", "1 on the endpoint currently in use, 0 on the others.", ["endpoint"], registry=registry
+            "escrow_rpc_active",
+            "1 on the endpoint currently in use, 0 on the others.",
+            ["endpoint"],
+            registry=registry,
         )
         self.slot = Gauge(
-            "escrow_rpc_slot", "Latest slot the endpoint reported at the configured commitment.", ["endpoint"],
+            "escrow_rpc_slot",
+            "Latest slot the endpoint reported at the configured commitment.",
+            ["endpoint"],
             registry=registry,
         )
         self.slot_lag = Gauge(
@@ -42,5 +47,7 @@ class RpcMetrics:
             registry=registry,
         )
         self.failovers = Counter(
-            "escrow_rpc_failovers", "Times the active endpoint changed (failover or failback).", registry=registry
+            "escrow_rpc_failovers",
+            "Times the active endpoint changed (failover or failback).",
+            registry=registry,
         )

@@ -133,9 +133,7 @@ class RpcPool:
     async def _probe(self, ep: Endpoint) -> bool:
         """getHealth + getSlot in one batch; True when the node says it is healthy."""
         try:
-            health, slot = await ep.batch(
-                [("getHealth", []), ("getSlot", [{"commitment": self.commitment}])]
-            )
+            health, slot = await ep.batch([("getHealth", []), ("getSlot", [{"commitment": self.commitment}])])
         except RpcError as e:
             log.debug("health check failed", extra={"endpoint": ep.name, "error": str(e)})
             return False

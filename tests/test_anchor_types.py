@@ -1,0 +1,446 @@
+"""Every IDL type the decoder supports, on synthetic IDLs (new and legacy spec).
+
+Round trips use tests/anchor_encoder.py (an independent encoder); a few hand-built byte
+strings pin the exact rendering and layout rules.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import struct
+
+import pytest
+from solders.pubkey import Pubkey
+
+from exporter.anchor import DecodeError, EventDecoder, IdlError, parse_idl
+from tests.anchor_encoder import AnchorEncoder
+
+PK = str(Pubkey.from_bytes(bytes(range(32))))
+
+
+def _f(name: str, ty: object) -> dict[str, object]:
+    return {"name": name, "type": ty}
+
+
+KITCHEN_TYPES = [
+    {
+        "name": "Ints",
+        "type": {
+            "kind": "struct",
+            "fields": [
+                _f(t, t)
+                for t in [
+                    "u8",
+                    "i8",
+                    "u16",
+                    "i16",
+                    "u32",
+                    "i32",
+                    "u64",
+                    "i64",
+                    "u128",
+                    "i128",
+                    "u256",
+                    "i256",
+                ]
+            ],
+        },
+    },
+    {
+        "name": "Scalars",
+        "type": {
+            "kind": "struct",
+            "fields": [
+                _f("f32", "f32"),
+                _f("f64", "f64"),
+                _f("flag", "bool"),
+                _f("key", "pubkey"),
+                _f("text", "string"),
+                _f("blob", "bytes"),
+            ],
+        },
+    },
+    {
+        "name": "Containers",
+        "type": {
+            "kind": "struct",
+            "fields": [
+                _f("opt_u64", {"option": "u64"}),
+                _f("opt_str", {"option": "string"}),
+                _f("copt_key", {"coption": "pubkey"}),
+                _f("vec_u8", {"vec": "u8"}),
+                _f("vec_u64", {"vec": "u64"}),
+                _f("vec_key", {"vec": "pubkey"}),
+                _f("vec_str", {"vec": "string"}),
+                _f("vec_pair", {"vec": {"defined": {"name": "Pair"}}}),
+                _f("arr_u8", {"array": ["u8", 4]}),
+                _f("arr_i128", {"array": ["i128", 2]}),
+                _f("arr_str", {"array": ["string", 2]}),
+                _f("arr_arr", {"array": [{"array": ["u16", 2]}, 3]}),
+                _f("nested_opt", {"option": {"vec": {"option": "bool"}}}),
+            ],
+        },
+    },
+    {"name": "Pair", "type": {"kind": "struct", "fields": ["u32", "pubkey"]}},
+    {"name": "Unit", "type": {"kind": "struct"}},
+    {
+        "name": "Shape",
+        "type": {
+            "kind": "enum",
+            "variants": [
+                {"name": "Empty"},
+                {"name": "Circle", "fields": [_f("radius", "u64")]},
+                {"name": "Label", "fields": ["string", "u8"]},
+                {
+                    "name": "Nested",
+                    "fields": [
+                        _f("inner", {"defined": {"name": "Status"}}),
+                        _f("pair", {"defined": {"name": "Pair"}}),
+                    ],
+                },
+            ],
+        },
+    },
+    {
+        "name": "Status",
+        "type": {"kind": "enum", "variants": [{"name": "Open"}, {"name": "Closed"}, {"name": "Paused"}]},
+    },
+    {
+        "name": "Wrapper",
+        "generics": [{"kind": "type", "name": "T"}, {"kind": "const", "name": "N", "type": "usize"}],
+        "type": {
+            "kind": "struct",
+            "fields": [
+                _f("items", {"array": [{"generic": "T"}, {"generic": "N"}]}),
+                _f("extra", {"option": {"generic": "T"}}),
+            ],
+        },
+    },
+    {
+        "name": "Outer",
+        "generics": [{"kind": "type", "name": "U"}],
+        "type": {
+            "kind": "struct",
+            "fields": [
+                _f(
+                    "w",
+                    {
+                        "defined": {
+                            "name": "Wrapper",
+                            "generics": [
+                                {"kind": "type", "type": {"generic": "U"}},
+                                {"kind": "const", "value": "2"},
+                            ],
+                        }
+                    },
+                )
+            ],
+        },
+    },
+    {"name": "Amount", "type": {"kind": "type", "alias": "u64"}},
+    {
+        "name": "Everything",
+        "type": {
+            "kind": "struct",
+            "fields": [
+                _f("ints", {"defined": {"name": "Ints"}}),
+                _f("scalars", {"defined": {"name": "Scalars"}}),
+                _f("containers", {"defined": {"name": "Containers"}}),
+                _f("pair", {"defined": {"name": "Pair"}}),
+                _f("unit", {"defined": {"name": "Unit"}}),
+                _f("shape", {"defined": {"name": "Shape"}}),
+                _f("shapes", {"vec": {"defined": {"name": "Shape"}}}),
+                _f("status", {"defined": {"name": "Status"}}),
+                _f(
+                    "wrapped",
+                    {
+                        "defined": {
+                            "name": "Wrapper",
+                            "generics": [{"kind": "type", "type": "pubkey"}, {"kind": "const", "value": "3"}],
+                        }
+                    },
+                ),
+                _f("outer", {"defined": {"name": "Outer", "generics": [{"kind": "type", "type": "string"}]}}),
+                _f("amount", {"defined": {"name": "Amount"}}),
+            ],
+        },
+    },
+    # zero-copy: implicit repr(C) padding after u8 / u16 / inner struct, and a packed twin
+    {
+        "name": "Inner",
+        "serialization": "bytemuck",
+        "repr": {"kind": "c"},
+        "type": {"kind": "struct", "fields": [_f("a", "u8"), _f("b", "u32")]},
+    },
+    {
+        "name": "ZcState",
+        "serialization": "bytemuck",
+        "repr": {"kind": "c"},
+        "type": {
+            "kind": "struct",
+            "fields": [
+                _f("flag", "u8"),
+                _f("amount", "u64"),
+                _f("small", "u16"),
+                _f("big", "u128"),
+                _f("inner", {"defined": {"name": "Inner"}}),
+                _f("tail", "u8"),
+                _f("keys", {"array": ["pubkey", 2]}),
+                _f("status", {"defined": {"name": "Status"}}),
+                _f("inners", {"array": [{"defined": {"name": "Inner"}}, 2]}),
+                _f("neg", "i64"),
+            ],
+        },
+    },
+    {
+        "name": "ZcPacked",
+        "serialization": "bytemuckunsafe",
+        "repr": {"kind": "c", "packed": True},
+        "type": {
+            "kind": "struct",
+            "fields": [
+                _f("flag", "bool"),
+                _f("amount", "u64"),
+                _f("small", "u16"),
+                _f("big", "u128"),
+                _f("key", "pubkey"),
+            ],
+        },
+    },
+]
+
+KITCHEN = {
+    "address": PK,
+    "metadata": {"name": "kitchen", "version": "0.1.0", "spec": "0.1.0"},
+    "instructions": [
+        {"name": "do_it", "discriminator": [1, 2, 3, 4, 5, 6, 7, 8], "accounts": [], "args": []}
+    ],
+    "accounts": [
+        {"name": "Everything", "discriminator": [9, 9, 9, 9, 9, 9, 9, 9]},
+        {"name": "ZcState", "discriminator": [10, 10, 10, 10, 10, 10, 10, 10]},
+        {"name": "ZcPacked", "discriminator": [11, 11, 11, 11, 11, 11, 11, 11]},
+    ],
+    "events": [
+        {"name": "Everything", "discriminator": [1, 1, 1, 1, 1, 1, 1, 1]},
+        {"name": "Shape", "discriminator": [2, 2, 2, 2, 2, 2, 2, 2]},
+        {"name": "Pair", "discriminator": [7]},  # custom short discriminator (Anchor 0.31+)
+    ],
+    "errors": [{"code": 6000, "name": "Boom", "msg": "boom"}],
+    "types": KITCHEN_TYPES,
+}
+
+LEGACY = {
+    "version": "0.1.0",
+    "name": "legacy_kitchen",
+    "instructions": [{"name": "doThingV2", "accounts": [], "args": []}],
+    "accounts": [
+        {
+            "name": "Holder",
+            "type": {
+                "kind": "struct",
+                "fields": [
+                    _f("owner", "publicKey"),
+                    _f("mode", {"defined": "Mode"}),
+                    _f("items", {"vec": {"defined": "Item"}}),
+                    _f("maybe", {"option": "publicKey"}),
+                ],
+            },
+        }
+    ],
+    "types": [
+        {"name": "Item", "type": {"kind": "struct", "fields": [_f("qty", "u64"), _f("label", "string")]}},
+        {
+            "name": "Mode",
+            "type": {
+                "kind": "enum",
+                "variants": [
+                    {"name": "Off"},
+                    {"name": "On", "fields": [_f("level", "u8")]},
+                    {"name": "Tuple", "fields": ["u16", "publicKey"]},
+                ],
+            },
+        },
+    ],
+    "events": [
+        {
+            "name": "Moved",
+            "fields": [
+                {"name": "from", "type": "publicKey", "index": False},
+                {"name": "mode", "type": {"defined": "Mode"}, "index": False},
+                {"name": "holder", "type": {"defined": "Holder"}, "index": False},
+            ],
+        }
+    ],
+    "metadata": {"address": PK},
+}
+
+
+@pytest.mark.parametrize("idl_json", [KITCHEN, LEGACY], ids=["new", "legacy"])
+def test_round_trip_every_event_and_account(idl_json: dict[str, object]) -> None:
+    dec = EventDecoder(parse_idl(copy.deepcopy(idl_json)))
+    enc = AnchorEncoder(copy.deepcopy(idl_json))
+    rng = random.Random(1)
+    for _ in range(60):
+        for name in enc.events:
+            raw, expected = enc.random_event(name, rng)
+            assert dec.decode_event(raw) == (name, expected)
+        for name in enc.accounts:
+            raw, expected = enc.random_account(name, rng)
+            trailing = rng.randbytes(rng.randint(0, 16))  # accounts are allocated larger than needed
+            assert dec.decode_account(raw + trailing) == (name, expected)
+
+
+def test_zero_copy_layouts_follow_repr_c_and_packed() -> None:
+    dec = EventDecoder(parse_idl(copy.deepcopy(KITCHEN)))
+    # ZcState repr(C): u8 @0, u64 @8, u16 @16, u128 @24 (align 8 on SBF), Inner{u8,u32} @40 (size 8),
+    # u8 @48, [pubkey;2] @49, Status u8 @113, [Inner;2] @116, i64 @136 -> 144 bytes
+    raw = bytearray(b"\xee" * 144)
+    raw[0] = 1
+    raw[8:16] = (2**64 - 1).to_bytes(8, "little")
+    raw[16:18] = (513).to_bytes(2, "little")
+    raw[24:40] = (2**127 + 5).to_bytes(16, "little")
+    raw[40] = 7
+    raw[44:48] = (70000).to_bytes(4, "little")
+    raw[48] = 9
+    raw[49:81] = bytes(range(32))
+    raw[81:113] = bytes(range(32))
+    raw[113] = 2
+    raw[116], raw[120:124] = 3, (4).to_bytes(4, "little")
+    raw[124], raw[128:132] = 5, (6).to_bytes(4, "little")
+    raw[136:144] = (-2).to_bytes(8, "little", signed=True)
+    name, data = dec.decode_account(bytes([10] * 8) + bytes(raw))
+    assert name == "ZcState"
+    assert data == {
+        "flag": 1,
+        "amount": 2**64 - 1,
+        "small": 513,
+        "big": 2**127 + 5,
+        "inner": {"a": 7, "b": 70000},
+        "tail": 9,
+        "keys": [PK, PK],
+        "status": {"Paused": None},
+        "inners": [{"a": 3, "b": 4}, {"a": 5, "b": 6}],
+        "neg": -2,
+    }
+    packed = (
+        b"\x01"
+        + (5).to_bytes(8, "little")
+        + (6).to_bytes(2, "little")
+        + (7).to_bytes(16, "little")
+        + bytes(range(32))
+    )
+    assert dec.decode_account(bytes([11] * 8) + packed) == (
+        "ZcPacked",
+        {"flag": True, "amount": 5, "small": 6, "big": 7, "key": PK},
+    )
+
+
+def test_rendering_rules() -> None:
+    """bytes -> base64, u8 vec/array -> ints, enum -> one-key object, tuple struct -> list."""
+    dec = EventDecoder(parse_idl(copy.deepcopy(KITCHEN)))
+    assert dec.decode_event(bytes([7]) + struct.pack("<I", 42) + bytes(range(32))) == ("Pair", [42, PK])
+    assert dec.decode_event(bytes([2] * 8) + b"\x02" + struct.pack("<I", 2) + b"hi" + b"\x05") == (
+        "Shape",
+        {"Label": ["hi", 5]},
+    )
+    assert dec.decode_event(bytes([2] * 8) + b"\x01" + struct.pack("<Q", 2**64 - 1)) == (
+        "Shape",
+        {"Circle": {"radius": 2**64 - 1}},
+    )
+    assert dec.decode_event(bytes([2] * 8) + b"\x00") == ("Shape", {"Empty": None})
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (bytes([2] * 8) + b"\x09", "invalid_value"),  # no variant 9
+        (bytes([2] * 8), "short_data"),
+        (bytes([2] * 8) + b"\x01\x00", "short_data"),
+        (bytes([2] * 8) + b"\x02" + struct.pack("<I", 2) + b"\xff\xfe\x01", "invalid_utf8"),
+        (bytes([2] * 8) + b"\x02" + struct.pack("<I", 2**32 - 1) + b"ab", "short_data"),
+        (bytes([3] * 8) + b"\x00", "unknown_discriminator"),
+        (b"\x01\x01", "unknown_discriminator"),
+    ],
+)
+def test_bad_bytes_give_a_reason(payload: bytes, reason: str) -> None:
+    dec = EventDecoder(parse_idl(copy.deepcopy(KITCHEN)))
+    with pytest.raises(DecodeError) as e:
+        dec.decode_event(payload)
+    assert e.value.reason == reason
+
+
+def test_recursive_type_through_vec() -> None:
+    idl = {
+        "address": PK,
+        "metadata": {"spec": "0.1.0"},
+        "events": [{"name": "Tree", "discriminator": [1] * 8}],
+        "types": [
+            {
+                "name": "Tree",
+                "type": {
+                    "kind": "struct",
+                    "fields": [_f("v", "u8"), _f("kids", {"vec": {"defined": {"name": "Tree"}}})],
+                },
+            }
+        ],
+    }
+    dec = EventDecoder(parse_idl(idl))
+    leaf = b"\x02" + struct.pack("<I", 0)
+    raw = bytes([1] * 8) + b"\x01" + struct.pack("<I", 2) + leaf + leaf
+    assert dec.decode_event(raw) == ("Tree", {"v": 1, "kids": [{"v": 2, "kids": []}, {"v": 2, "kids": []}]})
+
+
+def test_legacy_discriminators_and_program_id() -> None:
+    idl = parse_idl(copy.deepcopy(LEGACY), "legacy.json")
+    assert idl.spec == "legacy" and idl.program_id == PK
+    import hashlib
+
+    assert idl.events["Moved"].discriminator == hashlib.sha256(b"event:Moved").digest()[:8]
+    assert idl.accounts["Holder"].discriminator == hashlib.sha256(b"account:Holder").digest()[:8]
+    assert idl.instructions["doThingV2"].discriminator == hashlib.sha256(b"global:do_thing_v2").digest()[:8]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda i: (
+                i["types"].append({"name": "Bad", "type": {"kind": "struct", "fields": [_f("x", "u512")]}})
+                or i["events"].append({"name": "Bad", "discriminator": [5] * 8})
+            ),
+            "unknown type 'u512'",
+        ),
+        (lambda i: i["events"].append({"name": "Ghost", "discriminator": [5] * 8}), "event 'Ghost'"),
+        (lambda i: i["events"].append({"name": "Status"}), "missing 'discriminator'"),
+        (
+            lambda i: (
+                i["types"].append(
+                    {
+                        "name": "Loop",
+                        "type": {"kind": "struct", "fields": [_f("me", {"defined": {"name": "Loop"}})]},
+                    }
+                )
+                or i["events"].append({"name": "Loop", "discriminator": [6] * 8})
+            ),
+            "contains itself",
+        ),
+        (lambda i: i["types"][3]["type"].update(kind="union"), "unknown kind 'union'"),
+        (
+            lambda i: i["events"].append({"name": "Wrapper", "discriminator": [6] * 8}),
+            "takes generic arguments",
+        ),
+    ],
+)
+def test_invalid_idls_are_explained(mutate: object, message: str) -> None:
+    idl = copy.deepcopy(KITCHEN)
+    mutate(idl)  # type: ignore[operator]
+    with pytest.raises(IdlError) as e:
+        EventDecoder(parse_idl(idl, "kitchen.json"))
+    assert str(e.value).startswith("kitchen.json: ")
+    assert message in str(e.value)
+
+
+def test_non_object_idl() -> None:
+    with pytest.raises(IdlError, match="must be a JSON object"):
+        parse_idl([1, 2], "x.json")

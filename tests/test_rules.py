@@ -1,0 +1,163 @@
+"""Prometheus side of the bundle: config and rules pass promtool, every alert has unit tests that
+fire and stay quiet, and every alert is documented with a runbook."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bundle.config import ALERTS, TIERS, alert_by_name
+from bundle.render import all_files
+from tests.util import ROOT
+
+PROM = ROOT / "prometheus"
+RUNBOOKS = ROOT / "docs" / "runbooks"
+SECTIONS = ("Symptoms", "First checks", "Steps", "Tools", "Validation checklist")
+PROCEDURES = (
+    "treasury-key-rotation",
+    "emergency-pause-resume",
+    "rpc-outage",
+    "fraud-escalation-chargebacks",
+    "escrow-mismatch-investigation",
+    "audit-log-gap",
+    "backup-restore",
+)
+
+needs_promtool = pytest.mark.skipif(not shutil.which("promtool"), reason="promtool not installed (make setup)")
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def _rules() -> list[dict[str, Any]]:
+    rules = []
+    for path in sorted((PROM / "rules").glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            rules.extend(group["rules"])
+    return rules
+
+
+def test_generated_files_match_bundle_config() -> None:
+    drift = [rel for rel, text in all_files().items() if not (ROOT / rel).exists() or (ROOT / rel).read_text() != text]
+    assert drift == [], f"out of date, run: python scripts/gen_rules.py  ({drift})"
+
+
+@needs_promtool
+def test_promtool_check_config_and_rules() -> None:
+    r = _run("promtool", "check", "config", "prometheus/prometheus.yml")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "6 rule files found" in r.stdout
+
+
+@needs_promtool
+def test_promtool_unit_tests_pass() -> None:
+    # One promtool per file, in parallel: the 8-day withdrawal-baseline file dominates.
+    files = sorted((PROM / "tests").glob("*_test.yml"))
+    procs = {
+        f.name: subprocess.Popen(
+            ["promtool", "test", "rules", f.name], cwd=f.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for f in files
+    }
+    failed = {}
+    for name, p in procs.items():
+        out, _ = p.communicate(timeout=120)
+        if p.returncode != 0:
+            failed[name] = out[-3000:]
+    assert failed == {}
+
+
+@needs_promtool
+def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
+    """A wrong expected value must make promtool fail (the suite is not vacuous)."""
+    src = (PROM / "tests" / "rpc_test.yml").read_text().replace("../rules/", f"{PROM}/rules/")
+    broken = src.replace("is 151 slots behind", "is 152 slots behind", 1)
+    assert broken != src
+    (tmp_path / "broken_test.yml").write_text(broken)
+    r = _run("promtool", "test", "rules", str(tmp_path / "broken_test.yml"))
+    assert r.returncode != 0 and "EscrowRpcEndpointLagging" in r.stdout + r.stderr
+
+
+def test_every_alert_has_tier_and_annotations() -> None:
+    alerts = [r for r in _rules() if "alert" in r]
+    assert {a["alert"] for a in alerts} == {a.name for a in ALERTS}
+    for a in alerts:
+        name = a["alert"]
+        assert a["labels"]["severity"] in TIERS, name
+        ann = a["annotations"]
+        assert set(ann) == {"summary", "description", "runbook_url", "dashboard_url"}, name
+        assert "{{" not in ann["summary"], f"{name}: summary must be static"
+        assert "{{" in ann["description"], f"{name}: description must be templated"
+        assert ann["runbook_url"].endswith(f"/docs/runbooks/{name}.md"), name
+        assert re.fullmatch(r"http://localhost:3000/d/escrow-(overview|treasury|business|chain-rpc|exporter)", ann["dashboard_url"])
+
+
+def test_recording_rules_follow_level_metric_operation() -> None:
+    records = [r["record"] for r in _rules() if "record" in r]
+    assert records
+    for name in records:
+        assert re.fullmatch(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", name), name
+
+
+def test_every_alert_has_a_firing_and_a_quiet_promtool_case() -> None:
+    fires: set[tuple[str, str]] = set()
+    quiet: set[str] = set()
+    for path in (PROM / "tests").glob("*_test.yml"):
+        for group in yaml.safe_load(path.read_text())["tests"]:
+            for t in group["alert_rule_test"]:
+                if not t["exp_alerts"]:
+                    quiet.add(t["alertname"])
+                for exp in t["exp_alerts"]:
+                    assert set(exp["exp_annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
+                    fires.add((t["alertname"], exp["exp_labels"]["severity"]))
+    for alert in ALERTS:
+        for tier in alert.tiers:
+            assert (alert.name, tier) in fires, f"no promtool case where {alert.name} fires at {tier}"
+        if alert.name != "Watchdog":  # always fires: there is no threshold to stay under
+            assert alert.name in quiet, f"no promtool case where {alert.name} stays quiet"
+
+
+def _sections(text: str) -> dict[str, str]:
+    parts = re.split(r"^## +(.+)$", text, flags=re.M)
+    return {parts[i].strip(): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+@pytest.mark.parametrize("name", [a.name for a in ALERTS] + list(PROCEDURES))
+def test_runbook_has_required_sections(name: str) -> None:
+    path = RUNBOOKS / f"{name}.md"
+    assert path.exists(), f"missing runbook {path.relative_to(ROOT)}"
+    sections = _sections(path.read_text())
+    for s in SECTIONS:
+        assert s in sections and sections[s].strip(), f"{path.name}: section '## {s}' missing or empty"
+    assert "```promql" in sections["First checks"], f"{path.name}: First checks need PromQL"
+    assert "- [ ]" in sections["Validation checklist"], f"{path.name}: checklist items '- [ ]'"
+
+
+def test_alerts_doc_lists_every_alert_with_tier_condition_and_runbook() -> None:
+    doc = (ROOT / "docs" / "alerts.md").read_text()
+    rows = [line for line in doc.splitlines() if line.startswith("| `")]
+    listed = {(m.group(1), m.group(2)) for r in rows if (m := re.match(r"\| `(\w+)` \| (\w+) \| .+ \| .+ \| \[", r))}
+    for alert in ALERTS:
+        for tier in alert.tiers:
+            assert (alert.name, tier) in listed, f"docs/alerts.md lacks {alert.name} ({tier})"
+            row = next(r for r in rows if r.startswith(f"| `{alert.name}` | {tier} |"))
+            assert f"(runbooks/{alert.name}.md)" in row
+            assert row.split("|")[3].strip(), f"{alert.name}: no condition"
+    for proc in PROCEDURES:
+        assert f"(runbooks/{proc}.md)" in doc
+
+
+def test_thresholds_come_from_one_place() -> None:
+    """Changing a threshold in bundle/config.py changes the rule, its description and the doc."""
+    lag = alert_by_name("EscrowIngestLag")
+    rendered = {r["labels"]["severity"]: r for r in _rules() if r.get("alert") == "EscrowIngestLag"}
+    for tier, threshold in lag.tiers.items():
+        assert rendered[tier]["expr"].endswith(f"> {threshold}")
+        assert f"(threshold {threshold}s)" in rendered[tier]["annotations"]["description"]

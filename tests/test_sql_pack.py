@@ -1,0 +1,207 @@
+"""The reference schema and query pack (schema/) on PostgreSQL and SQLite, and the migrate CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.collectors.sql import build_sql_collectors
+from exporter.config.model import Config
+from exporter.scheduler import Scheduler
+from exporter.sql.migrate import apply_sqlite
+from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.util import ROOT
+
+PACK = ROOT / "schema" / "queries.yml"
+USDC = "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS"
+NOW = time.time()
+Scrape = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def demo_rows(driver: str) -> str:
+    """The same business data for both databases, as SQL (timestamps and booleans differ)."""
+
+    def ts(ago: float) -> str:
+        return f"to_timestamp({NOW - ago})" if driver == "postgres" else str(NOW - ago)
+
+    t, f = ("true", "false") if driver == "postgres" else ("1", "0")
+    return f"""
+    INSERT INTO escrow_accounts VALUES ('escrow_sol', 'SoLEscrow1', 'SOL', 9), ('escrow_usdc', 'UsdcEscrow1', '{USDC}', 6);
+    INSERT INTO users (wallet, kyc_tier, frozen, created_at) VALUES
+      ('w1', 'none', {f}, {ts(900)}), ('w2', 'basic', {t}, {ts(900)}), ('w3', 'basic', {f}, {ts(900)}), ('w4', 'full', {f}, {ts(900)});
+    INSERT INTO matches (id, creator, paid, entry_fee, mint, status, created_at) VALUES
+      (1, 'w1', {t}, 0.5, 'SOL', 'settled', {ts(800)}), (2, 'w2', {t}, 10, '{USDC}', 'settled', {ts(700)}),
+      (3, 'w3', {t}, 10, '{USDC}', 'open', {ts(600)}), (4, 'w4', {f}, 0, 'SOL', 'open', {ts(500)}),
+      (5, 'w1', {f}, 0, 'SOL', 'cancelled', {ts(400)});
+    INSERT INTO ledger_entries (kind, amount, mint, escrow_account, signature, created_at) VALUES
+      ('adjustment', 0.00089088, 'SOL', 'escrow_sol', 'opening', {ts(1000)}),
+      ('deposit', 1.5, 'SOL', 'escrow_sol', 's1', {ts(800)}), ('deposit', 2.5, 'SOL', 'escrow_sol', 's2', {ts(790)}),
+      ('deposit', 10, '{USDC}', 'escrow_usdc', 's3', {ts(700)}), ('deposit', 10.25, '{USDC}', 'escrow_usdc', 's4', {ts(690)}),
+      ('payout', 19.75, '{USDC}', 'escrow_usdc', 's5', {ts(600)}), ('fee', 0.5, '{USDC}', 'escrow_usdc', 's5', {ts(600)}),
+      ('withdrawal', 5, '{USDC}', 'escrow_usdc', 's6', {ts(500)}), ('refund', 0.5, 'SOL', 'escrow_sol', 's7', {ts(400)});
+    INSERT INTO withdrawals (wallet, amount, mint, status, requested_at, completed_at) VALUES
+      ('w2', 5, '{USDC}', 'completed', {ts(510)}, {ts(500)}), ('w2', 1.5, '{USDC}', 'completed', {ts(310)}, {ts(300)}),
+      ('w3', 2, '{USDC}', 'pending', {ts(60)}, NULL), ('w4', 3, '{USDC}', 'pending', {ts(30)}, NULL),
+      ('w1', 9, 'SOL', 'failed', {ts(200)}, NULL);
+    INSERT INTO reconciliation_runs (started_at, finished_at, status) VALUES
+      ({ts(610)}, {ts(600)}, 'success'), ({ts(310)}, {ts(300)}, 'success'), ({ts(70)}, {ts(60)}, 'failed');
+    INSERT INTO audit_log (seq, created_at, actor, action) VALUES
+      (1, {ts(900)}, 'a', 'x'), (2, {ts(800)}, 'a', 'x'), (3, {ts(700)}, 'a', 'x'), (5, {ts(600)}, 'a', 'x'),
+      (6, {ts(500)}, 'a', 'x'), (9, {ts(10)}, 'a', 'x');
+    INSERT INTO outbox (queue, created_at, processed_at) VALUES
+      ('notifications', {ts(30)}, NULL), ('notifications', {ts(20)}, NULL), ('notifications', {ts(90)}, {ts(80)}),
+      ('payouts', {ts(90)}, {ts(85)});
+    INSERT INTO payment_webhooks (provider, created_at, received_at) VALUES
+      ('stripe', {ts(64)}, {ts(60)}), ('stripe', {ts(62.5)}, {ts(60)}), ('stripe', {ts(3700)}, {ts(3600)}),
+      ('moonpay', {ts(121)}, {ts(120)});
+    INSERT INTO write_errors (component, error, created_at) VALUES
+      ('ledger', 'e', {ts(100)}), ('ledger', 'e', {ts(50)}), ('api', 'e', {ts(40)});
+    """
+
+
+EXPECTED: dict[str, dict[tuple[tuple[str, str], ...], float]] = {
+    "escrow_business_matches_total": {(("kind", "paid"),): 3, (("kind", "free"),): 2},
+    "escrow_business_entry_volume_total": {(("mint", "SOL"),): 4.0, (("mint", USDC),): 20.25},
+    "escrow_business_fee_revenue_total": {(("mint", "SOL"),): 0, (("mint", USDC),): 0.5},
+    "escrow_business_prize_payouts_total": {(("mint", "SOL"),): 0, (("mint", USDC),): 19.75},
+    "escrow_business_withdrawals_total": {(): 2},
+    "escrow_business_withdrawal_volume_total": {(("mint", "SOL"),): 0, (("mint", USDC),): 6.5},
+    "escrow_business_withdrawals_pending": {(("mint", "SOL"),): 0, (("mint", USDC),): 2},
+    "escrow_business_withdrawals_pending_amount": {(("mint", "SOL"),): 0, (("mint", USDC),): 5},
+    "escrow_business_users": {
+        (("kyc_tier", "none"),): 1,
+        (("kyc_tier", "basic"),): 2,
+        (("kyc_tier", "full"),): 1,
+    },
+    "escrow_business_users_frozen": {(): 1},
+    "escrow_ledger_escrow_balance": {
+        (("account", "escrow_sol"), ("mint", "SOL")): 3.50089088,
+        (("account", "escrow_usdc"), ("mint", USDC)): 14.75,
+    },
+    "escrow_business_reconciliation_last_success_timestamp_seconds": {(): NOW - 300},
+    "escrow_business_audit_log_missing_entries": {(): 3},
+    "escrow_business_audit_log_last_entry_timestamp_seconds": {(): NOW - 10},
+    "escrow_business_outbox_depth": {(("queue", "notifications"),): 2, (("queue", "payouts"),): 0},
+    "escrow_business_payment_webhook_latency_seconds": {
+        (("provider", "stripe"),): 4,
+        (("provider", "moonpay"),): 1,
+    },
+    "escrow_business_write_errors_total": {(("component", "ledger"),): 2, (("component", "api"),): 1},
+}
+
+
+def migrate(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "exporter.sql.migrate", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+
+def pack_config(database: dict[str, Any]) -> Config:
+    pack = yaml.safe_load(PACK.read_text())
+    pack["databases"] = [database]
+    return Config.model_validate(
+        {"solana": {"endpoints": [{"name": "x", "url": "http://127.0.0.1:1"}]}, "sql": pack}
+    )
+
+
+async def scrape_pack(database: dict[str, Any]) -> Scrape:
+    registry = CollectorRegistry()
+    sched = Scheduler(build_sql_collectors(pack_config(database)), registry)
+    try:
+        results = await asyncio.gather(*(sched.run_once(c) for c in sched.collectors))
+        failed = [c.name for c, ok in zip(sched.collectors, results, strict=True) if not ok]
+        assert not failed, f"queries failed: {failed}"
+        out: Scrape = {}
+        for family in text_string_to_metric_families(generate_latest(registry).decode()):
+            for s in family.samples:
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return out
+    finally:
+        for c in sched.collectors:
+            await c.close()
+
+
+def business(m: Scrape) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for (name, labels), v in m.items():
+        if name.startswith(("escrow_business_", "escrow_ledger_")):
+            out.setdefault(name, {})[labels] = v
+    return out
+
+
+def assert_matches_expected(m: Scrape) -> None:
+    got = business(m)
+    assert sorted(got) == sorted(EXPECTED)
+    for name, want in EXPECTED.items():
+        assert got[name].keys() == want.keys(), name
+        for labels, value in want.items():
+            assert got[name][labels] == pytest.approx(value, abs=1e-6), (name, labels)
+
+
+async def test_pack_on_sqlite_matches_the_demo_data(tmp_path: Path) -> None:
+    path = tmp_path / "business.sqlite"
+    assert apply_sqlite(path) == ["001_business"]
+    conn = sqlite3.connect(path)
+    conn.executescript(demo_rows("sqlite"))
+    conn.close()
+    m = await scrape_pack({"name": "business", "driver": "sqlite", "path": str(path)})
+    assert_matches_expected(m)
+    # Rounded sums are exact: the books equal what the chain says to the last lamport.
+    assert m[("escrow_ledger_escrow_balance", (("account", "escrow_sol"), ("mint", "SOL")))] == 3.50089088
+
+
+async def test_pack_on_postgres_matches_the_demo_data(pg_server: PgServer, tmp_path: Path) -> None:  # noqa: F811
+    pg_server.psql("DROP DATABASE IF EXISTS pack")
+    pg_server.psql("CREATE DATABASE pack")
+    dsn = pg_server.dsn.rsplit("/", 1)[0] + "/pack"
+    (tmp_path / "dsn").write_text(dsn + "\n")
+    first = migrate("--driver", "postgres", "--dsn-file", str(tmp_path / "dsn"))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "applied: 001_business"
+    again = migrate("--driver", "postgres", "--dsn-file", str(tmp_path / "dsn"))
+    assert again.stdout.strip() == "schema is up to date"
+    pg_server.psql(demo_rows("postgres"), dsn)
+    m = await scrape_pack({"name": "business", "driver": "postgres", "dsn": dsn})
+    assert_matches_expected(m)
+    assert m[("escrow_ledger_escrow_balance", (("account", "escrow_sol"), ("mint", "SOL")))] == 3.50089088
+
+
+def test_migrate_cli_on_sqlite(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "b.sqlite"
+    cli = [sys.executable, "-m", "exporter.sql.migrate", "--driver", "sqlite", "--path", str(path)]
+    first = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert first.returncode == 0 and first.stdout.strip() == "applied: 001_business", first.stderr
+    assert subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, timeout=60).stdout.strip() == (
+        "schema is up to date"
+    )
+    tables = {
+        r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    assert {
+        "users",
+        "matches",
+        "ledger_entries",
+        "withdrawals",
+        "escrow_accounts",
+        "reconciliation_runs",
+        "audit_log",
+        "outbox",
+        "payment_webhooks",
+        "write_errors",
+    } <= tables
+    missing = subprocess.run(
+        [sys.executable, "-m", "exporter.sql.migrate", "--driver", "sqlite"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert missing.returncode != 0 and "--path" in missing.stderr
