@@ -82,7 +82,8 @@ def load_idl(path: str | Path) -> Idl:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise IdlError(source, f"cannot read the IDL: {e.__class__.__name__}: {e}") from None
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise IdlError(source, f"cannot read the IDL: {reason}") from None
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
@@ -95,7 +96,8 @@ def parse_idl(obj: Any, source: str = "<idl>") -> Idl:
     if not isinstance(obj, dict):
         raise IdlError(source, "the IDL must be a JSON object")
     legacy = _is_legacy(obj)
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    raw_metadata = obj.get("metadata")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
     name = obj.get("name") if legacy else metadata.get("name")
     program_id = obj.get("address") or metadata.get("address")
     if program_id is not None and not isinstance(program_id, str):
@@ -143,11 +145,16 @@ def _load_events(idl: Idl, obj: dict[str, Any], legacy: bool) -> None:
     for i, e in enumerate(_list(obj, "events", idl.source)):
         ename = _name(e, f"events[{i}]", idl.source)
         if isinstance(e.get("fields"), list):  # legacy: fields inline
-            typedef: dict[str, Any] | None = {"name": ename, "type": {"kind": "struct", "fields": e["fields"]}}
+            typedef: dict[str, Any] | None = {
+                "name": ename,
+                "type": {"kind": "struct", "fields": e["fields"]},
+            }
         else:
             typedef = idl.types.get(ename)
         if typedef is None:
-            raise IdlError(idl.source, f"event {ename!r} has neither inline 'fields' nor a layout under 'types'")
+            raise IdlError(
+                idl.source, f"event {ename!r} has neither inline 'fields' nor a layout under 'types'"
+            )
         disc = _discriminator(e, f"events.{ename}", idl.source, legacy, "event", ename)
         idl.events[ename] = IdlItem(ename, disc, typedef)
 

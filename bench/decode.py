@@ -1,0 +1,109 @@
+"""Decode throughput (events/s) per IDL on a fixed, seeded corpus of transactions.
+
+For each fixture IDL (../shared/fixtures/idls) and the reference program (idls/paid_match.json),
+builds transactions carrying random values of every event type (tests/anchor_encoder.py),
+emitted with ``emit!`` (log lines) and, separately, with ``emit_cpi!`` (inner instructions),
+and times ``EventDecoder.decode_transaction`` over them.  If the ``solana-anchor-events``
+package (Rust, log form only, 0.30+ IDLs only) is installed, it is timed on the same log
+corpus as a baseline.
+
+    python -m bench.decode        # prints the result as JSON
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from exporter.anchor import EventDecoder, load_idl
+from tests.anchor_encoder import AnchorEncoder, emit_cpi_tx, emit_log_tx
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_IDLS = ROOT.parent / "shared" / "fixtures" / "idls"
+TRANSACTIONS = 2000
+EVENTS_PER_TX = 3
+REPEATS = 3
+
+
+def idl_paths() -> list[Path]:
+    paths = sorted(FIXTURE_IDLS.glob("*.json")) if FIXTURE_IDLS.is_dir() else []
+    ref = ROOT / "idls" / "paid_match.json"
+    return paths + ([ref] if ref.exists() else [])
+
+
+def corpus(enc: AnchorEncoder, cpi: bool, seed: int = 42) -> tuple[list[dict[str, Any]], int]:
+    rng = random.Random(seed)
+    names = sorted(enc.events)
+    txs = []
+    for _ in range(TRANSACTIONS):
+        payloads = [enc.random_event(rng.choice(names), rng)[0] for _ in range(EVENTS_PER_TX)]
+        txs.append(emit_cpi_tx(enc.program_id, payloads) if cpi else emit_log_tx(enc.program_id, payloads))
+    return txs, TRANSACTIONS * EVENTS_PER_TX
+
+
+def _best_rate(fn: Any, events: int) -> float:
+    best = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return events / best
+
+
+def bench_idl(path: Path) -> dict[str, Any]:
+    raw = json.loads(path.read_text())
+    enc = AnchorEncoder(raw)
+    if not enc.program_id:
+        enc.program_id = "11111111111111111111111111111111"
+    dec = EventDecoder(load_idl(path), enc.program_id)
+    result: dict[str, Any] = {"event_types": len(enc.events)}
+    for form in ("log", "cpi"):
+        txs, events = corpus(enc, cpi=form == "cpi")
+        decoded = sum(len(dec.decode_transaction(tx).events) for tx in txs)
+        assert decoded == events, f"{path.name}: decoded {decoded} of {events} events"
+        result[f"{form}_events_per_s"] = round(
+            _best_rate(lambda txs=txs: [dec.decode_transaction(t) for t in txs], events)
+        )
+    rng = random.Random(1)
+    payloads = [
+        enc.random_event(n, rng)[0]
+        for n in sorted(enc.events)
+        for _ in range(TRANSACTIONS // len(enc.events) + 1)
+    ]
+    # the Borsh part alone: event bytes -> value, no log or transaction parsing
+    result["bytes_events_per_s"] = round(
+        _best_rate(lambda: [dec.decode_event(p) for p in payloads], len(payloads))
+    )
+    baseline = _baseline(path, raw, corpus(enc, cpi=False))
+    if baseline is not None:
+        result["baseline_log_events_per_s"] = round(baseline)
+        result["ratio_vs_baseline"] = round(result["log_events_per_s"] / baseline, 2)
+    return result
+
+
+def _baseline(path: Path, raw: dict[str, Any], data: tuple[list[dict[str, Any]], int]) -> float | None:
+    try:
+        from solana_anchor_events import EventDecoder as RustDecoder  # optional, PyPI
+    except ImportError:
+        return None
+    try:
+        rust = RustDecoder(json.dumps(raw))
+    except ValueError:  # legacy IDL: not supported by that package
+        return None
+    txs, events = data
+    logs = [tx["meta"]["logMessages"] for tx in txs]
+    if sum(len(rust.parse_logs(lines)) for lines in logs) != events:
+        return None  # it does not decode this corpus correctly: no fair comparison
+    return _best_rate(lambda: [rust.parse_logs(lines) for lines in logs], events)
+
+
+def run() -> dict[str, Any]:
+    """``{"decode": {idl_file_stem: {log_events_per_s, cpi_events_per_s, [baseline...]}}}``."""
+    return {"decode": {p.stem: bench_idl(p) for p in idl_paths()}}
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))

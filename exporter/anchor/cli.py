@@ -1,0 +1,139 @@
+"""``escrow-exporter decode``: decode a program's events or an account with its IDL.
+
+    escrow-exporter decode --idl IDL [--program-id ID] FILE...
+        FILE: a getTransaction ``result`` object (encoding json, maxSupportedTransactionVersion 0),
+        or ``-`` for stdin.  Prints one line per decoded event of the program, in order:
+        {"event": NAME, "source": "log" | "cpi", "data": {...}}
+    escrow-exporter decode --idl IDL --account BASE64
+        Prints {"account": NAME, "data": {...}}
+
+Exit status: 0 on success (payloads that do not decode are skipped and summarised on
+stderr), 2 with a one-line message for bad usage or an unreadable IDL or input.  Every input
+file is read before anything is printed, so a bad file yields no partial output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import binascii
+import json
+import math
+import sys
+from collections import Counter
+from typing import Any
+
+from exporter.anchor.borsh import DecodeError
+from exporter.anchor.decoder import EventDecoder
+from exporter.anchor.idl import IdlError, load_idl
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # no usage dump + SystemExit: main() returns 2
+        raise _UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="escrow-exporter decode", description="Decode Anchor events or an account with an IDL.")
+    p.add_argument("--idl", required=True, help="Anchor IDL JSON file (0.30+ or legacy)")
+    p.add_argument("--program-id", help="program id, if the IDL has no address (or to override it)")
+    p.add_argument("--account", metavar="BASE64", help="decode this account data instead of transactions")
+    p.add_argument("files", nargs="*", metavar="FILE", help="getTransaction result JSON files ('-' = stdin)")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.account is not None and args.files:
+            raise _UsageError("give either --account or transaction FILEs, not both")
+        if args.account is None and not args.files:
+            raise _UsageError("nothing to decode: give transaction FILEs or --account BASE64")
+        decoder = EventDecoder(load_idl(args.idl), args.program_id)
+        if args.account is not None:
+            return _decode_account(decoder, args.account)
+        decoder.require_program_id()
+        return _decode_files(decoder, args.files)
+    except _UsageError as e:
+        print(f"escrow-exporter decode: {e}", file=sys.stderr)
+        return 2
+    except IdlError as e:
+        print(f"escrow-exporter decode: invalid IDL {e}", file=sys.stderr)
+        return 2
+
+
+def _decode_account(decoder: EventDecoder, text: str) -> int:
+    try:
+        raw = binascii.a2b_base64(text.strip(), strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise _UsageError("--account: not valid base64") from None
+    try:
+        name, data = decoder.decode_account(raw)
+    except DecodeError as e:
+        raise _UsageError(f"--account: the data is not an account of this IDL ({e.reason})") from None
+    _print({"account": name, "data": data})
+    return 0
+
+
+def _decode_files(decoder: EventDecoder, files: list[str]) -> int:
+    transactions = [(path, _read_transaction(path)) for path in files]
+    for path, tx in transactions:
+        res = decoder.decode_transaction(tx)
+        for ev in res.events:
+            _print({"event": ev.name, "source": ev.source, "data": ev.data})
+        if res.decode_errors:
+            counts = ", ".join(f"{reason} x{n}" for reason, n in Counter(res.decode_errors).items())
+            print(
+                f"escrow-exporter decode: {path}: skipped payloads that do not decode: {counts}",
+                file=sys.stderr,
+            )
+        if res.logs_truncated:
+            print(
+                f"escrow-exporter decode: {path}: logs truncated, 'log' events may be missing",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _read_transaction(path: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+    except (OSError, UnicodeDecodeError) as e:
+        raise _UsageError(
+            f"{path}: cannot read: {e.__class__.__name__}: {getattr(e, 'strerror', None) or e}"
+        ) from None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _UsageError(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    if isinstance(obj, dict) and "jsonrpc" in obj and "result" in obj:  # a whole RPC response
+        obj = obj["result"]
+    if (
+        not isinstance(obj, dict)
+        or not isinstance(obj.get("meta"), dict)
+        or not isinstance(obj.get("transaction"), dict)
+    ):
+        raise _UsageError(f"{path}: not a getTransaction result (an object with 'transaction' and 'meta')")
+    return obj
+
+
+def _print(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(_finite(obj), allow_nan=False) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities are not JSON numbers: render them as null (as serde_json does)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
