@@ -217,9 +217,14 @@ class Ledger:
             yield
             self._conn.execute("COMMIT")
         except sqlite3.Error as e:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
             log.warning("demo ledger write failed: %s", e)
             self._record_write_error(str(e))
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
 
     def _record_write_error(self, message: str) -> None:
         assert self._conn is not None

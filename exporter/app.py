@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Gauge, disable_created_metrics
 from exporter import __version__
 from exporter.collectors.balances import BalancesCollector
 from exporter.collectors.base import Collector
+from exporter.collectors.sql import build_sql_collectors
 from exporter.config.model import Config
 from exporter.http import add_routes
 from exporter.keys import AUTH, CONFIG, POOL, REGISTRY, SCHEDULER
@@ -34,6 +35,7 @@ def build_collectors(config: Config, pool: RpcPool, registry: CollectorRegistry)
     collectors: list[Collector] = []
     if config.balances.accounts:
         collectors.append(BalancesCollector(config.balances, pool))
+    collectors.extend(build_sql_collectors(config))
     return collectors
 
 

@@ -38,10 +38,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devchain
     for src in (ROOT / "examples").glob("*.yml"):
         shutil.copy(src, tmp / src.name)
     text = (tmp / "config.yml").read_text()
-    text = text.replace("http://127.0.0.1:8899", chain.url).replace(
-        "var/ledger.sqlite", str(tmp / "ledger.sqlite")
-    )
-    text = text.replace("var/state.sqlite", str(tmp / "state.sqlite"))
+    text = text.replace("http://127.0.0.1:8899", chain.url)
+    text = text.replace("../var/ledger.sqlite", str(tmp / "ledger.sqlite"))
+    text = text.replace("../var/state.sqlite", str(tmp / "state.sqlite"))
     text = re.sub(r"(idl: *)(\S*idls/)", lambda m: m.group(1) + str(ROOT / "idls") + "/", text)
     (tmp / "config.yml").write_text(text)
     proc = ExporterProcess(tmp / "config.yml")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from exporter.config.base import Section
 from exporter.config.programs import ProgramConfig
@@ -117,7 +118,14 @@ class BalancesConfig(Section):
 
 class StateConfig(Section):
     #: SQLite file holding ingestion cursors and counter totals, written atomically.
+    #: Relative to the config file's directory.
     path: str = "var/state.sqlite"
+
+    @field_validator("path")
+    @classmethod
+    def _relative_to_config(cls, v: str, info: ValidationInfo) -> str:
+        base = (info.context or {}).get("base_dir")
+        return str(Path(base) / v) if base and not Path(v).is_absolute() else v
 
 
 class Config(Section):

@@ -74,7 +74,9 @@ class MetricConfig(Section):
         if not _METRIC_RE.match(v):
             raise ValueError(f"{v!r} is not a valid Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)")
         if v.startswith(_RESERVED_PREFIXES):
-            raise ValueError(f"{v!r}: names starting with {' or '.join(_RESERVED_PREFIXES)} are the exporter's own")
+            raise ValueError(
+                f"{v!r}: names starting with {' or '.join(_RESERVED_PREFIXES)} are the exporter's own"
+            )
         return v
 
     @model_validator(mode="after")
@@ -139,7 +141,9 @@ class SqlConfig(Section):
         for i, q in enumerate(self.queries):
             if q.database not in drivers:
                 known = ", ".join(sorted(drivers)) or "none defined"
-                problems.append(f"queries[{i}] ({q.name}): database {q.database!r} is not in sql.databases ({known})")
+                problems.append(
+                    f"queries[{i}] ({q.name}): database {q.database!r} is not in sql.databases ({known})"
+                )
             elif isinstance(q.sql, dict) and drivers[q.database] not in q.sql:
                 problems.append(
                     f"queries[{i}] ({q.name}): sql has no {drivers[q.database]!r} variant for database {q.database!r}"

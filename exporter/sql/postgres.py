@@ -66,7 +66,9 @@ class PostgresDatabase(Database):
 
     async def fetch(self, sql: str, timeout: float) -> QueryResult:
         try:
-            result = await asyncio.wait_for(self._fetch(sql, timeout), timeout + self.config.connect_timeout_seconds + _CLIENT_GRACE)
+            result = await asyncio.wait_for(
+                self._fetch(sql, timeout), timeout + self.config.connect_timeout_seconds + _CLIENT_GRACE
+            )
         except SqlError as e:
             self._mark(e)
             raise
@@ -89,8 +91,10 @@ class PostgresDatabase(Database):
                     records = await stmt.fetch()
         except asyncpg.PostgresError as e:
             raise self._classify(e) from None
-        except (OSError, asyncpg.InterfaceError, TimeoutError) as e:
-            raise SqlError(UNAVAILABLE, f"database {self.name}: cannot reach the server: {self._describe(e)}") from None
+        except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError) as e:
+            raise SqlError(
+                UNAVAILABLE, f"database {self.name}: cannot reach the server: {self._describe(e)}"
+            ) from None
         return QueryResult(columns, [tuple(r) for r in records])
 
     def _describe(self, e: BaseException) -> str:
@@ -116,5 +120,3 @@ class PostgresDatabase(Database):
                 await asyncio.wait_for(pool.close(), 5)
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 pool.terminate()
-
-
