@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck unit dashboards bench soak drills demo clean
+.PHONY: setup run test lint typecheck dashboards rules bench soak drills demo clean
 
 setup:
 	@scripts/setup.sh
@@ -19,10 +19,10 @@ test: setup lint typecheck
 
 lint:
 	$(BIN)/ruff check exporter devchain grafana bundle tests bench scripts
-	$(BIN)/ruff format --check exporter devchain grafana
+	$(BIN)/ruff format --check exporter devchain grafana bundle
 
 typecheck:
-	$(BIN)/mypy exporter devchain grafana
+	$(BIN)/mypy exporter devchain grafana bundle
 
 ## Recompile the Jsonnet dashboards into the committed JSON.
 dashboards: setup
@@ -42,3 +42,7 @@ demo: setup
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+
+## Regenerate Prometheus rules, promtool tests and docs/alerts.md from bundle/config.py.
+rules: setup
+	$(PY) scripts/gen_rules.py

@@ -37,7 +37,15 @@ def _rendered_with_discord(tmp_path: Path) -> Path:
     out = tmp_path / "alertmanager.yml"
     shutil.copytree(AM / "templates", tmp_path / "templates")
     r = subprocess.run(
-        [sys.executable, "-m", "bundle.amconfig", "--out", str(out), "--discord-webhook-url-file", str(secret)],
+        [
+            sys.executable,
+            "-m",
+            "bundle.amconfig",
+            "--out",
+            str(out),
+            "--discord-webhook-url-file",
+            str(secret),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -72,7 +80,9 @@ def test_receivers_deliver_to_the_services_of_their_tier() -> None:
     by_name = {r["name"]: r for r in cfg["receivers"]}
     assert "high_urgency" in by_name["critical"]["pagerduty_configs"][0]["routing_key_file"]
     assert "low_urgency" in by_name["high"]["pagerduty_configs"][0]["routing_key_file"]
-    assert {"pagerduty_configs", "slack_configs"} <= set(by_name["critical"]) and "pagerduty_configs" in by_name["high"]
+    assert {"pagerduty_configs", "slack_configs"} <= set(
+        by_name["critical"]
+    ) and "pagerduty_configs" in by_name["high"]
     assert set(by_name["slack-medium"]) == {"name", "slack_configs"}
     assert by_name["slack-low-digest"]["slack_configs"][0]["channel"] == "#escrow-digest"
 
@@ -93,12 +103,24 @@ def test_no_inline_secrets_and_matchers_syntax_only() -> None:
 def test_inhibitions_cover_tiers_and_rpc_outage_symptoms() -> None:
     rules = amconfig.load()["inhibit_rules"]
     tiers = [r for r in rules if r["source_matchers"][0].startswith("severity=")]
-    assert [r["source_matchers"] for r in tiers] == [['severity="critical"'], ['severity="high"'], ['severity="medium"']]
+    assert [r["source_matchers"] for r in tiers] == [
+        ['severity="critical"'],
+        ['severity="high"'],
+        ['severity="medium"'],
+    ]
     assert all(r["equal"] == ["alertname", "program"] for r in tiers)
     outage_targets = " ".join(
-        m for r in rules if r["source_matchers"] == ['alertname="EscrowRpcOutage"'] for m in r["target_matchers"]
+        m
+        for r in rules
+        if r["source_matchers"] == ['alertname="EscrowRpcOutage"']
+        for m in r["target_matchers"]
     )
-    for symptom in ("EscrowRpcEndpointDown", "EscrowIngestLag", "EscrowBalanceStale", "EscrowCollectorFailing"):
+    for symptom in (
+        "EscrowRpcEndpointDown",
+        "EscrowIngestLag",
+        "EscrowBalanceStale",
+        "EscrowCollectorFailing",
+    ):
         assert symptom in outage_targets
 
 
@@ -114,9 +136,18 @@ def test_discord_extra_renders_valid_config_with_secret_kept_out_of_repo(tmp_pat
 
 def test_render_cli_names_the_unreadable_secret_file(tmp_path: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "bundle.amconfig", "--out", str(tmp_path / "a.yml"),
-         "--discord-webhook-url-file", str(tmp_path / "nope")],
-        capture_output=True, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "bundle.amconfig",
+            "--out",
+            str(tmp_path / "a.yml"),
+            "--discord-webhook-url-file",
+            str(tmp_path / "nope"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert r.returncode != 0
     assert str(tmp_path / "nope") in r.stderr and "Traceback" not in r.stderr
@@ -128,12 +159,17 @@ def test_render_cli_names_the_unreadable_secret_file(tmp_path: Path) -> None:
         ('{{ template "escrow.priority" "critical" }}', "P0"),
         ('{{ template "escrow.priority" "low" }}', "P3"),
         ('{{ template "escrow.slack.text" . }}', "|Silence>"),
-        ('{{ template "escrow.silence_url" . }}', "/#/silences/new?filter=%7Bcommonlabelkey1%3D%22commonlabelvalue1%22"),
+        (
+            '{{ template "escrow.silence_url" . }}',
+            "/#/silences/new?filter=%7Bcommonlabelkey1%3D%22commonlabelvalue1%22",
+        ),
         ('{{ template "escrow.pagerduty.severity" . }}', "info"),
         ('{{ template "escrow.discord.message" . }}', "Silence: https://example.com/#/silences/new"),
     ],
 )
 def test_templates_render_with_amtool(template: str, expected: str) -> None:
-    r = _amtool("template", "render", "--template.glob=alertmanager/templates/*.tmpl", f"--template.text={template}")
+    r = _amtool(
+        "template", "render", "--template.glob=alertmanager/templates/*.tmpl", f"--template.text={template}"
+    )
     assert r.returncode == 0, r.stderr
     assert expected in r.stdout

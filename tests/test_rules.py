@@ -29,7 +29,9 @@ PROCEDURES = (
     "backup-restore",
 )
 
-needs_promtool = pytest.mark.skipif(not shutil.which("promtool"), reason="promtool not installed (make setup)")
+needs_promtool = pytest.mark.skipif(
+    not shutil.which("promtool"), reason="promtool not installed (make setup)"
+)
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -45,7 +47,11 @@ def _rules() -> list[dict[str, Any]]:
 
 
 def test_generated_files_match_bundle_config() -> None:
-    drift = [rel for rel, text in all_files().items() if not (ROOT / rel).exists() or (ROOT / rel).read_text() != text]
+    drift = [
+        rel
+        for rel, text in all_files().items()
+        if not (ROOT / rel).exists() or (ROOT / rel).read_text() != text
+    ]
     assert drift == [], f"out of date, run: python scripts/gen_rules.py  ({drift})"
 
 
@@ -62,7 +68,11 @@ def test_promtool_unit_tests_pass() -> None:
     files = sorted((PROM / "tests").glob("*_test.yml"))
     procs = {
         f.name: subprocess.Popen(
-            ["promtool", "test", "rules", f.name], cwd=f.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            ["promtool", "test", "rules", f.name],
+            cwd=f.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         for f in files
     }
@@ -96,7 +106,10 @@ def test_every_alert_has_tier_and_annotations() -> None:
         assert "{{" not in ann["summary"], f"{name}: summary must be static"
         assert "{{" in ann["description"], f"{name}: description must be templated"
         assert ann["runbook_url"].endswith(f"/docs/runbooks/{name}.md"), name
-        assert re.fullmatch(r"http://localhost:3000/d/escrow-(overview|treasury|business|chain-rpc|exporter)", ann["dashboard_url"])
+        assert re.fullmatch(
+            r"http://localhost:3000/d/escrow-(overview|treasury|business|chain-rpc|exporter)",
+            ann["dashboard_url"],
+        )
 
 
 def test_recording_rules_follow_level_metric_operation() -> None:
@@ -115,7 +128,12 @@ def test_every_alert_has_a_firing_and_a_quiet_promtool_case() -> None:
                 if not t["exp_alerts"]:
                     quiet.add(t["alertname"])
                 for exp in t["exp_alerts"]:
-                    assert set(exp["exp_annotations"]) == {"summary", "description", "runbook_url", "dashboard_url"}
+                    assert set(exp["exp_annotations"]) == {
+                        "summary",
+                        "description",
+                        "runbook_url",
+                        "dashboard_url",
+                    }
                     fires.add((t["alertname"], exp["exp_labels"]["severity"]))
     for alert in ALERTS:
         for tier in alert.tiers:
@@ -143,7 +161,9 @@ def test_runbook_has_required_sections(name: str) -> None:
 def test_alerts_doc_lists_every_alert_with_tier_condition_and_runbook() -> None:
     doc = (ROOT / "docs" / "alerts.md").read_text()
     rows = [line for line in doc.splitlines() if line.startswith("| `")]
-    listed = {(m.group(1), m.group(2)) for r in rows if (m := re.match(r"\| `(\w+)` \| (\w+) \| .+ \| .+ \| \[", r))}
+    listed = {
+        (m.group(1), m.group(2)) for r in rows if (m := re.match(r"\| `(\w+)` \| (\w+) \| .+ \| .+ \| \[", r))
+    }
     for alert in ALERTS:
         for tier in alert.tiers:
             assert (alert.name, tier) in listed, f"docs/alerts.md lacks {alert.name} ({tier})"

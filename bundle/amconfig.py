@@ -1,0 +1,167 @@
+"""Derive deployable and test copies of ``alertmanager/alertmanager.yml``.
+
+Alertmanager 0.25 reads Slack URLs (``api_url_file``) and PagerDuty keys (``routing_key_file``)
+from files, but has no ``*_file`` for Discord webhook URLs or generic webhook URLs. Those URLs
+carry their secret, so they are rendered into a deployed copy at install time and never committed:
+
+    python -m bundle.amconfig --out /etc/alertmanager/alertmanager.yml \\
+        --discord-webhook-url-file /etc/alertmanager/secrets/discord_webhook_url \\
+        [--deadmans-url-file /etc/alertmanager/secrets/deadmans_switch_url]
+
+``for_test`` points every receiver at local loopback receivers (tests/receivers.py) with short
+timings, keeping the real routes, inhibitions and templates under test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+AM_DIR = ROOT / "alertmanager"
+AM_CONFIG = AM_DIR / "alertmanager.yml"
+
+DISCORD_RECEIVER = "discord"
+# The optional extra channel mirrors the paging tiers.
+DISCORD_MATCHERS = ['severity=~"critical|high"']
+
+
+def load(path: Path = AM_CONFIG) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def add_discord(cfg: dict[str, Any], webhook_url: str) -> dict[str, Any]:
+    """A copy of ``cfg`` that also sends critical and high alerts to a Discord webhook."""
+    out = copy.deepcopy(cfg)
+    out["receivers"].append(
+        {
+            "name": DISCORD_RECEIVER,
+            "discord_configs": [
+                {
+                    "webhook_url": webhook_url,
+                    "send_resolved": True,
+                    "title": '{{ template "escrow.slack.title" . }}',
+                    "message": '{{ template "escrow.discord.message" . }}',
+                }
+            ],
+        }
+    )
+    route = {
+        "matchers": DISCORD_MATCHERS,
+        "receiver": DISCORD_RECEIVER,
+        "group_by": ["alertname", "program"],
+        "group_wait": "10s",
+        "group_interval": "1m",
+        "repeat_interval": "1h",
+        # Keep matching: the tier's own route (PagerDuty + Slack) must still get the alert.
+        "continue": True,
+    }
+    routes = out["route"]["routes"]
+    after_watchdog = next(i + 1 for i, r in enumerate(routes) if r["receiver"] == "deadmans-switch")
+    routes.insert(after_watchdog, route)
+    return out
+
+
+def set_deadmans_url(cfg: dict[str, Any], url: str) -> dict[str, Any]:
+    out = copy.deepcopy(cfg)
+    for r in out["receivers"]:
+        for w in r.get("webhook_configs", []):
+            w["url"] = url
+    return out
+
+
+def _routes(route: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [route]
+    for child in route.get("routes", []):
+        found.extend(_routes(child))
+    return found
+
+
+def for_test(
+    cfg: dict[str, Any],
+    receivers_url: str,
+    secrets_dir: Path,
+    *,
+    pagerduty_keys: dict[str, str] | None = None,
+    timing: str = "1s",
+    repeat: str = "1h",
+    discord: bool = True,
+) -> dict[str, Any]:
+    """Point ``cfg`` at loopback receivers: Slack at ``/slack/<secret file name>``, PagerDuty at
+    ``/v2/enqueue`` with a key per secret file (``pagerduty_keys`` maps file name -> key), the
+    dead-man's switch at ``/deadman`` and Discord at ``/discord``. Timings become ``timing``."""
+    out = add_discord(cfg, f"{receivers_url}/discord") if discord else copy.deepcopy(cfg)
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    keys = pagerduty_keys or {}
+    for r in out["receivers"]:
+        for s in r.get("slack_configs", []):
+            name = Path(s["api_url_file"]).name
+            (secrets_dir / name).write_text(f"{receivers_url}/slack/{name}\n")
+            s["api_url_file"] = str(secrets_dir / name)
+        for p in r.get("pagerduty_configs", []):
+            name = Path(p["routing_key_file"]).name
+            (secrets_dir / name).write_text(keys.get(name, f"test-{name}") + "\n")
+            p["routing_key_file"] = str(secrets_dir / name)
+            p["url"] = f"{receivers_url}/v2/enqueue"
+        for w in r.get("webhook_configs", []):
+            w["url"] = f"{receivers_url}/deadman"
+            creds = w.get("http_config", {}).get("authorization", {})
+            if "credentials_file" in creds:
+                (secrets_dir / "deadmans_switch_token").write_text("test-deadman-token\n")
+                creds["credentials_file"] = str(secrets_dir / "deadmans_switch_token")
+    for route in _routes(out["route"]):
+        for key in ("group_wait", "group_interval"):
+            if key in route or route is out["route"]:
+                route[key] = timing
+        if "repeat_interval" in route or route is out["route"]:
+            route["repeat_interval"] = repeat
+    out["templates"] = [str(AM_DIR / "templates" / "*.tmpl")]
+    return out
+
+
+def dump(cfg: dict[str, Any]) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False, width=10_000)
+
+
+def _read_secret(path: str) -> str:
+    try:
+        value = Path(path).read_text().strip()
+    except OSError as e:
+        raise SystemExit(f"cannot read {path}: {e.strerror}") from None
+    if not value.startswith("https://"):
+        raise SystemExit(f"{path}: expected an https:// URL on the first line")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Render a deployable alertmanager.yml with URL secrets.")
+    parser.add_argument("--config", default=str(AM_CONFIG), help="source config (default: the repository's)")
+    parser.add_argument("--out", required=True, help="where to write the rendered config (mode 0600)")
+    parser.add_argument("--discord-webhook-url-file", help="file holding the Discord webhook URL")
+    parser.add_argument("--deadmans-url-file", help="file holding the dead-man's-switch URL")
+    args = parser.parse_args(argv)
+    cfg = load(Path(args.config))
+    if args.discord_webhook_url_file:
+        cfg = add_discord(cfg, _read_secret(args.discord_webhook_url_file))
+    if args.deadmans_url_file:
+        cfg = set_deadmans_url(cfg, _read_secret(args.deadmans_url_file))
+    fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# Rendered by python -m bundle.amconfig; contains secrets, do not commit.\n" + dump(cfg))
+    print(
+        f"wrote {args.out}; copy alertmanager/templates/ next to it, then run amtool check-config {args.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,541 @@
+"""Selectors, thresholds, tiers and links for every Prometheus rule: the one place to edit.
+
+Expressions and descriptions use ``[[name]]`` placeholders filled from ``PARAMS`` (and, per
+tier, ``[[threshold]]``), so a threshold is written once and shows up identically in the rule,
+its description, its promtool test and ``docs/alerts.md``. Go template syntax (``{{ }}``) is
+left untouched for Prometheus. After an edit run ``python scripts/gen_rules.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Severity tiers, highest first (P0..P3). Alertmanager routes and inhibits on these names.
+TIERS: tuple[str, ...] = ("critical", "high", "medium", "low")
+
+# Links: runbooks live in this repository; dashboards are the Grafana uids of issue 6.
+RUNBOOK_BASE = "https://github.com/example/solana-escrow-exporter/blob/main/docs/runbooks"
+GRAFANA_BASE = "http://localhost:3000/d"
+DASHBOARDS = ("escrow-overview", "escrow-treasury", "escrow-business", "escrow-chain-rpc", "escrow-exporter")
+
+EXPORTER_JOB = "escrow-exporter"
+PROBE_JOB = "escrow-app-health"
+
+# Everything an expression may reference. Thresholds are in the metric's unit.
+PARAMS: dict[str, str] = {
+    "job": f'job="{EXPORTER_JOB}"',
+    "probe_job": f'job="{PROBE_JOB}"',
+    # A balance difference (whole units, either direction) the books may legitimately show
+    # while a transfer is between chain confirmation and the ledger write.
+    "mismatch_tolerance": "0.01",
+    "balance_stale_seconds": "600",
+    # Treasury and fee wallets: SOL pays transaction fees, tokens pay out winners.
+    "wallet_floor_sol": "1",
+    "wallet_floor_token": "100",
+    # Withdrawal spike: this many times the same hour's average over the previous 7 days ...
+    "withdrawal_spike_factor": "3",
+    # ... but never below this many withdrawals per hour (quiet hours are noisy) ...
+    "withdrawal_spike_floor": "20",
+    # ... and, while there is no history yet (first week), above this absolute count.
+    "withdrawal_spike_no_baseline": "100",
+    "tx_failure_min_rate": "0.05",
+    # Solana's default per-transaction budget is 200k CU; alert at 90% of it.
+    "compute_units_limit": "200000",
+    "rpc_slot_lag": "150",
+    "failovers_per_30m": "4",
+}
+
+# Tiers per alert may carry different thresholds; these are looked up as [[threshold]].
+RULE_GROUP_FILES: dict[str, str] = {
+    "exporter": "exporter.yml",
+    "rpc": "rpc.yml",
+    "treasury": "treasury.yml",
+    "chain": "chain.yml",
+    "business": "business.yml",
+    "meta": "meta.yml",
+}
+
+
+@dataclass(frozen=True)
+class Recording:
+    record: str
+    expr: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    group: str
+    expr: str
+    tiers: dict[str, str]  # severity -> threshold ("" when the expression has none)
+    for_: str
+    summary: str
+    description: str
+    dashboard: str
+    condition: str  # one line for docs/alerts.md
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def fill(text: str, threshold: str = "") -> str:
+    """Replace ``[[name]]`` placeholders; an unknown name is a bug in this file."""
+
+    threshold = fill(threshold) if "[[" in threshold else threshold
+
+    def sub(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key == "threshold":
+            return threshold
+        if key not in PARAMS:
+            raise KeyError(f"bundle/config.py: unknown placeholder [[{key}]]")
+        return PARAMS[key]
+
+    return re.sub(r"\[\[([a-z_0-9]+)\]\]", sub, text)
+
+
+def runbook_url(alert: str) -> str:
+    return f"{RUNBOOK_BASE}/{alert}.md"
+
+
+def dashboard_url(uid: str) -> str:
+    return f"{GRAFANA_BASE}/{uid}"
+
+
+RECORDINGS: list[Recording] = [
+    Recording("instance:escrow_rpc_up:max", "max by (job, instance) (escrow_rpc_up{[[job]]})", "rpc"),
+    Recording("instance:escrow_rpc_slot:max", "max by (job, instance) (escrow_rpc_slot{[[job]]})", "rpc"),
+    Recording(
+        "endpoint:escrow_rpc_slot_lag:slots",
+        "instance:escrow_rpc_slot:max - on (job, instance) group_right () escrow_rpc_slot{[[job]]}",
+        "rpc",
+    ),
+    # max by (account, mint) de-duplicates a highly available pair of exporters.
+    Recording(
+        "account_mint:escrow_account_balance:max",
+        "max by (account, mint) (escrow_account_balance{[[job]]})",
+        "treasury",
+    ),
+    Recording(
+        "account_mint:escrow_ledger_escrow_balance:max",
+        "max by (account, mint) (escrow_ledger_escrow_balance{[[job]]})",
+        "treasury",
+    ),
+    # Signed: negative means the chain holds less than the books say (money missing).
+    Recording(
+        "account_mint:escrow_balance_drift:onchain_minus_ledger",
+        "account_mint:escrow_account_balance:max - account_mint:escrow_ledger_escrow_balance:max",
+        "treasury",
+    ),
+    Recording(
+        "account_mint_role:escrow_wallet_balance:max",
+        "max by (account, mint, role) (escrow_account_balance{[[job]]}"
+        ' * on (job, instance, account) group_left (role) escrow_account_info{[[job]], role=~"treasury|fee"})',
+        "treasury",
+    ),
+    Recording(
+        "program:escrow_withdrawals:increase1h",
+        'sum by (program) (increase(escrow_events_total{[[job]], event="WithdrawalProcessed"}[1h]))',
+        "treasury",
+    ),
+    # The same hour on each of the previous 7 days, averaged over the days that have data.
+    Recording(
+        "program:escrow_withdrawals:increase1h_baseline7d",
+        "avg without (baseline_day) (\n  "
+        + "\n  or ".join(
+            f'label_replace(program:escrow_withdrawals:increase1h offset {d}d, "baseline_day", "{d}", "", "")'
+            for d in range(1, 8)
+        )
+        + "\n)",
+        "treasury",
+    ),
+    Recording(
+        "program:escrow_transactions:rate10m",
+        "sum by (program) (rate(escrow_transactions_total{[[job]]}[10m]))",
+        "chain",
+    ),
+    Recording(
+        "program:escrow_transactions_failed:ratio_rate10m",
+        'sum by (program) (rate(escrow_transactions_total{[[job]], status="failed"}[10m]))'
+        " / program:escrow_transactions:rate10m",
+        "chain",
+    ),
+    Recording(
+        "program_instruction:escrow_compute_units:p99_rate15m",
+        "histogram_quantile(0.99, sum by (program, instruction, le) (rate(escrow_compute_units_bucket{[[job]]}[15m])))",
+        "chain",
+    ),
+]
+
+
+# "New counter" clause: a counter series created by its first increment never shows in increase().
+def _counter_grew(metric: str, by: str) -> str:
+    return (
+        f"sum by ({by}) (increase({metric}{{[[job]]}}[15m])) > 0\n"
+        f"or sum by ({by}) ({metric}{{[[job]]}}) > 0 unless sum by ({by}) ({metric}{{[[job]]}} offset 15m)"
+    )
+
+
+ALERTS: list[Alert] = [
+    Alert(
+        "EscrowExporterDown",
+        "exporter",
+        "up{[[job]]} == 0",
+        {"high": ""},
+        "2m",
+        "The escrow exporter cannot be scraped.",
+        "Prometheus has failed to scrape {{ $labels.instance }} (job {{ $labels.job }}) for 2 minutes: "
+        "balances, events and business metrics are blind. Check first: is the process running "
+        "(systemctl status escrow-exporter) and does http://{{ $labels.instance }}/-/healthy answer?",
+        "escrow-exporter",
+        '`up{job="escrow-exporter"} == 0` for 2m',
+    ),
+    Alert(
+        "EscrowExporterAbsent",
+        "exporter",
+        "absent(up{[[job]]})",
+        {"high": ""},
+        "5m",
+        "No escrow exporter target is known to Prometheus.",
+        "Prometheus has had no target for job {{ $labels.job }} for 5 minutes, so no escrow alert can fire. "
+        "Check first: the scrape_configs and service discovery in prometheus.yml (Status > Targets).",
+        "escrow-exporter",
+        'no `up{job="escrow-exporter"}` series for 5m',
+    ),
+    Alert(
+        "EscrowCollectorFailing",
+        "exporter",
+        "escrow_exporter_collector_up{[[job]]} == 0",
+        {"medium": ""},
+        "5m",
+        "An exporter collector keeps failing; its series are going stale.",
+        "Collector {{ $labels.collector }} on {{ $labels.instance }} has failed every cycle for 5 minutes. "
+        "Its last good values are served until they expire, then its series disappear. Check first: "
+        'increase(escrow_exporter_collector_errors_total{collector="{{ $labels.collector }}"}[15m]) by reason '
+        "and the exporter log.",
+        "escrow-exporter",
+        "`escrow_exporter_collector_up == 0` for 5m",
+    ),
+    Alert(
+        "EscrowAppProbeFailed",
+        "exporter",
+        "probe_success{[[probe_job]]} == 0",
+        {"high": ""},
+        "2m",
+        "An application health endpoint fails its blackbox probe.",
+        "The blackbox probe of {{ $labels.instance }} has failed for 2 minutes. Check first: "
+        'probe_http_status_code{instance="{{ $labels.instance }}"} and the application\'s own logs.',
+        "escrow-overview",
+        '`probe_success{job="escrow-app-health"} == 0` for 2m',
+    ),
+    Alert(
+        "EscrowRpcOutage",
+        "rpc",
+        "instance:escrow_rpc_up:max == 0",
+        {"critical": ""},
+        "1m",
+        "Every Solana RPC endpoint is down: the exporter sees no chain data.",
+        "All RPC endpoints of exporter {{ $labels.instance }} have been down for 1 minute: balances, "
+        "ingestion and program state are frozen and will go stale. Check first: "
+        "escrow_rpc_requests_total by endpoint and outcome (timeouts vs rate_limited vs error) and the "
+        "providers' status pages. Procedure: docs/runbooks/rpc-outage.md.",
+        "escrow-chain-rpc",
+        "`max(escrow_rpc_up) == 0` per exporter for 1m",
+    ),
+    Alert(
+        "EscrowRpcEndpointDown",
+        "rpc",
+        "escrow_rpc_up{[[job]]} == 0",
+        {"medium": ""},
+        "5m",
+        "A Solana RPC endpoint is down; the exporter runs on the others.",
+        "RPC endpoint {{ $labels.endpoint }} of exporter {{ $labels.instance }} has been unhealthy for 5 minutes. "
+        "Failover keeps data flowing but redundancy is lost. Check first: "
+        'escrow_rpc_requests_total{endpoint="{{ $labels.endpoint }}"} by outcome.',
+        "escrow-chain-rpc",
+        "`escrow_rpc_up == 0` for 5m",
+    ),
+    Alert(
+        "EscrowRpcEndpointLagging",
+        "rpc",
+        "endpoint:escrow_rpc_slot_lag:slots > [[threshold]]",
+        {"low": "[[rpc_slot_lag]]"},
+        "5m",
+        "A Solana RPC endpoint lags behind the others.",
+        "RPC endpoint {{ $labels.endpoint }} is {{ $value }} slots behind the best endpoint of "
+        "{{ $labels.instance }} for 5 minutes (threshold [[threshold]]). Check first: "
+        "escrow_rpc_slot by endpoint, and whether this endpoint is the active one (escrow_rpc_active).",
+        "escrow-chain-rpc",
+        "slot lag behind the best endpoint > [[threshold]] slots for 5m",
+    ),
+    Alert(
+        "EscrowRpcFailoverFlapping",
+        "rpc",
+        "increase(escrow_rpc_failovers_total{[[job]]}[30m]) > [[threshold]]",
+        {"medium": "[[failovers_per_30m]]"},
+        "0m",
+        "The exporter keeps switching RPC endpoints.",
+        'Exporter {{ $labels.instance }} failed over {{ $value | printf "%.0f" }} times in 30 minutes '
+        "(threshold [[threshold]]). Check first: escrow_rpc_active and escrow_rpc_up by endpoint; "
+        "a provider that alternates between healthy and rate limited is the usual cause.",
+        "escrow-chain-rpc",
+        "more than [[threshold]] failovers in 30m",
+    ),
+    Alert(
+        "EscrowBalanceMismatch",
+        "treasury",
+        "account_mint:escrow_balance_drift:onchain_minus_ledger > [[threshold]]\n"
+        "or account_mint:escrow_balance_drift:onchain_minus_ledger < -[[threshold]]",
+        {"critical": "[[mismatch_tolerance]]"},
+        "10m",
+        "On-chain escrow balance disagrees with the ledger.",
+        "Escrow {{ $labels.account }} ({{ $labels.mint }}): on-chain minus ledger = {{ $value }} for 10 minutes "
+        "(tolerance [[threshold]]; negative means funds missing on chain). Check first: the latest "
+        "WithdrawalProcessed and MatchSettled events and the ledger entries of the last hour. "
+        "Procedure: docs/runbooks/escrow-mismatch-investigation.md.",
+        "escrow-treasury",
+        "abs(on-chain - ledger) > [[threshold]] units for 10m",
+    ),
+    Alert(
+        "EscrowBalanceStale",
+        "treasury",
+        "time() - max by (account) (escrow_account_balance_updated_timestamp_seconds{[[job]]}) > [[threshold]]\n"
+        "or (time() - max by (account) (escrow_account_balance_updated_timestamp_seconds{[[job]]} offset 30m)"
+        " unless on (account) max by (account) (escrow_account_balance_updated_timestamp_seconds{[[job]]}))",
+        {"high": "[[balance_stale_seconds]]"},
+        "5m",
+        "An escrow balance has not been refreshed.",
+        "The balance of {{ $labels.account }} was last refreshed {{ $value | humanizeDuration }} ago "
+        "(threshold [[threshold]]s), or its series disappeared. Check first: "
+        "escrow_exporter_collector_up and escrow_rpc_up on the exporter.",
+        "escrow-treasury",
+        "balance not refreshed for > [[threshold]]s (or its series vanished) for 5m",
+    ),
+    Alert(
+        "EscrowAccountMissing",
+        "treasury",
+        "escrow_account_exists{[[job]]} == 0",
+        {"high": ""},
+        "5m",
+        "A watched escrow, treasury or fee account does not exist on chain.",
+        "Account {{ $labels.account }} is missing or closed on chain for 5 minutes. Check first: the "
+        "address in the exporter config (PDA seeds and program id) and the account's last transactions "
+        "in an explorer.",
+        "escrow-treasury",
+        "`escrow_account_exists == 0` for 5m",
+    ),
+    Alert(
+        "EscrowWalletBelowFloor",
+        "treasury",
+        'account_mint_role:escrow_wallet_balance:max{mint="SOL"} < [[wallet_floor_sol]]\n'
+        'or account_mint_role:escrow_wallet_balance:max{mint!="SOL"} < [[wallet_floor_token]]',
+        {"high": ""},
+        "10m",
+        "A treasury or fee wallet is below its floor.",
+        "The {{ $labels.role }} wallet {{ $labels.account }} holds {{ $value }} {{ $labels.mint }} "
+        "(floor [[wallet_floor_sol]] SOL, [[wallet_floor_token]] per token). Check first: the wallet's "
+        "recent outgoing transfers and whether a planned sweep ran.",
+        "escrow-treasury",
+        "treasury/fee balance < [[wallet_floor_sol]] SOL or < [[wallet_floor_token]] token units for 10m",
+    ),
+    Alert(
+        "EscrowWithdrawalSpike",
+        "treasury",
+        "(\n"
+        "  program:escrow_withdrawals:increase1h\n"
+        "    > [[withdrawal_spike_factor]] * program:escrow_withdrawals:increase1h_baseline7d\n"
+        "  or\n"
+        "  (program:escrow_withdrawals:increase1h unless program:escrow_withdrawals:increase1h_baseline7d)\n"
+        "    > [[withdrawal_spike_no_baseline]]\n"
+        ")\n"
+        "and program:escrow_withdrawals:increase1h > [[withdrawal_spike_floor]]",
+        {"high": ""},
+        "5m",
+        "Withdrawals are far above their usual level for this hour.",
+        'Program {{ $labels.program }} processed {{ $value | printf "%.0f" }} withdrawals in the last hour, '
+        "more than [[withdrawal_spike_factor]]x the same hour's 7-day average (or > [[withdrawal_spike_no_baseline]] "
+        "without history; ignored below [[withdrawal_spike_floor]]). Check first: top withdrawing users "
+        'in the business DB and escrow_event_amount_total{event="WithdrawalProcessed"}. '
+        "Procedure: docs/runbooks/fraud-escalation-chargebacks.md.",
+        "escrow-treasury",
+        "withdrawals/h > [[withdrawal_spike_factor]]x same-hour 7d average (or > [[withdrawal_spike_no_baseline]] "
+        "without history) and > [[withdrawal_spike_floor]]/h, for 5m",
+    ),
+    Alert(
+        "EscrowTransactionFailureRatio",
+        "chain",
+        "program:escrow_transactions_failed:ratio_rate10m > [[threshold]]\n"
+        "and program:escrow_transactions:rate10m > [[tx_failure_min_rate]]",
+        {"high": "0.5", "medium": "0.2"},
+        "10m",
+        "Many of the program's transactions fail.",
+        "{{ $value | humanizePercentage }} of {{ $labels.program }} transactions failed over 10 minutes "
+        "(threshold [[threshold]]). Check first: "
+        'topk(5, increase(escrow_transaction_errors_total{program="{{ $labels.program }}"}[10m])) by error.',
+        "escrow-overview",
+        "failed/total transactions > [[threshold]] (and > [[tx_failure_min_rate]] tx/s) for 10m",
+    ),
+    Alert(
+        "EscrowComputeUnitsNearLimit",
+        "chain",
+        "program_instruction:escrow_compute_units:p99_rate15m > [[threshold]]",
+        {"medium": "180000"},
+        "15m",
+        "An instruction's compute units approach the transaction budget.",
+        'p99 compute units of {{ $labels.program }}.{{ $labels.instruction }} are {{ $value | printf "%.0f" }} '
+        "(threshold [[threshold]] of [[compute_units_limit]]). Transactions will start failing with "
+        "'exceeded CUs'. Check first: the instruction's recent changes and the size of its accounts "
+        "(players per match).",
+        "escrow-overview",
+        "p99 compute units per instruction > [[threshold]] for 15m",
+    ),
+    Alert(
+        "EscrowIngestLag",
+        "chain",
+        "escrow_ingest_lag_seconds{[[job]]} > [[threshold]]",
+        {"high": "600", "medium": "120"},
+        "5m",
+        "Event ingestion is behind the chain.",
+        "Ingestion of {{ $labels.program }} is {{ $value | humanizeDuration }} behind (threshold [[threshold]]s); "
+        "event counters and withdrawal alerts lag by as much. Check first: "
+        'rate(escrow_rpc_requests_total{method="getTransaction"}[5m]) by outcome and '
+        "escrow_exporter_collector_up.",
+        "escrow-chain-rpc",
+        "`escrow_ingest_lag_seconds > [[threshold]]` for 5m",
+    ),
+    Alert(
+        "EscrowEventDecodeErrors",
+        "chain",
+        _counter_grew("escrow_event_decode_errors_total", "job, instance, program, reason"),
+        {"medium": ""},
+        "0m",
+        "Program events fail to decode; event totals are incomplete.",
+        '{{ $value | printf "%.0f" }} events of {{ $labels.program }} failed to decode ({{ $labels.reason }}) '
+        "in 15 minutes. Usually the program was upgraded and the IDL in the exporter config is old. "
+        "Check first: the program's last deploy slot and the IDL version.",
+        "escrow-exporter",
+        "any new `escrow_event_decode_errors_total` in 15m",
+    ),
+    Alert(
+        "EscrowLogsTruncated",
+        "chain",
+        _counter_grew("escrow_logs_truncated_total", "job, instance, program"),
+        {"low": ""},
+        "0m",
+        "Transaction logs were truncated; log-emitted events may be missing.",
+        '{{ $value | printf "%.0f" }} transactions of {{ $labels.program }} had truncated logs in 15 minutes. '
+        "Events emitted with emit_cpi! are unaffected; log-emitted events in those transactions were lost. "
+        "Check first: which instructions log heavily (escrow_instructions_total).",
+        "escrow-exporter",
+        "any new `escrow_logs_truncated_total` in 15m",
+    ),
+    Alert(
+        "EscrowProgramPaused",
+        "chain",
+        'max by (program) (escrow_program_accounts{[[job]], account="PlatformConfig", state="paused"}) == 1\n'
+        'or sum by (program) (increase(escrow_events_total{[[job]], event="ProgramPaused"}[10m])) > 0',
+        {"high": ""},
+        "1m",
+        "The escrow program is paused (or was paused in the last 10 minutes).",
+        "Program {{ $labels.program }} is paused: joins, settlements and withdrawals fail with ProgramPaused. "
+        "A planned pause is silenced before it starts; if nobody announced one, treat it as an incident. "
+        "Check first: the ProgramPaused event's authority and reason. "
+        "Procedure: docs/runbooks/emergency-pause-resume.md.",
+        "escrow-overview",
+        "PlatformConfig paused, or a ProgramPaused event in 10m",
+    ),
+    Alert(
+        "EscrowAuditLogGap",
+        "business",
+        "escrow_business_audit_log_missing_entries{[[job]]} > 0",
+        {"high": ""},
+        "5m",
+        "The audit log has missing sequence numbers.",
+        '{{ $value | printf "%.0f" }} audit-log sequence numbers are missing for 5 minutes. The audit log must be '
+        "gap-free; a gap means a lost write or tampering. Check first: the missing sequence range in the "
+        "business DB. Procedure: docs/runbooks/audit-log-gap.md.",
+        "escrow-business",
+        "`escrow_business_audit_log_missing_entries > 0` for 5m",
+    ),
+    Alert(
+        "EscrowReconciliationOverdue",
+        "business",
+        "time() - escrow_business_reconciliation_last_success_timestamp_seconds{[[job]]} > [[threshold]]",
+        {"high": "21600", "medium": "7200"},
+        "10m",
+        "The ledger has not been reconciled against the chain recently.",
+        "The last successful reconciliation was {{ $value | humanizeDuration }} ago (threshold [[threshold]]s). "
+        "Check first: the reconciliation job's schedule and its last error in the business DB.",
+        "escrow-business",
+        "last successful reconciliation older than [[threshold]]s for 10m",
+    ),
+    Alert(
+        "EscrowPaymentWebhookLatencyHigh",
+        "business",
+        "escrow_business_payment_webhook_latency_seconds{[[job]]} > [[threshold]]",
+        {"medium": "120"},
+        "10m",
+        "Payment-provider webhooks arrive late.",
+        "Webhooks from {{ $labels.provider }} arrive {{ $value | humanizeDuration }} after creation (threshold "
+        "[[threshold]]s): deposits are credited late. Check first: the provider's status page and our "
+        "webhook endpoint's error rate.",
+        "escrow-business",
+        "`escrow_business_payment_webhook_latency_seconds > [[threshold]]` for 10m",
+    ),
+    Alert(
+        "EscrowOutboxBacklog",
+        "business",
+        "escrow_business_outbox_depth{[[job]]} > [[threshold]]",
+        {"medium": "1000"},
+        "15m",
+        "An outbox queue is backing up.",
+        'Queue {{ $labels.queue }} holds {{ $value | printf "%.0f" }} messages for 15 minutes (threshold '
+        "[[threshold]]). Check first: whether its consumer is running and the oldest message's error.",
+        "escrow-business",
+        "`escrow_business_outbox_depth > [[threshold]]` for 15m",
+    ),
+    Alert(
+        "EscrowSqlQueryFailing",
+        "business",
+        "escrow_sql_query_up{[[job]]} == 0",
+        {"medium": ""},
+        "10m",
+        "A business SQL query keeps failing.",
+        "SQL query {{ $labels.query }} has failed for 10 minutes; its metrics are stale or gone. Check first: "
+        'increase(escrow_sql_query_errors_total{query="{{ $labels.query }}"}[15m]) by reason.',
+        "escrow-business",
+        "`escrow_sql_query_up == 0` for 10m",
+    ),
+    Alert(
+        "EscrowSqlDatabaseDown",
+        "business",
+        "escrow_sql_up{[[job]]} == 0",
+        {"high": ""},
+        "5m",
+        "The exporter cannot reach the business database.",
+        "Database {{ $labels.database }} has been unreachable from {{ $labels.instance }} for 5 minutes: "
+        "ledger reconciliation and every business alert are blind. Check first: the database's health and "
+        "the exporter's DSN secret.",
+        "escrow-business",
+        "`escrow_sql_up == 0` for 5m",
+    ),
+    Alert(
+        "Watchdog",
+        "meta",
+        "vector(1)",
+        {"low": ""},
+        "0m",
+        "Always firing: proves the alerting pipeline works end to end.",
+        "This alert always fires (value {{ $value }}). Alertmanager routes it to the dead-man's-switch service, which pages "
+        "when the pings stop. Check first, if the pings stopped: Prometheus and Alertmanager health.",
+        "escrow-overview",
+        "always (`vector(1)`)",
+    ),
+]
+
+
+def alert_by_name(name: str) -> Alert:
+    for a in ALERTS:
+        if a.name == name:
+            return a
+    raise KeyError(name)
