@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Gauge, disable_created_metrics
 from exporter import __version__
 from exporter.collectors.balances import BalancesCollector
 from exporter.collectors.base import Collector
+from exporter.collectors.ingest import build_program_collectors
 from exporter.collectors.sql import build_sql_collectors
 from exporter.config.model import Config
 from exporter.http import add_routes
@@ -35,6 +36,7 @@ def build_collectors(config: Config, pool: RpcPool, registry: CollectorRegistry)
     collectors: list[Collector] = []
     if config.balances.accounts:
         collectors.append(BalancesCollector(config.balances, pool))
+    collectors.extend(build_program_collectors(config, pool))
     collectors.extend(build_sql_collectors(config))
     return collectors
 

@@ -23,6 +23,8 @@ class EndpointConfig(Section):
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
     rate_limit_rps: float = Field(default=20.0, gt=0)
+    #: Most providers meter each call inside a JSON-RPC batch; some meter HTTP requests.
+    rate_limit_per_batch_item: bool = True
     max_concurrency: int = Field(default=8, ge=1, le=256)
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=10)
@@ -134,6 +136,15 @@ class Config(Section):
     programs: list[ProgramConfig] = Field(default_factory=list)
     sql: SqlConfig | None = None
     state: StateConfig = Field(default_factory=StateConfig)
+
+    @model_validator(mode="after")
+    def _unique_program_names(self) -> Config:
+        names = [p.name for p in self.programs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            # Program names key the state file: two programs with one name would share totals.
+            raise ValueError(f"program names must be unique, repeated: {', '.join(dupes)}")
+        return self
 
     def summary(self) -> str:
         return (

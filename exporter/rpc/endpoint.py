@@ -120,7 +120,7 @@ class Endpoint:
         return reply["result"]
 
     async def _post(self, body: Any, method: str, cost: int) -> Any:
-        await self._limiter.acquire(cost)
+        await self._limiter.acquire(cost if self.config.rate_limit_per_batch_item else 1)
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds)
         async with self._concurrency:
             started = time.perf_counter()

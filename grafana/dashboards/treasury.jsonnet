@@ -16,7 +16,7 @@ d.dashboard(
   uid='escrow-treasury',
   title='Escrow / Escrow and treasury',
   description='On-chain balances of the escrow, treasury and fee accounts, reconciliation against the ledger, payouts, fees and withdrawals.',
-  version=1,
+  version=2,
   tags=['treasury'],
   variables=[programVar, accountVar, mintVar],
   panels=[
@@ -42,7 +42,7 @@ d.dashboard(
                  [t('sum by (account) (' + sel('escrow_account_balance', 'account=~"$account"') + ') - sum by (account) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account"') + ')', '{{account}}')]),
 
     d.timeseries('Open pots (program accounts)', 'Sums of numeric fields over the program accounts, e.g. the pots of open matches, read with getProgramAccounts.', 'short',
-                 [t('sum by (program, account, field) (' + sel('escrow_program_account_field_sum', 'program=~"$program"') + ')', '{{account}}.{{field}}')]),
+                 [t('sum by (program, account, field) (' + sel('escrow_program_account_field_amount', 'program=~"$program"') + ')', '{{account}}.{{field}}')]),
     d.timeseries('Balance age', 'Seconds since each balance was last fetched successfully. Balances older than the staleness limit disappear.', 's',
                  [t('time() - max by (account) (' + sel('escrow_account_balance_updated_timestamp_seconds', 'account=~"$account"') + ')', '{{account}}')]),
 

@@ -1,0 +1,199 @@
+"""Anchor event and transaction ingestion: one collector per configured program.
+
+The I/O and the exactly-once bookkeeping live in ``exporter.ingest``; this module only
+schedules it and renders the totals. All programs' series share metric families, so the
+first collector of a group renders the families for every program (one HELP/TYPE per family,
+as the exposition format requires) and the others render nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from exporter.anchor import EventDecoder, IdlError, load_idl
+from exporter.collectors.base import Collector, CollectorError
+from exporter.config.model import Config
+from exporter.config.programs import ProgramConfig
+from exporter.ingest import totals as t
+from exporter.ingest.ingester import ProgramIngester
+from exporter.ingest.mapping import DECIMALS_LABEL
+from exporter.ingest.state import StateStore
+from exporter.rpc.pool import RpcPool
+
+log = logging.getLogger("exporter.ingest")
+
+
+def load_decoder(program: ProgramConfig) -> EventDecoder:
+    """The program's decoder; ``CollectorError`` if its IDL became unreadable since start-up."""
+    try:
+        idl = load_idl(program.idl)
+        decoder = EventDecoder(idl, program.program_id)
+        decoder.require_program_id()
+    except IdlError as e:
+        raise CollectorError("idl_unusable", str(e)) from None
+    return decoder
+
+
+class IngestCollector(Collector):
+    def __init__(
+        self, program: ProgramConfig, pool: RpcPool, state_path: str, group: list[IngestCollector]
+    ) -> None:
+        self.name = f"ingest:{program.name}"
+        self.program = program
+        self.interval = program.interval_seconds
+        self.timeout = max(program.interval_seconds * 4, 120.0)
+        self.pool = pool
+        self.store = StateStore(state_path)
+        self.group = group
+        self.ingester: ProgramIngester | None = None
+        group.append(self)
+
+    async def run_cycle(self) -> None:
+        if self.ingester is None:
+            self.ingester = ProgramIngester(self.program, self.pool, self.store, load_decoder(self.program))
+        await self.ingester.run_cycle()
+
+    async def close(self) -> None:
+        self.store.close()
+
+    def collect(self) -> Iterable[Metric]:
+        if self.group and self.group[0] is self:
+            yield from render(
+                [c.ingester for c in self.group if c.ingester is not None and c.ingester.restored]
+            )
+
+
+def _counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, labels=labels)
+
+
+def _with_extra_labels(
+    name: str, doc: str, base: list[str], rows: list[tuple[dict[str, str], float]]
+) -> CounterMetricFamily:
+    """A family whose series may carry configured label fields; absent ones render as ""."""
+    extra = sorted({k for labels, _ in rows for k in labels} - set(base))
+    fam = _counter(name, doc, base + extra)
+    for labels, value in rows:
+        fam.add_metric([labels.get(k, "") for k in base + extra], value)
+    return fam
+
+
+def render(ingesters: list[ProgramIngester]) -> Iterable[Metric]:
+    now = time.time()
+    events: list[tuple[dict[str, str], float]] = []
+    amounts: dict[tuple[tuple[str, str], ...], float] = defaultdict(float)
+    tx = _counter(
+        "escrow_transactions",
+        "Transactions of the program ingested, by status (success or failed).",
+        ["program", "status"],
+    )
+    errors = _counter(
+        "escrow_transaction_errors",
+        "Failed transactions by error: the Anchor error name from the IDL, else the code or error kind.",
+        ["program", "error"],
+    )
+    ixs = _counter(
+        "escrow_instructions",
+        "Instructions of the program executed (top level and CPI).",
+        ["program", "instruction"],
+    )
+    cu = HistogramMetricFamily(
+        "escrow_compute_units",
+        "Compute units consumed per instruction of the program.",
+        labels=["program", "instruction"],
+    )
+    fees = _counter(
+        "escrow_transaction_fees_lamports",
+        "Transaction fees paid by the program's transactions, in lamports.",
+        ["program"],
+    )
+    decode = _counter(
+        "escrow_event_decode_errors",
+        "Event payloads (or mapped amounts) of the program that could not be decoded or counted, by reason.",
+        ["program", "reason"],
+    )
+    truncated = _counter(
+        "escrow_logs_truncated",
+        "Transactions whose logs were truncated by the node: log events may be missing.",
+        ["program"],
+    )
+    overflow = _counter(
+        "escrow_event_label_overflow",
+        "Events whose label field had a new value beyond max_label_values (counted as __overflow__).",
+        ["program", "event", "label"],
+    )
+    last_slot = GaugeMetricFamily(
+        "escrow_ingest_last_slot", "Slot of the newest fully ingested transaction.", labels=["program"]
+    )
+    lag = GaugeMetricFamily(
+        "escrow_ingest_lag_seconds",
+        "Now minus the block time of the newest ingested transaction while ingestion is behind; 0 when caught up.",
+        labels=["program"],
+    )
+    for ing in ingesters:
+        p = ing.name
+        tot = ing.totals
+        for labels, v in tot.series(t.EVENTS):
+            events.append(({"program": p, **labels}, v))
+        for labels, v in tot.series(t.AMOUNT):
+            decimals = int(labels.pop(DECIMALS_LABEL, "0"))
+            amounts[tuple(sorted({"program": p, **labels}.items()))] += v / 10**decimals
+        for status in ("success", "failed"):
+            tx.add_metric([p, status], tot.get(t.TRANSACTIONS, status=status))
+        for labels, v in tot.series(t.TX_ERRORS):
+            errors.add_metric([p, labels["error"]], v)
+        for labels, v in tot.series(t.INSTRUCTIONS):
+            ixs.add_metric([p, labels["instruction"]], v)
+        _histograms(cu, p, tot)
+        fees.add_metric([p], tot.get(t.FEES))
+        for labels, v in tot.series(t.DECODE_ERRORS):
+            decode.add_metric([p, labels["reason"]], v)
+        truncated.add_metric([p], tot.get(t.LOGS_TRUNCATED))
+        for labels, v in tot.series(t.LABEL_OVERFLOW):
+            overflow.add_metric([p, labels["event"], labels["label"]], v)
+        if ing.cursor is not None and ing.cursor.slot is not None:
+            last_slot.add_metric([p], ing.cursor.slot)
+        lag.add_metric([p], ing.lag_seconds(now))
+    yield _with_extra_labels(
+        "escrow_events",
+        "Events of the program decoded from successful transactions.",
+        ["program", "event"],
+        events,
+    )
+    yield _with_extra_labels(
+        "escrow_event_amount",
+        "Sum of an event's amount field in whole units of its mint (SOL, or the mint address).",
+        ["program", "event", "field", "mint"],
+        [(dict(k), v) for k, v in amounts.items()],
+    )
+    yield from (tx, errors, ixs, cu, fees, decode, truncated, overflow, last_slot, lag)
+
+
+def _histograms(fam: HistogramMetricFamily, program: str, tot: t.Totals) -> None:
+    per_ix: dict[str, dict[str, int]] = defaultdict(dict)
+    for labels, v in tot.series(t.CU_BUCKET):
+        per_ix[labels["instruction"]][labels["le"]] = v
+    for ix, counts in sorted(per_ix.items()):
+        running = 0
+        buckets: list[tuple[str, float]] = []
+        for le in [*(str(b) for b in t.CU_BUCKETS), "+Inf"]:
+            running += counts.get(le, 0)
+            buckets.append((le, running))
+        fam.add_metric([program, ix], buckets, sum_value=tot.get(t.CU_SUM, instruction=ix))
+
+
+def build_ingest_collectors(config: Config, pool: RpcPool) -> list[Collector]:
+    group: list[IngestCollector] = []
+    return [IngestCollector(p, pool, config.state.path, group) for p in config.programs]
+
+
+def build_program_collectors(config: Config, pool: RpcPool) -> list[Collector]:
+    """Ingestion and account-state collectors for every configured program."""
+    from exporter.collectors.program_accounts import build_account_collectors
+
+    return [*build_ingest_collectors(config, pool), *build_account_collectors(config, pool)]

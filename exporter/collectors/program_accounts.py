@@ -1,0 +1,208 @@
+"""Program-account state: counts by an enum field, flags and sums of fields of Anchor accounts.
+
+Per configured account type, one getProgramAccounts call filtered by the account's
+discriminator (memcmp at offset 0) and, when the needed fields sit in a fixed-size prefix,
+a dataSlice. Results become
+
+* ``escrow_program_accounts{program,account,state}``: accounts per variant of ``count_by``
+  (every variant listed, 0 included), or ``state="all"``; plus one series per ``flags`` field,
+  ``state=<field>``: how many accounts have it true (1/0 for a singleton such as
+  ``PlatformConfig.paused``);
+* ``escrow_program_account_field_amount{program,account,field,mint}``: sums in whole units.
+
+As for balances, a failed fetch keeps the last values for ``staleness_intervals`` intervals.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from exporter.anchor import DecodeError, Idl
+from exporter.collectors.base import Collector, CollectorError, SeriesCache
+from exporter.collectors.ingest import load_decoder
+from exporter.config.model import Config
+from exporter.config.programs import AccountTypeConfig, ProgramConfig, mint_decimals, struct_fields
+from exporter.ingest.account_layout import AccountLayout, b58encode
+from exporter.ingest.mapping import label_value
+from exporter.rpc.errors import RpcError
+from exporter.rpc.pool import RpcPool
+
+ALL = "all"
+
+
+def enum_variants(idl: Idl, ty: Any) -> list[str]:
+    """Variant names of an enum field type (``{"defined": ...}``), [] when not a plain enum."""
+    defined = ty.get("defined") if isinstance(ty, dict) else None
+    name = defined.get("name") if isinstance(defined, dict) else defined
+    typedef = idl.types.get(name) if isinstance(name, str) else None
+    body = typedef.get("type") if isinstance(typedef, dict) else None
+    if not isinstance(body, dict) or body.get("kind") != "enum":
+        return []
+    return [
+        v["name"] for v in body.get("variants", []) if isinstance(v, dict) and isinstance(v.get("name"), str)
+    ]
+
+
+class _AccountType:
+    def __init__(self, idl: Idl, cfg: AccountTypeConfig) -> None:
+        self.cfg = cfg
+        fields = struct_fields(idl.accounts[cfg.account].typedef)
+        needed = (
+            set(cfg.flags) | {a.field for a in cfg.sums} | {a.mint_field for a in cfg.sums if a.mint_field}
+        )
+        if cfg.count_by:
+            needed.add(cfg.count_by)
+        self.layout = AccountLayout(idl, cfg.account, needed)
+        self.variants = enum_variants(idl, fields.get(cfg.count_by)) if cfg.count_by else [ALL]
+
+
+class ProgramAccountsCollector(Collector):
+    def __init__(self, program: ProgramConfig, pool: RpcPool, group: list[ProgramAccountsCollector]) -> None:
+        self.name = f"program_accounts:{program.name}"
+        self.program = program
+        self.interval = program.accounts.interval_seconds
+        self.timeout = max(self.interval * 2, 60.0)
+        self.pool = pool
+        max_age = self.interval * program.accounts.staleness_intervals
+        self.counts = SeriesCache(max_age)  # (program, account, state) -> accounts
+        self.sums = SeriesCache(max_age)  # (program, account, field, mint) -> whole units
+        self.problems = SeriesCache(max_age)  # (program, account, reason) -> accounts skipped
+        self.types: list[_AccountType] | None = None
+        self.program_id = ""
+        self.group = group
+        group.append(self)
+
+    def _setup_types(self) -> list[_AccountType]:
+        if self.types is None:
+            decoder = load_decoder(self.program)
+            self.program_id = decoder.program_id
+            self.types = [_AccountType(decoder.idl, t) for t in self.program.accounts.types]
+        return self.types
+
+    async def _fetch(self, at: _AccountType) -> list[bytes]:
+        opts: dict[str, Any] = {
+            "encoding": "base64",
+            "commitment": self.pool.commitment,
+            "filters": [{"memcmp": {"offset": 0, "bytes": b58encode(at.layout.discriminator)}}],
+        }
+        if (ds := at.layout.data_slice()) is not None:
+            opts["dataSlice"] = ds
+        reply = await self.pool.call("getProgramAccounts", [self.program_id, opts])
+        if isinstance(reply, dict) and "value" in reply:  # withContext shape
+            reply = reply["value"]
+        if not isinstance(reply, list):
+            raise CollectorError("malformed_response", "getProgramAccounts did not return a list")
+        out = []
+        for item in reply:
+            data = item.get("account", {}).get("data") if isinstance(item, dict) else None
+            if not (
+                isinstance(data, list) and len(data) == 2 and data[1] == "base64" and isinstance(data[0], str)
+            ):
+                raise CollectorError(
+                    "malformed_response", "getProgramAccounts returned account data that is not base64"
+                )
+            out.append(base64.b64decode(data[0]))
+        return out
+
+    async def run_cycle(self) -> None:
+        types = self._setup_types()
+        p = self.program.name
+        try:
+            fetched = [(at, await self._fetch(at)) for at in types]
+        except RpcError as e:
+            raise CollectorError("rpc_unavailable", str(e)) from None
+        now = time.time()
+        for at, datas in fetched:
+            acct = at.cfg.account
+            counts: dict[str, int] = dict.fromkeys(at.variants, 0)
+            flags: dict[str, int] = dict.fromkeys(at.cfg.flags, 0)
+            raw_sums: dict[tuple[str, str, int], int | float] = defaultdict(int)
+            problems: dict[str, int] = defaultdict(int)
+            for data in datas:
+                try:
+                    fields = at.layout.decode(data)
+                except DecodeError as e:
+                    problems[e.reason] += 1
+                    continue
+                state = label_value(fields.get(at.cfg.count_by)) if at.cfg.count_by else ALL
+                counts[state] = counts.get(state, 0) + 1
+                for f in at.cfg.flags:
+                    flags[f] += 1 if fields.get(f) is True else 0
+                if at.cfg.only_states and state not in at.cfg.only_states:
+                    continue
+                for s in at.cfg.sums:
+                    value = fields.get(s.field)
+                    if not isinstance(value, int | float) or isinstance(value, bool):
+                        problems["sum_invalid"] += 1
+                        continue
+                    if s.mint_field is not None:
+                        resolved = mint_decimals(str(fields.get(s.mint_field)), self.program.mints)
+                        if resolved is None:
+                            problems["sum_unknown_mint"] += 1
+                            continue
+                        mint, decimals = resolved
+                    else:
+                        known = mint_decimals(s.mint, self.program.mints) if s.mint else None
+                        mint = s.mint or ""
+                        decimals = s.decimals if s.decimals is not None else (known[1] if known else 0)
+                    raw_sums[(s.field, mint, decimals)] += value  # divided once, below: exact
+            for state, n in counts.items():
+                self.counts.set((p, acct, state), n, now)
+            for f, n in flags.items():
+                self.counts.set((p, acct, f), n, now)
+            # A mint whose accounts all closed drops to 0 rather than lingering at its last sum.
+            sums: dict[tuple[str, str], float] = defaultdict(float)
+            for (field, mint, decimals), raw in raw_sums.items():
+                sums[(field, mint)] += raw / 10**decimals
+            for key, _ in list(self.sums.items(now)):
+                if key[1] == acct and (key[2], key[3]) not in sums:
+                    self.sums.set(key, 0.0, now)
+            for (field, mint), total in sums.items():
+                self.sums.set((p, acct, field, mint), total, now)
+            for key, _ in list(self.problems.items(now)):
+                if key[1] == acct:
+                    self.problems.discard(key)
+            for reason, n in problems.items():
+                self.problems.set((p, acct, reason), n, now)
+
+    def collect(self) -> Iterable[Metric]:
+        if not self.group or self.group[0] is not self:
+            return
+        now = time.time()
+        counts = GaugeMetricFamily(
+            "escrow_program_accounts",
+            "Program accounts of a type by state (a variant of the configured enum field, 'all', or a bool flag "
+            "field: accounts where it is true).",
+            labels=["program", "account", "state"],
+        )
+        sums = GaugeMetricFamily(
+            "escrow_program_account_field_amount",
+            "Sum of a numeric field over the program's accounts of a type, in whole units (mint: SOL or address).",
+            labels=["program", "account", "field", "mint"],
+        )
+        problems = GaugeMetricFamily(
+            "escrow_program_account_decode_errors",
+            "Accounts (or fields) skipped in the last survey because they could not be decoded or counted, by reason.",
+            labels=["program", "account", "reason"],
+        )
+        for c in self.group:
+            for labels, cached in c.counts.items(now):
+                counts.add_metric(list(labels), cached.value)
+            for labels, cached in c.sums.items(now):
+                sums.add_metric(list(labels), cached.value)
+            for labels, cached in c.problems.items(now):
+                problems.add_metric(list(labels), cached.value)
+        yield counts
+        yield sums
+        yield problems
+
+
+def build_account_collectors(config: Config, pool: RpcPool) -> list[Collector]:
+    group: list[ProgramAccountsCollector] = []
+    return [ProgramAccountsCollector(p, pool, group) for p in config.programs if p.accounts.types]

@@ -1,0 +1,190 @@
+"""Ingest one program's transactions with exact, crash-safe totals.
+
+One cycle: list the signatures after the cursor (oldest first), fetch their transactions in
+JSON-RPC batches, decode them, and commit each batch's counter increments together with the
+new cursor (see ``exporter.ingest.state``). Only then do the in-memory totals change.
+
+A transaction the node cannot return yet (``null``, a per-item error, or a reply that is not
+the transaction asked for) stops the batch there: what precedes it is committed, and the
+cursor never moves past it, so it is fetched again next cycle instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.anchor import EventDecoder
+from exporter.collectors.base import CollectorError
+from exporter.config.programs import ProgramConfig
+from exporter.ingest.mapping import EventMapper
+from exporter.ingest.signatures import SignatureFeed, SignatureInfo
+from exporter.ingest.state import Cursor, StateError, StateStore
+from exporter.ingest.totals import (
+    DECODE_ERRORS,
+    FEES,
+    INSTRUCTIONS,
+    LOGS_TRUNCATED,
+    TRANSACTIONS,
+    TX_ERRORS,
+    Delta,
+    Totals,
+)
+from exporter.rpc.errors import RpcError
+from exporter.rpc.pool import RpcPool
+
+log = logging.getLogger("exporter.ingest")
+
+
+@dataclass(slots=True)
+class Progress:
+    """What the last cycle achieved, for the lag and last-slot gauges."""
+
+    behind: bool = False
+    pending: int = 0
+
+
+class ProgramIngester:
+    def __init__(
+        self, config: ProgramConfig, pool: RpcPool, store: StateStore, decoder: EventDecoder
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.program_id = decoder.program_id
+        self.pool = pool
+        self.store = store
+        self.decoder = decoder
+        self.feed = SignatureFeed(pool, self.program_id, config.signatures_page_size)
+        self.totals = Totals()
+        self.mapper = EventMapper(config, self.totals)
+        self.cursor: Cursor | None = None
+        self.restored = False
+        self.progress = Progress()
+        # getTransaction does not accept "processed".
+        commitment = "confirmed" if pool.commitment == "processed" else pool.commitment
+        self._tx_opts = {"encoding": "json", "maxSupportedTransactionVersion": 0, "commitment": commitment}
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Load cursor and totals from the state file. Raises ``CollectorError`` if unusable."""
+        try:
+            self.store.open()
+            saved = self.store.load(self.name)
+        except StateError as e:
+            raise CollectorError("state_unavailable", str(e)) from None
+        if saved is not None:
+            if saved.program_id != self.program_id:
+                raise CollectorError(
+                    "state_mismatch",
+                    f"state file {self.store.path}: program {self.name} was ingested with program id "
+                    f"{saved.program_id}, the config now says {self.program_id}; move the state file "
+                    "away or rename the program to start over",
+                )
+            self.cursor = saved.cursor
+            self.totals = Totals(saved.counters)
+            self.mapper = EventMapper(self.config, self.totals)
+        self.restored = True
+
+    def _commit(self, cursor: Cursor, delta: Delta) -> None:
+        new_values = self.totals.after(delta)
+        try:
+            self.store.save(self.name, self.program_id, cursor, new_values, time.time())
+        except StateError as e:
+            raise CollectorError("state_unavailable", str(e)) from None
+        # Synchronous with the commit above: no await in between, so no cancellation either.
+        self.totals.apply(new_values)
+        self.cursor = cursor
+
+    # -- one cycle ------------------------------------------------------------------------------
+
+    async def run_cycle(self) -> None:
+        if not self.restored:
+            self.restore()
+        try:
+            if self.cursor is None:
+                b = self.config.backfill
+                start = await self.feed.start_cursor(b.mode, b.count)
+                self._commit(start, Delta())
+                log.info(
+                    "ingestion started", extra={"program": self.name, "backfill": b.mode, "count": b.count}
+                )
+            assert self.cursor is not None
+            pending = await self.feed.newer_than(self.cursor)
+            todo = pending[: self.config.max_transactions_per_cycle]
+            self.progress = Progress(behind=len(pending) > len(todo), pending=len(pending))
+            size = self.config.batch_size
+            for i in range(0, len(todo), size):
+                done = await self._ingest_batch(todo[i : i + size])
+                self.progress.pending -= done
+                if done < len(todo[i : i + size]):
+                    self.progress.behind = True
+                    break
+        except RpcError as e:
+            if self.progress.pending:
+                self.progress.behind = True
+            raise CollectorError("rpc_unavailable", str(e)) from None
+
+    async def _ingest_batch(self, batch: list[SignatureInfo]) -> int:
+        """Fetch, decode and commit ``batch``; return how many were ingested (a prefix)."""
+        replies = await self.pool.batch([("getTransaction", [s.signature, self._tx_opts]) for s in batch])
+        delta = Delta()
+        last: Cursor | None = None
+        done = 0
+        for info, tx in zip(batch, replies, strict=False):
+            if not self._is_transaction(tx, info.signature):
+                log.info(
+                    "transaction not available yet; will retry",
+                    extra={"program": self.name, "signature": info.signature, "reply": type(tx).__name__},
+                )
+                break
+            self._count(tx, delta)
+            bt = tx.get("blockTime")
+            last = Cursor(info.signature, info.slot, bt if isinstance(bt, int) else info.block_time)
+            done += 1
+        if last is not None:
+            self._commit(last, delta)
+        return done
+
+    @staticmethod
+    def _is_transaction(tx: Any, signature: str) -> bool:
+        if not isinstance(tx, dict) or not isinstance(tx.get("meta"), dict):
+            return False
+        sigs = (
+            tx.get("transaction", {}).get("signatures") if isinstance(tx.get("transaction"), dict) else None
+        )
+        return isinstance(sigs, list) and bool(sigs) and sigs[0] == signature
+
+    def _count(self, tx: dict[str, Any], delta: Delta) -> None:
+        res = self.decoder.decode_transaction(tx)
+        delta.add(TRANSACTIONS, status="failed" if res.failed else "success")
+        if res.failed:
+            delta.add(TX_ERRORS, error=res.error or "unknown")
+        fee = tx["meta"].get("fee")
+        if isinstance(fee, int) and not isinstance(fee, bool) and fee > 0:
+            delta.add(FEES, fee)
+        names = self.decoder.instruction_names(tx)
+        for name in names:
+            delta.add(INSTRUCTIONS, instruction=name)
+        # compute_units lists our outermost invocations in order, as instruction_names does;
+        # truncated logs may cut the list short, hence the prefix pairing.
+        for name, units in zip(names, res.compute_units, strict=False):
+            delta.observe_cu(name, units)
+        for reason in res.decode_errors:
+            delta.add(DECODE_ERRORS, reason=reason)
+        if res.logs_truncated:
+            delta.add(LOGS_TRUNCATED)
+        if not res.failed:  # a failed transaction moved no money: its events did not happen
+            for event in res.events:
+                self.mapper.apply(event, delta)
+
+    # -- gauges ---------------------------------------------------------------------------------
+
+    def lag_seconds(self, now: float) -> float:
+        """Now minus the newest ingested blockTime while behind; 0 when caught up."""
+        if not self.progress.behind:
+            return 0.0
+        bt = self.cursor.block_time if self.cursor else None
+        return max(0.0, now - bt) if bt is not None else 0.0

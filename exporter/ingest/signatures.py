@@ -1,0 +1,126 @@
+"""Find the program's signatures newer than the cursor, oldest first, with getSignaturesForAddress.
+
+The RPC method returns newest first, at most ``limit`` per call. When more signatures arrived
+than one page holds (the *gap* case), we page backwards with ``before`` = the oldest one seen,
+keeping ``until`` = the cursor, until a short page says we reached it.
+
+Safety net for a cursor the node does not know (a provider that lags behind, or a signature
+from a dropped fork): ``until`` is then not found and the node would return older signatures.
+Anything from a slot older than the cursor's slot is therefore discarded, so old transactions
+are never counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.collectors.base import CollectorError
+from exporter.ingest.state import Cursor
+from exporter.rpc.pool import RpcPool
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureInfo:
+    signature: str
+    slot: int
+    block_time: int | None
+
+
+def _parse_page(reply: Any) -> list[SignatureInfo]:
+    if not isinstance(reply, list):
+        raise CollectorError("malformed_response", "getSignaturesForAddress did not return a list")
+    out = []
+    for item in reply:
+        sig = item.get("signature") if isinstance(item, dict) else None
+        slot = item.get("slot") if isinstance(item, dict) else None
+        if not isinstance(sig, str) or not isinstance(slot, int) or isinstance(slot, bool):
+            raise CollectorError(
+                "malformed_response", "getSignaturesForAddress returned an entry without signature/slot"
+            )
+        bt = item.get("blockTime")
+        out.append(SignatureInfo(sig, slot, bt if isinstance(bt, int) and not isinstance(bt, bool) else None))
+    return out
+
+
+class SignatureFeed:
+    def __init__(self, pool: RpcPool, program_id: str, page_size: int) -> None:
+        self.pool = pool
+        self.program_id = program_id
+        self.page_size = page_size
+
+    async def _page(
+        self, before: str | None, until: str | None, limit: int | None = None
+    ) -> list[SignatureInfo]:
+        opts: dict[str, Any] = {"limit": limit or self.page_size, "commitment": self.pool.commitment}
+        if before is not None:
+            opts["before"] = before
+        if until is not None:
+            opts["until"] = until
+        return _parse_page(await self.pool.call("getSignaturesForAddress", [self.program_id, opts]))
+
+    async def newer_than(self, cursor: Cursor) -> list[SignatureInfo]:
+        """Every signature after ``cursor`` (all history if it has none), oldest first."""
+        found: list[SignatureInfo] = []
+        before: str | None = None
+        while True:
+            page = await self._page(before, cursor.signature)
+            for info in page:
+                if info.signature == cursor.signature or (
+                    cursor.slot is not None and info.slot < cursor.slot
+                ):
+                    found.reverse()
+                    return found
+                found.append(info)
+            if len(page) < self.page_size:
+                found.reverse()
+                return found
+            before = page[-1].signature
+
+    async def newest(self) -> SignatureInfo | None:
+        page = await self._page(None, None, limit=1)
+        return page[0] if page else None
+
+    async def nth_newest(self, n: int) -> SignatureInfo | None:
+        """The ``n``-th newest signature (1 = newest), or None when history is shorter."""
+        before: str | None = None
+        remaining = n
+        while True:
+            page = await self._page(before, None, limit=min(self.page_size, remaining))
+            if len(page) >= remaining:
+                return page[remaining - 1]
+            if len(page) < min(self.page_size, remaining):
+                return None
+            remaining -= len(page)
+            before = page[-1].signature
+
+    async def newest_at_or_before(self, slot: int) -> SignatureInfo | None:
+        """The newest signature in a slot <= ``slot``, or None when there is none."""
+        before: str | None = None
+        while True:
+            page = await self._page(before, None)
+            for info in page:
+                if info.slot <= slot:
+                    return info
+            if len(page) < self.page_size:
+                return None
+            before = page[-1].signature
+
+    async def start_cursor(self, mode: str, count: int) -> Cursor:
+        """Where a first start begins, per the backfill config (see ``BackfillConfig``).
+
+        The cursor is the newest signature *not* to ingest; ``Cursor(None, ...)`` means
+        "from the beginning of the program's history".
+        """
+        if mode == "now" or (mode == "signatures" and count == 0):
+            start = await self.newest()
+        elif mode == "signatures":
+            start = await self.nth_newest(count + 1)
+        else:
+            current = await self.pool.call("getSlot", [{"commitment": self.pool.commitment}])
+            if not isinstance(current, int) or isinstance(current, bool):
+                raise CollectorError("malformed_response", "getSlot did not return an integer")
+            start = await self.newest_at_or_before(current - count)
+        if start is None:
+            return Cursor(None, None, None)
+        return Cursor(start.signature, start.slot, start.block_time)

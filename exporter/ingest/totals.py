@@ -1,0 +1,78 @@
+"""Exact counter totals of one program, and the pending increments of one batch.
+
+Every counter is an integer (raw units for amounts, lamports for fees, observations for
+histogram buckets). A batch accumulates into ``Delta``; only after the state file committed
+the batch are the new values copied into ``Totals``, which is what ``/metrics`` renders.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+
+from exporter.ingest.state import CounterKey
+
+# Metric keys inside the state file (stable: renaming them would orphan saved totals).
+EVENTS = "events"  # labels: event, [label fields...]
+AMOUNT = "amount"  # labels: event, field, mint, __decimals, [label fields...]; value in raw units
+TRANSACTIONS = "transactions"  # labels: status
+TX_ERRORS = "tx_errors"  # labels: error
+INSTRUCTIONS = "instructions"  # labels: instruction
+CU_BUCKET = "cu_bucket"  # labels: instruction, le  (non-cumulative count of the bucket)
+CU_SUM = "cu_sum"  # labels: instruction
+FEES = "fees"  # no labels; lamports
+DECODE_ERRORS = "decode_errors"  # labels: reason
+LOGS_TRUNCATED = "logs_truncated"  # no labels
+LABEL_OVERFLOW = "label_overflow"  # labels: event, label
+
+#: Compute-unit histogram buckets: a transaction may use at most 1.4M compute units.
+CU_BUCKETS = (1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 200_000, 400_000, 800_000, 1_400_000)
+
+
+def key(metric: str, /, **labels: str) -> CounterKey:
+    return (metric, tuple(sorted(labels.items())))
+
+
+def bucket_label(units: int) -> str:
+    """The ``le`` of the smallest bucket holding ``units`` (``+Inf`` above 1.4M)."""
+    for b in CU_BUCKETS:
+        if units <= b:
+            return str(b)
+    return "+Inf"
+
+
+class Delta:
+    """Increments of one batch, not yet committed."""
+
+    def __init__(self) -> None:
+        self.inc: dict[CounterKey, int] = defaultdict(int)
+
+    def add(self, metric: str, value: int = 1, /, **labels: str) -> None:
+        self.inc[key(metric, **labels)] += value
+
+    def observe_cu(self, instruction: str, units: int) -> None:
+        self.add(CU_BUCKET, 1, instruction=instruction, le=bucket_label(units))
+        self.add(CU_SUM, units, instruction=instruction)
+
+    def __bool__(self) -> bool:
+        return bool(self.inc)
+
+
+class Totals:
+    def __init__(self, values: Mapping[CounterKey, int] | None = None) -> None:
+        self.values: dict[CounterKey, int] = dict(values or {})
+
+    def after(self, delta: Delta) -> dict[CounterKey, int]:
+        """The new values of the counters ``delta`` touches (what the state file must store)."""
+        return {k: self.values.get(k, 0) + v for k, v in delta.inc.items()}
+
+    def apply(self, new_values: Mapping[CounterKey, int]) -> None:
+        self.values.update(new_values)
+
+    def series(self, metric: str) -> Iterator[tuple[dict[str, str], int]]:
+        for (m, labels), v in self.values.items():
+            if m == metric:
+                yield dict(labels), v
+
+    def get(self, metric: str, /, **labels: str) -> int:
+        return self.values.get(key(metric, **labels), 0)

@@ -1,0 +1,187 @@
+"""Ingestion driven in-process against the simulator: gaps, unavailable transactions, label caps,
+a damaged state file, config errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from exporter.collectors.base import Collector, CollectorError
+from exporter.collectors.ingest import IngestCollector, build_program_collectors
+from exporter.config import ConfigError, load_config
+from exporter.rpc.metrics import RpcMetrics
+from exporter.rpc.pool import RpcPool
+from tests.test_ingest_support import (
+    PROGRAM,
+    ThreadDevchain,
+    diff_totals,
+    expected_totals,
+    observed_totals,
+    parse_metrics,
+    program_yaml,
+    write_config,
+)
+
+
+@pytest.fixture(scope="module")
+def chain() -> Any:
+    """A simulator with a fixed history (generator stopped after ~250 transactions)."""
+    dc = ThreadDevchain(seed=5, tps=0)
+    dc.loop.call_soon_threadsafe(dc.chain.step, 250)
+    dc.truth = dc.stop_generator()
+    yield dc
+    dc.close()
+
+
+def scrape(collectors: list[Collector]) -> str:
+    text = ""
+    for c in collectors:
+        reg = CollectorRegistry()
+        reg.register(_One(c))
+        text += generate_latest(reg).decode()
+    return text
+
+
+class _One:
+    def __init__(self, c: Collector) -> None:
+        self.c = c
+
+    def collect(self) -> Any:
+        return self.c.collect()
+
+
+async def ingest(config_path: Path, cycles: int = 1, wrap: Any = None) -> tuple[list[Collector], str]:
+    config = load_config(config_path)
+    async with aiohttp.ClientSession() as session:
+        pool: Any = RpcPool(config.solana, session, RpcMetrics(CollectorRegistry()))
+        if wrap is not None:
+            pool = wrap(pool)
+        collectors = [c for c in build_program_collectors(config, pool) if isinstance(c, IngestCollector)]
+        for _ in range(cycles):
+            for c in collectors:
+                await c.run_cycle()
+        for c in collectors:
+            await c.close()
+    return collectors, scrape(collectors)
+
+
+async def test_gap_larger_than_a_page_is_paged_back_exactly(tmp_path: Path, chain: ThreadDevchain) -> None:
+    # 250 transactions, pages of 7 signatures, batches of 4: every page boundary is crossed.
+    cfg = write_config(
+        tmp_path / "c.yml",
+        [("a", chain.url)],
+        tmp_path / "s.sqlite",
+        program_yaml(page_size=7, batch_size=4, accounts=False),
+    )
+    _, text = await ingest(cfg)
+    assert not diff_totals(expected_totals(chain.truth), observed_totals(text))
+
+
+async def test_unavailable_transaction_is_retried_not_skipped(tmp_path: Path, chain: ThreadDevchain) -> None:
+    cfg = write_config(
+        tmp_path / "c.yml",
+        [("a", chain.url)],
+        tmp_path / "s.sqlite",
+        program_yaml(batch_size=16, accounts=False),
+    )
+    hidden: set[str] = set()
+
+    class NullOnce:
+        """Returns null for the 100th transaction the first time it is asked for."""
+
+        def __init__(self, pool: RpcPool) -> None:
+            self.pool, self.commitment, self.asked = pool, pool.commitment, 0
+
+        async def call(self, method: str, params: Any) -> Any:
+            return await self.pool.call(method, params)
+
+        async def batch(self, calls: Any) -> list[Any]:
+            replies = await self.pool.batch(calls)
+            for i, (_, params) in enumerate(calls):
+                self.asked += 1
+                if self.asked == 100:
+                    hidden.add(params[0])
+                    replies[i] = None
+            return replies
+
+    collectors, text = await ingest(cfg, cycles=1, wrap=NullOnce)
+    assert hidden, "the wrapper never hid a transaction"
+    seen = observed_totals(text)
+    assert seen["tx/success"] + seen["tx/failed"] == 99, "ingestion must stop before the missing transaction"
+    ingester = collectors[0].ingester  # type: ignore[attr-defined]
+    assert ingester.progress.behind
+    # Next cycles (a restart, from the state file) fetch it again and complete the totals.
+    _, text = await ingest(cfg, cycles=2)
+    assert not diff_totals(expected_totals(chain.truth), observed_totals(text))
+
+
+async def test_label_values_are_capped_with_overflow(tmp_path: Path, chain: ThreadDevchain) -> None:
+    cfg = write_config(
+        tmp_path / "c.yml",
+        [("a", chain.url)],
+        tmp_path / "s.sqlite",
+        program_yaml(label_cap=1, accounts=False),
+    )
+    _, text = await ingest(cfg)
+    created = {
+        labels["paid"]: v
+        for name, labels, v in parse_metrics(text)
+        if name == "escrow_events_total" and labels.get("event") == "MatchCreated"
+    }
+    assert len(created) == 2 and "__overflow__" in created  # one real value, then the overflow bucket
+    assert sum(created.values()) == chain.truth["events"]["MatchCreated"]["count"]
+    overflow = [v for name, lb, v in parse_metrics(text) if name == "escrow_event_label_overflow_total"]
+    assert overflow == [created["__overflow__"]]
+
+
+def _damage(state: Path) -> bytes:
+    """Overwrite the file's header: SQLite can no longer read it."""
+    damaged = b"this is not a database" + state.read_bytes()[100:]
+    for extra in state.parent.glob(state.name + "-*"):  # WAL files would repair nothing here
+        extra.unlink()
+    state.write_bytes(damaged)
+    return damaged
+
+
+async def test_damaged_state_file_stops_ingestion_and_keeps_it(tmp_path: Path, chain: ThreadDevchain) -> None:
+    state = tmp_path / "s.sqlite"
+    cfg = write_config(tmp_path / "c.yml", [("a", chain.url)], state, program_yaml(accounts=False))
+    await ingest(cfg)
+    damaged = _damage(state)
+    config = load_config(cfg)
+    async with aiohttp.ClientSession() as session:
+        pool = RpcPool(config.solana, session, RpcMetrics(CollectorRegistry()))
+        (collector, *_) = build_program_collectors(config, pool)
+        with pytest.raises(CollectorError) as e:
+            await collector.run_cycle()
+    assert e.value.reason == "state_unavailable"
+    assert str(state) in e.value.message
+    assert state.read_bytes() == damaged, "the damaged file must be left for the operator, never reset"
+    assert "escrow_events_total{" not in scrape([collector])  # no totals shown rather than zeros
+
+
+async def test_program_id_change_is_refused(tmp_path: Path, chain: ThreadDevchain) -> None:
+    state = tmp_path / "s.sqlite"
+    cfg = write_config(tmp_path / "c.yml", [("a", chain.url)], state, program_yaml(accounts=False))
+    await ingest(cfg)
+    other = cfg.read_text().replace(
+        f"  - name: {PROGRAM}\n", f'  - name: {PROGRAM}\n    program_id: "11111111111111111111111111111111"\n'
+    )
+    cfg.write_text(other)
+    with pytest.raises(CollectorError) as e:
+        await ingest(cfg)
+    assert e.value.reason == "state_mismatch"
+
+
+def test_config_mapping_errors_name_key_and_line(tmp_path: Path) -> None:
+    text = program_yaml().replace("MatchRefunded:", "MatchRefundd:").replace("field: pot,", "field: pott,")
+    cfg = write_config(tmp_path / "c.yml", [("a", "http://127.0.0.1:1")], tmp_path / "s.sqlite", text)
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg)
+    message = "\n".join(e.value.problems)
+    assert "programs[0]" in message and "MatchRefundd" in message and "pott" in message
+    assert f"{cfg}:" in message
