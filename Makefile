@@ -46,3 +46,4 @@ clean:
 ## Regenerate Prometheus rules, promtool tests and docs/alerts.md from bundle/config.py.
 rules: setup
 	$(PY) scripts/gen_rules.py
+	$(PY) -m bundle.prometheusrule

@@ -108,12 +108,11 @@ class BalancesCollector(Collector):
             now = time.time()
             tokens: dict[str, TokenAccount] = {}
             problems: list[str] = []
+            missing: set[str] = set()
             for acct, info in zip(self.accounts, infos, strict=True):
                 self._exists.set((acct.name,), 0 if info is None else 1, now)
                 if info is None:
-                    for key, _ in list(self._balance.items(now)):
-                        if key[0] == acct.name:
-                            self._balance.discard(key)
+                    missing.add(acct.name)
                     continue
                 if acct.kind == "sol":
                     lamports = info.get("lamports")
@@ -128,6 +127,9 @@ class BalancesCollector(Collector):
                     problems.append(f"{acct.name}: not a token account (owner {owner})")
                     continue
                 tokens[acct.name] = TokenAccount.from_bytes(data[:TOKEN_ACCOUNT_LEN])
+            if missing:  # a closed account has no balance (escrow_account_exists says why)
+                for key in [k for k, _ in self._balance.items(now) if k[0] in missing]:
+                    self._balance.discard(key)
             await self._mint_decimals({t.mint for t in tokens.values()})
             for name, token in tokens.items():
                 decimals = self._decimals.get(token.mint)

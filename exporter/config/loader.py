@@ -85,6 +85,8 @@ def _interpolate(value: Any, loc: tuple[str | int, ...], base_dir: Path, problem
                     out[target] = file_path.read_text().strip()
                 except OSError as e:
                     problems.append(f"{format_path(loc + (k,))}: cannot read {file_path}: {e.strerror}")
+                except ValueError:  # e.g. a NUL byte in the path
+                    problems.append(f"{format_path(loc + (k,))}: {v!r} is not a usable file path")
                 continue
             out[k] = v
         return out
@@ -121,10 +123,13 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(path, [f"{path}: the top level must be a mapping of sections"])
     lines: dict[tuple[str | int, ...], int] = {}
-    if node is not None:
-        _line_map(node, (), lines)
     problems: list[str] = []
-    data = _interpolate(raw, (), Path(path).resolve().parent, problems)
+    try:
+        if node is not None:
+            _line_map(node, (), lines)
+        data = _interpolate(raw, (), Path(path).resolve().parent, problems)
+    except RecursionError:
+        raise ConfigError(path, [f"{path}: a YAML alias refers to itself (or nesting is too deep)"]) from None
     config: Config | None = None
     try:
         config = Config.model_validate(data, context={"base_dir": str(Path(path).resolve().parent)})

@@ -1,0 +1,266 @@
+"""``make bench``: every benchmark in one run, each beside its baseline; writes bench/results.{md,json}.
+
+Benches: decode (``bench.decode``), ingestion (``bench.ingest``, when present), balances
+(``bench.balances``), scrape (``bench.scrape``) and a short soak (``bench.soak``; the full
+30-minute one is ``make soak``). A bench that fails or cannot run is listed under "Skipped"
+with its reason; the others still produce their rows.
+
+``bench.ingest.run()`` may return ``{"rows": [{"figure", "unit", "ours", "baseline",
+"baseline_name", "better", "note"}...], ...raw}`` to put its own rows in the table.
+
+    python -m bench.run                      # everything (about 5 minutes on 2 cores)
+    python -m bench.run --only balances,scrape
+    python -m bench.run --soak-minutes 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from bench.report import Row, write
+
+Rows = list[Row]
+
+
+def decode_rows(raw: dict[str, Any]) -> Rows:
+    rows = []
+    for idl, r in raw["decode"].items():
+        base = r.get("baseline_log_events_per_s")
+        rows.append(
+            Row(
+                "decode",
+                f"log events/s, {idl}",
+                "events/s",
+                r["log_events_per_s"],
+                base,
+                "solana-anchor-events (Rust, PyPI)",
+                "higher",
+                "" if base is not None else "baseline not installed or cannot read this IDL (legacy format)",
+            )
+        )
+        rows.append(
+            Row(
+                "decode",
+                f"emit_cpi! events/s, {idl}",
+                "events/s",
+                r["cpi_events_per_s"],
+                None,
+                "none: the baselines read log lines only",
+                "higher",
+            )
+        )
+    return rows
+
+
+def ingest_rows(raw: dict[str, Any]) -> Rows:
+    if "rows" in raw:  # the ingestion bench chose its own rows
+        return [
+            Row(
+                "ingestion",
+                str(r["figure"]),
+                str(r.get("unit", "")),
+                r.get("ours"),
+                r.get("baseline"),
+                str(r.get("baseline_name", "naive one-getTransaction-per-signature")),
+                str(r.get("better", "")),
+                str(r.get("note", "")),
+            )
+            for r in raw["rows"]
+        ]
+    ours, naive, setup = raw.get("batched", {}), raw.get("naive", {}), raw.get("setup", {})
+    base = "naive: one getTransaction per signature, one commit per transaction"
+    where = f"{setup.get('transactions', '?')} transactions, {setup.get('slow_ms', '?')} ms RPC latency, "
+    where += f"{setup.get('rate_limit_rps', '?')} req/s limit"
+    figures = [
+        ("rpc_requests_per_transaction", "RPC requests per ingested transaction", "requests"),
+        ("cpu_seconds_per_1000_transactions", "CPU seconds per 1,000 transactions", "s"),
+        ("wall_seconds", "wall seconds to ingest the history", "s"),
+    ]
+    rows = [
+        Row("ingestion", figure, unit, ours.get(key), naive.get(key), base, "lower", "" if i else where)
+        for i, (key, figure, unit) in enumerate(f for f in figures if f[0] in ours)
+    ]
+    for key, value in raw.items():  # e.g. a highest-bounded-rate figure, when the bench adds one
+        if isinstance(value, (int, float)) and not key.endswith("_over_batched"):
+            rows.append(Row("ingestion", key.replace("_", " "), "", value, None, "", "", ""))
+    return rows
+
+
+def balances_rows(raw: dict[str, Any]) -> Rows:
+    base = "one getBalance/getAccountInfo per account (+ its mint)"
+    n = f"{raw['accounts']:,} accounts"
+    return [
+        Row(
+            "balances",
+            f"RPC calls per cycle, {n}",
+            "calls",
+            raw["ours_rpc_calls_per_cycle"],
+            raw["baseline_rpc_calls_per_cycle"],
+            base,
+            "lower",
+            f"{raw['missing_accounts']:,} of the accounts do not exist; both report them missing",
+        ),
+        Row(
+            "balances",
+            f"seconds per cycle, {n} (local simulator)",
+            "s",
+            raw["ours_seconds_per_cycle"],
+            raw["baseline_seconds_per_cycle"],
+            base,
+            "lower",
+        ),
+        Row(
+            "balances",
+            f"seconds per cycle at {raw['provider_rps']:g} req/s provider limit",
+            "s",
+            raw["ours_seconds_at_provider_limit"],
+            raw["baseline_seconds_at_provider_limit"],
+            base,
+            "lower",
+            "calls / limit: the floor a rate-limited provider imposes",
+        ),
+    ]
+
+
+def scrape_rows(raw: dict[str, Any]) -> Rows:
+    rows = []
+    for r in raw["sizes"]:
+        n = f"{r['series'] // 1000}k series"
+        rows += [
+            Row(
+                "scrape",
+                f"/metrics latency, {n}",
+                "s",
+                r["ours_http_seconds"],
+                r["baseline_http_seconds"],
+                "prometheus_client start_http_server (generate_latest)",
+                "lower",
+            ),
+            Row(
+                "scrape",
+                f"/metrics latency gzip, {n}",
+                "s",
+                r["ours_http_gzip_seconds"],
+                r["baseline_http_gzip_seconds"],
+                "prometheus_client start_http_server (generate_latest)",
+                "lower",
+            ),
+            Row(
+                "scrape",
+                f"/metrics latency vs in-process render, {n}",
+                "s",
+                r["ours_http_seconds"],
+                r["baseline_generate_latest_seconds"],
+                "generate_latest() in-process, no HTTP",
+                "lower",
+            ),
+            Row(
+                "scrape",
+                f"peak RSS, {n}",
+                "MiB",
+                r["peak_rss_mib"],
+                None,
+                "none (one process serves both)",
+                "lower",
+                "whole bench process: registry, both HTTP servers and the client",
+            ),
+        ]
+    return rows
+
+
+def soak_rows(raw: dict[str, Any]) -> Rows:
+    m = f"{raw['minutes']:g} min"
+    verdict = "passed" if raw["passed"] else "FAILED"
+    note = f"{verdict}; full soak: make soak (30 min); limit 5% growth after warm-up"
+    return [
+        Row(
+            "soak",
+            f"RSS growth after warm-up, {m}",
+            "ratio",
+            raw["rss_growth"],
+            None,
+            "limit 0.05",
+            "lower",
+            note,
+        ),
+        Row(
+            "soak",
+            f"open fd growth after warm-up, {m}",
+            "ratio",
+            raw["fd_growth"],
+            None,
+            "limit 0.05",
+            "lower",
+        ),
+    ]
+
+
+def _soak(minutes: float) -> dict[str, Any]:
+    from bench.soak import soak
+
+    return soak(minutes, sample_seconds=5.0, tps=5.0)
+
+
+def _module_run(name: str) -> Callable[[], dict[str, Any]]:
+    def call() -> dict[str, Any]:
+        try:
+            module = importlib.import_module(f"bench.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"bench.{name}":
+                raise LookupError(f"bench/{name}.py is not there yet") from None
+            raise
+        result: dict[str, Any] = module.run()
+        return result
+
+    return call
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="run every bench and write bench/results.md and results.json")
+    p.add_argument("--only", default="", help="comma-separated subset: decode,ingest,balances,scrape,soak")
+    p.add_argument("--soak-minutes", type=float, default=2.0, help="length of the short soak (default 2)")
+    args = p.parse_args()
+    benches: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], Rows]]] = {
+        "decode": (_module_run("decode"), decode_rows),
+        "ingest": (_module_run("ingest"), ingest_rows),
+        "balances": (_module_run("balances"), balances_rows),
+        "scrape": (_module_run("scrape"), scrape_rows),
+        "soak": (lambda: _soak(args.soak_minutes), soak_rows),
+    }
+    wanted = [b for b in args.only.split(",") if b] or list(benches)
+    unknown = set(wanted) - benches.keys()
+    if unknown:
+        p.error(f"unknown bench(es): {', '.join(sorted(unknown))}")
+    rows: Rows = []
+    raw: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    started = time.monotonic()
+    for name in wanted:
+        bench, to_rows = benches[name]
+        t0 = time.monotonic()
+        print(f"bench {name} ...", file=sys.stderr, flush=True)
+        try:
+            raw[name] = bench()
+            rows += to_rows(raw[name])
+        except LookupError as e:
+            skipped[name] = str(e)
+        except Exception as e:  # one broken bench must not lose the others' figures
+            traceback.print_exc()
+            skipped[name] = f"failed: {type(e).__name__}: {e}".splitlines()[0]
+        print(f"bench {name}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+    write(rows, raw, skipped, time.monotonic() - started)
+    print(f"wrote bench/results.md and bench/results.json ({len(rows)} rows)", file=sys.stderr)
+    failed = (
+        any(v.startswith("failed") for v in skipped.values()) or raw.get("soak", {}).get("passed") is False
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
