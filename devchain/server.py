@@ -21,6 +21,8 @@ from devchain.rpc import NodeView, Rpc
 log = logging.getLogger("devchain")
 CHAIN_KEY = web.AppKey("chain", Chain)
 SERVER_KEY: web.AppKey[DevchainServer] = web.AppKey("server")
+#: Size of an answer under the ``oversized: true`` fault: several MB, like a huge getProgramAccounts.
+OVERSIZED_DEFAULT_BYTES = 8 * 1024 * 1024
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Faults:
     stale_slot: int | None = None  # slot frozen here: getHealth -32005, newer data hidden
     malformed: bool = False  # HTTP 200 with a truncated JSON body
     truncate_logs: bool = False  # logMessages cut short, ending with "Log truncated"
+    oversized: int = 0  # pad every answer with JSON whitespace to this many bytes (true = 8 MiB)
 
 
 @dataclass
@@ -71,6 +74,8 @@ class DevchainServer:
                 self._buckets.pop(name, None)
             elif key == "slow_ms":
                 value = int(value or 0)
+            elif key == "oversized":
+                value = OVERSIZED_DEFAULT_BYTES if value is True else int(value or 0)
             else:
                 value = bool(value)
             setattr(f, key, value)
@@ -127,6 +132,9 @@ class DevchainServer:
         text = json.dumps(result, separators=(",", ":"))
         if f.malformed:
             text = text[: max(1, len(text) // 2)]
+        if f.oversized > len(text):
+            # Still valid JSON (trailing whitespace): tests the client's size cap, not its parser.
+            text += " " * (f.oversized - len(text))
         return web.Response(text=text, content_type="application/json")
 
     async def handle_state(self, request: web.Request) -> web.Response:
@@ -166,6 +174,11 @@ class DevchainServer:
             account = str(body.get("account", "escrow_usdc"))
             done = self.chain.drain_escrow(account, int(body.get("amount", 1_000_000)))
             return {"action": action, "account": account, "drained": done}
+        if action == "restore_escrow":
+            account = str(body.get("account", "escrow_usdc"))
+            amount = body.get("amount")
+            done = self.chain.restore_escrow(account, None if amount is None else int(amount))
+            return {"action": action, "account": account, "restored": done}
         if action == "withdrawal_spike":
             sigs = self.chain.withdrawal_spike(int(body.get("count", 20)))
             return {"action": action, "withdrawals": len(sigs), "signatures": sigs}
@@ -177,7 +190,8 @@ class DevchainServer:
             self.chain.request_audit_gap()
             return {"action": action, "audit_gaps_requested": self.chain.audit_gaps_requested}
         raise ValueError(
-            f"unknown action {action!r}; known: drain_escrow, withdrawal_spike, pause, resume, audit_gap"
+            f"unknown action {action!r}; known: drain_escrow, restore_escrow, withdrawal_spike, pause, resume,"
+            " audit_gap"
         )
 
     async def handle_healthy(self, request: web.Request) -> web.Response:

@@ -36,8 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     run.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
-    check = sub.add_parser("check-config", help="validate a config file and exit")
-    check.add_argument("--config", required=True)
+    check = sub.add_parser(
+        "check-config", help="validate config files; with several, also check they shard without overlap"
+    )
+    check.add_argument("--config", required=True, action="append", help="repeat for shard configs")
     sub.add_parser("devchain", help="run the Solana JSON-RPC simulator", add_help=False)
     sub.add_parser("decode", help="decode Anchor events or accounts with an IDL", add_help=False)
     return p
@@ -50,15 +52,32 @@ def _split_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
-def _check_config(path: str) -> int:
-    try:
-        config = load_config(path)
-    except ConfigError as e:
-        print(f"{path}: {len(e.problems)} problem(s):", file=sys.stderr)
-        for p in e.problems:
-            print(f"  {p}", file=sys.stderr)
+def _check_config(paths: list[str]) -> int:
+    from exporter.config.shards import overlaps
+
+    configs = {}
+    failed = False
+    for path in paths:
+        try:
+            configs[path] = load_config(path)
+        except ConfigError as e:
+            failed = True
+            print(f"{path}: {len(e.problems)} problem(s):", file=sys.stderr)
+            for p in e.problems:
+                print(f"  {p}", file=sys.stderr)
+            continue
+        print(f"{path}: OK: {configs[path].summary()}")
+    if failed:
         return 2
-    print(f"{path}: OK: {config.summary()}")
+    clashes = overlaps(configs) if len(configs) > 1 else []
+    if clashes:
+        print(
+            f"shards overlap ({len(clashes)} problem(s)); each would count or report the same thing:",
+            file=sys.stderr,
+        )
+        for c in clashes:
+            print(f"  {c}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -28,6 +28,9 @@ class EndpointConfig(Section):
     max_concurrency: int = Field(default=8, ge=1, le=256)
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=3, ge=0, le=10)
+    #: A bigger answer is refused (RpcMalformed) instead of being buffered: a provider bug or
+    #: an unbounded getProgramAccounts must not exhaust the exporter's memory.
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
 
     @field_validator("url")
     @classmethod

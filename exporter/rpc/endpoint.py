@@ -135,7 +135,7 @@ class Endpoint:
                         raise self._count_n(
                             RpcTransportError(self.name, f"{method}: HTTP {resp.status}"), method, cost
                         )
-                    raw = await resp.read()
+                    raw = await self._read_capped(resp, method, cost)
             except TimeoutError:
                 raise self._count_n(
                     RpcTimeout(self.name, f"{method}: no answer within {self.config.timeout_seconds:g}s"),
@@ -155,6 +155,19 @@ class Endpoint:
             raise self._count_n(
                 RpcMalformed(self.name, f"{method}: body is not JSON"), method, cost
             ) from None
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, method: str, cost: int) -> bytes:
+        """The body, refused once it passes ``max_response_bytes`` (checked while streaming)."""
+        cap = self.config.max_response_bytes
+        too_big = RpcMalformed(self.name, f"{method}: answer larger than max_response_bytes ({cap})")
+        if resp.content_length is not None and resp.content_length > cap:
+            raise self._count_n(too_big, method, cost)
+        body = bytearray()
+        async for chunk in resp.content.iter_chunked(256 * 1024):
+            body += chunk
+            if len(body) > cap:
+                raise self._count_n(too_big, method, cost)
+        return bytes(body)
 
     def _count_n(self, err: RpcError, method: str, n: int) -> RpcError:
         self._metrics.requests.labels(self.name, method, err.outcome).inc(n)
