@@ -226,53 +226,8 @@ def diff_totals(expected: dict[str, float], observed: dict[str, float]) -> list[
     return problems
 
 
-def collectors_wired() -> bool:
-    """True once exporter/app.py builds the program collectors (the real CLI then runs them)."""
-    from tests.util import ROOT
-
-    return "build_program_collectors" in (ROOT / "exporter" / "app.py").read_text()
-
-
-# Until exporter/app.py wires the program collectors, the same CLI entry point is started with
-# them added; a real process either way, so SIGKILL means the same.
-_SHIM = """
-import sys
-import exporter.app as app
-from exporter.collectors.ingest import build_program_collectors
-_orig = app.build_collectors
-app.build_collectors = lambda c, p, r: [*_orig(c, p, r), *build_program_collectors(c, p)]
-from exporter.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
-
-
 def start_exporter(config: Path, log: Path) -> Any:
     """An ``escrow-exporter run`` subprocess (tests.exporter_proc.ExporterProcess)."""
-    import subprocess
-    import sys
-
     from tests.exporter_proc import ExporterProcess
 
-    proc = ExporterProcess(config, log=log)
-    if not collectors_wired():
-        proc.proc.kill()
-        proc.proc.wait()
-        proc._log.close()
-        proc._log = open(log, "ab")  # noqa: SIM115 - closed by ExporterProcess.stop/kill
-        proc.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                _SHIM,
-                "run",
-                "--config",
-                str(config),
-                "--web.listen-address",
-                f"127.0.0.1:{proc.port}",
-                "--log.level",
-                "debug",
-            ],
-            stdout=proc._log,
-            stderr=subprocess.STDOUT,
-        )
-    return proc
+    return ExporterProcess(config, log=log)
