@@ -76,6 +76,9 @@ class Alert:
     dashboard: str
     condition: str  # one line for docs/alerts.md
     labels: dict[str, str] = field(default_factory=dict)
+    #: Keep firing this long after the condition clears. For an outage whose symptoms it inhibits:
+    #: the symptoms clear a cycle later than the cause, and without this they would notify in between.
+    keep_firing_for: str = ""
 
 
 def fill(text: str, threshold: str = "") -> str:
@@ -241,6 +244,7 @@ ALERTS: list[Alert] = [
         "providers' status pages. Procedure: docs/runbooks/rpc-outage.md.",
         "escrow-chain-rpc",
         "`max(escrow_rpc_up) == 0` per exporter for 1m",
+        keep_firing_for="2m",
     ),
     Alert(
         "EscrowRpcEndpointDown",

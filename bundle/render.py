@@ -59,6 +59,8 @@ def alert_rules(alert: Alert) -> list[dict[str, Any]]:
         rule: dict[str, Any] = {"alert": alert.name, "expr": fill(alert.expr, threshold)}
         if alert.for_ != "0m":
             rule["for"] = alert.for_
+        if alert.keep_firing_for:
+            rule["keep_firing_for"] = alert.keep_firing_for
         rule["labels"] = {"severity": severity, **alert.labels}
         rule["annotations"] = alert_annotations(alert, threshold)
         rules.append(rule)

@@ -84,6 +84,11 @@ SLOT_SECONDS = 0.4
 FINALIZED_DEPTH = 32
 DEFAULT_CU_LIMIT = 200_000
 N_PLAYERS = 32
+#: Opening balances of the treasury and fee wallets: an operator funds them before launch, and
+#: the demo must sit above the wallet floors of bundle/config.py (1 SOL, 100 token units) so a
+#: healthy run fires no EscrowWalletBelowFloor. They are not escrow accounts: the books ignore them.
+TREASURY_OPENING_LAMPORTS = 10 * 10**9
+FEE_OPENING_TOKENS = 1_000 * 10**6
 #: Finished matches kept as accounts; older ones are forgotten so memory stays bounded.
 KEEP_FINISHED_MATCHES = 2_000
 _AMOUNT_FIELDS = {
@@ -163,11 +168,11 @@ class Chain:
     def _genesis(self) -> None:
         a = self.accounts
         a[ESCROW_SOL] = system_account(rent_exempt(0))
-        a[TREASURY_SOL] = system_account(rent_exempt(0))
+        a[TREASURY_SOL] = system_account(rent_exempt(0) + TREASURY_OPENING_LAMPORTS)
         for mint in (USDC_MINT, PYUSD_MINT):
             program = TOKEN_PROGRAM_OF[str(mint)]
             a[ESCROW_TOKEN[str(mint)]] = token_account(mint, CONFIG_PDA, 0, program)
-            a[FEE_TOKEN[str(mint)]] = token_account(mint, CONFIG_PDA, 0, program)
+            a[FEE_TOKEN[str(mint)]] = token_account(mint, CONFIG_PDA, FEE_OPENING_TOKENS, program)
         a[NATIVE_MINT] = mint_account(SYSTEM_PROGRAM, 0, 9, TOKEN_PROGRAM)
         for pid in (PROGRAM_ID, ROUTER_ID, HOOK_ID):
             a[pid] = program_account(
@@ -183,7 +188,7 @@ class Chain:
             a[token_prog] = Account(rent_exempt(134_080), b"", loader2, executable=True)
         a[AUTHORITY.pubkey()] = system_account(1_000 * 10**9)
         a[CRANK.pubkey()] = system_account(1_000 * 10**9)
-        supply = 0
+        supply = FEE_OPENING_TOKENS  # the fee wallet's opening balance was minted too
         for p in self.players:
             a[p.pubkey()] = system_account(500 * 10**9)
             for mint in (USDC_MINT, PYUSD_MINT):
@@ -260,6 +265,25 @@ class Chain:
             amount = max(0, min(amount, token_amount(acc)))
             set_token_amount(acc, token_amount(acc) - amount)
         self.drained[account] = self.drained.get(account, 0) + amount
+        return amount
+
+    def restore_escrow(self, account: str, amount: int | None = None) -> int:
+        """Undo ``drain_escrow``: put back up to ``amount`` (default: all) of what was drained, again
+        with no transaction, so the books and the chain agree once more (ends a drain fault)."""
+        if account not in WATCHED:
+            raise ValueError(f"unknown account {account!r}; known: {', '.join(WATCHED)}")
+        drained = self.drained.get(account, 0)
+        amount = drained if amount is None else max(0, min(amount, drained))
+        addr, mint = WATCHED[account]
+        acc = self.accounts[addr]
+        if mint == SOL:
+            acc.lamports += amount
+        else:
+            set_token_amount(acc, token_amount(acc) + amount)
+        if drained - amount:
+            self.drained[account] = drained - amount
+        else:
+            self.drained.pop(account, None)
         return amount
 
     def pause(self, reason: Any = None) -> str:

@@ -50,3 +50,6 @@ def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
     root.handlers[:] = [handler]
     root.setLevel(LEVELS[level])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # Third-party debug output (one line per SQLite operation) would drown ours.
+    for noisy in ("aiosqlite", "asyncio", "asyncpg"):
+        logging.getLogger(noisy).setLevel(max(LEVELS[level], logging.INFO))

@@ -34,8 +34,9 @@ def _shorten_for(rules_yaml: str, for_override: str) -> str:
     doc = yaml.safe_load(rules_yaml)
     for group in doc["groups"]:
         for rule in group["rules"]:
-            if "alert" in rule and "for" in rule:
-                rule["for"] = for_override
+            for key in ("for", "keep_firing_for"):
+                if "alert" in rule and key in rule:
+                    rule[key] = for_override
     return yaml.safe_dump(doc, sort_keys=False, width=10_000)
 
 

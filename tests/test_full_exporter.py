@@ -4,7 +4,6 @@ every metric documented in docs/metrics.md, output valid for promtool."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -12,6 +11,7 @@ import pytest
 
 from tests.devchain_proc import Devchain
 from tests.exporter_proc import ExporterProcess, sample, wait_until
+from tests.stack import example_config
 from tests.util import ROOT
 
 DOC = ROOT / "docs" / "metrics.md"
@@ -33,16 +33,8 @@ def family_doc_name(name: str, kind: str) -> str:
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Devchain, ExporterProcess]]:
     tmp = tmp_path_factory.mktemp("full")
     chain = Devchain(tmp, seed=7, tps=10, extra=("--ledger-db", str(tmp / "ledger.sqlite")))
-    # The example config, pointed at this run's simulator, ledger and state file.
-    for src in (ROOT / "examples").glob("*.yml"):
-        shutil.copy(src, tmp / src.name)
-    text = (tmp / "config.yml").read_text()
-    text = text.replace("http://127.0.0.1:8899", chain.url)
-    text = text.replace("../var/ledger.sqlite", str(tmp / "ledger.sqlite"))
-    text = text.replace("../var/state.sqlite", str(tmp / "state.sqlite"))
-    text = re.sub(r"(idl: *)(\S*idls/)", lambda m: m.group(1) + str(ROOT / "idls") + "/", text)
-    (tmp / "config.yml").write_text(text)
-    proc = ExporterProcess(tmp / "config.yml")
+    config = example_config(tmp, chain.url)
+    proc = ExporterProcess(config)
     try:
         proc.wait_up("/-/ready", timeout=60)
         yield chain, proc

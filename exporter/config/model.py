@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from exporter.config.base import Section
+from exporter.config.base import Section, repeated
 from exporter.config.programs import ProgramConfig
 from exporter.config.sql import SqlConfig
 from exporter.solana import parse_pubkey, seed_bytes
@@ -56,7 +56,7 @@ class SolanaConfig(Section):
     @model_validator(mode="after")
     def _unique_names(self) -> SolanaConfig:
         names = [e.name for e in self.endpoints]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated(names)
         if dupes:
             raise ValueError(f"endpoint names must be unique, repeated: {', '.join(dupes)}")
         return self
@@ -115,7 +115,7 @@ class BalancesConfig(Section):
     @model_validator(mode="after")
     def _unique_names(self) -> BalancesConfig:
         names = [a.name for a in self.accounts]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated(names)
         if dupes:
             raise ValueError(f"account names must be unique, repeated: {', '.join(dupes)}")
         return self
@@ -143,7 +143,7 @@ class Config(Section):
     @model_validator(mode="after")
     def _unique_program_names(self) -> Config:
         names = [p.name for p in self.programs]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated(names)
         if dupes:
             # Program names key the state file: two programs with one name would share totals.
             raise ValueError(f"program names must be unique, repeated: {', '.join(dupes)}")

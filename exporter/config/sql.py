@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from exporter.config.base import Section
+from exporter.config.base import Section, repeated
 
 Driver = Literal["postgres", "sqlite"]
 
@@ -87,7 +87,7 @@ class MetricConfig(Section):
         for n in names:
             if not _LABEL_RE.match(n) or n.startswith("__"):
                 raise ValueError(f"{n!r} is not a valid Prometheus label name")
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated(names)
         if dupes:
             raise ValueError(f"label names repeated (label_columns and static_labels): {', '.join(dupes)}")
         if self.value_column in self.label_columns:
@@ -116,7 +116,7 @@ class QueryConfig(Section):
     @model_validator(mode="after")
     def _unique_metrics(self) -> QueryConfig:
         names = [m.name for m in self.metrics]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = repeated(names)
         if dupes:
             raise ValueError(f"metric names repeated in this query: {', '.join(dupes)}")
         return self
@@ -133,7 +133,7 @@ class SqlConfig(Section):
             ("database", [d.name for d in self.databases]),
             ("query", [q.name for q in self.queries]),
         ):
-            dupes = sorted({n for n in names if names.count(n) > 1})
+            dupes = repeated(names)
             if dupes:
                 problems.append(f"{what} names must be unique, repeated: {', '.join(dupes)}")
         drivers = {d.name: d.driver for d in self.databases}
