@@ -369,6 +369,12 @@ def test_escrow_balances_follow_events_until_drained() -> None:
     st2 = chain.state()
     assert st2["balances"]["escrow_usdc"]["raw"] == before - min(1_000_000, before)
     assert sum(v["count"] for v in st2["events"].values()) == n_events  # no event for a drain
+    # restore_escrow ends the fault: the drained amount comes back, again without an event.
+    assert chain.restore_escrow("escrow_usdc") == min(1_000_000, before)
+    st3 = chain.state()
+    assert st3["balances"]["escrow_usdc"]["raw"] == before
+    assert not st3["drained"].get("escrow_usdc")
+    assert sum(v["count"] for v in st3["events"].values()) == n_events
 
 
 async def test_actions_pause_spike_and_audit_gap(served: Any) -> None:
