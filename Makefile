@@ -28,7 +28,9 @@ typecheck:
 dashboards: setup
 	$(PY) -m grafana.build
 
+## Benchmarks with their baselines (solana-anchor-events is the decode baseline, bench-only).
 bench: setup
+	@$(PY) -c "import solana_anchor_events" 2>/dev/null || $(BIN)/pip install -q 'solana-anchor-events==0.1.0'
 	$(PY) -m bench.run
 
 soak: setup

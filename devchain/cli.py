@@ -6,13 +6,14 @@ python -m devchain.cli --listen 127.0.0.1:8899 [--seed N] [--tps N] [--ledger-db
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
+import os
 import sys
 
 from aiohttp import web
 
 from devchain.chain import Chain
+from devchain.ledger import LedgerError, attach
 from devchain.server import DevchainServer
 
 DEFAULT_LISTEN = "127.0.0.1:8899"
@@ -37,22 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="RNG seed: the same seed gives the same workload")
     p.add_argument("--tps", type=float, default=5.0, help="generated transactions per second (0 = none)")
     p.add_argument(
-        "--ledger-db", default=None, help="also write the demo business ledger to this SQLite file"
+        "--ledger-db",
+        default=os.environ.get("DEVCHAIN_LEDGER_DB") or None,
+        help="also write the demo business ledger: a SQLite file or a postgresql:// DSN "
+        "(default: $DEVCHAIN_LEDGER_DB, which keeps a password off the command line)",
     )
     return p
-
-
-def attach_ledger(chain: Chain, path: str) -> bool:
-    """Wire ``devchain.ledger.attach(chain, path)`` if that module exists."""
-    try:
-        ledger = importlib.import_module("devchain.ledger")
-    except ModuleNotFoundError:
-        return False
-    attach = getattr(ledger, "attach", None)
-    if attach is None:
-        return False
-    attach(chain, path)
-    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,9 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("devchain: --tps must be >= 0\n")
         return 2
     chain = Chain(seed=args.seed)
-    if args.ledger_db and not attach_ledger(chain, args.ledger_db):
-        sys.stderr.write("devchain: --ledger-db given but devchain.ledger.attach is not available\n")
-        return 2
+    if args.ledger_db:
+        try:
+            attach(chain, args.ledger_db)
+        except LedgerError as e:
+            sys.stderr.write(f"devchain: {e}\n")
+            return 1
     host, port = args.listen
     server = DevchainServer(chain, tps=args.tps)
     log.info("devchain listening on %s:%d (seed %d, %.1f tx/s)", host, port, args.seed, args.tps)

@@ -1,14 +1,20 @@
-"""The demo ledger fed by the simulated chain, read through the query pack: the books equal the
-chain while healthy, drift by exactly what a drain took, and show requested audit-log gaps."""
+"""The demo ledger fed by the simulated chain, read through the query pack, on SQLite and on a
+real PostgreSQL: the books equal the chain while healthy, drift by exactly what a drain took,
+and show requested audit-log gaps."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
 from tests.test_sql_pack import Scrape, scrape_pack
+from tests.util import ROOT
 
 chain_mod = pytest.importorskip("devchain.chain", reason="devchain.chain (the simulator) is not available")
 ledger_mod = pytest.importorskip("devchain.ledger")
@@ -28,11 +34,48 @@ def family(m: Scrape, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     return {labels: v for (n, labels), v in m.items() if n == name}
 
 
-async def test_ledger_follows_the_chain_then_drifts_on_drain_and_shows_audit_gaps(tmp_path: Path) -> None:
+@dataclass
+class Books:
+    """Where the ledger writes (``target`` for attach), how the exporter reads it, and a SQL probe."""
+
+    target: str
+    database: dict[str, Any]
+    query: Callable[[str], list[tuple[str, ...]]]
+
+
+def _fresh_pg_database(pg: PgServer, name: str) -> str:
+    pg.psql(f"DROP DATABASE IF EXISTS {name}")
+    pg.psql(f"CREATE DATABASE {name}")
+    return pg.dsn.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def books(request: pytest.FixtureRequest, tmp_path: Path) -> Books:
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.sqlite"
+
+        def query_sqlite(sql: str) -> list[tuple[str, ...]]:
+            conn = sqlite3.connect(path)
+            try:
+                return [tuple(str(c) for c in row) for row in conn.execute(sql)]
+            finally:
+                conn.close()
+
+        return Books(str(path), {"name": "business", "driver": "sqlite", "path": str(path)}, query_sqlite)
+    pg: PgServer = request.getfixturevalue("pg_server")
+    dsn = _fresh_pg_database(pg, "ledger")
+
+    def query_pg(sql: str) -> list[tuple[str, ...]]:
+        out = pg.psql(sql, dsn)
+        return [tuple(line.split("|")) for line in out.splitlines() if line]
+
+    return Books(dsn, {"name": "business", "driver": "postgres", "dsn": dsn}, query_pg)
+
+
+async def test_ledger_follows_the_chain_then_drifts_on_drain_and_shows_audit_gaps(books: Books) -> None:
     chain = chain_mod.Chain(seed=7)
-    path = tmp_path / "ledger.sqlite"
-    ledger = ledger_mod.attach(chain, path, reconcile_every=3600)
-    database = {"name": "business", "driver": "sqlite", "path": str(path)}
+    ledger = ledger_mod.attach(chain, books.target, reconcile_every=3600)
+    database = books.database
     try:
         chain.step(400)
         ledger.flush()
@@ -61,6 +104,7 @@ async def test_ledger_follows_the_chain_then_drifts_on_drain_and_shows_audit_gap
         assert withdrawals == events["WithdrawalProcessed"]["count"]
         assert healthy[("escrow_business_audit_log_missing_entries", ())] == 0
         assert sum(family(healthy, "escrow_business_users").values()) > 0
+        assert sum(family(healthy, "escrow_business_payment_webhook_latency_seconds").values()) > 0
         last_success = healthy[("escrow_business_reconciliation_last_success_timestamp_seconds", ())]
 
         # A drain moves money with no event: the books drift by exactly that amount.
@@ -73,22 +117,57 @@ async def test_ledger_follows_the_chain_then_drifts_on_drain_and_shows_audit_gap
         ledger.close()  # writes what is queued and runs a last reconciliation
 
     drifted = await scrape_pack(database)
-    books = family(drifted, "escrow_ledger_escrow_balance")
+    books_say = family(drifted, "escrow_ledger_escrow_balance")
     chain_says = escrow_state(chain)
     for labels, value in chain_says.items():
         want = value + 1.0 if ("account", "escrow_usdc") in labels else value
-        assert books[labels] == pytest.approx(want, abs=1e-9), labels
+        assert books_say[labels] == pytest.approx(want, abs=1e-9), labels
     assert drifted[("escrow_business_audit_log_missing_entries", ())] == 2
     # The reconciliation run after the drain failed, so the last success did not move.
     assert drifted[("escrow_business_reconciliation_last_success_timestamp_seconds", ())] == last_success
-    conn = sqlite3.connect(path)
-    status, detail = conn.execute(
+    [(status, detail)] = books.query(
         "SELECT status, detail FROM reconciliation_runs ORDER BY id DESC LIMIT 1"
-    ).fetchone()
-    conn.close()
+    )
     assert status == "failed" and "escrow_usdc" in detail
 
 
-def test_attach_refuses_a_postgres_dsn() -> None:
-    with pytest.raises(ValueError, match="SQLite only"):
-        ledger_mod.attach(chain_mod.Chain(seed=1), "postgresql://u@127.0.0.1:1/db")
+async def test_a_new_chain_starts_new_books_on_postgres(pg_server: PgServer) -> None:  # noqa: F811
+    dsn = _fresh_pg_database(pg_server, "ledger_again")
+    for seed in (3, 4):  # the second attach must not see the first chain's rows
+        chain = chain_mod.Chain(seed=seed)
+        ledger = ledger_mod.attach(chain, dsn, reconcile_every=3600)
+        try:
+            chain.step(50)
+            ledger.flush()
+        finally:
+            ledger.close()
+        m = await scrape_pack({"name": "business", "driver": "postgres", "dsn": dsn})
+        assert family(m, "escrow_ledger_escrow_balance") == escrow_state(chain)
+        assert (
+            sum(family(m, "escrow_business_matches_total").values())
+            == (chain.state()["events"]["MatchCreated"]["count"])
+        )
+        assert m[("escrow_business_audit_log_missing_entries", ())] == 0
+
+
+async def test_a_schema_loaded_without_the_migration_tool_is_used_as_is(pg_server: PgServer) -> None:  # noqa: F811
+    # docker-compose.yml loads schema/postgres through docker-entrypoint-initdb.d (plain psql).
+    dsn = _fresh_pg_database(pg_server, "ledger_initdb")
+    for script in sorted((ROOT / "schema" / "postgres").glob("*.sql")):
+        pg_server.psql(script.read_text(), dsn)
+    chain = chain_mod.Chain(seed=5)
+    ledger = ledger_mod.attach(chain, dsn, reconcile_every=3600)
+    try:
+        chain.step(30)
+        ledger.flush()
+    finally:
+        ledger.close()
+    m = await scrape_pack({"name": "business", "driver": "postgres", "dsn": dsn})
+    assert family(m, "escrow_ledger_escrow_balance") == escrow_state(chain)
+
+
+def test_unreachable_postgres_names_the_server_and_hides_the_password() -> None:
+    with pytest.raises(ledger_mod.LedgerError) as err:
+        ledger_mod.attach(chain_mod.Chain(seed=1), "postgresql://u:s3cret@127.0.0.1:1/db")
+    message = str(err.value)
+    assert "127.0.0.1:1/db" in message and "s3cret" not in message
