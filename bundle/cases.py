@@ -195,6 +195,15 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowBalanceMismatch",
+        "chain and ledger read at different moments (disagree every other minute) is quiet",
+        {
+            BAL % ("escrow_usdc", USDC): " ".join(["100 105"] * 10),
+            f'escrow_ledger_escrow_balance{{{J},account="escrow_usdc",mint="{USDC}"}}': "100x20",
+        },
+        "12m",
+    ),
+    Case(
+        "EscrowBalanceMismatch",
         "a drift under the tolerance is quiet",
         {
             BAL % ("escrow_usdc", USDC): "100x20",
