@@ -1,11 +1,10 @@
 # The exporter image; the simulator runs from the same image (`escrow-exporter devchain`).
 FROM python:3.11-slim
 
-# PYTHONPATH: the simulator finds its IDL at <package>/../idls, i.e. /app/idls, only when
-# imported from /app rather than from site-packages.
+# The simulator builds its IDL in code and the reference schema ships inside the package, so
+# the installed package needs nothing from /app at run time.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PYTHONPATH=/app \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -14,8 +13,6 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
 COPY devchain ./devchain
-COPY idls ./idls
-COPY schema ./schema
 RUN pip install . \
  && useradd --system --uid 10190 --user-group --home-dir /var/lib/escrow-exporter --create-home escrow
 

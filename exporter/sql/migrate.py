@@ -14,8 +14,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-#: The repository's schema/ directory (the exporter runs from a checkout or an editable install).
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schema"
+#: Shipped inside the package (the repository's top-level schema/ is a link to it).
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 
 _TRACKING = (
     "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
