@@ -8,34 +8,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.util import VENV_BIN, free_port, wait_http
+from tests.util import VENV_BIN, free_port, stop_process, wait_http
 
 
-class Devchain:
-    def __init__(self, tmp: Path, seed: int = 1, tps: float = 5, extra: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
-        self.log_path = tmp / f"devchain-{self.port}.log"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                str(VENV_BIN / "escrow-exporter"),
-                "devchain",
-                "--listen",
-                f"127.0.0.1:{self.port}",
-                "--seed",
-                str(seed),
-                "--tps",
-                str(tps),
-                *extra,
-            ],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_http(f"{self.url}/-/healthy", timeout=30)
-        except TimeoutError:
-            self.stop()
-            raise AssertionError(f"devchain did not start:\n{self.log_path.read_text()}") from None
+class DevchainClient:
+    """The simulator's test-facing HTTP API (ground truth, faults, actions); needs ``port``."""
+
+    port: int
 
     @property
     def url(self) -> str:
@@ -65,6 +44,33 @@ class Devchain:
     def action(self, action: str, **params: Any) -> Any:
         return self._send("POST", "/_actions", {"action": action, **params})
 
+
+class Devchain(DevchainClient):
+    def __init__(self, tmp: Path, seed: int = 1, tps: float = 5, extra: tuple[str, ...] = ()) -> None:
+        self.port = free_port()
+        self.log_path = tmp / f"devchain-{self.port}.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                str(VENV_BIN / "escrow-exporter"),
+                "devchain",
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--seed",
+                str(seed),
+                "--tps",
+                str(tps),
+                *extra,
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_http(f"{self.url}/-/healthy", timeout=30)
+        except TimeoutError:
+            self.stop()
+            raise AssertionError(f"devchain did not start:\n{self.log_path.read_text()}") from None
+
     def rpc(self, method: str, params: list[Any] | None = None, node: str | None = None) -> Any:
         url = self.node(node) if node else self.url
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
@@ -73,10 +79,5 @@ class Devchain:
             return json.loads(r.read())
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop_process(self.proc)
         self._log.close()

@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.util import VENV_BIN, free_port, wait_http
+from tests.util import VENV_BIN, free_port, stop_process, wait_http
 
 
 class ExporterProcess:
@@ -59,15 +59,9 @@ class ExporterProcess:
         self._log.close()
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        code = stop_process(self.proc)
         self._log.close()
-        return self.proc.returncode
+        return code
 
 
 def sample(text: str, name: str, **labels: str) -> float | None:

@@ -49,7 +49,7 @@ from tests.test_ingest_support import (
     parse_metrics,
     program_yaml,
 )
-from tests.util import ROOT, VENV_BIN, free_port
+from tests.util import ROOT, VENV_BIN, free_port, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -215,13 +215,7 @@ class LimitedExporter(ExporterProcess):
         self._log.close()
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self._copier.join(10)
         self._log.close()
         return self.proc.returncode

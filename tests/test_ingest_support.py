@@ -8,9 +8,7 @@ longer moves.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +17,14 @@ from aiohttp import web
 from devchain.chain import Chain
 from devchain.program import IDL_PATH, MINT_DECIMALS, NATIVE_MINT, PYUSD_MINT, USDC_MINT
 from devchain.server import DevchainServer
+from tests.devchain_proc import DevchainClient
 from tests.util import free_port
 
 PROGRAM = "paid_match"
 SOL = str(NATIVE_MINT)
 
 
-class ThreadDevchain:
+class ThreadDevchain(DevchainClient):
     def __init__(self, seed: int = 1, tps: float = 30.0) -> None:
         self.chain = Chain(seed=seed)
         self.server = DevchainServer(self.chain, tps=tps)
@@ -49,34 +48,6 @@ class ThreadDevchain:
         self.loop.run_until_complete(start())
         started.set()
         self.loop.run_forever()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def node(self, name: str) -> str:
-        return f"{self.url}/node/{name}"
-
-    def _send(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(req, timeout=20) as r:
-            raw = r.read()
-            return json.loads(raw) if raw else None
-
-    def state(self) -> dict[str, Any]:
-        return dict(self._send("GET", "/_state"))
-
-    def fault(self, node: str, **flags: Any) -> None:
-        self._send("POST", "/_faults", {"node": node, **flags})
-
-    def clear_faults(self) -> None:
-        self._send("DELETE", "/_faults")
-
-    def action(self, action: str, **params: Any) -> Any:
-        return self._send("POST", "/_actions", {"action": action, **params})
 
     def stop_generator(self) -> dict[str, Any]:
         """Stop producing transactions; return the (now fixed) ground truth."""

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.util import free_port, wait_http
+from tests.util import free_port, stop_process, wait_http
 
 pytestmark = pytest.mark.skipif(
     shutil.which("victoria-metrics") is None or shutil.which("prometheus") is None,
@@ -64,13 +64,7 @@ class Proc:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def tail(self) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])

@@ -53,3 +53,15 @@ def cli(
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float = 10) -> int:
+    """TERM, then KILL after ``grace`` seconds; return the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return int(proc.returncode)
