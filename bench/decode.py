@@ -7,6 +7,11 @@ and times ``EventDecoder.decode_transaction`` over them.  If the ``solana-anchor
 package (Rust, log form only, 0.30+ IDLs only) is installed, it is timed on the same log
 corpus as a baseline.
 
+anchorpy's ``EventParser`` is the second baseline, on the legacy IDL ``jup_lock_locker`` (it
+cannot read the 0.30+ ones): it runs in its own virtualenv (``bench.anchorpy_baseline``) on the
+same log corpus, and ``run()`` returns that comparison as an extra table row (``rows``). When
+anchorpy cannot be installed or cannot read the IDL, the row shows n/a and says why.
+
     python -m bench.decode        # prints the result as JSON
 """
 
@@ -100,9 +105,42 @@ def _baseline(path: Path, raw: dict[str, Any], data: tuple[list[dict[str, Any]],
     return _best_rate(lambda: [rust.parse_logs(lines) for lines in logs], events)
 
 
+ANCHORPY_IDL = FIXTURE_IDLS / "jup_lock_locker.json"
+
+
+def anchorpy_row(decode: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The "ours vs anchorpy EventParser" row (a ``bench.run`` row dict) and anchorpy's raw result."""
+    stem = ANCHORPY_IDL.stem
+    ours = decode.get(stem, {}).get("log_events_per_s")
+    if ours is None:
+        raw: dict[str, Any] = {"error": f"{ANCHORPY_IDL} is absent (../shared/fixtures/idls not checked out)"}
+    else:
+        from bench.anchorpy_baseline import measure  # it imports this module: not at the top
+
+        raw = measure(ANCHORPY_IDL)
+    base = raw.get("events_per_s")
+    if base is not None:
+        note = f"anchorpy {raw['anchorpy']} in var/bench/anchorpy-venv, on the same log corpus"
+    else:
+        note = ("skipped: " if ours is None else "baseline not measured: ") + raw["error"]
+    row = {
+        "figure": f"log events/s, {stem} vs anchorpy EventParser",
+        "unit": "events/s",
+        "ours": ours,
+        "baseline": base,
+        "baseline_name": "anchorpy EventParser (Python, separate venv)",
+        "better": "higher",
+        "note": note,
+    }
+    return row, raw
+
+
 def run() -> dict[str, Any]:
-    """``{"decode": {idl_file_stem: {log_events_per_s, cpi_events_per_s, [baseline...]}}}``."""
-    return {"decode": {p.stem: bench_idl(p) for p in idl_paths()}}
+    """``{"decode": {idl_file_stem: {log_events_per_s, cpi_events_per_s, [baseline...]}},
+    "rows": [the anchorpy comparison], "anchorpy": {events_per_s, ...} or {error}}``."""
+    decode = {p.stem: bench_idl(p) for p in idl_paths()}
+    row, raw = anchorpy_row(decode)
+    return {"decode": decode, "rows": [row], "anchorpy": raw}
 
 
 if __name__ == "__main__":

@@ -2,20 +2,31 @@
 
 The simulator runs in a subprocess with a fixed history of ``TRANSACTIONS`` transactions and an
 endpoint slowed by 50 ms per request and limited to 10 requests/s (HTTP 429 beyond); the
-exporter side is configured with the same 10 req/s. Two ingestions of the same history run in
-this process, so ``time.process_time`` measures the exporter's work only:
+exporter side is configured with the same 10 req/s, metered per HTTP request as the simulator
+does (``rate_limit_per_batch_item: false``: a batch is one request). Two ingestions of the same
+history run in this process, so ``time.process_time`` measures the exporter's work only:
 
 * ``batched``: the real ingester (getSignaturesForAddress pages, getTransaction JSON-RPC
   batches, one state-file commit per batch);
 * ``naive``: the same decoding and counting, one getTransaction request per signature and
   one commit per transaction.
 
-``run()`` returns a dict; ``python -m bench.ingest`` prints it as JSON. About a minute.
+Then the rate sweep (``sweep``): a second simulator, empty at first, produces transactions
+live at rising rates (``SWEEP_RATES``) behind the same 50 ms / 10 req/s endpoint. For each rate,
+each side starts fresh at "now", ingests every ``SWEEP_INTERVAL`` s for ``STEP_SECONDS`` s, and
+the backlog (transactions produced minus ingested) is sampled four times a second. The lag is
+bounded when, after the warm-up, the backlog grows by less than ``BOUNDED_GROWTH`` of the
+offered rate (the floor of the saw-tooth, see ``_floor_growth``). Each side stops at
+its first unbounded rate; the figure is the highest bounded one.
+
+``run()`` returns ``{"rows": [...], ...raw}`` (see ``bench.run``); ``python -m bench.ingest``
+prints it as JSON. About three minutes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -34,14 +45,36 @@ TRANSACTIONS = 300
 SLOW_MS = 50
 RATE_LIMIT = 10
 
+# The sweep: offered rates (tx/s), seconds per step, the first seconds not judged (the first
+# cycle, the first batches), the backlog sampling period and the ingestion interval.
+SWEEP_RATES = (5, 10, 25, 50, 100, 200, 400, 600)
+STEP_SECONDS = 15.0
+WARMUP_SECONDS = 3.0
+SAMPLE_SECONDS = 0.25
+SWEEP_INTERVAL = 1.0
+#: Bounded: the backlog grows by less than this fraction of the offered rate.
+BOUNDED_GROWTH = 0.05
+#: Below this fraction of the asked rate the simulator itself is the limit, not the ingester.
+SIMULATOR_SHORTFALL = 0.9
+
+NAIVE = "naive: one getTransaction per signature, one commit per transaction"
+
+# argv: port, transactions of history made up front; POST /_bench/tps {"tps": N} sets the live rate.
 _SERVER = """
 import sys
 from aiohttp import web
 from devchain.chain import Chain
 from devchain.server import DevchainServer
 chain = Chain(seed=3)
-chain.step(int(sys.argv[2]))
-web.run_app(DevchainServer(chain, tps=0).app(), host="127.0.0.1", port=int(sys.argv[1]), print=None)
+if int(sys.argv[2]):
+    chain.step(int(sys.argv[2]))
+server = DevchainServer(chain, tps=0)
+app = server.app()
+async def set_tps(request):
+    server.tps = float((await request.json())["tps"])
+    return web.json_response({"tps": server.tps})
+app.router.add_post("/_bench/tps", set_tps)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
 
 
@@ -72,19 +105,41 @@ def _wait(url: str) -> None:
     raise RuntimeError("devchain did not start")
 
 
-def _config(tmp: Path, url: str, name: str) -> Path:
+@contextlib.contextmanager
+def _simulator(history: int) -> Any:
+    """A devchain subprocess with ``history`` transactions; yields the base URL of its bench node."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, str(port), str(history)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait(base + "/-/healthy")
+        _post(base + "/_faults", {"node": "bench", "slow_ms": SLOW_MS, "rate_limit": RATE_LIMIT})
+        yield base
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _config(tmp: Path, url: str, name: str, backfill: str = "{mode: signatures, count: 10000000}") -> Path:
     from devchain.program import IDL_PATH, PYUSD_MINT, USDC_MINT
 
     path = tmp / f"{name}.yml"
     path.write_text(
         f"""solana:
   endpoints:
-    - {{name: bench, url: "{url}", rate_limit_rps: {RATE_LIMIT}, max_retries: 5}}
+    - {{name: bench, url: "{url}", rate_limit_rps: {RATE_LIMIT}, rate_limit_per_batch_item: false,
+       max_retries: 5}}
 state: {{path: {tmp / (name + ".sqlite")}}}
 programs:
   - name: paid_match
     idl: {IDL_PATH}
-    backfill: {{mode: signatures, count: 10000000}}
+    backfill: {backfill}
     max_transactions_per_cycle: 100000
     mints: {{{USDC_MINT}: {{decimals: 6}}, {PYUSD_MINT}: {{decimals: 6}}}}
     events:
@@ -110,13 +165,13 @@ class _Counting:
         return list(await self.pool.batch(calls))
 
 
-async def _ingest(config_path: Path, naive: bool) -> dict[str, float]:
+@contextlib.asynccontextmanager
+async def _ingester(config_path: Path) -> Any:
+    """Yields ``(ProgramIngester, counting pool)`` for the config's only program."""
     from exporter.collectors.ingest import load_decoder
     from exporter.config import load_config
     from exporter.ingest.ingester import ProgramIngester
-    from exporter.ingest.state import Cursor, StateStore
-    from exporter.ingest.totals import TRANSACTIONS as TX
-    from exporter.ingest.totals import Delta
+    from exporter.ingest.state import StateStore
     from exporter.rpc.metrics import RpcMetrics
     from exporter.rpc.pool import RpcPool
 
@@ -125,21 +180,46 @@ async def _ingest(config_path: Path, naive: bool) -> dict[str, float]:
     async with aiohttp.ClientSession() as session:
         pool = _Counting(RpcPool(config.solana, session, RpcMetrics(CollectorRegistry())))
         store = StateStore(config.state.path)
-        ing = ProgramIngester(program, pool, store, load_decoder(program))  # type: ignore[arg-type]
+        try:
+            yield ProgramIngester(program, pool, store, load_decoder(program)), pool  # type: ignore[arg-type]
+        finally:
+            store.close()
+
+
+async def _naive_cycle(ing: Any, pool: _Counting) -> None:
+    """The baseline: the same decoding and counting, one request and one commit per transaction."""
+    from exporter.ingest.state import Cursor
+    from exporter.ingest.totals import Delta
+
+    for info in await ing.feed.newer_than(ing.cursor):
+        tx = await pool.call("getTransaction", [info.signature, ing._tx_opts])
+        if not ing._is_transaction(tx, info.signature):
+            return  # not served yet: next cycle, as the real ingester does
+        delta = Delta()
+        ing._count(tx, delta)
+        ing._commit(Cursor(info.signature, info.slot, info.block_time), delta)
+
+
+def _ingested(ing: Any) -> int:
+    from exporter.ingest.totals import TRANSACTIONS as TX
+
+    return int(ing.totals.get(TX, status="success") + ing.totals.get(TX, status="failed"))
+
+
+async def _ingest(config_path: Path, naive: bool) -> dict[str, float]:
+    from exporter.ingest.state import Cursor
+    from exporter.ingest.totals import Delta
+
+    async with _ingester(config_path) as (ing, pool):
         wall, cpu = time.perf_counter(), time.process_time()
         if not naive:
             await ing.run_cycle()
         else:
             ing.restore()
             ing._commit(Cursor(None, None, None), Delta())
-            for info in await ing.feed.newer_than(Cursor(None, None, None)):
-                tx = await pool.call("getTransaction", [info.signature, ing._tx_opts])
-                delta = Delta()
-                ing._count(tx, delta)
-                ing._commit(Cursor(info.signature, info.slot, info.block_time), delta)
+            await _naive_cycle(ing, pool)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        store.close()
-    n = ing.totals.get(TX, status="success") + ing.totals.get(TX, status="failed")
+        n = _ingested(ing)
     return {
         "transactions": n,
         "rpc_requests": pool.requests,
@@ -149,31 +229,185 @@ async def _ingest(config_path: Path, naive: bool) -> dict[str, float]:
     }
 
 
-def run() -> dict[str, Any]:
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(port), str(TRANSACTIONS)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+# -- the rate sweep -----------------------------------------------------------------------------
+
+
+def _floor_growth(samples: list[tuple[float, float]]) -> float:
+    """Growth per second of the backlog's floor: its minimum in the last third minus the first.
+
+    The backlog saw-tooths (up between cycles, down when one commits); the minima are the
+    backlog right after a cycle, which stays flat for a side that keeps up and rises for one
+    that does not. A least-squares slope through the saw-tooth is too noisy in 15 s.
+    """
+    t0, t1 = samples[0][0], samples[-1][0]
+    third = (t1 - t0) / 3
+    first = min(b for t, b in samples if t <= t0 + third)
+    last = min(b for t, b in samples if t >= t1 - third)
+    return (last - first) / max(t1 - t0 - third, 1e-9)
+
+
+async def _produced(session: aiohttp.ClientSession, base: str) -> int:
+    async with session.get(base + "/_state") as r:
+        tx = (await r.json())["transactions"]
+    return int(tx["success"] + tx["failed"])
+
+
+async def _set_tps(session: aiohttp.ClientSession, base: str, tps: float) -> None:
+    async with session.post(base + "/_bench/tps", json={"tps": tps}) as r:
+        r.raise_for_status()
+
+
+async def _sweep_step(base: str, config_path: Path, naive: bool, rate: float) -> dict[str, Any]:
+    """One side at one offered rate, from a fresh start at "now"; the backlog over time."""
+    from exporter.collectors.base import CollectorError
+    from exporter.ingest.totals import Delta
+
+    async with _ingester(config_path) as (ing, pool), aiohttp.ClientSession() as control:
+        ing.restore()
+        ing._commit(await ing.feed.start_cursor("now", 0), Delta())
+        failed_cycles = 0
+
+        async def ingest_forever() -> None:
+            nonlocal failed_cycles
+            while True:
+                started = time.monotonic()
+                try:
+                    await (_naive_cycle(ing, pool) if naive else ing.run_cycle())
+                except CollectorError:  # e.g. retries exhausted on 429s: the next cycle resumes
+                    failed_cycles += 1
+                await asyncio.sleep(max(0.0, SWEEP_INTERVAL - (time.monotonic() - started)))
+
+        produced0, ingested0 = await _produced(control, base), _ingested(ing)
+        await _set_tps(control, base, rate)
+        t0 = time.monotonic()
+        task = asyncio.create_task(ingest_forever())
+        samples: list[tuple[float, float]] = []
+        try:
+            while (elapsed := time.monotonic() - t0) < STEP_SECONDS:
+                await asyncio.sleep(SAMPLE_SECONDS)
+                produced = await _produced(control, base) - produced0
+                samples.append((time.monotonic() - t0, produced - (_ingested(ing) - ingested0)))
+        finally:
+            await _set_tps(control, base, 0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        elapsed = time.monotonic() - t0
+        produced = await _produced(control, base) - produced0
+    judged = [(t, b) for t, b in samples if t >= WARMUP_SECONDS]
+    offered = produced / elapsed
+    growth = _floor_growth(judged) / max(offered, 1e-9)
+    return {
+        "asked_tps": rate,
+        "offered_tps": round(offered, 1),
+        "ingested_tps": round((_ingested(ing) - ingested0) / elapsed, 1),
+        "backlog_growth_per_offered": round(growth, 3),
+        "backlog_max": max(b for _, b in samples),
+        "backlog_end": samples[-1][1],
+        "failed_cycles": failed_cycles,
+        "bounded": growth < BOUNDED_GROWTH,
+        "simulator_limited": offered < SIMULATOR_SHORTFALL * rate,
+    }
+
+
+async def _sweep_side(base: str, tmp: Path, naive: bool) -> dict[str, Any]:
+    side = "naive" if naive else "batched"
+    steps: list[dict[str, Any]] = []
+    for rate in SWEEP_RATES:
+        path = _config(tmp, f"{base}/node/bench", f"sweep-{side}-{rate}", backfill="{mode: now}")
+        step = await _sweep_step(base, path, naive, rate)
+        print(f"bench ingest sweep {side} {rate} tx/s: {step}", file=sys.stderr, flush=True)
+        steps.append(step)
+        if not step["bounded"] or step["simulator_limited"]:
+            break
+    bounded = [s for s in steps if s["bounded"]]
+    last = steps[-1]
+    return {
+        "highest_bounded_tps": bounded[-1]["asked_tps"] if bounded else None,
+        # the sweep ran out of rates, or the simulator could not produce faster: a lower bound
+        "lower_bound_only": last["bounded"],
+        "steps": steps,
+    }
+
+
+def _sweep() -> dict[str, Any]:
+    with _simulator(history=0) as base, tempfile.TemporaryDirectory() as tmp:
+        return {
+            side: asyncio.run(_sweep_side(base, Path(tmp), naive=side == "naive"))
+            for side in ("batched", "naive")
+        }
+
+
+# -- the table ----------------------------------------------------------------------------------
+
+
+def _sweep_note(sweep: dict[str, Any]) -> str:
+    parts = []
+    for side, r in sweep.items():
+        steps = ", ".join(
+            f"{s['asked_tps']:g}: {'bounded' if s['bounded'] else 'grows'} "
+            f"(offered {s['offered_tps']:g}, ingested {s['ingested_tps']:g}/s)"
+            for s in r["steps"]
+        )
+        bound = " (a lower bound: " + (
+            "the simulator could not produce faster)"
+            if r["steps"][-1]["simulator_limited"]
+            else "the sweep's top rate)"
+        )
+        parts.append(f"{side}: {steps}" + (bound if r["lower_bound_only"] else ""))
+    return (
+        f"offered rates {', '.join(f'{r:g}' for r in SWEEP_RATES)} tx/s, {STEP_SECONDS:g} s each, "
+        f"{SLOW_MS} ms RPC latency, {RATE_LIMIT} req/s limit, a cycle every {SWEEP_INTERVAL:g} s; "
+        f"bounded = the backlog's floor grows < {BOUNDED_GROWTH:.0%} of the offered rate after "
+        f"{WARMUP_SECONDS:g} s; ceilings by design: batched ~ limit x batch_size (50) = "
+        f"{RATE_LIMIT * 50} tx/s, naive ~ limit = {RATE_LIMIT} tx/s. " + "; ".join(parts)
     )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait(base + "/-/healthy")
-        _post(base + "/_faults", {"node": "bench", "slow_ms": SLOW_MS, "rate_limit": RATE_LIMIT})
-        with tempfile.TemporaryDirectory() as tmp:
-            results = {
-                mode: asyncio.run(
-                    _ingest(_config(Path(tmp), f"{base}/node/bench", mode), naive=mode == "naive")
-                )
-                for mode in ("batched", "naive")
-            }
-    finally:
-        server.terminate()
-        server.wait(10)
+
+
+def _rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    b, n, sweep = results["batched"], results["naive"], results["sweep"]
+    where = f"{TRANSACTIONS} transactions of history, {SLOW_MS} ms RPC latency, {RATE_LIMIT} req/s limit"
+    rows = [
+        {
+            "figure": "highest rate with bounded ingest lag",
+            "unit": "tx/s",
+            "ours": sweep["batched"]["highest_bounded_tps"],
+            "baseline": sweep["naive"]["highest_bounded_tps"],
+            "baseline_name": NAIVE,
+            "better": "higher",
+            "note": _sweep_note(sweep),
+        }
+    ]
+    figures = [
+        ("rpc_requests_per_transaction", "RPC requests per ingested transaction", "requests", where),
+        ("cpu_seconds_per_1000_transactions", "CPU seconds per 1,000 transactions", "s", ""),
+        ("wall_seconds", "wall seconds to ingest the history", "s", ""),
+    ]
+    rows += [
+        {
+            "figure": f,
+            "unit": u,
+            "ours": b[k],
+            "baseline": n[k],
+            "baseline_name": NAIVE,
+            "better": "lower",
+            "note": w,
+        }
+        for k, f, u, w in figures
+    ]
+    return rows
+
+
+def run() -> dict[str, Any]:
+    with _simulator(history=TRANSACTIONS) as base, tempfile.TemporaryDirectory() as tmp:
+        results: dict[str, Any] = {
+            mode: asyncio.run(_ingest(_config(Path(tmp), f"{base}/node/bench", mode), naive=mode == "naive"))
+            for mode in ("batched", "naive")
+        }
+    results["sweep"] = _sweep()
     b, n = results["batched"], results["naive"]
     return {
+        "rows": _rows(results),
         "setup": {"transactions": TRANSACTIONS, "slow_ms": SLOW_MS, "rate_limit_rps": RATE_LIMIT},
         **results,
         "requests_ratio_naive_over_batched": round(n["rpc_requests"] / max(1, b["rpc_requests"]), 1),

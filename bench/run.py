@@ -28,6 +28,23 @@ from bench.report import Row, write
 Rows = list[Row]
 
 
+def chosen_rows(bench: str, rows: list[dict[str, Any]], baseline_name: str = "") -> Rows:
+    """Rows a bench module chose itself (``{"figure", "unit", "ours", "baseline", ...}`` dicts)."""
+    return [
+        Row(
+            bench,
+            str(r["figure"]),
+            str(r.get("unit", "")),
+            r.get("ours"),
+            r.get("baseline"),
+            str(r.get("baseline_name", baseline_name)),
+            str(r.get("better", "")),
+            str(r.get("note", "")),
+        )
+        for r in rows
+    ]
+
+
 def decode_rows(raw: dict[str, Any]) -> Rows:
     rows = []
     for idl, r in raw["decode"].items():
@@ -55,24 +72,13 @@ def decode_rows(raw: dict[str, Any]) -> Rows:
                 "higher",
             )
         )
+    rows += chosen_rows("decode", raw.get("rows", []))
     return rows
 
 
 def ingest_rows(raw: dict[str, Any]) -> Rows:
     if "rows" in raw:  # the ingestion bench chose its own rows
-        return [
-            Row(
-                "ingestion",
-                str(r["figure"]),
-                str(r.get("unit", "")),
-                r.get("ours"),
-                r.get("baseline"),
-                str(r.get("baseline_name", "naive one-getTransaction-per-signature")),
-                str(r.get("better", "")),
-                str(r.get("note", "")),
-            )
-            for r in raw["rows"]
-        ]
+        return chosen_rows("ingestion", raw["rows"], "naive one-getTransaction-per-signature")
     ours, naive, setup = raw.get("batched", {}), raw.get("naive", {}), raw.get("setup", {})
     base = "naive: one getTransaction per signature, one commit per transaction"
     where = f"{setup.get('transactions', '?')} transactions, {setup.get('slow_ms', '?')} ms RPC latency, "

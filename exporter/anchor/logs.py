@@ -13,6 +13,7 @@ the stack should a closing line be missing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import mul
 from typing import Any
@@ -168,15 +169,36 @@ _CHUNK = 10
 _WEIGHTS = [58**k for k in range(_CHUNK - 1, -1, -1)]
 _MAX_B58_CHARS = 20_000  # far above any instruction's data; bounds the work on garbage
 
+_native_b58decode: Callable[[bytes], bytes] | None
+try:  # Rust-backed (PyPI ``based58``): several times faster on the emit_cpi! hot path
+    from based58 import b58decode as _native_b58decode
+except ImportError:  # optional: the pure-Python decoder below gives the same bytes
+    _native_b58decode = None
+
 
 def b58decode(text: str) -> bytes:
     """Decode base58 (Bitcoin alphabet). Raises ``ValueError`` on a bad character or length.
 
-    The hot path of emit_cpi! events, so the digit loop runs in C: ``translate`` maps the
-    characters to digit values and ``sum(map(mul, ...))`` evaluates ten digits at a time.
+    The hot path of emit_cpi! events: uses ``based58`` when installed, else ``b58decode_py``.
+    Both give the same bytes and raise ``ValueError`` on the same inputs.
     """
     if len(text) > _MAX_B58_CHARS or not text.isascii():
         raise ValueError("not base58")
+    if _native_b58decode is None:
+        return _b58decode_ascii(text)
+    return _native_b58decode(text.encode("ascii"))
+
+
+def b58decode_py(text: str) -> bytes:
+    """The pure-Python decoder (the fallback when ``based58`` is missing); same contract."""
+    if len(text) > _MAX_B58_CHARS or not text.isascii():
+        raise ValueError("not base58")
+    return _b58decode_ascii(text)
+
+
+def _b58decode_ascii(text: str) -> bytes:
+    # the digit loop runs in C: ``translate`` maps the characters to digit values and
+    # ``sum(map(mul, ...))`` evaluates ten digits at a time.
     digits = text.encode("ascii").translate(_B58_DIGITS)
     if b"\xff" in digits:
         raise ValueError("invalid base58 character")
