@@ -96,6 +96,9 @@ async def test_unavailable_transaction_is_retried_not_skipped(tmp_path: Path, ch
         def __init__(self, pool: RpcPool) -> None:
             self.pool, self.commitment, self.asked = pool, pool.commitment, 0
 
+        def __getattr__(self, name: str) -> Any:  # endpoints, current(), call_on(), ...
+            return getattr(self.pool, name)
+
         async def call(self, method: str, params: Any) -> Any:
             return await self.pool.call(method, params)
 

@@ -4,6 +4,10 @@ The RPC method returns newest first, at most ``limit`` per call. When more signa
 than one page holds (the *gap* case), we page backwards with ``before`` = the oldest one seen,
 keeping ``until`` = the cursor, until a short page says we reached it.
 
+Every page of one listing comes from one endpoint (``RpcPool.call_on``): a node that lags behind
+pages over a shorter history, and stitching its pages to a current node's would silently skip
+the signatures in between. If that endpoint fails, the whole listing is retried on the next one.
+
 Safety net for a cursor the node does not know (a provider that lags behind, or a signature
 from a dropped fork): ``until`` is then not found and the node would return older signatures.
 Anything from a slot older than the cursor's slot is therefore discarded, so old transactions
@@ -12,12 +16,15 @@ are never counted twice.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 from exporter.collectors.base import CollectorError
 from exporter.ingest.state import Cursor
-from exporter.rpc.pool import RpcPool
+from exporter.rpc.endpoint import Endpoint
+from exporter.rpc.errors import NoHealthyEndpoint, RpcError
+from exporter.rpc.pool import RpcPool, backoff_delay
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,21 +57,43 @@ class SignatureFeed:
         self.page_size = page_size
 
     async def _page(
-        self, before: str | None, until: str | None, limit: int | None = None
+        self,
+        before: str | None,
+        until: str | None,
+        limit: int | None = None,
+        endpoint: Endpoint | None = None,
     ) -> list[SignatureInfo]:
         opts: dict[str, Any] = {"limit": limit or self.page_size, "commitment": self.pool.commitment}
         if before is not None:
             opts["before"] = before
         if until is not None:
             opts["until"] = until
-        return _parse_page(await self.pool.call("getSignaturesForAddress", [self.program_id, opts]))
+        params = [self.program_id, opts]
+        if endpoint is not None:
+            return _parse_page(await self.pool.call_on(endpoint, "getSignaturesForAddress", params))
+        return _parse_page(await self.pool.call("getSignaturesForAddress", params))
 
     async def newer_than(self, cursor: Cursor) -> list[SignatureInfo]:
         """Every signature after ``cursor`` (all history if it has none), oldest first."""
+        last: RpcError | None = None
+        for round_no in range(self.pool.max_retries + 1):
+            for _ in self.pool.endpoints:
+                endpoint = self.pool.current()
+                try:
+                    return await self._listing(cursor, endpoint)
+                except RpcError as e:
+                    if not e.endpoint_fault:
+                        raise
+                    last = e
+            if round_no < self.pool.max_retries:
+                await asyncio.sleep(backoff_delay(round_no))
+        raise NoHealthyEndpoint(last)
+
+    async def _listing(self, cursor: Cursor, endpoint: Endpoint) -> list[SignatureInfo]:
         found: list[SignatureInfo] = []
         before: str | None = None
         while True:
-            page = await self._page(before, cursor.signature)
+            page = await self._page(before, cursor.signature, endpoint=endpoint)
             for info in page:
                 if info.signature == cursor.signature or (
                     cursor.slot is not None and info.slot < cursor.slot

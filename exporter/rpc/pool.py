@@ -59,6 +59,25 @@ class RpcPool:
         """Send a JSON-RPC batch to one endpoint (failing over as a whole)."""
         return list(await self._with_failover(lambda ep: ep.batch(calls)))
 
+    def current(self) -> Endpoint:
+        """The endpoint a request would go to now (the active one unless it is unusable)."""
+        return self._pick(set()) or self.active
+
+    async def call_on(self, ep: Endpoint, method: str, params: Sequence[Any] | None = None) -> Any:
+        """One request to ``ep`` only, no failover: for multi-request reads that must all come from
+        one node's view (a lagging node pages over a different history than a current one)."""
+        wait = ep.cooldown_until - time.monotonic()
+        if wait > 0:  # a 429 told us when to come back
+            await asyncio.sleep(min(wait, BACKOFF_CAP_SECONDS))
+        try:
+            result = await ep.call(method, params)
+        except RpcError as e:
+            if e.endpoint_fault:
+                self._on_fault(ep, e, 0)
+            raise
+        ep.consecutive_errors = 0
+        return result
+
     async def _with_failover(self, send: Any) -> Any:
         last: RpcError | None = None
         for round_no in range(self.max_retries + 1):
