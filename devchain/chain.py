@@ -326,9 +326,20 @@ class Chain:
             top.append(Instruction(ROUTER_ID, b"\x01" + bytes(call.ix.data), metas))
         else:
             top.append(call.ix)
-        compiled = compile_and_sign(
-            top, call.signers, self.blockhash(self.slot), self.lookup if opts.version_v0 else None
-        )
+        # A validator rejects a signature it already processed, so a real client repeating the
+        # same instruction in one slot signs with an older recent blockhash. The history must
+        # never hold one signature twice: getTransaction and ``until`` look records up by it.
+        age = 0
+        while True:
+            compiled = compile_and_sign(
+                top,
+                call.signers,
+                self.blockhash(self.slot - age),
+                self.lookup if opts.version_v0 else None,
+            )
+            if compiled.signature not in self._seq_of:
+                break
+            age += 1
         keys = compiled.keys
         index_of = {k: i for i, k in enumerate(keys)}
         pre_lamports = [self.accounts[k].lamports if k in self.accounts else 0 for k in keys]

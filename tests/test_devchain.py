@@ -424,3 +424,16 @@ def test_cli_serves_rpc_on_a_port() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_history_never_holds_one_signature_twice() -> None:
+    """Many transactions per slot (as the server's generator makes them): a repeated identical
+    instruction must still get a new signature, as on a real validator. A duplicate made
+    getSignaturesForAddress(until=...) skip the transactions between the two copies."""
+    chain = Chain(seed=11)
+    signatures: list[str] = []
+    for _ in range(300):
+        signatures += chain.step(16, advance_slot=False)
+        signatures += chain.step(1)
+    signatures += chain.withdrawal_spike(40)
+    assert len(signatures) == len(set(signatures))
