@@ -12,6 +12,21 @@ from pathlib import Path
 from tests.util import VENV_BIN, free_port, stop_process, wait_http
 
 
+def exporter_argv(config: Path, port: int, *extra: str) -> list[str]:
+    """``escrow-exporter run`` on loopback ``port`` with debug logs."""
+    return [
+        str(VENV_BIN / "escrow-exporter"),
+        "run",
+        "--config",
+        str(config),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        "--log.level",
+        "debug",
+        *extra,
+    ]
+
+
 class ExporterProcess:
     def __init__(self, config: Path, *extra: str, port: int | None = None, log: Path | None = None) -> None:
         self.port = port or free_port()
@@ -19,17 +34,7 @@ class ExporterProcess:
         self.log_path = log or config.with_suffix(".log")
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [
-                str(VENV_BIN / "escrow-exporter"),
-                "run",
-                "--config",
-                str(config),
-                "--web.listen-address",
-                f"127.0.0.1:{self.port}",
-                "--log.level",
-                "debug",
-                *extra,
-            ],
+            exporter_argv(config, self.port, *extra),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env={**os.environ},

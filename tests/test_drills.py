@@ -38,7 +38,7 @@ from exporter.config.model import EndpointConfig
 from exporter.rpc.endpoint import Endpoint
 from exporter.rpc.errors import RpcMalformed
 from exporter.rpc.metrics import RpcMetrics
-from tests.exporter_proc import ExporterProcess, sample, wait_until
+from tests.exporter_proc import ExporterProcess, exporter_argv, sample, wait_until
 from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
 from tests.test_ingest_support import (
     PROGRAM,
@@ -49,7 +49,7 @@ from tests.test_ingest_support import (
     parse_metrics,
     program_yaml,
 )
-from tests.util import ROOT, VENV_BIN, free_port, stop_process
+from tests.util import ROOT, free_port, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -180,16 +180,7 @@ class LimitedExporter(ExporterProcess):
             resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, resource.RLIM_INFINITY))
 
         self.proc = subprocess.Popen(
-            [
-                str(VENV_BIN / "escrow-exporter"),
-                "run",
-                "--config",
-                str(config),
-                "--web.listen-address",
-                f"127.0.0.1:{self.port}",
-                "--log.level",
-                "debug",
-            ],
+            exporter_argv(config, self.port),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             preexec_fn=limit,  # noqa: PLW1509 - single-threaded enough: only a limit and a signal

@@ -147,22 +147,23 @@ _PRIMITIVES: dict[str, Fixed] = {
 # --- dynamic decoders -------------------------------------------------------------------------
 
 
-def _dec_string(b: bytes, o: int) -> tuple[Any, int]:
-    n = _U32.unpack_from(b, o)[0]
-    o += 4
-    end = o + n
+def _span(b: bytes, o: int) -> tuple[int, int]:
+    """Start and end of a u32-length-prefixed run (string, bytes, Vec<u8>) at ``o``."""
+    start = o + 4
+    end = start + _U32.unpack_from(b, o)[0]
     if end > len(b):
         raise DecodeError(SHORT_DATA)
-    return str(b[o:end], "utf-8"), end
+    return start, end
+
+
+def _dec_string(b: bytes, o: int) -> tuple[Any, int]:
+    start, end = _span(b, o)
+    return str(b[start:end], "utf-8"), end
 
 
 def _dec_bytes(b: bytes, o: int) -> tuple[Any, int]:
-    n = _U32.unpack_from(b, o)[0]
-    o += 4
-    end = o + n
-    if end > len(b):
-        raise DecodeError(SHORT_DATA)
-    return _b64(b[o:end]), end
+    start, end = _span(b, o)
+    return _b64(b[start:end]), end
 
 
 def _dec_option(inner: Decoder) -> Decoder:
@@ -191,12 +192,8 @@ def _dec_coption(inner: Decoder) -> Decoder:
 
 
 def _dec_vec_u8(b: bytes, o: int) -> tuple[Any, int]:
-    n = _U32.unpack_from(b, o)[0]
-    o += 4
-    end = o + n
-    if end > len(b):
-        raise DecodeError(SHORT_DATA)
-    return list(b[o:end]), end
+    start, end = _span(b, o)
+    return list(b[start:end]), end
 
 
 def _dec_vec_fixed(elem: Fixed, convert: Callable[[tuple[Any, ...]], Any]) -> Decoder:
