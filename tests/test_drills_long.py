@@ -55,4 +55,4 @@ def test_state_file_corrupted_for_a_while(tmp_path: Path, chain: CountingDevchai
 
 
 def test_many_concurrent_scrapes(tmp_path: Path, chain: CountingDevchain) -> None:  # noqa: F811
-    drill_concurrent_scrapes(tmp_path, chain, threads=20, scrapes=500)
+    drill_concurrent_scrapes(tmp_path, chain, scrapers=20, scrapes=500)
