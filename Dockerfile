@@ -1,8 +1,9 @@
 # The exporter image; the simulator runs from the same image (`escrow-exporter devchain`).
 FROM python:3.11-slim
 
-# The simulator builds its IDL in code and the reference schema ships inside the package, so
-# the installed package needs nothing from /app at run time.
+# The simulator builds its IDL in code and the reference schema ships inside the package; the
+# only file read from /app at run time is the reference program's IDL (/app/idls), which the
+# Kubernetes ConfigMap points at. Your own program's IDL comes in a volume or ConfigMap.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -15,6 +16,7 @@ COPY exporter ./exporter
 COPY devchain ./devchain
 RUN pip install . \
  && useradd --system --uid 10190 --user-group --home-dir /var/lib/escrow-exporter --create-home escrow
+COPY idls ./idls
 
 # Never run as root: the state file lives in the escrow user's home (a volume in compose).
 USER escrow

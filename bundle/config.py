@@ -3,7 +3,8 @@
 Expressions and descriptions use ``[[name]]`` placeholders filled from ``PARAMS`` (and, per
 tier, ``[[threshold]]``), so a threshold is written once and shows up identically in the rule,
 its description, its promtool test and ``docs/alerts.md``. Go template syntax (``{{ }}``) is
-left untouched for Prometheus. After an edit run ``python scripts/gen_rules.py``.
+left untouched for Prometheus. After an edit run ``make rules`` (rules, promtool tests,
+docs/alerts.md and the Kubernetes PrometheusRule).
 """
 
 from __future__ import annotations

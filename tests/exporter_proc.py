@@ -7,9 +7,13 @@ import signal
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tests.util import VENV_BIN, free_port, stop_process, wait_http
+
+T = TypeVar("T")
 
 
 def exporter_argv(config: Path, port: int, *extra: str) -> list[str]:
@@ -89,11 +93,13 @@ def sample(text: str, name: str, **labels: str) -> float | None:
 
 
 def wait_until(
-    predicate: object, timeout: float = 20.0, interval: float = 0.2, what: str = "condition"
-) -> None:
+    predicate: Callable[[], T], timeout: float = 20.0, interval: float = 0.2, what: str = "condition"
+) -> T:
+    """Poll ``predicate`` until it returns something truthy, and return that."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
-            return
+        value = predicate()
+        if value:
+            return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")

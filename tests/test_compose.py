@@ -3,17 +3,21 @@ Docker engine: `docker-compose config` validates and interpolates, then we read 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.util import ROOT, cli
+from tests.exporter_proc import wait_until
+from tests.util import ROOT, cli, free_port, stop_process, wait_http
 
 SECRETS = {"GRAFANA_ADMIN_PASSWORD": "test-admin-pw", "POSTGRES_PASSWORD": "test-pg-pw"}
 EXPECTED_SERVICES = {"exporter", "simulator", "postgres", "prometheus", "alertmanager", "grafana", "blackbox"}
@@ -162,3 +166,72 @@ def test_compose_config_carries_the_query_pack_unchanged() -> None:
     )
     assert [d["driver"] for d in mine["sql"]["databases"]] == ["postgres"]
     assert "${POSTGRES_PASSWORD}" in mine["sql"]["databases"][0]["dsn"]
+
+
+def _compose_prometheus_dir(config: dict[str, Any], into: Path) -> Path:
+    """/etc/prometheus as the compose Prometheus container sees it: each host path mounted at its
+    target, later (deeper) mounts hiding what is under them, as bind mounts do."""
+    mounts = _mounts(config["services"]["prometheus"])
+    for target in sorted(m for m in mounts if m.startswith("/etc/prometheus")):
+        dst = into / target.removeprefix("/")
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(ROOT / mounts[target], dst)
+    return into / "etc/prometheus"
+
+
+def test_compose_prometheus_scrapes_and_alerts_by_service_name(
+    config: dict[str, Any], tmp_path: Path
+) -> None:
+    """A real Prometheus on the compose layout of /etc/prometheus discovers every job at the
+    compose service names, and sends alerts to the alertmanager service (nothing at localhost,
+    which inside the container is Prometheus itself)."""
+    etc = _compose_prometheus_dir(config, tmp_path)
+    prom_cfg = yaml.safe_load((etc / "prometheus.yml").read_text())
+    port = free_port()
+    proc = subprocess.Popen(
+        ["prometheus", f"--config.file={etc / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "wb"),  # noqa: SIM115
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=30)
+
+        def api(path: str) -> Any:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/{path}", timeout=5) as r:
+                return json.loads(r.read())["data"]
+
+        def discovered() -> dict[str, set[str]] | None:
+            by_job: dict[str, set[str]] = {}
+            for t in api("targets")["activeTargets"]:
+                by_job.setdefault(t["labels"]["job"], set()).add(t["scrapeUrl"])
+            return by_job if set(by_job) == {j["job_name"] for j in prom_cfg["scrape_configs"]} else None
+
+        targets = wait_until(discovered, timeout=30, what="every compose scrape job discovered")
+        assert targets["escrow-exporter"] == {"http://exporter:10190/metrics"}
+        assert targets["alertmanager"] == {"http://alertmanager:9093/metrics"}
+        assert targets["blackbox-exporter"] == {"http://blackbox:9115/metrics"}
+        assert {urllib.parse.urlsplit(u).netloc for u in targets["escrow-app-health"]} == {"blackbox:9115"}
+        assert targets["prometheus"] == {"http://localhost:9090/metrics"}  # itself, in its container
+        ams = wait_until(
+            lambda: api("alertmanagers")["activeAlertmanagers"], timeout=30, what="alertmanagers"
+        )
+        assert [a["url"] for a in ams] == ["http://alertmanager:9093/api/v2/alerts"]
+    finally:
+        stop_process(proc)
+
+
+def test_every_file_sd_file_exists_for_the_native_and_the_compose_layout() -> None:
+    cfg = yaml.safe_load((ROOT / "prometheus/prometheus.yml").read_text())
+    sections = cfg["scrape_configs"] + cfg["alerting"]["alertmanagers"]
+    named = {f for s in sections for sd in s.get("file_sd_configs", []) for f in sd["files"]}
+    assert named, "prometheus.yml names no file_sd target files"
+    # The repository's targets/ serves a native install; compose mounts its own directory over
+    # it, which hides the repository's files, so it must hold every one of them too.
+    for f in sorted(named):
+        assert f.startswith("targets/"), f
+        for path in (
+            ROOT / "prometheus" / f,
+            ROOT / "examples/compose/prometheus-targets" / f.removeprefix("targets/"),
+        ):
+            assert path.exists(), f"prometheus.yml names {f}, missing {path.relative_to(ROOT)}"

@@ -7,6 +7,7 @@ PrometheusRule's groups.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -86,7 +87,9 @@ def test_configmap_config_is_valid_once_the_secret_files_exist(tmp_path: Path) -
     secrets.mkdir()
     for key, value in d["Secret"]["stringData"].items():
         (secrets / key).write_text(value + "\n")
-    # Inside the pod the IDL comes from the image (/app = the repository's layout).
+    # Inside the pod the IDL comes from the image, where the Dockerfile copies idls/ to /app/idls.
+    assert re.search(r"^COPY idls \./idls$", (ROOT / "Dockerfile").read_text(), re.M), "the image lacks idls/"
+    assert re.search(r"^WORKDIR /app$", (ROOT / "Dockerfile").read_text(), re.M)
     text = text.replace(SECRETS_DIR, str(secrets)).replace("/app/idls/", f"{ROOT}/idls/")
     cfg_path = tmp_path / "config.yml"
     cfg_path.write_text(text)

@@ -3,7 +3,7 @@
 Every name in the mapping (event, account, field, mint) is checked against the program's IDL
 here, so a typo is reported at start-up with its key path and line, not at the first cycle.
 
-Example (see ``examples/programs.yml`` for a complete one)::
+Example (see ``examples/config.yml`` for a complete one)::
 
     programs:
       - name: paid_match
