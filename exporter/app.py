@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Gauge, disable_created_metrics
+from prometheus_client import CollectorRegistry, Gauge, ProcessCollector, disable_created_metrics
 
 from exporter import __version__
 from exporter.collectors.balances import BalancesCollector
@@ -77,6 +77,9 @@ def create_app(config: Config, auth: BasicAuth | None = None) -> web.Application
     Gauge(
         "escrow_exporter_build_info", "Build information; always 1.", ["version"], registry=registry
     ).labels(__version__).set(1)
+    # The standard process_* series (memory, CPU, open fds, start time), as every exporter has:
+    # restarts and leaks show up without node-level access.
+    ProcessCollector(registry=registry)
     app = web.Application()
     app[CONFIG] = config
     app[REGISTRY] = registry

@@ -15,8 +15,8 @@ local upDown = [
 d.dashboard(
   uid='escrow-exporter',
   title='Escrow / Exporter',
-  description='The exporter itself: scrape, version, collectors (state, cycle duration, errors) and the SQL queries of the business collector.',
-  version=1,
+  description='The exporter itself: scrape, version, collectors (state, cycle duration, errors), the SQL queries of the business collector, and the process (memory, CPU, open files, restarts).',
+  version=2,
   tags=['exporter'],
   variables=[collectorVar, queryVar],
   panels=[
@@ -50,5 +50,13 @@ d.dashboard(
                  [t('scrape_duration_seconds{job=~"$job",instance=~"$instance"}', '{{instance}}')]),
     d.timeseries('Samples per scrape', 'Samples in each scrape: a sudden rise means a label is exploding.', 'short',
                  [t('scrape_samples_scraped{job=~"$job",instance=~"$instance"}', '{{instance}}')]),
+
+    d.timeseries('Resident memory', 'Resident memory of each exporter process. Steady growth under a steady load is a leak (bench/soak measures it).', 'bytes',
+                 [t(sel('process_resident_memory_bytes'), '{{instance}}')], w=8, min=0),
+    d.timeseries('CPU', 'CPU seconds per second used by each exporter process (1 = one full core).', 'percentunit',
+                 [t('rate(' + sel('process_cpu_seconds_total') + '[$__rate_interval])', '{{instance}}')], w=8, min=0),
+    d.timeseries('Open files and restarts', 'Open file descriptors of each exporter process, and its restarts in the last hour (a crash loop shows here first).', 'short',
+                 [t(sel('process_open_fds'), 'open fds {{instance}}'),
+                  t('changes(' + sel('process_start_time_seconds') + '[1h])', 'restarts/1h {{instance}}')], w=8, min=0),
   ],
 )
