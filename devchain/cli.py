@@ -1,30 +1,46 @@
 """``escrow-exporter devchain``: run the simulated Solana RPC node.
 
 python -m devchain.cli --listen 127.0.0.1:8899 [--seed N] [--tps N] [--ledger-db PATH]
+
+Exit 2 for bad arguments (a malformed or unresolvable address, a ``--ledger-db`` that is a
+directory or a file that is not SQLite), 1 when the address cannot be listened on or the
+ledger database cannot be prepared.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 
 from aiohttp import web
 
 from devchain.chain import Chain
-from devchain.ledger import LedgerError, attach
+from devchain.ledger import LedgerError, LedgerTargetError, attach
 from devchain.server import DevchainServer
+from exporter.cli import bind_listeners, format_address, listen_failure, split_listen
 
 DEFAULT_LISTEN = "127.0.0.1:8899"
 log = logging.getLogger("devchain")
 
 
 def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"--listen must be HOST:PORT, got {text!r}")
-    return host or "0.0.0.0", int(port)
+    try:
+        return split_listen(text)  # the exporter's own parsing: brackets off an IPv6 host
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}") from None
+
+
+def _tps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:  # float() takes "nan" and "inf"
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number >= 0")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,10 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen",
         type=_host_port,
         default=_host_port(DEFAULT_LISTEN),
-        help="HOST:PORT (default %(default)s)",
+        help=f"HOST:PORT, [IPv6]:PORT (default {DEFAULT_LISTEN})",
     )
     p.add_argument("--seed", type=int, default=1, help="RNG seed: the same seed gives the same workload")
-    p.add_argument("--tps", type=float, default=5.0, help="generated transactions per second (0 = none)")
+    p.add_argument("--tps", type=_tps, default=5.0, help="generated transactions per second (0 = none)")
     p.add_argument(
         "--ledger-db",
         default=os.environ.get("DEVCHAIN_LEDGER_DB") or None,
@@ -49,24 +65,30 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.tps < 0:
-        sys.stderr.write("devchain: --tps must be >= 0\n")
-        return 2
+    host, port = args.listen
+    address = format_address(host, port)
+    # Bind first: a port in use must not cost the ledger database its contents.
+    try:
+        socks = bind_listeners(host, port)
+    except OSError as e:
+        cause, code = listen_failure(e)
+        sys.stderr.write(f"devchain: cannot listen on {address}: {cause}\n")
+        return code
     chain = Chain(seed=args.seed)
     if args.ledger_db:
         try:
             attach(chain, args.ledger_db)
         except LedgerError as e:
+            for s in socks:
+                s.close()
             sys.stderr.write(f"devchain: {e}\n")
-            return 1
-    host, port = args.listen
+            return 2 if isinstance(e, LedgerTargetError) else 1
     server = DevchainServer(chain, tps=args.tps)
-    log.info("devchain listening on %s:%d (seed %d, %.1f tx/s)", host, port, args.seed, args.tps)
-    try:
-        web.run_app(server.app(), host=host, port=port, print=None, access_log=None)
-    except OSError as e:
-        sys.stderr.write(f"devchain: cannot listen on {host}:{port}: {e.strerror}\n")
-        return 1
+
+    def listening(*_: object) -> None:  # aiohttp calls this once every socket serves the app
+        log.info("devchain listening on %s (seed %d, %.1f tx/s)", address, args.seed, args.tps)
+
+    web.run_app(server.app(), sock=socks, print=listening, access_log=None)
     return 0
 
 

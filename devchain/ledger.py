@@ -76,6 +76,15 @@ class LedgerError(RuntimeError):
     """The demo ledger cannot start (database unreachable, schema cannot be applied)."""
 
 
+class LedgerTargetError(LedgerError):
+    """``--ledger-db`` names something the ledger must not use: a directory, a file that is not
+    an SQLite database (it would be deleted)."""
+
+
+#: The first 16 bytes of every SQLite 3 database file.
+SQLITE_HEADER = b"SQLite format 3\0"
+
+
 def mint_label(mint: str) -> str:
     """The exporter's ``mint`` label: ``SOL`` for native SOL, else the mint address."""
     return "SOL" if mint == SOL else mint
@@ -129,10 +138,27 @@ class SqliteBackend:
         self.path = path
         self._conn: sqlite3.Connection | None = None
 
-    def open(self, reset: list[Statement]) -> None:
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)  # the chain is new: so are the books
+    def check_target(self) -> None:
+        """Refuse a path the books must not replace: they delete the file they start from."""
+        if self.path.is_dir():
+            raise LedgerTargetError(f"demo ledger: {self.path} is a directory, not an SQLite file")
         try:
+            with self.path.open("rb") as f:
+                head = f.read(len(SQLITE_HEADER))
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise LedgerTargetError(f"demo ledger: cannot read {self.path}: {e.strerror}") from None
+        if head and head != SQLITE_HEADER:  # empty is fine: SQLite itself makes a database of it
+            raise LedgerTargetError(
+                f"demo ledger: {self.path} exists and is not an SQLite database; refusing to replace it"
+            )
+
+    def open(self, reset: list[Statement]) -> None:
+        self.check_target()
+        try:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)  # the chain is new: so are the books
             apply_sqlite(self.path)
             self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")  # readers (the exporter) never block the writer
@@ -422,6 +448,8 @@ class Ledger:
             self._start_error = e
         except self.backend.write_errors as e:
             self._start_error = LedgerError(f"demo ledger: cannot write the opening balances: {e}")
+        except Exception as e:  # anything else: fail the start, never run on without the books
+            self._start_error = LedgerError(f"demo ledger: cannot start: {type(e).__name__}: {e}")
         finally:
             self._ready.set()
         if self._start_error is not None:

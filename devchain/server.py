@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -44,6 +45,8 @@ class _Bucket:
 
 class DevchainServer:
     def __init__(self, chain: Chain, tps: float = 0.0) -> None:
+        if not math.isfinite(tps) or tps < 0:  # NaN or inf would crash the generator loop
+            raise ValueError(f"tps must be a finite number >= 0, got {tps!r}")
         self.chain = chain
         self.rpc = Rpc(chain)
         self.tps = tps

@@ -1,7 +1,9 @@
 """``escrow-exporter``: run, check-config, devchain, decode, --version.
 
-Every user-facing failure exits with a clear message naming its cause (exit 2 for bad config
-or input), never a stack trace; ``--log.level debug`` adds traces to logs.
+Every user-facing failure exits with a clear message naming its cause, never a stack trace;
+``--log.level debug`` adds traces to logs. Exit 2 for bad config or input (including a listen
+address that is malformed or names no host), 1 when a valid address cannot be listened on
+(port in use, not an address of this host, permission denied).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import importlib
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 
@@ -46,11 +49,49 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _split_listen(value: str) -> tuple[str, int]:
+def split_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6, ``:PORT`` for every address) as (host, port)."""
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"--web.listen-address {value!r}: expected HOST:PORT")
     return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def bind_listeners(host: str, port: int, backlog: int = 128) -> list[socket.socket]:
+    """Listening sockets on every address ``host`` resolves to, set up as aiohttp's own would be.
+
+    Binding before the application starts means a port in use fails at once, before anything
+    claims to be listening and before background tasks start only to be torn down again.
+    Raises ``OSError`` (``socket.gaierror`` when ``host`` names no address).
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    socks: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, addr in dict.fromkeys(infos):
+            s = socket.socket(family, kind, proto)
+            socks.append(s)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart while old sockets linger
+            if family == socket.AF_INET6:  # "::" must not also take the IPv4 port (as asyncio does)
+                s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            s.bind(addr)
+            s.listen(backlog)
+            s.setblocking(False)
+    except OSError:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+def listen_failure(e: OSError) -> tuple[str, int]:
+    """The cause of a failed ``bind_listeners`` for a message, and the exit code: 2 when the
+    address names no host (bad input), 1 when the system refuses a valid one."""
+    text = e.strerror or str(e)
+    return text[:1].lower() + text[1:], 2 if isinstance(e, socket.gaierror) else 1
 
 
 def _check_config(paths: list[str]) -> int:
@@ -86,19 +127,20 @@ def _run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from exporter.app import create_app
-    from exporter.webconfig import BasicAuth, load_web_config, ssl_context
+    from exporter.webconfig import BasicAuth, load_web_config, response_headers_middleware, ssl_context
 
     setup_logging(args.log_level, args.log_format)
     try:
-        host, port = _split_listen(args.listen)
+        host, port = split_listen(args.listen)
+    except ValueError as e:
+        log.error("invalid flag", extra={"problem": str(e)})
+        return 2
+    try:
         config = load_config(args.config)
         web_cfg = load_web_config(args.web_config) if args.web_config else None
     except ConfigError as e:
         for p in e.problems:
             log.error("invalid config", extra={"problem": p})
-        return 2
-    except ValueError as e:
-        log.error("invalid flag", extra={"problem": str(e)})
         return 2
     auth = BasicAuth(web_cfg.basic_auth_users) if web_cfg and web_cfg.basic_auth_users else None
     try:
@@ -106,15 +148,29 @@ def _run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         log.error("cannot load TLS certificate", extra={"file": args.web_config, "error": str(e)})
         return 2
-    app = create_app(config, auth=auth)
-    log.info("listening", extra={"address": f"{host}:{port}", "tls": ctx is not None})
+    address = format_address(host, port)
     try:
-        web.run_app(
-            app, host=host, port=port, ssl_context=ctx, print=None, access_log=None, shutdown_timeout=5
-        )
+        socks = bind_listeners(host, port)
     except OSError as e:
-        log.error("cannot listen", extra={"address": f"{host}:{port}", "error": e.strerror or str(e)})
-        return 1
+        cause, code = listen_failure(e)
+        log.error("cannot listen on %s: %s", address, cause, extra={"address": address, "error": cause})
+        return code
+
+    def listening(*_: object) -> None:  # aiohttp calls this once every socket serves the app
+        log.info("listening", extra={"address": address, "tls": ctx is not None})
+
+    app = create_app(config, auth=auth)
+    if web_cfg is not None and web_cfg.response_headers:
+        # First, so the headers are on every answer, including basic auth's own 401.
+        app.middlewares.insert(0, response_headers_middleware(web_cfg.response_headers))
+    web.run_app(
+        app,
+        sock=socks,
+        ssl_context=ctx,
+        print=listening,
+        access_log=None,
+        shutdown_timeout=5,
+    )
     return 0
 
 

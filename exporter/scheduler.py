@@ -79,7 +79,10 @@ class Scheduler:
         started = time.perf_counter()
         reason: str | None = None
         try:
-            await asyncio.wait_for(c.run_cycle(), timeout=c.timeout)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the cycle finishes, and shutdown then waits for a task that never ends.
+            async with asyncio.timeout(c.timeout):
+                await c.run_cycle()
         except CollectorError as e:
             reason = e.reason
             log.warning(

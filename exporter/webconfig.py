@@ -1,10 +1,15 @@
-"""``--web.config.file``: TLS and basic auth in the format of Prometheus' exporter-toolkit.
+"""``--web.config.file``: TLS, basic auth and response headers in the format of Prometheus'
+exporter-toolkit.
 
 ```yaml
 tls_server_config: {cert_file: server.crt, key_file: server.key, client_ca_file: ca.crt,
                     client_auth_type: RequireAndVerifyClientCert, min_version: TLS12}
 basic_auth_users: {prometheus: $2y$10$...}   # bcrypt hashes
+http_server_config:
+  headers: {Strict-Transport-Security: max-age=31536000, X-Frame-Options: deny}
 ```
+
+Errors are reported like the main config's: ``path:line: key.path: problem``, one per line.
 """
 
 from __future__ import annotations
@@ -17,10 +22,31 @@ from typing import Literal
 
 import bcrypt
 import yaml
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from pydantic import Field, ValidationError
 
-from exporter.config.base import Section
-from exporter.config.loader import ConfigError, format_path
+from exporter.config.base import Loc, Section, header_problems
+from exporter.config.loader import (
+    ConfigError,
+    format_problems,
+    line_map,
+    parse_yaml,
+    read_text,
+    validation_problems,
+    yaml_problem,
+)
+
+#: The response headers exporter-toolkit lets a web config set, with their allowed values
+#: (None: any value). It refuses every other header, e.g. Content-Type or Content-Encoding,
+#: which would break scrapes; a web config valid here stays valid for any Prometheus exporter.
+ALLOWED_RESPONSE_HEADERS: dict[str, tuple[str, ...] | None] = {
+    "Strict-Transport-Security": None,
+    "X-Content-Type-Options": ("nosniff",),
+    "X-Frame-Options": ("deny", "sameorigin"),
+    "X-XSS-Protection": None,
+    "Content-Security-Policy": None,
+}
 
 
 class TlsServerConfig(Section):
@@ -38,6 +64,7 @@ class TlsServerConfig(Section):
 
 
 class HttpServerConfig(Section):
+    #: Set on every response; see ``ALLOWED_RESPONSE_HEADERS``.
     headers: dict[str, str] = Field(default_factory=dict)
 
 
@@ -46,33 +73,79 @@ class WebConfig(Section):
     basic_auth_users: dict[str, str] = Field(default_factory=dict)
     http_server_config: HttpServerConfig | None = None
 
+    @property
+    def response_headers(self) -> dict[str, str]:
+        return dict(self.http_server_config.headers) if self.http_server_config else {}
+
 
 def load_web_config(path: str) -> WebConfig:
+    """Parse and validate; raise ``ConfigError`` listing every problem with its line."""
+    text = read_text(path, "web config")
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as e:
-        raise ConfigError(path, [f"{path}: cannot read web config: {e.strerror}"]) from None
+        node, raw = parse_yaml(text)
     except yaml.YAMLError as e:
-        raise ConfigError(path, [f"{path}: invalid YAML: {e}"]) from None
+        raise ConfigError(path, [yaml_problem(path, e, text)]) from None
+    except RecursionError:
+        raise ConfigError(path, [f"{path}: invalid YAML: nesting is too deep"]) from None
+    lines: dict[Loc, int] = {}
     try:
-        cfg = WebConfig.model_validate(raw)
+        if node is not None:
+            line_map(node, (), lines)
+    except RecursionError:
+        raise ConfigError(path, [f"{path}: a YAML alias refers to itself (or nesting is too deep)"]) from None
+    try:
+        cfg = WebConfig.model_validate({} if raw is None else raw)
     except ValidationError as e:
-        raise ConfigError(
-            path, [f"{path}: {format_path(tuple(err['loc']))}: {err['msg']}" for err in e.errors()]
-        ) from None
-    problems = []
-    for user, hashed in cfg.basic_auth_users.items():
-        if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
-            problems.append(f"{path}: basic_auth_users.{user}: not a bcrypt hash")
-    if cfg.tls_server_config:
-        base = Path(path).resolve().parent
-        for key in ("cert_file", "key_file", "client_ca_file"):
-            value = getattr(cfg.tls_server_config, key)
-            if value and not (base / value).is_file():
-                problems.append(f"{path}: tls_server_config.{key}: file {value} not found")
-    if problems:
-        raise ConfigError(path, problems)
+        raise ConfigError(path, format_problems(path, lines, validation_problems(e))) from None
+    found = _problems(cfg, Path(path).resolve().parent)
+    if found:
+        raise ConfigError(path, format_problems(path, lines, found))
     return cfg
+
+
+def _problems(cfg: WebConfig, base: Path) -> list[tuple[Loc, str]]:
+    found: list[tuple[Loc, str]] = []
+    for user, hashed in cfg.basic_auth_users.items():
+        if not _is_bcrypt(hashed):
+            # Accepting it would turn every request into a 500 (the hash cannot be checked).
+            found.append((("basic_auth_users", user), "not a bcrypt hash (e.g. from htpasswd -nBC 10 USER)"))
+    tls = cfg.tls_server_config
+    if tls:
+        for key in ("cert_file", "key_file", "client_ca_file"):
+            value = getattr(tls, key)
+            if value and not (base / value).is_file():
+                found.append((("tls_server_config", key), f"file {value} not found"))
+        if tls.client_ca_file and tls.client_auth_type == "NoClientCert":  # as exporter-toolkit
+            found.append(
+                (
+                    ("tls_server_config", "client_ca_file"),
+                    "client_ca_file is set but client_auth_type does not verify clients "
+                    f"({tls.client_auth_type}); set client_auth_type, e.g. RequireAndVerifyClientCert",
+                )
+            )
+    for name, value in cfg.response_headers.items():
+        loc: Loc = ("http_server_config", "headers", name)
+        syntax = header_problems({name: value})
+        if syntax:
+            found += [(("http_server_config", "headers", *sub), message) for sub, message in syntax]
+        elif name not in ALLOWED_RESPONSE_HEADERS:
+            found.append((loc, f"this header cannot be set (allowed: {', '.join(ALLOWED_RESPONSE_HEADERS)})"))
+        elif (allowed := ALLOWED_RESPONSE_HEADERS[name]) is not None and value not in allowed:
+            found.append((loc, f"must be one of {', '.join(allowed)}, not {value!r}"))
+    return found
+
+
+def _bcrypt_hash(hashed: str) -> bytes:
+    # htpasswd writes $2y$, the same algorithm as $2b$, which the bcrypt module expects.
+    return hashed.replace("$2y$", "$2b$", 1).encode()
+
+
+def _is_bcrypt(hashed: str) -> bool:
+    try:
+        bcrypt.checkpw(b"x", _bcrypt_hash(hashed))
+    except ValueError:  # "Invalid salt": not a hash the module can check
+        return False
+    return True
 
 
 def ssl_context(cfg: WebConfig, config_path: str) -> ssl.SSLContext | None:
@@ -95,11 +168,30 @@ def ssl_context(cfg: WebConfig, config_path: str) -> ssl.SSLContext | None:
     return ctx
 
 
+def response_headers_middleware(headers: dict[str, str]) -> Middleware:
+    """An aiohttp middleware setting ``headers`` on every response, errors (401, 404) included,
+    as exporter-toolkit does with ``http_server_config.headers``."""
+    fixed = dict(headers)
+
+    @web.middleware
+    async def set_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as e:  # raised responses (404 from the router...) carry them too
+            e.headers.update(fixed)
+            raise
+        if not response.prepared:  # a streamed response has sent its headers already
+            response.headers.update(fixed)
+        return response
+
+    return set_headers
+
+
 class BasicAuth:
     """Checks ``Authorization: Basic`` against bcrypt hashes, caching verdicts (bcrypt is slow on purpose)."""
 
     def __init__(self, users: dict[str, str]) -> None:
-        self.users = {u: h.replace("$2y$", "$2b$", 1).encode() for u, h in users.items()}
+        self.users = {u: _bcrypt_hash(h) for u, h in users.items()}
         self._cache: dict[bytes, bool] = {}
 
     def check(self, header: str | None) -> bool:
@@ -113,7 +205,12 @@ class BasicAuth:
         except (ValueError, UnicodeDecodeError):
             return False
         hashed = self.users.get(user)
-        ok = hashed is not None and bcrypt.checkpw(password.encode(), hashed)
+        try:
+            # bcrypt only ever used the first 72 bytes (htpasswd too); the module now refuses
+            # longer passwords with ValueError instead of truncating, which would be a 500.
+            ok = hashed is not None and bcrypt.checkpw(password.encode()[:72], hashed)
+        except ValueError:
+            ok = False
         if len(self._cache) > 1000:
             self._cache.clear()
         self._cache[key] = ok

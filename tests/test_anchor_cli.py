@@ -65,7 +65,7 @@ def test_legacy_idl_with_program_id_override(tmp_path: Path) -> None:
     idl_path = _fixture("jup_lock_locker.json")
     enc = AnchorEncoder(json.loads(idl_path.read_text()))
     raw, value = enc.random_event("EventClaim", random.Random(2))
-    other = "Othr111111111111111111111111111111111111111"
+    other = "Vote111111111111111111111111111111111111111"  # any valid id but the IDL's
     tx = tmp_path / "tx.json"
     tx.write_text(json.dumps({"jsonrpc": "2.0", "id": 1, "result": emit_log_tx(other, [raw])}))
     assert decode("--idl", str(idl_path), str(tx)).stdout == ""  # not the IDL's program: nothing
@@ -148,3 +148,21 @@ def test_wired_into_escrow_exporter(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"event": "SwapEvent", "source": "log", "data": value}
     assert cli("decode", "--idl", str(tmp_path / "missing.json"), str(tx)).returncode == 2
+
+
+@pytest.mark.parametrize("program_id", ["xyz", "Othr111111111111111111111111111111111111111", ""])
+def test_mistyped_program_id_is_a_usage_error(tmp_path: Path, program_id: str) -> None:
+    """A typo matched nothing and printed nothing with exit 0, indistinguishable from no events."""
+    from tests.util import cli
+
+    idl_path = _fixture("raydium_cp_swap.json")
+    enc = AnchorEncoder(json.loads(idl_path.read_text()))
+    raw, _ = enc.random_event("SwapEvent", random.Random(8))
+    tx = tmp_path / "tx.json"
+    tx.write_text(json.dumps(emit_log_tx(enc.program_id, [raw])))
+    out = cli("decode", "--idl", str(idl_path), "--program-id", program_id, str(tx))
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        f"escrow-exporter decode: --program-id {program_id!r}: not a valid base58 public key (32 bytes)"
+    ]

@@ -106,7 +106,9 @@ def test_account_needs_exactly_one_address_and_unique_names(tmp_path: Path) -> N
     with pytest.raises(ConfigError) as exc:
         load_config(path)
     problems = "\n".join(exc.value.problems)
-    assert "endpoint names must be unique, repeated: a" in problems
+    assert (
+        f"{path}:2: solana.endpoints[1].name: endpoint name 'a' is already used by endpoints[0]" in problems
+    )
     assert "balances.accounts[0].pda.seeds" in problems and "type prefix" in problems
 
 

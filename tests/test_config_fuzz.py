@@ -98,6 +98,15 @@ def test_arbitrary_text_gives_a_config_or_a_clear_error(text: str) -> None:
     check(write(text))
 
 
+@FUZZ
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_give_a_config_or_a_clear_error(data: bytes) -> None:
+    """Not even UTF-8: this was a UnicodeDecodeError traceback."""
+    path = write("")
+    path.write_bytes(data)
+    check(path)
+
+
 # ---- arbitrary structures -------------------------------------------------------------------------
 
 plain_text = st.text(max_size=30)
@@ -193,6 +202,12 @@ def test_mutated_valid_configs_give_a_config_or_a_clear_error(data: st.DataObjec
         "--- {}\n--- {}\n",
         "solana: {endpoints: [{name: a, url_file: /nonexistent/secret}]}\n",
         "solana: {endpoints: [{name: a, url: '${NO_SUCH_VARIABLE_FOR_FUZZ}'}]}\n",
+        "solana: {}\nsolana: {}\n",
+        "solana: {endpoints: [{name: a, name: b, url: 'http://x'}]}\n",
+        "? [1, 2]\n: 3\n? [1, 2]\n: 4\n",
+        "solana: {endpoints: [{name: a, url: 'http://x:99999'}]}\n",
+        "a\x00b: 1\n",
+        "[" * 2000,
     ],
 )
 def test_odd_yaml_gives_a_clear_error(text: str) -> None:

@@ -437,3 +437,97 @@ def test_history_never_holds_one_signature_twice() -> None:
         signatures += chain.step(1)
     signatures += chain.withdrawal_spike(40)
     assert len(signatures) == len(set(signatures))
+
+
+# --- CLI start-up failures: one line naming the cause, exit code, no traceback -----------------
+
+
+def devchain_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``escrow-exporter devchain`` that must fail at start; a start that hangs fails the test."""
+    from tests.util import cli
+
+    return cli("devchain", *args, timeout=30)
+
+
+def assert_fails(out: subprocess.CompletedProcess[str], code: int, message: str) -> None:
+    assert out.returncode == code, out.stderr
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert "devchain listening" not in out.stderr
+
+
+def test_cli_ledger_db_that_is_a_directory_fails_at_start(tmp_path: Any) -> None:
+    # Used to print a thread traceback (IsADirectoryError) and serve on without a ledger.
+    (tmp_path / "adir").mkdir()
+    out = devchain_cli("--listen", f"127.0.0.1:{free_port()}", "--ledger-db", str(tmp_path / "adir"))
+    assert_fails(out, 2, f"devchain: demo ledger: {tmp_path / 'adir'} is a directory, not an SQLite file")
+    assert out.stderr.count("\n") == 1
+
+
+def test_cli_ledger_db_refuses_to_replace_a_file_that_is_not_sqlite(tmp_path: Any) -> None:
+    victim = tmp_path / "prometheus.yml"
+    victim.write_text("global: {}\n")
+    out = devchain_cli("--listen", f"127.0.0.1:{free_port()}", "--ledger-db", str(victim))
+    assert_fails(out, 2, f"{victim} exists and is not an SQLite database; refusing to replace it")
+    assert victim.read_text() == "global: {}\n"
+
+
+@pytest.mark.parametrize("tps", ["nan", "inf", "-inf", "-1"])
+def test_cli_rejects_tps_that_is_not_a_finite_rate(tps: str) -> None:
+    out = devchain_cli("--listen", f"127.0.0.1:{free_port()}", f"--tps={tps}")
+    assert_fails(out, 2, f"argument --tps: '{tps}': must be a finite number >= 0")
+
+
+def test_server_rejects_non_finite_tps() -> None:
+    with pytest.raises(ValueError, match="finite"):
+        DevchainServer(Chain(seed=1), tps=float("nan"))
+
+
+def test_cli_port_in_use_is_one_line(tmp_path: Any) -> None:
+    import socket
+
+    ledger = tmp_path / "ledger.sqlite"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        out = devchain_cli("--listen", f"127.0.0.1:{port}", "--ledger-db", str(ledger))
+    assert_fails(out, 1, f"devchain: cannot listen on 127.0.0.1:{port}: address already in use")
+    assert out.stderr.count("\n") == 1
+    assert not ledger.exists()  # bound first: a failed start leaves the books alone
+
+
+def test_cli_bad_listen_address() -> None:
+    assert_fails(devchain_cli("--listen", "foo"), 2, "argument --listen: expected HOST:PORT, got 'foo'")
+
+
+def test_cli_serves_on_bracketed_ipv6_and_reuses_its_sqlite_ledger(tmp_path: Any) -> None:
+    import socket
+    import sqlite3
+    import urllib.request
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    ledger = tmp_path / "ledger.sqlite"
+    sqlite3.connect(ledger).execute("CREATE TABLE old (x)").connection.commit()  # an older run's books
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devchain.cli", "--listen", f"[::1]:{port}", "--ledger-db", str(ledger)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_http(f"http://[::1]:{port}/-/healthy")
+        with urllib.request.urlopen(f"http://[::1]:{port}/_state", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert f"devchain listening on [::1]:{port}" in err
+    tables = {r[0] for r in sqlite3.connect(ledger).execute("SELECT name FROM sqlite_master")}
+    assert "old" not in tables and "ledger_entries" in tables  # replaced by fresh books

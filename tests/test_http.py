@@ -139,13 +139,16 @@ def _self_signed(tmp_path: Path) -> None:
     )
 
 
-def test_tls_and_basic_auth(tmp_path: Path, silent_rpc: int) -> None:
+def test_tls_basic_auth_and_security_headers(tmp_path: Path, silent_rpc: int) -> None:
     _self_signed(tmp_path)
     hashed = bcrypt.hashpw(b"hunter2", bcrypt.gensalt(rounds=4)).decode()
     web = tmp_path / "web.yml"
     web.write_text(
         f"tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: '{hashed}'\n"
+        "http_server_config:\n  headers:\n    Strict-Transport-Security: max-age=31536000\n"
+        "    X-Content-Type-Options: nosniff\n"
     )
+    hsts = {"Strict-Transport-Security": "max-age=31536000", "X-Content-Type-Options": "nosniff"}
     cfg = tmp_path / "config.yml"
     cfg.write_text(CONFIG.format(port=silent_rpc))
     proc = ExporterProcess(cfg, "--web.config.file", str(web))
@@ -153,12 +156,15 @@ def test_tls_and_basic_auth(tmp_path: Path, silent_rpc: int) -> None:
         ctx = ssl.create_default_context(cafile=str(tmp_path / "server.crt"))
         url = f"https://127.0.0.1:{proc.port}/metrics"
         wait_until(lambda: _tls_status(url, ctx) is not None, timeout=20, what="TLS listener")
-        assert get(url, ctx=ctx)[0] == 401
+        status, headers, _ = get(url, ctx=ctx)
+        # The configured headers are on every answer, the refusal included.
+        assert status == 401 and hsts.items() <= headers.items()
         bad = "Basic " + base64.b64encode(b"prometheus:wrong").decode()
         assert get(url, {"Authorization": bad}, ctx=ctx)[0] == 401
         good = "Basic " + base64.b64encode(b"prometheus:hunter2").decode()
-        status, _, body = get(url, {"Authorization": good}, ctx=ctx)
+        status, headers, body = get(url, {"Authorization": good}, ctx=ctx)
         assert status == 200 and b"escrow_exporter_build_info" in body
+        assert hsts.items() <= headers.items()
         with pytest.raises(
             (urllib.error.URLError, ConnectionError)
         ):  # plain HTTP is not served on a TLS port

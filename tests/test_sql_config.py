@@ -54,8 +54,11 @@ def test_unknown_database_names_the_query(tmp_path: Path) -> None:
 """,
     )
     assert len(out) == 1
-    assert "config.yml:5: sql:" in out[0]  # the section; the message names the query
-    assert "queries[0] (q1): database 'bookz' is not in sql.databases (books)" in out[0]
+    # The line and key of the reference itself, not of the whole `sql:` section.
+    assert (
+        "config.yml:10: sql.queries[0].database: query q1: database 'bookz' is not in sql.databases (books)"
+        in out[0]
+    )
 
 
 @pytest.mark.parametrize(

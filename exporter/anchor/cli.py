@@ -52,6 +52,8 @@ def main(argv: list[str]) -> int:
             raise _UsageError("give either --account or transaction FILEs, not both")
         if args.account is None and not args.files:
             raise _UsageError("nothing to decode: give transaction FILEs or --account BASE64")
+        if args.program_id is not None:
+            _check_program_id(args.program_id)
         decoder = EventDecoder(load_idl(args.idl), args.program_id)
         if args.account is not None:
             return _decode_account(decoder, args.account)
@@ -63,6 +65,16 @@ def main(argv: list[str]) -> int:
     except IdlError as e:
         print(f"escrow-exporter decode: invalid IDL {e}", file=sys.stderr)
         return 2
+
+
+def _check_program_id(text: str) -> None:
+    """A mistyped id would match no instruction or log line: empty output that looks like success."""
+    from solders.pubkey import Pubkey  # what the decoder compares program ids with
+
+    try:
+        Pubkey.from_string(text)
+    except ValueError:  # solders' parse errors are ValueErrors
+        raise _UsageError(f"--program-id {text[:64]!r}: not a valid base58 public key (32 bytes)") from None
 
 
 def _decode_account(decoder: EventDecoder, text: str) -> int:

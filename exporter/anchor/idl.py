@@ -60,6 +60,13 @@ class Idl:
     instructions: dict[str, IdlInstruction] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
     types: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Which of the IDL's sections (instructions, accounts, events, types) the file has at all:
+    #: none of them means the file is some other JSON (a package.json, a tsconfig...).
+    sections: frozenset[str] = frozenset()
+
+
+#: The sections every Anchor IDL has at least one of.
+IDL_SECTIONS = ("instructions", "accounts", "events", "types")
 
 
 def sighash(namespace: str, name: str) -> bytes:
@@ -107,6 +114,7 @@ def parse_idl(obj: Any, source: str = "<idl>") -> Idl:
         spec="legacy" if legacy else "new",
         name=str(name or Path(source).stem),
         program_id=program_id,
+        sections=frozenset(k for k in IDL_SECTIONS if k in obj),
     )
     for i, t in enumerate(_list(obj, "types", source)):
         tname = _name(t, f"types[{i}]", source)
@@ -120,7 +128,50 @@ def parse_idl(obj: Any, source: str = "<idl>") -> Idl:
         if not isinstance(code, int) or not isinstance(ename, str):
             raise IdlError(source, f"errors[{i}] needs an integer 'code' and a string 'name'")
         idl.errors[code] = ename
+    if program_id is not None and not _is_pubkey(program_id):
+        # Checked last, so that a layout problem (which stops decoding) is reported first.
+        raise IdlError(source, f"address {program_id[:64]!r} is not a valid base58 public key (32 bytes)")
     return idl
+
+
+def _is_pubkey(value: str) -> bool:
+    from solders.pubkey import Pubkey  # what the decoder compares program ids with
+
+    try:
+        Pubkey.from_string(value)
+    except Exception:  # solders raises its own ParseHashError / ValueError variants
+        return False
+    return True
+
+
+def defined_name(ty: Any) -> str | None:
+    """The type name of a ``{"defined": "X"}`` / ``{"defined": {"name": "X"}}`` reference."""
+    ref = ty.get("defined") if isinstance(ty, dict) and len(ty) == 1 else None
+    if isinstance(ref, dict):
+        ref = ref.get("name")
+    return ref if isinstance(ref, str) else None
+
+
+def resolve_alias(idl: Idl, ty: Any) -> Any:
+    """``ty`` with references to type aliases (``kind: "type"``) followed to what they name."""
+    for _ in range(64):  # an alias cycle is the compiler's to report; stop rather than loop
+        name = defined_name(ty)
+        typedef = idl.types.get(name) if name is not None else None
+        body = typedef.get("type") if isinstance(typedef, dict) else None
+        if not (isinstance(body, dict) and body.get("kind") == "type"):
+            return ty
+        ty = body.get("alias")
+    return ty
+
+
+def enum_variants(idl: Idl, ty: Any) -> list[str] | None:
+    """Variant names when ``ty`` is (an alias of) an enum, else None."""
+    name = defined_name(resolve_alias(idl, ty))
+    typedef = idl.types.get(name) if name is not None else None
+    body = typedef.get("type") if isinstance(typedef, dict) else None
+    if not isinstance(body, dict) or body.get("kind") != "enum" or not isinstance(body.get("variants"), list):
+        return None
+    return [v["name"] for v in body["variants"] if isinstance(v, dict) and isinstance(v.get("name"), str)]
 
 
 def _is_legacy(obj: dict[str, Any]) -> bool:

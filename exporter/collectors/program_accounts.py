@@ -24,6 +24,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from exporter.anchor import DecodeError, Idl
+from exporter.anchor.idl import enum_variants
 from exporter.collectors.base import Collector, CollectorError, SeriesCache
 from exporter.collectors.ingest import load_decoder
 from exporter.config.model import Config
@@ -36,19 +37,6 @@ from exporter.rpc.pool import RpcPool
 ALL = "all"
 
 
-def enum_variants(idl: Idl, ty: Any) -> list[str]:
-    """Variant names of an enum field type (``{"defined": ...}``), [] when not a plain enum."""
-    defined = ty.get("defined") if isinstance(ty, dict) else None
-    name = defined.get("name") if isinstance(defined, dict) else defined
-    typedef = idl.types.get(name) if isinstance(name, str) else None
-    body = typedef.get("type") if isinstance(typedef, dict) else None
-    if not isinstance(body, dict) or body.get("kind") != "enum":
-        return []
-    return [
-        v["name"] for v in body.get("variants", []) if isinstance(v, dict) and isinstance(v.get("name"), str)
-    ]
-
-
 class _AccountType:
     def __init__(self, idl: Idl, cfg: AccountTypeConfig) -> None:
         self.cfg = cfg
@@ -59,7 +47,7 @@ class _AccountType:
         if cfg.count_by:
             needed.add(cfg.count_by)
         self.layout = AccountLayout(idl, cfg.account, needed)
-        self.variants = enum_variants(idl, fields.get(cfg.count_by)) if cfg.count_by else [ALL]
+        self.variants = (enum_variants(idl, fields.get(cfg.count_by)) or []) if cfg.count_by else [ALL]
 
 
 class ProgramAccountsCollector(Collector):

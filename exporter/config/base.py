@@ -1,18 +1,99 @@
-"""Base model for every config section: unknown keys are errors, values are immutable."""
+"""Base model for every config section: unknown keys are errors, values are immutable.
+
+Also the shared helpers that let one validator report several problems, each at its own key.
+"""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import PydanticCustomError
+
+Loc = tuple[str | int, ...]
+
+#: Error type of ``Problems``; the loader turns each item into its own problem line.
+MULTI_ERROR = "config_problems"
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan=False: `.inf` as an interval or a rate limit would overflow timers and sleeps.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
 
 def repeated(names: Iterable[str]) -> list[str]:
     """The names that occur more than once, sorted (for "must be unique" errors)."""
     counts = Counter(names)
     return sorted(n for n, c in counts.items() if c > 1)
+
+
+def format_path(loc: Sequence[str | int]) -> str:
+    """A key path as users write it: ``solana.endpoints[1].url``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+class Problems:
+    """Problems one validator finds below its model, each with the key path it is about.
+
+    ``raise_if_any`` raises one pydantic error carrying them all; ``load_config`` reports each
+    at its own key and line (other callers see them joined in the error message).
+    """
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Loc, str]] = []
+
+    def add(self, loc: Loc, message: str) -> None:
+        self.items.append((loc, message))
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            summary = "; ".join(f"{format_path(loc)}: {msg}" for loc, msg in self.items)
+            raise PydanticCustomError(MULTI_ERROR, "{summary}", {"summary": summary, "problems": self.items})
+
+
+def repeated_at(names: Sequence[str]) -> list[tuple[int, str, int]]:
+    """(index, name, index of its first occurrence) of every repeat in ``names``."""
+    first: dict[str, int] = {}
+    out = []
+    for i, n in enumerate(names):
+        if n in first:
+            out.append((i, n, first[n]))
+        else:
+            first[n] = i
+    return out
+
+
+_CONTROL = re.compile(r"[\r\n\x00]")
+#: RFC 9110 field-name token.
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def header_problems(headers: dict[str, str]) -> list[tuple[Loc, str]]:
+    """(key path below ``headers``, problem) for HTTP headers that cannot be sent as given.
+
+    Values are never echoed: they usually carry a token.
+    """
+    out: list[tuple[Loc, str]] = []
+    for name, value in headers.items():
+        if not _TOKEN.match(name):
+            out.append(((), f"{name!r} is not a valid HTTP header name"))
+        elif _CONTROL.search(value):
+            out.append(
+                (
+                    (name,),
+                    "the value contains a line break or NUL byte (a secret from an environment "
+                    "variable often ends with a newline); the value is not shown",
+                )
+            )
+    return out

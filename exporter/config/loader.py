@@ -17,9 +17,23 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from exporter.config.base import MULTI_ERROR, Loc, format_path
 from exporter.config.model import Config
 
+__all__ = [
+    "ConfigError",
+    "format_path",
+    "format_problems",
+    "line_map",
+    "load_config",
+    "parse_yaml",
+    "read_text",
+    "validation_problems",
+    "yaml_problem",
+]
+
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 class ConfigError(Exception):
@@ -31,66 +45,179 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.problems))
 
 
-def format_path(loc: Sequence[str | int]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
+# --- reading and parsing (shared with the web config) -----------------------------------------
 
 
-def _line_map(node: yaml.Node, loc: tuple[str | int, ...], out: dict[tuple[str | int, ...], int]) -> None:
-    """Record the 1-based line of every key path, so errors can point at it."""
-    out[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            out[loc + (key,)] = key_node.start_mark.line + 1
-            _line_map(value_node, loc + (key,), out)
-            out[loc + (key,)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_map(item, loc + (i,), out)
+def _not_utf8(raw: bytes, e: UnicodeDecodeError) -> str:
+    line = raw.count(b"\n", 0, e.start) + 1
+    return f"not UTF-8 text: invalid byte 0x{raw[e.start]:02x} on line {line}"
 
 
-def _interpolate(value: Any, loc: tuple[str | int, ...], base_dir: Path, problems: list[str]) -> Any:
-    """Expand ``${VAR}`` / ``${VAR:-default}`` and read ``*_file`` keys; collect problems."""
-    if isinstance(value, str):
+def read_text(path: str, what: str) -> str:
+    """The file's text; ``ConfigError`` when it cannot be read or is not UTF-8."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise ConfigError(path, [f"{path}: cannot read {what}: {e.strerror}"]) from None
+    except ValueError:  # e.g. a NUL byte in the path
+        raise ConfigError(path, [f"{path!r}: cannot read {what}: not a usable file path"]) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(path, [f"{path}: {_not_utf8(raw, e)}"]) from None
 
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping.
+
+    PyYAML keeps the last one silently: a second ``balances:`` block would drop the first.
+    Keys brought in by a ``<<`` merge may be overridden, as YAML intends.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Node] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                key = self.construct_object(key_node)
+                try:
+                    first = seen.setdefault(key, key_node)
+                except TypeError:  # unhashable: the base class reports it
+                    continue
+                if first is not key_node:
+                    raise DuplicateKeyError(
+                        None,
+                        None,
+                        f"key {key_node.value!r} is given twice in one mapping (first on line "
+                        f"{first.start_mark.line + 1}); YAML would silently keep only the last one",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """(node tree, data) of one YAML document; raises ``yaml.YAMLError`` or ``RecursionError``."""
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return node, data
+
+
+def yaml_problem(path: str, e: yaml.YAMLError, text: str) -> str:
+    """One line for a YAML error: ``path:line: ...``."""
+    if isinstance(e, yaml.reader.ReaderError):  # knows the character offset, not the line
+        line = text.count("\n", 0, e.position) + 1 if isinstance(e.position, int) else None
+        char = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        return f"{path}{f':{line}' if line else ''}: invalid YAML: unacceptable character {char}"
+    mark = getattr(e, "problem_mark", None)
+    where = f":{mark.line + 1}" if mark is not None else ""
+    problem = str(getattr(e, "problem", None) or e)
+    if isinstance(e, DuplicateKeyError):
+        return f"{path}{where}: {problem}"
+    return f"{path}{where}: invalid YAML: {' '.join(problem.split())}"
+
+
+# --- interpolation --------------------------------------------------------------------------
+
+
+class _Interpolation:
+    """Expands ``${VAR}`` / ``${VAR:-default}`` and reads ``*_file`` keys, collecting problems."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self.problems: list[tuple[Loc, str]] = []
+        #: Key paths whose value could not be produced: their follow-up errors are noise.
+        self.failed: set[Loc] = set()
+
+    def value(self, value: Any, loc: Loc) -> Any:
+        if isinstance(value, str):
+            return self._string(value, loc)
+        if isinstance(value, list):
+            return [self.value(v, loc + (i,)) for i, v in enumerate(value)]
+        if isinstance(value, dict):
+            return self._mapping(value, loc)
+        return value
+
+    def _string(self, value: str, loc: Loc) -> str:
         def repl(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in os.environ:
                 return os.environ[name]
             if default is not None:
                 return default
-            problems.append(f"{format_path(loc)}: environment variable {name} is not set")
+            self.problems.append((loc, f"environment variable {name} is not set"))
+            self.failed.add(loc)
             return ""
 
         return _ENV_RE.sub(repl, value)
-    if isinstance(value, list):
-        return [_interpolate(v, loc + (i,), base_dir, problems) for i, v in enumerate(value)]
-    if isinstance(value, dict):
+
+    def _mapping(self, value: dict[Any, Any], loc: Loc) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for k, v in value.items():
-            v = _interpolate(v, loc + (k,), base_dir, problems)
+            v = self.value(v, loc + (k,))
             if isinstance(k, str) and k.endswith("_file") and isinstance(v, str) and k != "state_file":
                 target = k[: -len("_file")]
                 if target in value:
-                    problems.append(f"{format_path(loc + (k,))}: set either {target} or {k}, not both")
+                    self.problems.append((loc + (k,), f"set either {target} or {k}, not both"))
                     continue
-                file_path = Path(v) if Path(v).is_absolute() else base_dir / v
-                try:
-                    out[target] = file_path.read_text().strip()
-                except OSError as e:
-                    problems.append(f"{format_path(loc + (k,))}: cannot read {file_path}: {e.strerror}")
-                except ValueError:  # e.g. a NUL byte in the path
-                    problems.append(f"{format_path(loc + (k,))}: {v!r} is not a usable file path")
+                content = self._read_secret(v, loc + (k,))
+                if content is None:
+                    self.failed.add(loc + (target,))
+                else:
+                    out[target] = content
                 continue
             out[k] = v
         return out
-    return value
+
+    def _read_secret(self, name: str, loc: Loc) -> str | None:
+        """A ``*_file`` value's content, trimmed; None (and a problem) when unusable."""
+        file_path = Path(name) if Path(name).is_absolute() else self.base_dir / name
+        try:
+            raw = file_path.read_bytes()
+        except OSError as e:
+            self.problems.append((loc, f"cannot read {file_path}: {e.strerror}"))
+            return None
+        except ValueError:  # e.g. a NUL byte in the path
+            self.problems.append((loc, f"{name!r} is not a usable file path"))
+            return None
+        try:
+            return raw.decode("utf-8").strip()
+        except UnicodeDecodeError as e:
+            # The content is a secret: say where the bad byte is, never what surrounds it.
+            self.problems.append((loc, f"{file_path}: {_not_utf8(raw, e)}"))
+            return None
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def line_map(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
+    """Record the 1-based line of every key path, so errors can point at it."""
+    out[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line_map(value_node, loc + (key,), out)
+            out[loc + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            line_map(item, loc + (i,), out)
+
+
+def line_of(lines: dict[Loc, int], loc: Loc) -> int | None:
+    """The line of ``loc``, else of its nearest enclosing key (a missing key: its section)."""
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
 
 
 def _describe(err: dict[str, Any]) -> str:
@@ -99,47 +226,73 @@ def _describe(err: dict[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
+    if kind == "finite_number":
+        return "must be a finite number (not .inf or .nan)"
     msg = str(err.get("msg", "invalid value"))
     return msg.removeprefix("Value error, ")
+
+
+def validation_problems(e: ValidationError) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    for err in e.errors():
+        loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        if err.get("type") == MULTI_ERROR:
+            out += [(loc + tuple(sub), msg) for sub, msg in err["ctx"]["problems"]]
+        else:
+            out.append((loc, _describe(dict(err))))
+    return out
+
+
+def _is_follow_up(loc: Loc, message: str, failed: set[Loc]) -> bool:
+    """An error caused by a value that interpolation already reported as unusable."""
+    if loc in failed:
+        return True
+    # e.g. "driver postgres needs dsn (or dsn_file)" on the database, when dsn_file failed
+    return any(loc == f[:-1] and isinstance(f[-1], str) and f"{f[-1]}_file" in message for f in failed)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Parse, interpolate and validate; raise ``ConfigError`` with every problem found."""
     path = str(path)
+    text = read_text(path, "config file")
     try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise ConfigError(path, [f"{path}: cannot read config file: {e.strerror}"]) from None
-    try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
+        node, raw = parse_yaml(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(path, [f"{path}{where}: invalid YAML: {problem}"]) from None
+        raise ConfigError(path, [yaml_problem(path, e, text)]) from None
+    except RecursionError:
+        raise ConfigError(path, [f"{path}: invalid YAML: nesting is too deep"]) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(path, [f"{path}: the top level must be a mapping of sections"])
-    lines: dict[tuple[str | int, ...], int] = {}
-    problems: list[str] = []
+    base_dir = Path(path).resolve().parent
+    lines: dict[Loc, int] = {}
+    interp = _Interpolation(base_dir)
     try:
         if node is not None:
-            _line_map(node, (), lines)
-        data = _interpolate(raw, (), Path(path).resolve().parent, problems)
+            line_map(node, (), lines)
+        data = interp.value(raw, ())
     except RecursionError:
         raise ConfigError(path, [f"{path}: a YAML alias refers to itself (or nesting is too deep)"]) from None
+    found = list(interp.problems)
     config: Config | None = None
     try:
-        config = Config.model_validate(data, context={"base_dir": str(Path(path).resolve().parent)})
+        config = Config.model_validate(data, context={"base_dir": str(base_dir)})
     except ValidationError as e:
-        for err in e.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            line = lines.get(loc) or lines.get(loc[:-1])
-            where = f"{path}:{line}" if line else path
-            problems.append(f"{where}: {format_path(loc)}: {_describe(dict(err))}")
-    problems = [p if p.startswith(path) else f"{path}: {p}" for p in problems]
-    if problems or config is None:
-        raise ConfigError(path, problems)
+        found += [
+            (loc, msg) for loc, msg in validation_problems(e) if not _is_follow_up(loc, msg, interp.failed)
+        ]
+    if found or config is None:
+        raise ConfigError(path, format_problems(path, lines, found) or [f"{path}: invalid config"])
     return config
+
+
+def format_problems(path: str, lines: dict[Loc, int], found: Sequence[tuple[Loc, str]]) -> list[str]:
+    """``path:line: key.path: message``, one line per problem."""
+    out = []
+    for loc, msg in found:
+        line = line_of(lines, loc)
+        out.append(
+            f"{path}:{line}: {format_path(loc)}: {msg}" if line else f"{path}: {format_path(loc)}: {msg}"
+        )
+    return out

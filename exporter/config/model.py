@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from exporter.config.base import Section, repeated
+from exporter.config.base import Problems, Section, header_problems, repeated_at
 from exporter.config.programs import ProgramConfig
 from exporter.config.sql import SqlConfig
 from exporter.solana import parse_pubkey, seed_bytes
@@ -35,10 +35,30 @@ class EndpointConfig(Section):
     @field_validator("url")
     @classmethod
     def _http_url(cls, v: str) -> str:
-        u = urlparse(v)
-        if u.scheme not in ("http", "https") or not u.netloc:
-            # Never echo the URL itself: it may hold an API key.
+        # Never echo the URL itself: it may hold an API key.
+        if any(c in v for c in "\r\n\x00"):  # checked first: urlparse drops line breaks silently
+            raise ValueError(
+                "the URL contains a line break or NUL byte (a secret from an environment variable "
+                "often ends with a newline); the URL is not shown"
+            )
+        try:
+            u = urlparse(v)
+            port = u.port
+        except ValueError:  # e.g. "http://[::1" or a port that is not a number 0..65535
+            raise ValueError("not a valid URL: bad host or port (the URL is not shown)") from None
+        if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError("must be an http:// or https:// URL")
+        if port == 0:
+            raise ValueError("not a valid URL: port 0 (the URL is not shown)")
+        return v
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        problems = Problems()
+        for loc, message in header_problems(v):
+            problems.add(loc, message)
+        problems.raise_if_any()
         return v
 
 
@@ -55,10 +75,7 @@ class SolanaConfig(Section):
 
     @model_validator(mode="after")
     def _unique_names(self) -> SolanaConfig:
-        names = [e.name for e in self.endpoints]
-        dupes = repeated(names)
-        if dupes:
-            raise ValueError(f"endpoint names must be unique, repeated: {', '.join(dupes)}")
+        _unique("endpoints", "endpoint", [e.name for e in self.endpoints])
         return self
 
 
@@ -114,17 +131,15 @@ class BalancesConfig(Section):
 
     @model_validator(mode="after")
     def _unique_names(self) -> BalancesConfig:
-        names = [a.name for a in self.accounts]
-        dupes = repeated(names)
-        if dupes:
-            raise ValueError(f"account names must be unique, repeated: {', '.join(dupes)}")
+        _unique("accounts", "account", [a.name for a in self.accounts])
         return self
 
 
 class StateConfig(Section):
     #: SQLite file holding ingestion cursors and counter totals, written atomically.
-    #: Relative to the config file's directory.
-    path: str = "var/state.sqlite"
+    #: Relative to the config file's directory, the default too: where the exporter is started
+    #: from must not decide which file holds the exactly-once totals.
+    path: str = Field(default="var/state.sqlite", validate_default=True)
 
     @field_validator("path")
     @classmethod
@@ -133,20 +148,28 @@ class StateConfig(Section):
         return str(Path(base) / v) if base and not Path(v).is_absolute() else v
 
 
+def _unique(key: str, what: str, names: list[str]) -> None:
+    """One problem per repeated name, at the repeat's ``name`` key."""
+    problems = Problems()
+    for i, name, first in repeated_at(names):
+        problems.add(
+            (key, i, "name"), f"{what} name {name!r} is already used by {key}[{first}]; names must be unique"
+        )
+    problems.raise_if_any()
+
+
 class Config(Section):
     solana: SolanaConfig
     balances: BalancesConfig = Field(default_factory=BalancesConfig)
     programs: list[ProgramConfig] = Field(default_factory=list)
     sql: SqlConfig | None = None
-    state: StateConfig = Field(default_factory=StateConfig)
+    #: Validated even when absent, so that the default path is resolved like a given one.
+    state: StateConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
 
     @model_validator(mode="after")
     def _unique_program_names(self) -> Config:
-        names = [p.name for p in self.programs]
-        dupes = repeated(names)
-        if dupes:
-            # Program names key the state file: two programs with one name would share totals.
-            raise ValueError(f"program names must be unique, repeated: {', '.join(dupes)}")
+        # Program names key the state file: two programs with one name would share totals.
+        _unique("programs", "program", [p.name for p in self.programs])
         return self
 
     def summary(self) -> str:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from exporter.config.base import Section, repeated
+from exporter.config.base import Problems, Section, repeated, repeated_at
 
 Driver = Literal["postgres", "sqlite"]
 
@@ -41,6 +42,29 @@ class DatabaseConfig(Section):
         base = (info.context or {}).get("base_dir") if info.context else None
         if v is not None and base and not Path(v).is_absolute():
             return str(Path(base) / v)
+        return v
+
+    @field_validator("dsn")
+    @classmethod
+    def _postgres_url(cls, v: str | None) -> str | None:
+        """What the driver (asyncpg) accepts. Messages never show the DSN: it holds a password."""
+        if v is None:
+            return v
+        shape = "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE; the value is not shown"
+        if any(c in v for c in "\r\n\x00"):
+            raise ValueError(
+                "the DSN contains a line break or NUL byte (a secret from an environment variable "
+                "often ends with a newline); the value is not shown"
+            )
+        try:
+            u = urlparse(v)
+            # asyncpg takes several hosts, "h1:5432,h2:5433": each port must be a number 0..65535
+            for host in u.netloc.rpartition("@")[2].split(","):
+                urlparse(f"//{host}").port  # noqa: B018 - raises ValueError when it is not
+        except ValueError:
+            raise ValueError(f"not a valid PostgreSQL URL: bad host or port (expected {shape})") from None
+        if u.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"not a PostgreSQL URL (expected {shape})")
         return v
 
     @model_validator(mode="after")
@@ -128,32 +152,33 @@ class SqlConfig(Section):
 
     @model_validator(mode="after")
     def _cross_refs(self) -> SqlConfig:
-        problems: list[str] = []
-        for what, names in (
-            ("database", [d.name for d in self.databases]),
-            ("query", [q.name for q in self.queries]),
+        problems = Problems()
+        for key, what, names in (
+            ("databases", "database", [d.name for d in self.databases]),
+            ("queries", "query", [q.name for q in self.queries]),
         ):
-            dupes = repeated(names)
-            if dupes:
-                problems.append(f"{what} names must be unique, repeated: {', '.join(dupes)}")
+            for i, name, first in repeated_at(names):
+                problems.add((key, i, "name"), f"{what} name {name!r} is already used by {key}[{first}]")
         drivers = {d.name: d.driver for d in self.databases}
-        owner: dict[str, str] = {}
+        owner: dict[str, tuple[int, str]] = {}
         for i, q in enumerate(self.queries):
             if q.database not in drivers:
                 known = ", ".join(sorted(drivers)) or "none defined"
-                problems.append(
-                    f"queries[{i}] ({q.name}): database {q.database!r} is not in sql.databases ({known})"
+                problems.add(
+                    ("queries", i, "database"),
+                    f"query {q.name}: database {q.database!r} is not in sql.databases ({known})",
                 )
             elif isinstance(q.sql, dict) and drivers[q.database] not in q.sql:
-                problems.append(
-                    f"queries[{i}] ({q.name}): sql has no {drivers[q.database]!r} variant for database {q.database!r}"
+                problems.add(
+                    ("queries", i, "sql"),
+                    f"query {q.name}: sql has no {drivers[q.database]!r} variant for database {q.database!r}",
                 )
-            for m in q.metrics:
-                if m.name in owner:
-                    problems.append(
-                        f"queries[{i}] ({q.name}): metric {m.name} is already produced by query {owner[m.name]}"
+            for j, m in enumerate(q.metrics):
+                if m.name in owner and owner[m.name][0] != i:
+                    problems.add(
+                        ("queries", i, "metrics", j, "name"),
+                        f"metric {m.name} is already produced by query {owner[m.name][1]}",
                     )
-                owner.setdefault(m.name, q.name)
-        if problems:
-            raise ValueError("; ".join(problems))
+                owner.setdefault(m.name, (i, q.name))
+        problems.raise_if_any()
         return self
