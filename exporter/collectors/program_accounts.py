@@ -28,7 +28,8 @@ from exporter.anchor.idl import enum_variants
 from exporter.collectors.base import Collector, CollectorError, SeriesCache
 from exporter.collectors.ingest import load_decoder
 from exporter.config.model import Config
-from exporter.config.programs import AccountTypeConfig, ProgramConfig, mint_decimals, struct_fields
+from exporter.config.program_idl import struct_fields
+from exporter.config.programs import AccountTypeConfig, ProgramConfig, mint_decimals
 from exporter.ingest.account_layout import AccountLayout, b58encode
 from exporter.ingest.mapping import label_value
 from exporter.rpc.errors import RpcError

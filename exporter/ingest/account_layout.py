@@ -14,7 +14,7 @@ from typing import Any
 
 from exporter.anchor import DecodeError, EventDecoder, Idl
 from exporter.anchor.borsh import Decoder, TypeCompiler, decode_value
-from exporter.config.programs import struct_fields
+from exporter.config.program_idl import struct_fields
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
