@@ -4,29 +4,24 @@ config error naming the file, line, key and cause, and check-config exits 2."""
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from exporter.config import ConfigError, load_config
-from tests.util import FIXTURE_IDLS, ROOT, cli
+from exporter.config import load_config
+from tests.util import FIXTURE_IDLS, ROOT, cli, config_problems, write_dedented
 
 IDL = ROOT / "idls" / "paid_match.json"
 HEAD = 'solana:\n  endpoints: [{name: a, url: "http://127.0.0.1:1"}]\n'
 
 
 def write(tmp_path: Path, text: str, name: str = "config.yml") -> Path:
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text))
-    return p
+    return write_dedented(tmp_path, name, text)
 
 
 def problems(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as e:
-        load_config(path)
-    return e.value.problems
+    return config_problems(load_config, path)
 
 
 def check_config(path: Path) -> str:

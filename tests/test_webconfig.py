@@ -4,7 +4,6 @@ and ``http_server_config.headers`` reach every response through the middleware."
 from __future__ import annotations
 
 import base64
-import textwrap
 from pathlib import Path
 
 import bcrypt
@@ -12,23 +11,18 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from exporter.config import ConfigError
 from exporter.webconfig import BasicAuth, load_web_config, response_headers_middleware
-from tests.util import cli
+from tests.util import cli, config_problems, write_dedented
 
 HASH = bcrypt.hashpw(b"secret", bcrypt.gensalt(4)).decode()
 
 
 def write(tmp_path: Path, text: str, name: str = "web.yml") -> Path:
-    p = tmp_path / name
-    p.write_text(textwrap.dedent(text))
-    return p
+    return write_dedented(tmp_path, name, text)
 
 
 def problems(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as e:
-        load_web_config(str(path))
-    return e.value.problems
+    return config_problems(load_web_config, path)
 
 
 def test_valid_web_config_loads(tmp_path: Path) -> None:

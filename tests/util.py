@@ -6,8 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,3 +67,21 @@ def stop_process(proc: subprocess.Popen[bytes], grace: float = 10) -> int:
             proc.kill()
             proc.wait(5)
     return int(proc.returncode)
+
+
+def write_dedented(directory: Path, name: str, text: str) -> Path:
+    """Write ``text`` (dedented, so tests can indent their YAML) to ``directory/name``."""
+    path = directory / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def config_problems(load: Callable[[str], object], path: Path) -> list[str]:
+    """The problems ``load(path)`` reports in its ConfigError (it must raise one)."""
+    from exporter.config import ConfigError
+
+    try:
+        load(str(path))
+    except ConfigError as e:
+        return list(e.problems)
+    raise AssertionError(f"{path} loaded without a ConfigError")
