@@ -21,21 +21,12 @@ from pathlib import Path
 from typing import Literal
 
 import bcrypt
-import yaml
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import Field, ValidationError
 
 from exporter.config.base import Loc, Section, header_problems
-from exporter.config.loader import (
-    ConfigError,
-    format_problems,
-    line_map,
-    parse_yaml,
-    read_text,
-    validation_problems,
-    yaml_problem,
-)
+from exporter.config.loader import ConfigError, format_problems, load_yaml_file, validation_problems
 
 #: The response headers exporter-toolkit lets a web config set, with their allowed values
 #: (None: any value). It refuses every other header, e.g. Content-Type or Content-Encoding,
@@ -80,19 +71,7 @@ class WebConfig(Section):
 
 def load_web_config(path: str) -> WebConfig:
     """Parse and validate; raise ``ConfigError`` listing every problem with its line."""
-    text = read_text(path, "web config")
-    try:
-        node, raw = parse_yaml(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(path, [yaml_problem(path, e, text)]) from None
-    except RecursionError:
-        raise ConfigError(path, [f"{path}: invalid YAML: nesting is too deep"]) from None
-    lines: dict[Loc, int] = {}
-    try:
-        if node is not None:
-            line_map(node, (), lines)
-    except RecursionError:
-        raise ConfigError(path, [f"{path}: a YAML alias refers to itself (or nesting is too deep)"]) from None
+    raw, lines = load_yaml_file(path, "web config")
     try:
         cfg = WebConfig.model_validate({} if raw is None else raw)
     except ValidationError as e:

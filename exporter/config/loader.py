@@ -251,26 +251,36 @@ def _is_follow_up(loc: Loc, message: str, failed: set[Loc]) -> bool:
     return any(loc == f[:-1] and isinstance(f[-1], str) and f"{f[-1]}_file" in message for f in failed)
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Parse, interpolate and validate; raise ``ConfigError`` with every problem found."""
-    path = str(path)
-    text = read_text(path, "config file")
+def load_yaml_file(path: str, what: str) -> tuple[Any, dict[Loc, int]]:
+    """(data, line of each key path) of a YAML file; ``ConfigError`` naming the file and line
+    when it cannot be read, is not UTF-8 or is not valid YAML."""
+    text = read_text(path, what)
     try:
         node, raw = parse_yaml(text)
     except yaml.YAMLError as e:
         raise ConfigError(path, [yaml_problem(path, e, text)]) from None
     except RecursionError:
         raise ConfigError(path, [f"{path}: invalid YAML: nesting is too deep"]) from None
+    lines: dict[Loc, int] = {}
+    try:
+        if node is not None:
+            line_map(node, (), lines)
+    except RecursionError:
+        raise ConfigError(path, [f"{path}: a YAML alias refers to itself (or nesting is too deep)"]) from None
+    return raw, lines
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Parse, interpolate and validate; raise ``ConfigError`` with every problem found."""
+    path = str(path)
+    raw, lines = load_yaml_file(path, "config file")
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(path, [f"{path}: the top level must be a mapping of sections"])
     base_dir = Path(path).resolve().parent
-    lines: dict[Loc, int] = {}
     interp = _Interpolation(base_dir)
     try:
-        if node is not None:
-            line_map(node, (), lines)
         data = interp.value(raw, ())
     except RecursionError:
         raise ConfigError(path, [f"{path}: a YAML alias refers to itself (or nesting is too deep)"]) from None
