@@ -43,6 +43,26 @@ class _Bucket:
     at: float
 
 
+#: The PauseReason variants of the reference program, as ``reason`` of the ``pause`` action.
+PAUSE_REASONS = {
+    "Maintenance": lambda: {"Maintenance": None},
+    "Incident": lambda: {"Incident": {"code": 1}},
+    "Manual": lambda: {"Manual": ["operator"]},
+}
+
+
+def pause_reason(value: Any) -> Any:
+    """``reason`` of a pause action: a PauseReason variant name, or its encoded form
+    (``{"Incident": {"code": 7}}``); None for the default (Manual)."""
+    if value is None or isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value in PAUSE_REASONS:
+        return PAUSE_REASONS[value]()
+    raise ValueError(
+        f"reason must be one of {', '.join(PAUSE_REASONS)} or an encoded PauseReason, not {value!r}"
+    )
+
+
 class DevchainServer:
     def __init__(self, chain: Chain, tps: float = 0.0) -> None:
         if not math.isfinite(tps) or tps < 0:  # NaN or inf would crash the generator loop
@@ -186,7 +206,7 @@ class DevchainServer:
             sigs = self.chain.withdrawal_spike(int(body.get("count", 20)))
             return {"action": action, "withdrawals": len(sigs), "signatures": sigs}
         if action == "pause":
-            return {"action": action, "signature": self.chain.pause(body.get("reason"))}
+            return {"action": action, "signature": self.chain.pause(pause_reason(body.get("reason")))}
         if action == "resume":
             return {"action": action, "signature": self.chain.resume()}
         if action == "audit_gap":

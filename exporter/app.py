@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -41,6 +42,19 @@ def build_collectors(config: Config, pool: RpcPool, registry: CollectorRegistry)
     return collectors
 
 
+def _ignore_sighup() -> None:
+    # Prometheus-world operators send SIGHUP to reload; the default action would kill us silently.
+    log.warning("SIGHUP received: the configuration is not reloaded; restart the exporter to apply changes")
+
+
+def _watch_sighup() -> bool:
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, _ignore_sighup)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests), or Windows
+        return False
+    return True
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     config, registry = app[CONFIG], app[REGISTRY]
     async with aiohttp.ClientSession(raise_for_status=False) as session:
@@ -55,9 +69,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         log.info(
             "exporter started", extra={"version": __version__, "collectors": [c.name for c in collectors]}
         )
+        watching_sighup = _watch_sighup()
         try:
             yield
         finally:
+            log.info("shutting down", extra={"collectors": len(collectors)})
+            if watching_sighup:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             for t in tasks:
                 t.cancel()
             for t in tasks:

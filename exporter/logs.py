@@ -8,8 +8,17 @@ import sys
 import time
 from typing import Any
 
+from aiohttp.http_exceptions import HttpProcessingError
+
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+
+
+def _drop_client_protocol_errors(record: logging.LogRecord) -> bool:
+    """Keep aiohttp.server's errors except malformed requests (a scanner or a broken probe sent
+    bad HTTP: the client's error, answered with a 400, not an error of ours)."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, HttpProcessingError)
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -50,6 +59,7 @@ def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
     root.handlers[:] = [handler]
     root.setLevel(LEVELS[level])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(_drop_client_protocol_errors)
     # Third-party debug output (one line per SQLite operation) would drown ours.
     for noisy in ("aiosqlite", "asyncio", "asyncpg"):
         logging.getLogger(noisy).setLevel(max(LEVELS[level], logging.INFO))

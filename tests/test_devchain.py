@@ -393,6 +393,12 @@ async def test_actions_pause_spike_and_audit_gap(served: Any) -> None:
     assert chain.consume_audit_gap() and not chain.consume_audit_gap()
     bad = await client.post("/_actions", json={"action": "explode"})
     assert bad.status == 400 and "unknown action" in (await bad.json())["error"]
+    # A variant name is enough; a wrong one is a 400 naming the choices, not a crash.
+    r = await client.post("/_actions", json={"action": "pause", "reason": "Maintenance"})
+    assert r.status == 200 and chain.state()["paused"]
+    await client.post("/_actions", json={"action": "resume"})
+    bad = await client.post("/_actions", json={"action": "pause", "reason": "Oops"})
+    assert bad.status == 400 and "Maintenance, Incident, Manual" in (await bad.json())["error"]
 
 
 def test_cli_serves_rpc_on_a_port() -> None:

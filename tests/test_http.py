@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import signal
 import socket
 import ssl
 import subprocess
@@ -192,3 +193,27 @@ def test_bad_web_config_is_a_clear_error(tmp_path: Path) -> None:
     proc.stop()
     out = proc.log()
     assert "tls_server_config.extra" in out and "Traceback" not in out
+
+
+def test_sighup_is_logged_and_ignored_and_sigterm_stops_cleanly(exporter: ExporterProcess) -> None:
+    # Prometheus-world tooling sends SIGHUP to reload: it must not kill the exporter silently.
+    exporter.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: "SIGHUP received" in exporter.log(), timeout=10, what="the SIGHUP log line")
+    assert exporter.proc.poll() is None
+    assert get(exporter.url + "/-/healthy")[0] == 200
+    exporter.proc.send_signal(signal.SIGTERM)
+    assert exporter.proc.wait(15) == 0
+    assert "shutting down" in exporter.log()
+
+
+def test_malformed_requests_are_answered_400_without_an_error_log(exporter: ExporterProcess) -> None:
+    for raw in (
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"NOT HTTP AT ALL\r\n\r\n",
+    ):
+        with socket.create_connection(("127.0.0.1", exporter.port), timeout=5) as s:
+            s.sendall(raw)
+            assert s.recv(64).split(b"\r\n")[0].endswith(b" 400 Bad Request"), raw
+    assert get(exporter.url + "/-/healthy")[0] == 200
+    # A scanner's garbage is the client's error: nothing at level=error in our log.
+    assert "level=error" not in exporter.log(), exporter.log()

@@ -3,6 +3,7 @@ a damaged state file, config errors."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter.collectors.base import Collector, CollectorError
 from exporter.collectors.ingest import IngestCollector, build_program_collectors
 from exporter.config import ConfigError, load_config
+from exporter.ingest.signatures import SignatureFeed
+from exporter.ingest.state import Cursor
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from tests.test_ingest_support import (
@@ -25,6 +28,7 @@ from tests.test_ingest_support import (
     program_yaml,
     write_config,
 )
+from tests.util import free_port
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +124,59 @@ async def test_unavailable_transaction_is_retried_not_skipped(tmp_path: Path, ch
     # Next cycles (a restart, from the state file) fetch it again and complete the totals.
     _, text = await ingest(cfg, cycles=2)
     assert not diff_totals(expected_totals(chain.truth), observed_totals(text))
+
+
+async def test_lag_counts_an_outage_and_the_oldest_uncounted_transaction(
+    tmp_path: Path, chain: ThreadDevchain
+) -> None:
+    """Lag is not 0 while ingestion cannot see the chain: an outage from a caught-up state is lag."""
+    cfg = write_config(
+        tmp_path / "c.yml", [("a", chain.url)], tmp_path / "s.sqlite", program_yaml(accounts=False)
+    )
+    config = load_config(cfg)
+    async with aiohttp.ClientSession() as session:
+        pool = RpcPool(config.solana, session, RpcMetrics(CollectorRegistry()))
+        (collector,) = [c for c in build_program_collectors(config, pool) if isinstance(c, IngestCollector)]
+        try:
+            await collector.run_cycle()
+            ingester = collector.ingester
+            assert ingester is not None and ingester.lag_seconds(time.time()) == 0.0
+            chain.fault(down=True)
+            try:
+                with pytest.raises(CollectorError):
+                    await collector.run_cycle()
+            finally:
+                chain.clear_faults()
+            # Ten minutes into the outage, the lag says ten minutes (it said 0 before the fix).
+            assert ingester.lag_seconds(time.time() + 600) >= 600
+            await collector.run_cycle()
+            assert ingester.lag_seconds(time.time() + 600) == 0.0
+            # Mid-backlog, the lag is the age of the oldest transaction not counted yet.
+            ingester.progress.pending, ingester.progress.oldest_pending_time = 3, int(time.time()) - 42
+            assert 41 <= ingester.lag_seconds(time.time()) <= 44
+        finally:
+            await collector.close()
+
+
+async def test_listing_moves_on_when_no_endpoint_is_marked_healthy(
+    tmp_path: Path, chain: ThreadDevchain
+) -> None:
+    """Primary dead, backup flagged unhealthy (say, it lagged a moment ago): the backup is still tried."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    cfg = write_config(
+        tmp_path / "c.yml",
+        [("primary", dead), ("backup", chain.url)],
+        tmp_path / "s.sqlite",
+        program_yaml(accounts=False),
+    )
+    config = load_config(cfg)
+    async with aiohttp.ClientSession() as session:
+        pool = RpcPool(config.solana, session, RpcMetrics(CollectorRegistry()))
+        for ep in pool.endpoints:
+            ep.healthy = False
+        feed = SignatureFeed(pool, str(chain.state()["program_id"]), page_size=1000)
+        listed = await feed.newer_than(Cursor(None, None, None))
+    assert len(listed) == chain.truth["transactions"]["success"] + chain.truth["transactions"]["failed"]
 
 
 async def test_label_values_are_capped_with_overflow(tmp_path: Path, chain: ThreadDevchain) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.devchain_proc import Devchain
 from tests.exporter_proc import ExporterProcess, sample, wait_until
+from tests.test_ingest_support import parse_metrics
 
 CONFIG = """\
 solana:
@@ -52,6 +53,10 @@ def exporter(chain: Devchain, tmp_path: Path, request: pytest.FixtureRequest) ->
     chain.clear_faults()
 
 
+def _request_labels(text: str) -> list[dict[str, str]]:
+    return [labels for name, labels, _ in parse_metrics(text) if name == "escrow_rpc_requests_total"]
+
+
 def active(proc: ExporterProcess) -> str | None:
     text = proc.metrics()
     for name in ("alpha", "beta"):
@@ -93,6 +98,21 @@ def test_failover_and_failback(chain: Devchain, exporter: ExporterProcess, fault
         what="balances refreshed via beta",
     )
     assert sample(exporter.metrics(), "escrow_exporter_collector_up", collector="balances") == 1
+    if fault == {"down": True}:
+        # A node that does not answer has no slot: no frozen slot, no ever-growing slot lag.
+        wait_until(
+            lambda: sample(exporter.metrics(), "escrow_rpc_slot", endpoint="alpha") is None,
+            timeout=5,
+            what="alpha's slot series gone",
+        )
+        text = exporter.metrics()
+        assert sample(text, "escrow_rpc_slot_lag", endpoint="alpha") is None
+        # Failed health-check batches are counted under their own methods, as successes are.
+        assert (
+            sample(text, "escrow_rpc_requests_total", endpoint="alpha", method="getHealth", outcome="error")
+            or 0
+        ) > 0
+        assert "batch" not in {labels.get("method") for labels in _request_labels(text)}
     chain.clear_faults()
     wait_until(
         lambda: sample(exporter.metrics(), "escrow_rpc_up", endpoint="alpha") == 1,
@@ -104,6 +124,10 @@ def test_failover_and_failback(chain: Devchain, exporter: ExporterProcess, fault
     # ... but after failback_after_seconds of health.
     wait_until(lambda: active(exporter) == "alpha", timeout=8, what="failback to alpha")
     log = exporter.log()
+    # The transitions are logged once each, at the default level; failures do not repeat per request.
+    assert 'msg="rpc endpoint unhealthy" endpoint=alpha' in log
+    assert 'msg="rpc endpoint healthy" endpoint=alpha' in log
+    assert sum('msg="rpc request failed" endpoint=alpha' in line for line in log.splitlines()) <= 3
     text = exporter.metrics()
     for secret in ("ALPHASECRET", "BETASECRET", chain.node("alpha")):
         assert secret not in log and secret not in text

@@ -275,6 +275,19 @@ async def test_a_query_timing_out_does_not_hold_up_the_others(
     assert (await run_all(sched))["sql:fast"] is True
 
 
+async def test_shutdown_interrupts_a_running_sqlite_query(sqlite_db: list[dict[str, Any]]) -> None:
+    """Cancelling a cycle (SIGTERM) aborts the statement instead of waiting for it to finish."""
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT MAX(x) AS value FROM c"
+    sched, _ = build(sqlite_db, [query("endless", "lite", endless, timeout_seconds=600)])
+    (collector,) = [c for c in sched.collectors if c.name == "sql:endless"]
+    cycle = asyncio.ensure_future(collector.run_cycle())
+    await asyncio.sleep(0.5)  # the statement is running in aiosqlite's thread
+    cycle.cancel()
+    # Before the fix this waited for the statement: here, forever (the timeout is 10 minutes).
+    done, _ = await asyncio.wait({cycle}, timeout=20)
+    assert done == {cycle} and cycle.cancelled()
+
+
 async def test_missing_sqlite_file_is_database_down(tmp_path: Path) -> None:
     dbs = [{"name": "lite", "driver": "sqlite", "path": str(tmp_path / "absent.sqlite")}]
     sched, reg = build(dbs, [query("q", "lite", "SELECT 1 AS value")])
@@ -283,6 +296,26 @@ async def test_missing_sqlite_file_is_database_down(tmp_path: Path) -> None:
     assert m[("escrow_sql_up", (("database", "lite"),))] == 0
     assert m[("escrow_sql_query_errors_total", (("query", "q"), ("reason", "unavailable")))] == 1
     assert not (tmp_path / "absent.sqlite").exists()  # read-only open never creates the file
+
+
+@pytest.mark.parametrize("what", ["no such database", "no such role"])
+async def test_postgres_refusing_our_credentials_is_database_down(
+    pg_server: PgServer,  # noqa: F811
+    what: str,
+) -> None:
+    """A rotated password or a dropped database means nothing can be read: down, not a query bug."""
+    base = pg_server.dsn.rsplit("/", 1)[0]
+    dsn = (
+        f"{base}/nosuchdb"
+        if what == "no such database"
+        else base.replace("postgres@", "nosuchrole@") + "/postgres"
+    )
+    dbs = [{"name": "pg", "driver": "postgres", "dsn": dsn, "connect_timeout_seconds": 2}]
+    sched, reg = build(dbs, [query("q", "pg", "SELECT 1 AS value")])
+    assert await run_all(sched) == {"sql": False, "sql:q": False}
+    m = scrape(reg)
+    assert m[("escrow_sql_up", (("database", "pg"),))] == 0
+    assert m[("escrow_sql_query_errors_total", (("query", "q"), ("reason", "unavailable")))] == 1
 
 
 async def test_postgres_down_takes_only_its_series_down_and_they_return(

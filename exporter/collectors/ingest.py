@@ -132,7 +132,8 @@ def render(ingesters: list[ProgramIngester]) -> Iterable[Metric]:
     )
     lag = GaugeMetricFamily(
         "escrow_ingest_lag_seconds",
-        "Now minus the block time of the newest ingested transaction while ingestion is behind; 0 when caught up.",
+        "Age of the oldest transaction listed but not yet counted; while cycles fail, at least the time since "
+        "ingestion was last caught up; 0 when caught up.",
         labels=["program"],
     )
     for ing in ingesters:

@@ -40,10 +40,16 @@ log = logging.getLogger("exporter.ingest")
 
 @dataclass(slots=True)
 class Progress:
-    """What the last cycle achieved, for the lag and last-slot gauges."""
+    """What the last cycle achieved, for the lag gauge."""
 
     behind: bool = False
     pending: int = 0
+    #: blockTime of the oldest transaction listed but not ingested yet (None: none, or unknown).
+    oldest_pending_time: int | None = None
+    #: The last cycle failed: we no longer know what the chain holds.
+    failing: bool = False
+    #: Wall time at which a cycle last ended with nothing left to ingest.
+    caught_up_at: float | None = None
 
 
 class ProgramIngester:
@@ -114,18 +120,27 @@ class ProgramIngester:
             assert self.cursor is not None
             pending = await self.feed.newer_than(self.cursor)
             todo = pending[: self.config.max_transactions_per_cycle]
-            self.progress = Progress(behind=len(pending) > len(todo), pending=len(pending))
+            p = self.progress
+            p.behind, p.pending = len(pending) > len(todo), len(pending)
             size = self.config.batch_size
             for i in range(0, len(todo), size):
+                p.oldest_pending_time = todo[i].block_time
                 done = await self._ingest_batch(todo[i : i + size])
-                self.progress.pending -= done
+                p.pending -= done
                 if done < len(todo[i : i + size]):
-                    self.progress.behind = True
+                    p.behind = True
+                    p.oldest_pending_time = todo[i + done].block_time
                     break
-        except RpcError as e:
-            if self.progress.pending:
-                self.progress.behind = True
+            else:
+                p.oldest_pending_time = pending[len(todo)].block_time if p.behind else None
+        except (RpcError, CollectorError) as e:
+            self.progress.failing = True
+            if isinstance(e, CollectorError):
+                raise
             raise CollectorError("rpc_unavailable", str(e)) from None
+        self.progress.failing = False
+        if not self.progress.pending:
+            self.progress.caught_up_at = time.time()
 
     async def _ingest_batch(self, batch: list[SignatureInfo]) -> int:
         """Fetch, decode and commit ``batch``; return how many were ingested (a prefix)."""
@@ -183,8 +198,17 @@ class ProgramIngester:
     # -- gauges ---------------------------------------------------------------------------------
 
     def lag_seconds(self, now: float) -> float:
-        """Now minus the newest ingested blockTime while behind; 0 when caught up."""
-        if not self.progress.behind:
-            return 0.0
-        bt = self.cursor.block_time if self.cursor else None
-        return max(0.0, now - bt) if bt is not None else 0.0
+        """How long ago the oldest transaction we know of but have not counted happened; while
+        cycles fail, at least the time since ingestion was last known to be caught up (a stall
+        or an outage is lag, not 0). 0 when caught up."""
+        p = self.progress
+        lag = 0.0
+        if p.pending:
+            bt = p.oldest_pending_time
+            if bt is None and p.behind and self.cursor is not None:
+                bt = self.cursor.block_time
+            if bt is not None:
+                lag = now - bt
+        if p.failing and p.caught_up_at is not None:
+            lag = max(lag, now - p.caught_up_at)
+        return max(0.0, lag)

@@ -77,8 +77,11 @@ class SignatureFeed:
         """Every signature after ``cursor`` (all history if it has none), oldest first."""
         last: RpcError | None = None
         for round_no in range(self.pool.max_retries + 1):
-            for _ in self.pool.endpoints:
-                endpoint = self.pool.current()
+            tried: set[str] = set()
+            # Each endpoint once per round, the preferred first: when none is marked healthy,
+            # the preferred one stays the same, so without ``tried`` we would never move on.
+            while (endpoint := self.pool.current(tried)) is not None:
+                tried.add(endpoint.name)
                 try:
                     return await self._listing(cursor, endpoint)
                 except RpcError as e:

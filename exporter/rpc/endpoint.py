@@ -6,6 +6,7 @@ The endpoint does not retry; the pool decides whether to retry here or elsewhere
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 import time
@@ -56,13 +57,15 @@ class Endpoint:
         self.healthy = True
         self.healthy_since = time.monotonic()
         self.slot: int | None = None
+        #: Why the last health check failed, for the log line when the endpoint turns unhealthy.
+        self.last_probe_error = ""
         self.consecutive_errors = 0
         self.cooldown_until = 0.0  # set by 429s: do not send before this (monotonic)
 
     async def call(self, method: str, params: Sequence[Any] | None = None) -> Any:
         """One request; returns ``result`` or raises an ``RpcError`` subclass."""
         body = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": list(params or [])}
-        reply = await self._post(body, method, 1)
+        reply = await self._post(body, method, [method])
         if not isinstance(reply, dict):
             raise self._count(RpcMalformed(self.name, f"{method}: reply is not a JSON object"), method)
         return self._unwrap(reply, method)
@@ -76,7 +79,7 @@ class Endpoint:
             return []
         bodies = [{"jsonrpc": "2.0", "id": next(_ids), "method": m, "params": list(p)} for m, p in calls]
         label = calls[0][0] if len({m for m, _ in calls}) == 1 else "batch"
-        reply = await self._post(bodies, label, len(calls))
+        reply = await self._post(bodies, label, [m for m, _ in calls])
         if not isinstance(reply, list):
             if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
                 self._unwrap(reply, label)  # raises the node's error for the whole batch
@@ -119,8 +122,10 @@ class Endpoint:
         self._metrics.requests.labels(self.name, method, "success").inc()
         return reply["result"]
 
-    async def _post(self, body: Any, method: str, cost: int) -> Any:
-        await self._limiter.acquire(cost if self.config.rate_limit_per_batch_item else 1)
+    async def _post(self, body: Any, method: str, methods: list[str]) -> Any:
+        """POST ``body``; ``method`` labels the round trip, ``methods`` (one per JSON-RPC item)
+        are counted as failed if the whole request fails, as they are counted one by one on success."""
+        await self._limiter.acquire(len(methods) if self.config.rate_limit_per_batch_item else 1)
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds)
         async with self._concurrency:
             started = time.perf_counter()
@@ -130,45 +135,44 @@ class Endpoint:
                 ) as resp:
                     if resp.status == 429:
                         retry = _retry_after(resp.headers.get("Retry-After"))
-                        raise self._count_n(RpcRateLimited(self.name, retry), method, cost)
+                        raise self._count_n(RpcRateLimited(self.name, retry), methods)
                     if resp.status >= 400:
                         raise self._count_n(
-                            RpcTransportError(self.name, f"{method}: HTTP {resp.status}"), method, cost
+                            RpcTransportError(self.name, f"{method}: HTTP {resp.status}"), methods
                         )
-                    raw = await self._read_capped(resp, method, cost)
+                    raw = await self._read_capped(resp, method, methods)
             except TimeoutError:
                 raise self._count_n(
                     RpcTimeout(self.name, f"{method}: no answer within {self.config.timeout_seconds:g}s"),
-                    method,
-                    cost,
+                    methods,
                 ) from None
             except aiohttp.ClientError as e:
                 # str(e) of aiohttp errors can contain the URL; name only the error class.
                 raise self._count_n(
-                    RpcTransportError(self.name, f"{method}: {type(e).__name__}"), method, cost
+                    RpcTransportError(self.name, f"{method}: {type(e).__name__}"), methods
                 ) from None
             finally:
                 self._metrics.duration.labels(self.name, method).observe(time.perf_counter() - started)
         try:
             return json.loads(raw)
         except ValueError:
-            raise self._count_n(
-                RpcMalformed(self.name, f"{method}: body is not JSON"), method, cost
-            ) from None
+            raise self._count_n(RpcMalformed(self.name, f"{method}: body is not JSON"), methods) from None
 
-    async def _read_capped(self, resp: aiohttp.ClientResponse, method: str, cost: int) -> bytes:
+    async def _read_capped(self, resp: aiohttp.ClientResponse, method: str, methods: list[str]) -> bytes:
         """The body, refused once it passes ``max_response_bytes`` (checked while streaming)."""
         cap = self.config.max_response_bytes
         too_big = RpcMalformed(self.name, f"{method}: answer larger than max_response_bytes ({cap})")
         if resp.content_length is not None and resp.content_length > cap:
-            raise self._count_n(too_big, method, cost)
+            raise self._count_n(too_big, methods)
         body = bytearray()
         async for chunk in resp.content.iter_chunked(256 * 1024):
             body += chunk
             if len(body) > cap:
-                raise self._count_n(too_big, method, cost)
+                raise self._count_n(too_big, methods)
         return bytes(body)
 
-    def _count_n(self, err: RpcError, method: str, n: int) -> RpcError:
-        self._metrics.requests.labels(self.name, method, err.outcome).inc(n)
+    def _count_n(self, err: RpcError, methods: list[str]) -> RpcError:
+        """Count a whole request's failure once per item, under each item's own method."""
+        for method, n in collections.Counter(methods).items():
+            self._metrics.requests.labels(self.name, method, err.outcome).inc(n)
         return err

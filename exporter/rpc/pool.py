@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -59,9 +60,10 @@ class RpcPool:
         """Send a JSON-RPC batch to one endpoint (failing over as a whole)."""
         return list(await self._with_failover(lambda ep: ep.batch(calls)))
 
-    def current(self) -> Endpoint:
-        """The endpoint a request would go to now (the active one unless it is unusable)."""
-        return self._pick(set()) or self.active
+    def current(self, tried: set[str] | None = None) -> Endpoint | None:
+        """The endpoint a request would go to now (the active one unless it is unusable),
+        leaving out those in ``tried``; None when every endpoint was tried."""
+        return self._pick(tried or set())
 
     async def call_on(self, ep: Endpoint, method: str, params: Sequence[Any] | None = None) -> Any:
         """One request to ``ep`` only, no failover: for multi-request reads that must all come from
@@ -122,19 +124,22 @@ class RpcPool:
         if isinstance(err, RpcRateLimited):
             delay = err.retry_after if err.retry_after is not None else backoff_delay(attempt)
             ep.cooldown_until = time.monotonic() + min(delay, 60.0)
-        log.warning("rpc request failed", extra={"endpoint": ep.name, "error": str(err)})
+        # The first failure of a streak is a warning; the rest would repeat it every request.
+        level = logging.WARNING if ep.consecutive_errors == 1 else logging.DEBUG
+        log.log(level, "rpc request failed", extra={"endpoint": ep.name, "error": str(err)})
         if ep is self.active and (
             ep.consecutive_errors >= self.config.failover_after_errors or isinstance(err, RpcRateLimited)
         ):
-            self._mark_unhealthy(ep)
+            self._mark_unhealthy(ep, str(err))
             self._switch_to_best(reason=type(err).__name__)
 
     # -- health -------------------------------------------------------------------------------
 
-    def _mark_unhealthy(self, ep: Endpoint) -> None:
+    def _mark_unhealthy(self, ep: Endpoint, why: str) -> None:
         if ep.healthy:
             ep.healthy = False
             self.metrics.up.labels(ep.name).set(0)
+            log.warning("rpc endpoint unhealthy", extra={"endpoint": ep.name, "reason": why})
 
     def _switch_to_best(self, reason: str) -> None:
         best = next((ep for ep in self.endpoints if ep.healthy), None)
@@ -155,11 +160,21 @@ class RpcPool:
             health, slot = await ep.batch([("getHealth", []), ("getSlot", [{"commitment": self.commitment}])])
         except RpcError as e:
             log.debug("health check failed", extra={"endpoint": ep.name, "error": str(e)})
+            ep.last_probe_error = str(e)
+            # A node that does not answer has no current slot: a frozen one would read as a
+            # growing lag (EscrowRpcEndpointLagging) on top of the endpoint being down.
+            ep.slot = None
+            for gauge in (self.metrics.slot, self.metrics.slot_lag):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(ep.name)
             return False
         if isinstance(slot, int) and not isinstance(slot, bool):
             ep.slot = slot
             self.metrics.slot.labels(ep.name).set(slot)
-        return health == "ok" and isinstance(slot, int)
+        ok = health == "ok" and isinstance(slot, int)
+        if not ok:
+            ep.last_probe_error = f"getHealth {health!r}, getSlot {slot!r}"[:200]
+        return ok
 
     async def check_health(self) -> None:
         """One round of health checks on every endpoint, then failover / failback decisions."""
@@ -175,8 +190,14 @@ class RpcPool:
             if healthy and not ep.healthy:
                 ep.healthy, ep.healthy_since, ep.consecutive_errors = True, now, 0
                 self.metrics.up.labels(ep.name).set(1)
+                log.info("rpc endpoint healthy", extra={"endpoint": ep.name, "slot": ep.slot})
             elif not healthy:
-                self._mark_unhealthy(ep)
+                why = (
+                    f"health check failed: {ep.last_probe_error}"
+                    if not answered
+                    else f"{lag} slots behind the highest endpoint (max_slot_lag {self.config.max_slot_lag})"
+                )
+                self._mark_unhealthy(ep, why)
         if not self.active.healthy:
             self._switch_to_best(reason="unhealthy")
             return

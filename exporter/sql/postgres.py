@@ -109,6 +109,10 @@ class PostgresDatabase(Database):
             return SqlError(TIMEOUT, msg)
         if state.startswith(("08", "57P", "53")):  # connection, shutdown, out of resources
             return SqlError(UNAVAILABLE, msg)
+        if state.startswith("28") or state == "3D000":
+            # Bad password or role, or no such database: nothing can be read until someone fixes
+            # the credentials or the DSN, so the database is down (EscrowSqlDatabaseDown).
+            return SqlError(UNAVAILABLE, f"{msg} (check the DSN's user, password and database)")
         if state.startswith("42"):  # syntax error or access rule violation (unknown table, column...)
             return SqlError(BAD_SQL, msg)
         return SqlError(QUERY_ERROR, msg)

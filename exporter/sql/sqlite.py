@@ -59,13 +59,16 @@ class SqliteDatabase(Database):
             task = asyncio.ensure_future(self._run(conn, sql))
             try:
                 return await asyncio.wait_for(asyncio.shield(task), timeout)
-            except TimeoutError:
-                # sqlite3's interrupt() is thread-safe: it aborts the statement in the worker thread.
+            except (TimeoutError, asyncio.CancelledError) as e:
+                # sqlite3's interrupt() is thread-safe: it aborts the statement in the worker
+                # thread. On cancellation (shutdown) too, or closing would wait for the query.
                 await conn.interrupt()
                 try:
                     await task
-                except sqlite3.Error:
+                except (sqlite3.Error, ValueError):
                     pass
+                if isinstance(e, asyncio.CancelledError):
+                    raise
                 raise SqlError(TIMEOUT, f"database {self.name}: query ran longer than {timeout}s") from None
         except sqlite3.Error as e:
             raise self._classify(e) from None
