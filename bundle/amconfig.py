@@ -30,6 +30,8 @@ AM_CONFIG = AM_DIR / "alertmanager.yml"
 DISCORD_RECEIVER = "discord"
 # The optional extra channel mirrors the paging tiers.
 DISCORD_MATCHERS = ['severity=~"critical|high"']
+#: group_by of the critical and high routes in alertmanager.yml (tests/test_alertmanager.py checks).
+PAGING_GROUP_BY = ["alertname", "program", "account", "mint", "instance"]
 
 
 def load(path: Path = AM_CONFIG) -> dict[str, Any]:
@@ -58,7 +60,8 @@ def add_discord(cfg: dict[str, Any], webhook_url: str) -> dict[str, Any]:
     route = {
         "matchers": DISCORD_MATCHERS,
         "receiver": DISCORD_RECEIVER,
-        "group_by": ["alertname", "program"],
+        # As the paging tiers' routes: one message thread per affected account and exporter.
+        "group_by": list(PAGING_GROUP_BY),
         "group_wait": "10s",
         "group_interval": "1m",
         "repeat_interval": "1h",

@@ -8,10 +8,17 @@ both the rule and what the description really says.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+
+from exporter.ingest.totals import CU_BUCKETS, bucket_label
 
 J = 'job="escrow-exporter",instance="exporter:10190"'
 JL = {"job": "escrow-exporter", "instance": "exporter:10190"}
+# The same exporter restarted under another instance (a Kubernetes pod gets a new IP).
+J2 = 'job="escrow-exporter",instance="exporter-2:10190"'
+# The exporter serves process_start_time_seconds; the restart-aware clauses read it.
+PST = f"process_start_time_seconds{{{J}}}"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 
 
@@ -60,26 +67,42 @@ def gauge(alert: str, series: str, above: str, at_limit: str, at: str, fired: li
     ]
 
 
-def new_counter(alert: str, metric: str, labels: dict[str, str], severity: str) -> list[Case]:
+def new_counter(
+    alert: str, metric: str, labels: dict[str, str], severity: str, *, created_by_increment: bool
+) -> list[Case]:
+    """A counter alert. ``created_by_increment``: the exporter renders the series only once it
+    counts something (so it appears at 1 or more), rather than from 0."""
     sel = ",".join([J] + [f'{k}="{v}"' for k, v in labels.items()])
     s = f"{metric}{{{sel}}}"
-    return [
+    cases = [
         Case(
             alert,
             "counter grows by 1 fires",
-            {s: "0x20 1x10"},
+            {s: "0x20 1x10", PST: "0x40"},
             "22m",
             [Fired(severity, {**JL, **labels}, "1")],
         ),
+        # The exporter restores its totals from the state file: after 20 minutes down, the
+        # series is back at its old value and nothing new happened.
         Case(
             alert,
-            "a new series starting at 3 fires",
-            {s: "_x19 3x10"},
-            "22m",
-            [Fired(severity, {**JL, **labels}, "3")],
+            "totals restored after a 20-minute downtime are quiet",
+            {s: "7x10 _x19 7x20", PST: "0x10 _x19 1800x20"},
+            "35m",
         ),
-        Case(alert, "a flat counter is quiet", {s: "2x40"}, "22m"),
+        Case(alert, "a flat counter is quiet", {s: "2x40", PST: "0x40"}, "22m"),
     ]
+    if created_by_increment:
+        cases.append(
+            Case(
+                alert,
+                "a new series starting at 3 (exporter up for 22m) fires",
+                {s: "_x19 3x10", PST: "0x40"},
+                "22m",
+                [Fired(severity, {**JL, **labels}, "3")],
+            )
+        )
+    return cases
 
 
 PROG = {"program": "paid_match"}
@@ -89,16 +112,37 @@ TX_FAIL = f'escrow_transactions_total{{{J},program="paid_match",status="failed"}
 CU = f'escrow_compute_units_bucket{{{J},program="paid_match",instruction="settle_match",le="%s"}}'
 BAL = f'escrow_account_balance{{{J},account="%s",mint="%s"}}'
 INFO = f'escrow_account_info{{{J},account="%s",role="%s",kind="%s",address="Addr%s"}}'
+EXISTS = f'escrow_account_exists{{{J},account="%s"}}'
+LEDGER = f'escrow_ledger_escrow_balance{{{J},account="%s",mint="%s"}}'
 TS = f'escrow_account_balance_updated_timestamp_seconds{{{J},account="escrow_usdc"}}'
+ESCROW_INFO = INFO % ("escrow_usdc", "escrow", "token", "3")
+STALE_LABELS = {**JL, "account": "escrow_usdc"}
 RECON = f"escrow_business_reconciliation_last_success_timestamp_seconds{{{J}}}"
+RECON_UP = f'escrow_sql_query_up{{{J},query="reconciliation_last_success"}}'
 LAG = f'escrow_ingest_lag_seconds{{{J},program="paid_match"}}'
+INGEST_UP = f'escrow_exporter_collector_up{{{J},collector="ingest:paid_match"}}'
+INGEST_OK = f'escrow_exporter_collector_last_success_timestamp_seconds{{{J},collector="ingest:paid_match"}}'
+PAUSED_STATE = f'escrow_program_accounts{{{J},program="paid_match",account="PlatformConfig",state="paused"}}'
+PAUSED_EVENTS = f'escrow_events_total{{{J},program="paid_match",event="ProgramPaused"}}'
+# ProgramPaused configured with labels: [reason] (examples/config.yml): one series per reason.
+PAUSED_INCIDENT = f'escrow_events_total{{{J},program="paid_match",event="ProgramPaused",reason="Incident"}}'
+FAILOVERS = f"escrow_rpc_failovers_total{{{J}}}"
+PROBE = 'job="escrow-app-health",instance="http://app:8080/readyz"'
+PROBE_LABELS = {"job": "escrow-app-health", "instance": "http://app:8080/readyz"}
+# Balances read every 15 s until 60m; then every read fails, and the exporter serves the last
+# value (and its timestamp) for interval x staleness_intervals = 75 s before dropping both.
+TS_READS_FAIL_AT_60M = "0+15x240 3600x4"
 
 
-def cu_buckets(bucket_with_observations: str) -> dict[str, str]:
-    """Ten observations a minute, all in one bucket (cumulative counts above it)."""
-    les = ["100000", "180000", "200000", "+Inf"]
-    start = les.index(bucket_with_observations)
-    return {CU % le: ("0+10x40" if i >= start else "0x40") for i, le in enumerate(les)}
+def cu_buckets(calls_per_minute: dict[int, int]) -> dict[str, str]:
+    """The exporter's histogram (its own buckets, exporter/ingest/totals.py) for ``calls`` calls a
+    minute using ``units`` compute units each."""
+    per_bucket = Counter({bucket_label(units): calls for units, calls in calls_per_minute.items()})
+    out, running = {}, 0
+    for le in [*(str(b) for b in CU_BUCKETS), "+Inf"]:
+        running += per_bucket[le]
+        out[CU % le] = f"0+{running}x40" if running else "0x40"
+    return out
 
 
 CASES: list[Case] = [
@@ -118,12 +162,32 @@ CASES: list[Case] = [
         "medium",
         {**JL, "collector": "balances"},
     ),
-    *held(
+    *held("EscrowAppProbeFailed", f"probe_success{{{PROBE}}}", 2, "high", PROBE_LABELS),
+    Case(
         "EscrowAppProbeFailed",
-        'probe_success{job="escrow-app-health",instance="http://app:8080/readyz"}',
-        2,
-        "high",
-        {"job": "escrow-app-health", "instance": "http://app:8080/readyz"},
+        "blackbox_exporter down (probe scrape fails, no probe_success) fires",
+        {f"up{{{PROBE}}}": "1x5 0x40", f"probe_success{{{PROBE}}}": "1x5"},
+        "30m",
+        [Fired("high", PROBE_LABELS, "0")],
+    ),
+    Case(
+        "EscrowAppProbeFailed",
+        "every probe target vanished fires",
+        {f"up{{{PROBE}}}": "1x5", f"probe_success{{{PROBE}}}": "1x5"},
+        "20m",
+        [Fired("high", {"job": "escrow-app-health"}, "1")],
+    ),
+    Case(
+        "EscrowAppProbeFailed",
+        "probes answering is quiet",
+        {f"up{{{PROBE}}}": "1x40", f"probe_success{{{PROBE}}}": "1x40"},
+        "30m",
+    ),
+    Case(
+        "EscrowAppProbeFailed",
+        "a deployment without probe targets is quiet",
+        {f"up{{{J}}}": "1x40"},
+        "30m",
     ),
     Case(
         "EscrowRpcOutage",
@@ -160,71 +224,152 @@ CASES: list[Case] = [
         },
         "7m",
     ),
+    # Scrapes every 15 s, evaluations every 10 s: not aligned, as in production, so increase()
+    # extrapolates (exactly 4 failovers read as 4.03).
     Case(
         "EscrowRpcFailoverFlapping",
-        "5 failovers in 30m fires",
-        {f"escrow_rpc_failovers_total{{{J}}}": "0x40 1 2 3 4 5x10"},
-        "50m",
+        "5 failovers in 30m (unaligned scrapes) fires",
+        {FAILOVERS: "10x240 11x4 12x4 13x4 14x4 15x200"},
+        "70m10s",
         [Fired("medium", JL, "5")],
+        interval="15s",
+        evaluation_interval="10s",
     ),
     Case(
         "EscrowRpcFailoverFlapping",
-        "4 failovers in 30m is quiet",
-        {f"escrow_rpc_failovers_total{{{J}}}": "0x40 1 2 3 4x10"},
-        "50m",
+        "exactly 4 failovers in 30m (unaligned scrapes) is quiet",
+        {FAILOVERS: "10x240 11x4 12x4 13x4 14x200"},
+        "70m10s",
+        interval="15s",
+        evaluation_interval="10s",
     ),
     Case(
         "EscrowBalanceMismatch",
         "0.5 USDC missing on chain for 11m fires",
-        {
-            BAL % ("escrow_usdc", USDC): "100x20",
-            f'escrow_ledger_escrow_balance{{{J},account="escrow_usdc",mint="{USDC}"}}': "100.5x20",
-        },
+        {BAL % ("escrow_usdc", USDC): "100x20", LEDGER % ("escrow_usdc", USDC): "100.5x20"},
         "12m",
-        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "-0.5")],
+        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "-0.500000")],
     ),
     Case(
         "EscrowBalanceMismatch",
         "0.5 more on chain than booked fires",
-        {
-            BAL % ("escrow_usdc", USDC): "101x20",
-            f'escrow_ledger_escrow_balance{{{J},account="escrow_usdc",mint="{USDC}"}}': "100.5x20",
-        },
+        {BAL % ("escrow_usdc", USDC): "101x20", LEDGER % ("escrow_usdc", USDC): "100.5x20"},
         "12m",
-        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "0.5")],
+        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "0.500000")],
     ),
     Case(
         "EscrowBalanceMismatch",
         "chain and ledger read at different moments (disagree every other minute) is quiet",
-        {
-            BAL % ("escrow_usdc", USDC): " ".join(["100 105"] * 10),
-            f'escrow_ledger_escrow_balance{{{J},account="escrow_usdc",mint="{USDC}"}}': "100x20",
-        },
+        {BAL % ("escrow_usdc", USDC): " ".join(["100 105"] * 10), LEDGER % ("escrow_usdc", USDC): "100x20"},
         "12m",
     ),
     Case(
         "EscrowBalanceMismatch",
         "a drift under the tolerance is quiet",
-        {
-            BAL % ("escrow_usdc", USDC): "100x20",
-            f'escrow_ledger_escrow_balance{{{J},account="escrow_usdc",mint="{USDC}"}}': "100.0078125x20",
-        },
+        {BAL % ("escrow_usdc", USDC): "100x20", LEDGER % ("escrow_usdc", USDC): "100.0078125x20"},
+        "12m",
+    ),
+    # 100.01 - 100 is 0.010000000000005 in floating point.
+    Case(
+        "EscrowBalanceMismatch",
+        "a drift of exactly the tolerance (100.01 vs 100) is quiet",
+        {BAL % ("escrow_usdc", USDC): "100.01x20", LEDGER % ("escrow_usdc", USDC): "100x20"},
         "12m",
     ),
     Case(
-        "EscrowBalanceStale",
-        "not refreshed for 17m fires",
-        {TS: "0+60x5 300x30"},
-        "22m",
-        [Fired("high", {"account": "escrow_usdc"}, "17m 0s")],
+        "EscrowBalanceMismatch",
+        "a drift of one micro-unit over the tolerance fires",
+        {BAL % ("escrow_usdc", USDC): "100.010001x20", LEDGER % ("escrow_usdc", USDC): "100x20"},
+        "12m",
+        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "0.010001")],
     ),
-    Case("EscrowBalanceStale", "refreshed exactly 600s ago is quiet", {TS: "-600+60x40"}, "22m"),
+    # Drained to 0 and closed at 10m: the exporter sets exists=0 and drops the balance series
+    # (exporter/collectors/balances.py); the books still hold 250k.
+    Case(
+        "EscrowBalanceMismatch",
+        "a drained-and-closed escrow with 250k on the books fires",
+        {
+            BAL % ("escrow_usdc", USDC): "250000x9",
+            EXISTS % "escrow_usdc": "1x9 0x40",
+            LEDGER % ("escrow_usdc", USDC): "250000x50",
+        },
+        "30m",
+        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "-250000.000000")],
+    ),
+    Case(
+        "EscrowBalanceMismatch",
+        "a closed escrow the books also say is empty is quiet",
+        {
+            BAL % ("escrow_usdc", USDC): "0x9",
+            EXISTS % "escrow_usdc": "1x9 0x40",
+            LEDGER % ("escrow_usdc", USDC): "0x50",
+        },
+        "30m",
+    ),
     Case(
         "EscrowBalanceStale",
-        "a balance series that vanished fires",
-        {TS: "0+60x10"},
-        "36m",
-        [Fired("high", {"account": "escrow_usdc"}, "30m 0s")],
+        "reads failing since 60m (series dropped 75 s later) fires at 80m",
+        {TS: TS_READS_FAIL_AT_60M, ESCROW_INFO: "1x800", EXISTS % "escrow_usdc": "1x244", PST: "0x800"},
+        "80m",
+        [Fired("high", STALE_LABELS, "20m 0s")],
+        interval="15s",
+    ),
+    Case(
+        "EscrowBalanceStale",
+        "reads failing since 60m still fire at 150m",
+        {TS: TS_READS_FAIL_AT_60M, ESCROW_INFO: "1x800", EXISTS % "escrow_usdc": "1x244", PST: "0x800"},
+        "150m",
+        [Fired("high", STALE_LABELS, "1h 30m 0s")],
+        interval="15s",
+    ),
+    Case(
+        "EscrowBalanceStale",
+        "exporter (re)started at 40m, reads failing from 50m (series younger than 30m) fires",
+        {
+            TS: "_x160 2400+15x40 3000x4",
+            ESCROW_INFO: "_x160 1x500",
+            EXISTS % "escrow_usdc": "_x160 1x44",
+            PST: "_x160 2400x500",
+        },
+        "70m",
+        [Fired("high", STALE_LABELS, "20m 0s")],
+        interval="15s",
+    ),
+    Case(
+        "EscrowBalanceStale",
+        "last read exactly 600s ago is quiet",
+        {TS: "-600+15x200", ESCROW_INFO: "1x200", EXISTS % "escrow_usdc": "1x200", PST: "-3600x200"},
+        "30m",
+        interval="15s",
+    ),
+    Case(
+        "EscrowBalanceStale",
+        "never read since the exporter started 20m ago fires",
+        {ESCROW_INFO: "1x100", PST: "0x100"},
+        "20m",
+        [Fired("high", STALE_LABELS, "20m 0s")],
+        interval="15s",
+    ),
+    Case(
+        "EscrowBalanceStale",
+        "a closed account (exists 0, balance dropped) is quiet",
+        {TS: "0+15x40", EXISTS % "escrow_usdc": "1x40 0x200", ESCROW_INFO: "1x240", PST: "0x240"},
+        "40m",
+        interval="15s",
+    ),
+    Case(
+        "EscrowBalanceStale",
+        "an exporter restarted under a new instance leaves no stale balance behind",
+        {
+            TS: "0+15x120",
+            ESCROW_INFO: "1x120",
+            PST: "0x120",
+            f'escrow_account_balance_updated_timestamp_seconds{{{J2},account="escrow_usdc"}}': "_x120 1800+15x240",
+            f'escrow_account_info{{{J2},account="escrow_usdc",role="escrow",kind="token",address="Addr3"}}': "_x120 1x240",
+            f"process_start_time_seconds{{{J2}}}": "_x120 1800x240",
+        },
+        "60m",
+        interval="15s",
     ),
     *held(
         "EscrowAccountMissing",
@@ -248,6 +393,24 @@ CASES: list[Case] = [
         [
             Fired("high", {"account": "treasury_sol", "mint": "SOL", "role": "treasury"}, "0.5"),
             Fired("high", {"account": "fee_usdc", "mint": USDC, "role": "fee"}, "99.5"),
+        ],
+    ),
+    # Drained to 0 and closed at 10m: the exporter drops the balance series and sets exists=0.
+    Case(
+        "EscrowWalletBelowFloor",
+        "a treasury SOL wallet and a fee token account drained and closed fire at 0",
+        {
+            BAL % ("treasury_sol", "SOL"): "5x9",
+            INFO % ("treasury_sol", "treasury", "sol", "1"): "1x60",
+            EXISTS % "treasury_sol": "1x9 0x50",
+            BAL % ("fee_usdc", USDC): "500x9",
+            INFO % ("fee_usdc", "fee", "token", "2"): "1x60",
+            EXISTS % "fee_usdc": "1x9 0x50",
+        },
+        "30m",
+        [
+            Fired("high", {"account": "treasury_sol", "mint": "SOL", "role": "treasury"}, "0"),
+            Fired("high", {"account": "fee_usdc", "mint": "token", "role": "fee"}, "0"),
         ],
     ),
     Case(
@@ -329,12 +492,29 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowComputeUnitsNearLimit",
-        "p99 199800 CU fires",
-        cu_buckets("200000"),
+        "every call at 190k CU (p99 199800) fires",
+        cu_buckets({190_000: 10}),
         "32m",
         [Fired("medium", {"program": "paid_match", "instruction": "settle_match"}, "199800")],
     ),
-    Case("EscrowComputeUnitsNearLimit", "p99 179200 CU is quiet", cu_buckets("180000"), "32m"),
+    Case(
+        "EscrowComputeUnitsNearLimit",
+        "every call at exactly 180k CU (p99 179700) is quiet",
+        cu_buckets({180_000: 10}),
+        "32m",
+    ),
+    Case(
+        "EscrowComputeUnitsNearLimit",
+        "every call at 110k CU (55% of the budget) is quiet",
+        cu_buckets({110_000: 10}),
+        "32m",
+    ),
+    Case(
+        "EscrowComputeUnitsNearLimit",
+        "6% of calls at 110k CU, the rest at 60k, is quiet",
+        cu_buckets({60_000: 94, 110_000: 6}),
+        "32m",
+    ),
     Case(
         "EscrowIngestLag",
         "700s behind fires high and medium",
@@ -350,36 +530,73 @@ CASES: list[Case] = [
         [Fired("medium", {**JL, **PROG}, "5m 0s")],
     ),
     Case("EscrowIngestLag", "120s behind is quiet", {LAG: "120x20"}, "7m"),
+    # Caught up, then every cycle fails from 6m: the lag gauge stays 0 (exporter/ingest/ingester.py).
+    Case(
+        "EscrowIngestLag",
+        "every cycle failing from a caught-up state (lag stays 0) fires high and medium",
+        {LAG: "0x30", INGEST_UP: "1x5 0x30", INGEST_OK: "0+60x5 300x30", PST: "0x30"},
+        "22m",
+        [Fired("high", {**JL, **PROG}, "17m 0s"), Fired("medium", {**JL, **PROG}, "17m 0s")],
+    ),
+    Case(
+        "EscrowIngestLag",
+        "last successful cycle exactly 120s ago is quiet",
+        {LAG: "0x30", INGEST_UP: "1x30", INGEST_OK: "-120+60x30", PST: "0x30"},
+        "22m",
+    ),
+    Case(
+        "EscrowIngestLag",
+        "no successful cycle since the exporter started 22m ago fires high and medium",
+        {INGEST_UP: "0x30", PST: "0x30"},
+        "22m",
+        [Fired("high", {**JL, **PROG}, "22m 0s"), Fired("medium", {**JL, **PROG}, "22m 0s")],
+    ),
     *new_counter(
         "EscrowEventDecodeErrors",
         "escrow_event_decode_errors_total",
         {"program": "paid_match", "reason": "unknown_discriminator"},
         "medium",
+        created_by_increment=True,
     ),
-    *new_counter("EscrowLogsTruncated", "escrow_logs_truncated_total", {"program": "paid_match"}, "low"),
+    *new_counter(
+        "EscrowLogsTruncated",
+        "escrow_logs_truncated_total",
+        {"program": "paid_match"},
+        "low",
+        created_by_increment=False,
+    ),
     Case(
         "EscrowProgramPaused",
         "PlatformConfig paused fires",
-        {
-            f'escrow_program_accounts{{{J},program="paid_match",account="PlatformConfig",state="paused"}}': "0x5 1x10"
-        },
+        {PAUSED_STATE: "0x5 1x10"},
         "8m",
         [Fired("high", PROG, "1")],
     ),
     Case(
         "EscrowProgramPaused",
         "a ProgramPaused event fires",
-        {f'escrow_events_total{{{J},program="paid_match",event="ProgramPaused"}}': "0x5 1x10"},
+        {PAUSED_EVENTS: "0x5 1x10"},
         "8m",
+        [Fired("high", PROG, "1")],
+    ),
+    # Paused and resumed between two PlatformConfig surveys; the event's series is created at 1.
+    Case(
+        "EscrowProgramPaused",
+        "the first ProgramPaused with a new reason fires",
+        {PAUSED_STATE: "0x40", PAUSED_INCIDENT: "_x20 1x15", PST: "0x40"},
+        "23m",
         [Fired("high", PROG, "1")],
     ),
     Case(
         "EscrowProgramPaused",
+        "a pause counted before a 20-minute downtime is quiet after the restart",
+        {PAUSED_STATE: "0x10 _x19 0x20", PAUSED_INCIDENT: "1x10 _x19 1x20", PST: "0x10 _x19 1800x20"},
+        "35m",
+    ),
+    Case(
+        "EscrowProgramPaused",
         "running and no pause event is quiet",
-        {
-            f'escrow_program_accounts{{{J},program="paid_match",account="PlatformConfig",state="paused"}}': "0x20",
-            f'escrow_events_total{{{J},program="paid_match",event="ProgramPaused"}}': "0x20",
-        },
+        {PAUSED_STATE: "0x20", PAUSED_EVENTS: "0x20"},
         "8m",
     ),
     *gauge(
@@ -393,22 +610,54 @@ CASES: list[Case] = [
     Case(
         "EscrowReconciliationOverdue",
         "2h20m since the last run fires medium",
-        {RECON: "0x400"},
+        {RECON: "0x400", RECON_UP: "1x400"},
         "140m",
         [Fired("medium", JL, "2h 20m 0s")],
     ),
     Case(
         "EscrowReconciliationOverdue",
         "6h20m since the last run fires high and medium",
-        {RECON: "0x400"},
+        {RECON: "0x400", RECON_UP: "1x400"},
         "380m",
         [Fired("high", JL, "6h 20m 0s"), Fired("medium", JL, "6h 20m 0s")],
     ),
     Case(
         "EscrowReconciliationOverdue",
         "exactly 2h since the last run is quiet",
-        {RECON: "-7200+60x400"},
+        {RECON: "-7200+60x400", RECON_UP: "1x400"},
         "140m",
+    ),
+    # No successful run in the business DB: the query answers with no row, so no timestamp.
+    Case(
+        "EscrowReconciliationOverdue",
+        "no successful run recorded while the query works for 8h fires high and medium",
+        {RECON_UP: "1x500"},
+        "480m",
+        [Fired("high", JL, "6h 0m 0s"), Fired("medium", JL, "2h 0m 0s")],
+    ),
+    Case(
+        "EscrowReconciliationOverdue",
+        "no successful run recorded, query answering for 1h40m, is quiet",
+        {RECON_UP: "1x200"},
+        "100m",
+    ),
+    Case(
+        "EscrowReconciliationOverdue",
+        "the timestamp row disappearing (after 6h20m) keeps it firing",
+        {RECON: "0x380", RECON_UP: "1x500"},
+        "400m",
+        [Fired("high", JL, "6h 40m 0s"), Fired("medium", JL, "6h 40m 0s")],
+    ),
+    Case(
+        "EscrowReconciliationOverdue",
+        "an exporter restarted under a new instance leaves no overdue timestamp behind",
+        {
+            RECON: "0+60x100",
+            RECON_UP: "1x100",
+            f"escrow_business_reconciliation_last_success_timestamp_seconds{{{J2}}}": "_x100 6000+60x200",
+            f'escrow_sql_query_up{{{J2},query="reconciliation_last_success"}}': "_x100 1x200",
+        },
+        "300m",
     ),
     *gauge(
         "EscrowPaymentWebhookLatencyHigh",

@@ -30,7 +30,13 @@ PARAMS: dict[str, str] = {
     # A balance difference (whole units, either direction) the books may legitimately show
     # while a transfer is between chain confirmation and the ledger write.
     "mismatch_tolerance": "0.01",
+    # Float rounding: 100.01 - 100 is 0.010000000000005, which must count as "at the tolerance".
+    # Far below one micro-unit, far above the rounding error of balances up to ~1e8 units.
+    "mismatch_epsilon": "1e-7",
     "balance_stale_seconds": "600",
+    # How far back the "last good read" clauses look (last_over_time), in seconds; beyond it
+    # the exporter's uptime, capped at this, is reported instead (a lower bound).
+    "lookback_seconds": "21600",
     # Treasury and fee wallets: SOL pays transaction fees, tokens pay out winners.
     "wallet_floor_sol": "1",
     "wallet_floor_token": "100",
@@ -126,15 +132,31 @@ RECORDINGS: list[Recording] = [
         "treasury",
     ),
     # Signed: negative means the chain holds less than the books say (money missing).
+    # A closed account (drained to 0 and removed, escrow_account_exists 0) has no balance series:
+    # it counts as 0 on chain, or a drained-and-closed escrow would never show a drift.
     Recording(
         "account_mint:escrow_balance_drift:onchain_minus_ledger",
-        "account_mint:escrow_account_balance:max - account_mint:escrow_ledger_escrow_balance:max",
+        "account_mint:escrow_account_balance:max - account_mint:escrow_ledger_escrow_balance:max\n"
+        "or\n"
+        "-(account_mint:escrow_ledger_escrow_balance:max"
+        " and on (account) (max by (account) (escrow_account_exists{[[job]]}) == 0))",
         "treasury",
     ),
+    # Likewise a closed treasury/fee wallet holds 0. Its mint is gone with its balance series:
+    # "SOL" for a SOL wallet, "token" for a token account.
     Recording(
         "account_mint_role:escrow_wallet_balance:max",
-        "max by (account, mint, role) (escrow_account_balance{[[job]]}"
-        ' * on (job, instance, account) group_left (role) escrow_account_info{[[job]], role=~"treasury|fee"})',
+        "max by (account, mint, role) (\n"
+        "  escrow_account_balance{[[job]]}"
+        ' * on (job, instance, account) group_left (role) escrow_account_info{[[job]], role=~"treasury|fee"}\n'
+        ")\n"
+        "or on (account)\n"
+        "max by (account, mint, role) (\n"
+        "  label_replace(label_replace(\n"
+        '    0 * escrow_account_info{[[job]], role=~"treasury|fee"}'
+        " and on (job, instance, account) escrow_account_exists{[[job]]} == 0,\n"
+        '    "mint", "SOL", "kind", "sol"), "mint", "token", "kind", "token")\n'
+        ")",
         "treasury",
     ),
     Recording(
@@ -172,12 +194,53 @@ RECORDINGS: list[Recording] = [
 ]
 
 
-# "New counter" clause: a counter series created by its first increment never shows in increase().
-def _counter_grew(metric: str, by: str) -> str:
+def _counter_grew(metric: str, by: str, window_minutes: int = 15, matchers: str = "") -> str:
+    """The counter grew within the window, including a series that appeared in it.
+
+    increase() cannot see the first increment of a series created by it (the exporter renders
+    a labelled counter, e.g. a new ``reason``, only once it counts something, at 1), hence the
+    "new series" clause. That clause must not mistake a restart for news: the exporter restores
+    its totals from the state file, so after a downtime longer than the window every restored
+    series looks new. It therefore applies only once the process has been up for the window plus
+    2 minutes (first cycle and scrape): a series created within the first 2 minutes of uptime is
+    indistinguishable from a restored one and is not reported by that clause.
+    """
+    sel = f"{metric}{{[[job]]{', ' + matchers if matchers else ''}}}"
+    grace = window_minutes * 60 + 120
     return (
-        f"sum by ({by}) (increase({metric}{{[[job]]}}[15m])) > 0\n"
-        f"or sum by ({by}) ({metric}{{[[job]]}}) > 0 unless sum by ({by}) ({metric}{{[[job]]}} offset 15m)"
+        f"sum by ({by}) (increase({sel}[{window_minutes}m])) > 0\n"
+        f"or sum by ({by}) (\n"
+        f"  ({sel} unless {sel} offset {window_minutes}m)\n"
+        f"  and on (job, instance) time() - process_start_time_seconds{{[[job]]}} > {grace}\n"
+        ") > 0"
     )
+
+
+def _seconds_since(ts: str, present: str, by: str) -> str:
+    """Seconds since ``ts`` (a Unix-time gauge) last had a sample, for every series of ``present``.
+
+    The exporter drops a series whose source keeps failing (``SeriesCache``), so the gauge alone
+    cannot say how old it is: ``last_over_time`` keeps its last value for ``lookback_seconds``.
+    Only series still ``present`` count (an exporter restarted under a new ``instance`` leaves
+    its old series behind). With no sample in that window (never read since the exporter
+    started), the exporter's uptime, capped at the window, is a lower bound.
+    """
+    return (
+        f"time() - max by ({by}) (last_over_time({ts}[[[lookback_seconds]]s]))\n"
+        f"  and on ({by}) {present}\n"
+        f"or on ({by})\n"
+        f"clamp_max(\n"
+        f"  time() - max by ({by}) (0 * {present} + on (job, instance) group_left () process_start_time_seconds{{[[job]]}}),\n"
+        f"  [[lookback_seconds]]\n"
+        f")"
+    )
+
+
+def _indent(expr: str) -> str:
+    return "\n".join("  " + line for line in expr.splitlines())
+
+
+_INGEST = 'collector=~"ingest:.+"'
 
 
 ALERTS: list[Alert] = [
@@ -223,14 +286,24 @@ ALERTS: list[Alert] = [
     Alert(
         "EscrowAppProbeFailed",
         "exporter",
-        "probe_success{[[probe_job]]} == 0",
+        # A dead or unreachable blackbox_exporter fails the probe scrape (up 0) and leaves no
+        # probe_success at all; probe targets that vanished (file_sd emptied) leave nothing but
+        # their history. Never having had a probe target is not an alert (deployments without one).
+        "probe_success{[[probe_job]]} == 0\n"
+        "or up{[[probe_job]]} == 0\n"
+        "or (up{[[probe_job]]} == 1 unless on (job, instance) probe_success{[[probe_job]]})\n"
+        "or (absent(up{[[probe_job]]}) and on () count(last_over_time(up{[[probe_job]]}[1d])) > 0)",
         {"high": ""},
         "2m",
-        "An application health endpoint fails its blackbox probe.",
-        "The blackbox probe of {{ $labels.instance }} has failed for 2 minutes. Check first: "
-        'probe_http_status_code{instance="{{ $labels.instance }}"} and the application\'s own logs.',
+        "An application health endpoint fails its blackbox probe, or is no longer probed.",
+        "Probe {{ $labels.instance }} of job {{ $labels.job }} has failed or stopped reporting for 2 minutes: "
+        "the endpoint fails (probe_success 0), blackbox_exporter is down or unreachable (the probe scrape fails, "
+        "up 0), or every probe target of the job disappeared (no instance). Check first: "
+        'up{job="{{ $labels.job }}"}, probe_http_status_code{instance="{{ $labels.instance }}"} '
+        "and the application's own logs.",
         "escrow-overview",
-        '`probe_success{job="escrow-app-health"} == 0` for 2m',
+        '`probe_success{job="escrow-app-health"} == 0`, or the probe scrape fails (`up == 0`), '
+        "or every probe target vanished, for 2m",
     ),
     Alert(
         "EscrowRpcOutage",
@@ -276,7 +349,9 @@ ALERTS: list[Alert] = [
     Alert(
         "EscrowRpcFailoverFlapping",
         "rpc",
-        "increase(escrow_rpc_failovers_total{[[job]]}[30m]) > [[threshold]]",
+        # increase() extrapolates to the window's edges: with scrapes not aligned to it, exactly
+        # 4 failovers read as 4.03. Failovers are whole events, so round before comparing.
+        "round(increase(escrow_rpc_failovers_total{[[job]]}[30m])) > [[threshold]]",
         {"medium": "[[failovers_per_30m]]"},
         "0m",
         "The exporter keeps switching RPC endpoints.",
@@ -284,37 +359,54 @@ ALERTS: list[Alert] = [
         "(threshold [[threshold]]). Check first: escrow_rpc_active and escrow_rpc_up by endpoint; "
         "a provider that alternates between healthy and rate limited is the usual cause.",
         "escrow-chain-rpc",
-        "more than [[threshold]] failovers in 30m",
+        "more than [[threshold]] failovers in 30m (increase rounded to whole failovers)",
     ),
     Alert(
         "EscrowBalanceMismatch",
         "treasury",
-        "account_mint:escrow_balance_drift:onchain_minus_ledger > [[threshold]]\n"
-        "or account_mint:escrow_balance_drift:onchain_minus_ledger < -[[threshold]]",
+        # The epsilon keeps a drift of exactly the tolerance (float: 0.010000000000005) quiet.
+        "account_mint:escrow_balance_drift:onchain_minus_ledger > [[threshold]] + [[mismatch_epsilon]]\n"
+        "or account_mint:escrow_balance_drift:onchain_minus_ledger < -([[threshold]] + [[mismatch_epsilon]])",
         {"critical": "[[mismatch_tolerance]]"},
         "10m",
         "On-chain escrow balance disagrees with the ledger.",
-        "Escrow {{ $labels.account }} ({{ $labels.mint }}): on-chain minus ledger = {{ $value }} for 10 minutes "
-        "(tolerance [[threshold]]; negative means funds missing on chain). Check first: the latest "
+        "Escrow {{ $labels.account }} ({{ $labels.mint }}): on-chain minus ledger = "
+        '{{ $value | printf "%.6f" }} for 10 minutes (tolerance [[threshold]]; negative means funds missing '
+        "on chain; an account closed on chain counts as 0). Check first: the latest "
         "WithdrawalProcessed and MatchSettled events and the ledger entries of the last hour. "
         "Procedure: docs/runbooks/escrow-mismatch-investigation.md.",
         "escrow-treasury",
-        "abs(on-chain - ledger) > [[threshold]] units for 10m",
+        "abs(on-chain - ledger) > [[threshold]] units (an account closed on chain counts as 0) for 10m",
     ),
     Alert(
         "EscrowBalanceStale",
         "treasury",
-        "time() - max by (account) (escrow_account_balance_updated_timestamp_seconds{[[job]]}) > [[threshold]]\n"
-        "or (time() - max by (account) (escrow_account_balance_updated_timestamp_seconds{[[job]]} offset 30m)"
-        " unless on (account) max by (account) (escrow_account_balance_updated_timestamp_seconds{[[job]]}))",
+        # The exporter drops the balance and its timestamp staleness_intervals polls after the
+        # last good read, so the age is measured from the timestamp's last sample. Per exporter
+        # (job, instance): each account lives in one shard, and EscrowRpcOutage on that shard
+        # mutes it (alertmanager.yml). escrow_account_info is served for every configured
+        # account, so an account never read at all is covered too. A closed account is read
+        # fine (EscrowAccountMissing, EscrowBalanceMismatch and EscrowWalletBelowFloor cover it).
+        "(\n"
+        + _indent(
+            _seconds_since(
+                "escrow_account_balance_updated_timestamp_seconds{[[job]]}",
+                "escrow_account_info{[[job]]}",
+                "job, instance, account",
+            )
+        )
+        + "\n) > [[threshold]]\n"
+        "unless on (job, instance, account) escrow_account_exists{[[job]]} == 0",
         {"high": "[[balance_stale_seconds]]"},
         "5m",
         "An escrow balance has not been refreshed.",
-        "The balance of {{ $labels.account }} was last refreshed {{ $value | humanizeDuration }} ago "
-        "(threshold [[threshold]]s), or its series disappeared. Check first: "
-        "escrow_exporter_collector_up and escrow_rpc_up on the exporter.",
+        "The balance of {{ $labels.account }} on exporter {{ $labels.instance }} has not been read successfully "
+        "for {{ $value | humanizeDuration }} (threshold [[threshold]]s; if it was never read, counted from the "
+        "exporter's start, at most 6h). Its series is frozen or gone, so the mismatch and floor alerts are blind "
+        'for it. Check first: escrow_exporter_collector_up{collector="balances"} and escrow_rpc_up on the exporter.',
         "escrow-treasury",
-        "balance not refreshed for > [[threshold]]s (or its series vanished) for 5m",
+        "no successful balance read for > [[threshold]]s (its series frozen or dropped; an account never read "
+        "counts from the exporter's start) for 5m",
     ),
     Alert(
         "EscrowAccountMissing",
@@ -338,10 +430,12 @@ ALERTS: list[Alert] = [
         "10m",
         "A treasury or fee wallet is below its floor.",
         "The {{ $labels.role }} wallet {{ $labels.account }} holds {{ $value }} {{ $labels.mint }} "
-        "(floor [[wallet_floor_sol]] SOL, [[wallet_floor_token]] per token). Check first: the wallet's "
+        "(floor [[wallet_floor_sol]] SOL, [[wallet_floor_token]] per token; a wallet closed on chain counts as 0). "
+        "Check first: the wallet's "
         "recent outgoing transfers and whether a planned sweep ran.",
         "escrow-treasury",
-        "treasury/fee balance < [[wallet_floor_sol]] SOL or < [[wallet_floor_token]] token units for 10m",
+        "treasury/fee balance < [[wallet_floor_sol]] SOL or < [[wallet_floor_token]] token units "
+        "(closed = 0) for 10m",
     ),
     Alert(
         "EscrowWithdrawalSpike",
@@ -397,16 +491,30 @@ ALERTS: list[Alert] = [
     Alert(
         "EscrowIngestLag",
         "chain",
-        "escrow_ingest_lag_seconds{[[job]]} > [[threshold]]",
+        # escrow_ingest_lag_seconds measures what the cycles saw; a cycle that fails before
+        # listing anything (from a caught-up state, where the gauge read 0, or with no success
+        # since the exporter started) is covered by the time since the last successful cycle.
+        "escrow_ingest_lag_seconds{[[job]]} > [[threshold]]\n"
+        "or on (job, instance, program)\n"
+        "max without (collector) (label_replace(\n"
+        + _indent(
+            _seconds_since(
+                f"escrow_exporter_collector_last_success_timestamp_seconds{{[[job]], {_INGEST}}}",
+                f"escrow_exporter_collector_up{{[[job]], {_INGEST}}}",
+                "job, instance, collector",
+            )
+        )
+        + ',\n  "program", "$1", "collector", "ingest:(.+)"\n)) > [[threshold]]',
         {"high": "600", "medium": "120"},
         "5m",
         "Event ingestion is behind the chain.",
-        "Ingestion of {{ $labels.program }} is {{ $value | humanizeDuration }} behind (threshold [[threshold]]s); "
+        "Ingestion of {{ $labels.program }} on {{ $labels.instance }} is {{ $value | humanizeDuration }} behind, "
+        "or has not completed a cycle for that long (threshold [[threshold]]s); "
         "event counters and withdrawal alerts lag by as much. Check first: "
         'rate(escrow_rpc_requests_total{method="getTransaction"}[5m]) by outcome and '
         "escrow_exporter_collector_up.",
         "escrow-chain-rpc",
-        "`escrow_ingest_lag_seconds > [[threshold]]` for 5m",
+        "`escrow_ingest_lag_seconds > [[threshold]]`, or no successful ingest cycle for > [[threshold]]s, for 5m",
     ),
     Alert(
         "EscrowEventDecodeErrors",
@@ -419,12 +527,14 @@ ALERTS: list[Alert] = [
         "in 15 minutes. Usually the program was upgraded and the IDL in the exporter config is old. "
         "Check first: the program's last deploy slot and the IDL version.",
         "escrow-exporter",
-        "any new `escrow_event_decode_errors_total` in 15m",
+        "any new `escrow_event_decode_errors_total` in 15m (not totals restored at a restart)",
     ),
     Alert(
         "EscrowLogsTruncated",
         "chain",
-        _counter_grew("escrow_logs_truncated_total", "job, instance, program"),
+        # Served for every program from 0 (exporter/collectors/ingest.py), so increase() sees the
+        # first truncation; no "new series" clause to misfire on totals restored after a restart.
+        "sum by (job, instance, program) (increase(escrow_logs_truncated_total{[[job]]}[15m])) > 0",
         {"low": ""},
         "0m",
         "Transaction logs were truncated; log-emitted events may be missing.",
@@ -432,13 +542,14 @@ ALERTS: list[Alert] = [
         "Events emitted with emit_cpi! are unaffected; log-emitted events in those transactions were lost. "
         "Check first: which instructions log heavily (escrow_instructions_total).",
         "escrow-exporter",
-        "any new `escrow_logs_truncated_total` in 15m",
+        "`escrow_logs_truncated_total` grew in 15m (not totals restored at a restart)",
     ),
     Alert(
         "EscrowProgramPaused",
         "chain",
         'max by (program) (escrow_program_accounts{[[job]], account="PlatformConfig", state="paused"}) == 1\n'
-        'or sum by (program) (increase(escrow_events_total{[[job]], event="ProgramPaused"}[10m])) > 0',
+        # The event counter of a new `reason` label value is created at 1: _counter_grew sees it.
+        "or " + _counter_grew("escrow_events_total", "program", 10, 'event="ProgramPaused"'),
         {"high": ""},
         "1m",
         "The escrow program is paused (or was paused in the last 10 minutes).",
@@ -447,7 +558,7 @@ ALERTS: list[Alert] = [
         "Check first: the ProgramPaused event's authority and reason. "
         "Procedure: docs/runbooks/emergency-pause-resume.md.",
         "escrow-overview",
-        "PlatformConfig paused, or a ProgramPaused event in 10m",
+        "PlatformConfig paused, or a ProgramPaused event in 10m (including the first of a new `reason`)",
     ),
     Alert(
         "EscrowAuditLogGap",
@@ -465,14 +576,33 @@ ALERTS: list[Alert] = [
     Alert(
         "EscrowReconciliationOverdue",
         "business",
-        "time() - escrow_business_reconciliation_last_success_timestamp_seconds{[[job]]} > [[threshold]]",
+        # The query returns no row, so the exporter serves no timestamp, when no run ever succeeded
+        # (or the table was emptied): last_over_time keeps a vanished timestamp for a day (for an
+        # exporter still running the query, not one gone under an old instance), and a query that
+        # has answered for the whole threshold without any row is overdue too (its value is then
+        # the threshold: at least that long).
+        "(\n"
+        "  time() - max by (job, instance) ("
+        "last_over_time(escrow_business_reconciliation_last_success_timestamp_seconds{[[job]]}[1d]))\n"
+        '    and on (job, instance) escrow_sql_query_up{[[job]], query="reconciliation_last_success"}\n'
+        ") > [[threshold]]\n"
+        "or on (job, instance)\n"
+        "[[threshold]] + 0 * max by (job, instance) ("
+        'escrow_sql_query_up{[[job]], query="reconciliation_last_success"} == 1)\n'
+        "  and on (job, instance) present_over_time("
+        'escrow_sql_query_up{[[job]], query="reconciliation_last_success"}[1d] offset [[threshold]]s)\n'
+        "  unless on (job, instance) last_over_time("
+        "escrow_business_reconciliation_last_success_timestamp_seconds{[[job]]}[[[threshold]]s])",
         {"high": "21600", "medium": "7200"},
         "10m",
         "The ledger has not been reconciled against the chain recently.",
-        "The last successful reconciliation was {{ $value | humanizeDuration }} ago (threshold [[threshold]]s). "
+        "The last successful reconciliation finished {{ $value | humanizeDuration }} ago (threshold "
+        "[[threshold]]s; if the business DB holds no successful run at all, the value is the threshold: "
+        "at least that long). "
         "Check first: the reconciliation job's schedule and its last error in the business DB.",
         "escrow-business",
-        "last successful reconciliation older than [[threshold]]s for 10m",
+        "last successful reconciliation older than [[threshold]]s (or none recorded for [[threshold]]s "
+        "while the query works) for 10m",
     ),
     Alert(
         "EscrowPaymentWebhookLatencyHigh",

@@ -85,7 +85,7 @@ def render_description(template: str, labels: dict[str, str], value: str) -> str
     """What Prometheus renders for the two template forms our descriptions use."""
 
     def label(m: re.Match[str]) -> str:
-        return labels[m.group(1)]
+        return labels.get(m.group(1), "")  # Prometheus renders a missing label as ""
 
     text = re.sub(r"\{\{ \$labels\.([a-z_]+) \}\}", label, template)
     text = re.sub(r"\{\{ \$value[^}]*\}\}", value, text)
@@ -143,17 +143,24 @@ unit tests: `prometheus/tests/*.yml`; routing: `alertmanager/alertmanager.yml`.
 | `critical` (P0) | money at risk or total loss of visibility | PagerDuty, high-urgency service + Slack `#escrow-critical` | 10s / 1m / 1h |
 | `high` (P1) | needs a human within the hour | PagerDuty, low-urgency service + Slack `#escrow-alerts` | 30s / 5m / 4h |
 | `medium` (P2) | needs attention today | Slack `#escrow-alerts` | 1m / 10m / 12h |
-| `low` (P3) | review in the next working day | Slack `#escrow-digest`, one batched digest | 10m / 6h / 24h |
+| `low` (P3) | review in the next working day | Slack `#escrow-digest`, one batched digest listing firing and resolved alerts | 10m / 1h / 24h |
 | `Watchdog` | always firing | dead-man's-switch webhook every minute | 0s / 1m / 1m |
 
 Discord is an optional extra channel for `critical` and `high`, added by
 `python -m bundle.amconfig --out OUT --discord-webhook-url-file FILE` (see `alertmanager/README.md`).
 
-Inhibitions: a `critical` alert mutes `high`/`medium`/`low` alerts with the same `alertname` and
-`program` (and `high` mutes `medium`/`low`, `medium` mutes `low`); `EscrowRpcOutage` mutes its
-symptoms on the same exporter (`EscrowRpcEndpointDown`, `EscrowRpcEndpointLagging`,
-`EscrowRpcFailoverFlapping`, `EscrowBalanceStale`, `EscrowIngestLag`, and `EscrowCollectorFailing`
-for the non-SQL collectors); `EscrowSqlDatabaseDown` mutes `EscrowSqlQueryFailing`;
+Grouping: `critical` and `high` group by `alertname`, `program`, `account`, `mint` and `instance`, so
+each affected account or exporter is its own PagerDuty incident (two wallets below their floor are
+two pages); `medium` groups by `alertname` and `program`; the `low` digest is one message for all
+low alerts, sent at most hourly, listing the firing ones and those resolved since the previous
+digest (a low alert that fired and cleared in between is still reported).
+
+Inhibitions: a `critical` alert mutes `high`/`medium`/`low` alerts with the same `alertname`,
+`program`, `account`, `mint` and `instance` (and `high` mutes `medium`/`low`, `medium` mutes `low`);
+`EscrowRpcOutage` mutes its symptoms on the same exporter (same `job` and `instance`:
+`EscrowRpcEndpointDown`, `EscrowRpcEndpointLagging`, `EscrowRpcFailoverFlapping`,
+`EscrowBalanceStale`, `EscrowIngestLag`, and `EscrowCollectorFailing` for the non-SQL collectors;
+an outage on one shard mutes nothing on another); `EscrowSqlDatabaseDown` mutes `EscrowSqlQueryFailing`;
 `EscrowProgramPaused` mutes `EscrowTransactionFailureRatio` for the same program (every
 transaction fails with `ProgramPaused` while paused). Nothing mutes `EscrowAppProbeFailed`: the
 application can fail independently of the exporter.

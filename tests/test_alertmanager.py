@@ -108,13 +108,10 @@ def test_inhibitions_cover_tiers_and_rpc_outage_symptoms() -> None:
         ['severity="high"'],
         ['severity="medium"'],
     ]
-    assert all(r["equal"] == ["alertname", "program"] for r in tiers)
-    outage_targets = " ".join(
-        m
-        for r in rules
-        if r["source_matchers"] == ['alertname="EscrowRpcOutage"']
-        for m in r["target_matchers"]
-    )
+    # A higher tier mutes a lower one only in the scope the paging tiers group by.
+    assert all(r["equal"] == amconfig.PAGING_GROUP_BY for r in tiers)
+    outage = [r for r in rules if r["source_matchers"] == ['alertname="EscrowRpcOutage"']]
+    outage_targets = " ".join(m for r in outage for m in r["target_matchers"])
     for symptom in (
         "EscrowRpcEndpointDown",
         "EscrowIngestLag",
@@ -122,6 +119,32 @@ def test_inhibitions_cover_tiers_and_rpc_outage_symptoms() -> None:
         "EscrowCollectorFailing",
     ):
         assert symptom in outage_targets
+    # An outage mutes its symptoms on its own exporter only, never on another shard.
+    assert all(r.get("equal") == ["job", "instance"] for r in outage), outage
+
+
+def test_paging_tiers_group_per_account_and_exporter() -> None:
+    """One PagerDuty incident (dedup_key = group) per account and exporter, in both paging tiers
+    and in the optional Discord copy."""
+    routes = {r["receiver"]: r for r in amconfig.load()["route"]["routes"]}
+    assert routes["critical"]["group_by"] == amconfig.PAGING_GROUP_BY
+    assert routes["high"]["group_by"] == amconfig.PAGING_GROUP_BY
+    assert set(amconfig.PAGING_GROUP_BY) >= {"alertname", "program", "account", "mint", "instance"}
+    discord = amconfig.add_discord(amconfig.load(), "https://discord.invalid/x")
+    assert next(r for r in discord["route"]["routes"] if r["receiver"] == "discord")["group_by"] == (
+        amconfig.PAGING_GROUP_BY
+    )
+
+
+def test_low_digest_is_hourly_and_reports_resolutions() -> None:
+    cfg = amconfig.load()
+    low = next(r for r in cfg["route"]["routes"] if r["receiver"] == "slack-low-digest")
+    assert low["group_interval"] == "1h"
+    receiver = next(r for r in cfg["receivers"] if r["name"] == "slack-low-digest")
+    assert receiver["slack_configs"][0]["send_resolved"] is True
+    tmpl = (AM / "templates" / "escrow.tmpl").read_text()
+    digest = tmpl[tmpl.index('define "escrow.slack.digest_text"') :]
+    assert ".Alerts.Resolved" in digest[: digest.index("{{- end }}")]
 
 
 def test_discord_extra_renders_valid_config_with_secret_kept_out_of_repo(tmp_path: Path) -> None:

@@ -5,8 +5,11 @@ the fault sends the resolutions."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +33,11 @@ escrow_exporter_collector_up{collector="sql"} 0
 escrow_logs_truncated_total{program="paid_match"} 2
 """
 HEALTHY = FAULTY.replace("} 0\n", "} 1\n")
+# The exporter serves escrow_logs_truncated_total from 0; the low alert fires once it grows.
+FAULTY_BEFORE_TRUNCATION = FAULTY.replace(
+    'escrow_logs_truncated_total{program="paid_match"} 2',
+    'escrow_logs_truncated_total{program="paid_match"} 0',
+)
 PD_HIGH, PD_LOW = "pd-high-urgency-key-0000000000000", "pd-low-urgency-key-00000000000000"
 
 
@@ -63,7 +71,7 @@ class MetricsPage:
 
 @pytest.fixture
 def page() -> Iterator[MetricsPage]:
-    p = MetricsPage(FAULTY)
+    p = MetricsPage(FAULTY_BEFORE_TRUNCATION)
     yield p
     p.close()
 
@@ -87,6 +95,7 @@ def test_tiers_reach_their_receivers_and_resolve(tmp_path: Path, page: MetricsPa
         pd = rx.wait_for(
             lambda: _pd(rx, "trigger", "EscrowRpcOutage"), what="PagerDuty trigger for the outage"
         )
+        page.body = FAULTY  # scraped at 0 by now: two transactions with truncated logs
         assert pd.body["routing_key"] == PD_HIGH
         payload = pd.body["payload"]
         assert payload["severity"] == "critical"
@@ -141,6 +150,140 @@ def test_tiers_reach_their_receivers_and_resolve(tmp_path: Path, page: MetricsPa
             what="Slack resolution",
         )
         assert not rx.find("slack", "EscrowRpcEndpointDown"), "an inhibited symptom was notified"
+        assert rx.errors == [], rx.errors
+
+
+def _post_alerts(stack: PromStack, alerts: list[dict[str, Any]]) -> None:
+    """Post alerts to Alertmanager the way Prometheus does (v2 API)."""
+    req = urllib.request.Request(
+        f"{stack.alertmanager_url}/api/v2/alerts",
+        data=json.dumps(alerts).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
+
+
+def _alert(name: str, severity: str, **labels: str) -> dict[str, Any]:
+    return {
+        "labels": {"alertname": name, "severity": severity, **labels},
+        "annotations": {
+            "summary": f"summary of {name}",
+            "description": f"{name} on {labels}",
+            "runbook_url": f"https://example.com/docs/runbooks/{name}.md",
+            "dashboard_url": "http://localhost:3000/d/escrow-overview",
+        },
+    }
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+class _DigestEvery5s(PromStack):
+    """Alertmanager only (no rules, no targets): the repository's routes, receivers and templates,
+    with the low digest's group_interval at 5 s instead of 1 h, so "between two digests" is a
+    window the test can post into."""
+
+    def alertmanager_config(self) -> dict[str, Any]:
+        cfg = super().alertmanager_config()
+        low = next(r for r in cfg["route"]["routes"] if r["receiver"] == "slack-low-digest")
+        low["group_wait"], low["group_interval"] = "1s", "5s"
+        return cfg
+
+
+DIGEST = "/slack/slack_digest_webhook_url"
+
+
+def test_low_digest_reports_an_alert_that_fired_and_resolved_between_digests(tmp_path: Path) -> None:
+    with Receivers() as rx, _DigestEvery5s(tmp_path, rx, {}, repo_rules=False, discord=False) as stack:
+        lagging = _alert(
+            "EscrowRpcEndpointLagging", "low", job="escrow-exporter", instance="e:1", endpoint="b"
+        )
+        _post_alerts(stack, [lagging])
+        first = rx.wait_for(
+            lambda: rx.find("slack", "EscrowRpcEndpointLagging", path=DIGEST), what="first digest"
+        )
+        assert "EscrowLogsTruncated" not in first.text
+        # Fired and resolved after that digest, before the next one (one post: no race with a tick).
+        now = time.time()
+        truncated = _alert(
+            "EscrowLogsTruncated", "low", job="escrow-exporter", instance="e:1", program="paid_match"
+        )
+        _post_alerts(stack, [lagging, {**truncated, "startsAt": _iso(now - 120), "endsAt": _iso(now - 1)}])
+        digest = rx.wait_for(
+            lambda: rx.find("slack", "EscrowLogsTruncated", path=DIGEST),
+            timeout=20,
+            what="digest with the resolved alert",
+        )
+        att = digest.body["attachments"][0]
+        assert att["title"] == "Escrow low-priority digest: 1 firing, 1 resolved"
+        text = att["text"]
+        assert "*Resolved since the last digest:*" in text, text
+        assert "• [resolved] *EscrowLogsTruncated* (paid_match): summary of EscrowLogsTruncated" in text, text
+        assert "• *EscrowRpcEndpointLagging*" in text, text
+        assert rx.errors == [], rx.errors
+
+
+def test_paging_tiers_page_once_per_account_and_exporter(tmp_path: Path) -> None:
+    with Receivers() as rx, PromStack(tmp_path, rx, {}, repo_rules=False, discord=False) as stack:
+        _post_alerts(
+            stack,
+            [
+                _alert("EscrowWalletBelowFloor", "high", account="treasury_sol", mint="SOL", role="treasury"),
+                _alert("EscrowWalletBelowFloor", "high", account="fee_usdc", mint="EPjF", role="fee"),
+                _alert("EscrowRpcOutage", "critical", job="escrow-exporter", instance="shard-a:10190"),
+                _alert("EscrowRpcOutage", "critical", job="escrow-exporter", instance="shard-b:10190"),
+            ],
+        )
+
+        def triggers(name: str) -> list[Message] | None:
+            found = [m for m in rx.of("pagerduty") if m.body["event_action"] == "trigger" and name in m.text]
+            return found if len(found) >= 2 else None
+
+        for name, scopes in (
+            ("EscrowWalletBelowFloor", ("treasury_sol", "fee_usdc")),
+            ("EscrowRpcOutage", ("shard-a:10190", "shard-b:10190")),
+        ):
+            pages = rx.wait_for(lambda n=name: triggers(n), what=f"two PagerDuty incidents for {name}")
+            assert len(pages) == 2, [p.text for p in pages]
+            assert len({p.body["dedup_key"] for p in pages}) == 2, "merged into one PagerDuty incident"
+            for scope in scopes:  # each incident is about one account / exporter only
+                assert len([p for p in pages if scope in p.text]) == 1, [p.text for p in pages]
+        assert rx.errors == [], rx.errors
+
+
+def test_rpc_outage_mutes_a_stale_balance_only_on_its_own_exporter(tmp_path: Path) -> None:
+    with Receivers() as rx, PromStack(tmp_path, rx, {}, repo_rules=False, discord=False) as stack:
+        shard_a = {"job": "escrow-exporter", "instance": "shard-a:10190"}
+        shard_b = {"job": "escrow-exporter", "instance": "shard-b:10190"}
+        _post_alerts(
+            stack,
+            [
+                _alert("EscrowRpcOutage", "critical", **shard_a),
+                _alert("EscrowBalanceStale", "high", account="escrow_usdc", **shard_a),
+                _alert("EscrowBalanceStale", "high", account="treasury_sol", **shard_b),
+            ],
+        )
+
+        def stale() -> dict[str, dict[str, Any]] | None:
+            found = {
+                a["labels"]["instance"]: a
+                for a in stack.am_alerts()
+                if a["labels"]["alertname"] == "EscrowBalanceStale"
+            }
+            return found if len(found) == 2 and found["shard-a:10190"]["status"]["inhibitedBy"] else None
+
+        held = rx.wait_for(stale, what="both stale balances in Alertmanager, shard A's inhibited")
+        assert held["shard-b:10190"]["status"]["state"] == "active", held["shard-b:10190"]
+        page = rx.wait_for(
+            lambda: next((m for m in rx.of("pagerduty") if "EscrowBalanceStale" in m.text), None),
+            what="PagerDuty page for shard B's stale balance",
+        )
+        assert "treasury_sol" in page.text and "escrow_usdc" not in page.text, page.text
+        time.sleep(3)  # several 1 s group rounds: shard A's muted symptom would have been sent
+        assert not [m for m in rx.messages if "escrow_usdc" in m.text], "a muted symptom was notified"
         assert rx.errors == [], rx.errors
 
 

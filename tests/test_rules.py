@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from bundle.cases import CASES
 from bundle.config import ALERTS, TIERS, alert_by_name
 from bundle.render import all_files
+from exporter.ingest.totals import CU_BUCKETS, bucket_label
 from tests.util import ROOT
 
 PROM = ROOT / "prometheus"
@@ -181,3 +183,74 @@ def test_thresholds_come_from_one_place() -> None:
     for tier, threshold in lag.tiers.items():
         assert rendered[tier]["expr"].endswith(f"> {threshold}")
         assert f"(threshold {threshold}s)" in rendered[tier]["annotations"]["description"]
+
+
+def test_compute_units_threshold_is_a_bucket_boundary() -> None:
+    """histogram_quantile interpolates inside a bucket: with 100k -> 200k, instructions at 110k CU
+    read as p99 ~199k and fired. The threshold must be a bucket edge of the exporter's histogram."""
+    threshold = int(alert_by_name("EscrowComputeUnitsNearLimit").tiers["medium"])
+    assert threshold in CU_BUCKETS
+    assert float(bucket_label(110_000)) < threshold, "110k-CU calls share a bucket with the threshold"
+
+
+# Promtool cases pinning the review's findings (each fails on the rule it replaced); dropping one
+# would silently reopen the hole.
+REGRESSION_CASES = {
+    "EscrowBalanceStale": [
+        "reads failing since 60m still fire at 150m",
+        "exporter (re)started at 40m, reads failing from 50m (series younger than 30m) fires",
+        "never read since the exporter started 20m ago fires",
+        "a closed account (exists 0, balance dropped) is quiet",
+        "an exporter restarted under a new instance leaves no stale balance behind",
+    ],
+    "EscrowBalanceMismatch": [
+        "a drained-and-closed escrow with 250k on the books fires",
+        "a drift of exactly the tolerance (100.01 vs 100) is quiet",
+    ],
+    "EscrowWalletBelowFloor": ["a treasury SOL wallet and a fee token account drained and closed fire at 0"],
+    "EscrowIngestLag": [
+        "every cycle failing from a caught-up state (lag stays 0) fires high and medium",
+        "no successful cycle since the exporter started 22m ago fires high and medium",
+    ],
+    "EscrowProgramPaused": [
+        "the first ProgramPaused with a new reason fires",
+        "a pause counted before a 20-minute downtime is quiet after the restart",
+    ],
+    "EscrowComputeUnitsNearLimit": [
+        "every call at 110k CU (55% of the budget) is quiet",
+        "6% of calls at 110k CU, the rest at 60k, is quiet",
+    ],
+    "EscrowReconciliationOverdue": [
+        "no successful run recorded while the query works for 8h fires high and medium",
+        "the timestamp row disappearing (after 6h20m) keeps it firing",
+    ],
+    "EscrowAppProbeFailed": [
+        "blackbox_exporter down (probe scrape fails, no probe_success) fires",
+        "every probe target vanished fires",
+        "a deployment without probe targets is quiet",
+    ],
+    "EscrowEventDecodeErrors": ["totals restored after a 20-minute downtime are quiet"],
+    "EscrowLogsTruncated": ["totals restored after a 20-minute downtime are quiet"],
+    "EscrowRpcFailoverFlapping": ["exactly 4 failovers in 30m (unaligned scrapes) is quiet"],
+}
+
+
+def test_review_regression_cases_are_generated() -> None:
+    generated = {
+        group["name"]
+        for path in (PROM / "tests").glob("*_test.yml")
+        for group in yaml.safe_load(path.read_text())["tests"]
+    }
+    for alert, titles in REGRESSION_CASES.items():
+        for title in titles:
+            assert f"{alert}: {title}" in generated, f"promtool case missing: {alert}: {title}"
+
+
+def test_compute_units_cases_use_the_exporters_buckets() -> None:
+    les = {
+        re.search(r'le="([^"]+)"', series).group(1)  # type: ignore[union-attr]
+        for case in CASES
+        if case.alert == "EscrowComputeUnitsNearLimit"
+        for series in case.series
+    }
+    assert les == {str(b) for b in CU_BUCKETS} | {"+Inf"}

@@ -26,7 +26,26 @@ LOGS_TRUNCATED = "logs_truncated"  # no labels
 LABEL_OVERFLOW = "label_overflow"  # labels: event, label
 
 #: Compute-unit histogram buckets: a transaction may use at most 1.4M compute units.
-CU_BUCKETS = (1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 200_000, 400_000, 800_000, 1_400_000)
+#: 150k and 180k keep histogram_quantile honest near the default 200k budget: the
+#: EscrowComputeUnitsNearLimit threshold (180k) is a bucket boundary, so it fires only when more
+#: than 1% of calls really exceed 180k (with 100k -> 200k, calls at 110k interpolated to ~199k).
+#: Adding a bucket keeps saved totals valid: an observation counted before stays under its old
+#: ``le`` (still cumulative, only coarser), and rate()-based quantiles only see new observations.
+CU_BUCKETS = (
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    150_000,
+    180_000,
+    200_000,
+    400_000,
+    800_000,
+    1_400_000,
+)
 
 
 def key(metric: str, /, **labels: str) -> CounterKey:
