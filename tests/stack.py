@@ -99,15 +99,23 @@ def _shorten_intervals(cfg: dict[str, Any], seconds: float) -> None:
         p.setdefault("accounts", {})["interval_seconds"] = seconds
 
 
+#: Compressed ``for:`` floors (seconds). The mismatch alert's 10m must outlast the moment the
+#: books trail the chain; the simulator's ledger writer trails by up to ~20 s while a
+#: 150-withdrawal spike is written on a loaded 2-core machine, which 10m/30 = 20 s would page on.
+FOR_FLOOR_SECONDS = {"EscrowBalanceMismatch": 45}
+
+
 def compress_for(rules_yaml: str, scale: float) -> str:
-    """Every alert's ``for:`` divided by ``scale`` (at least 1s when it was non-zero)."""
+    """Every alert's ``for:`` divided by ``scale`` (at least 1s when it was non-zero, and at least
+    its ``FOR_FLOOR_SECONDS``)."""
     doc = yaml.safe_load(rules_yaml)
     for group in doc["groups"]:
         for rule in group["rules"]:
             for key in ("for", "keep_firing_for"):
                 if "alert" in rule and key in rule:
                     seconds = duration_seconds(rule[key])
-                    rule[key] = f"{max(1, round(seconds / scale))}s" if seconds else "0s"
+                    floor = FOR_FLOOR_SECONDS.get(rule["alert"], 1) if key == "for" else 1
+                    rule[key] = f"{max(floor, round(seconds / scale))}s" if seconds else "0s"
     return yaml.safe_dump(doc, sort_keys=False, width=10_000)
 
 
