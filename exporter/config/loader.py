@@ -26,6 +26,7 @@ __all__ = [
     "format_problems",
     "line_map",
     "load_config",
+    "load_yaml_file",
     "parse_yaml",
     "read_text",
     "validation_problems",
