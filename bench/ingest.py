@@ -164,6 +164,13 @@ class _Counting:
         self.requests += 1
         return list(await self.pool.batch(calls))
 
+    async def call_on(self, endpoint: Any, method: str, params: Any) -> Any:
+        self.requests += 1
+        return await self.pool.call_on(endpoint, method, params)
+
+    def __getattr__(self, name: str) -> Any:  # endpoints, current(), max_retries: as the pool's
+        return getattr(self.pool, name)
+
 
 @contextlib.asynccontextmanager
 async def _ingester(config_path: Path) -> Any:
