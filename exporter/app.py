@@ -27,7 +27,7 @@ from exporter.keys import AUTH, CONFIG, POOL, REGISTRY, SCHEDULER
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from exporter.scheduler import Scheduler
-from exporter.webconfig import BasicAuth
+from exporter.webconfig import BasicAuth, response_headers_middleware
 
 log = logging.getLogger("exporter")
 
@@ -88,7 +88,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                     log.exception("collector close failed", extra={"collector": c.name})
 
 
-def create_app(config: Config, auth: BasicAuth | None = None) -> web.Application:
+def create_app(
+    config: Config, auth: BasicAuth | None = None, response_headers: dict[str, str] | None = None
+) -> web.Application:
     # `_created` series double the series count and no dashboard or rule of ours uses them.
     disable_created_metrics()
     registry = CollectorRegistry(auto_describe=True)
@@ -98,7 +100,10 @@ def create_app(config: Config, auth: BasicAuth | None = None) -> web.Application
     # The standard process_* series (memory, CPU, open fds, start time), as every exporter has:
     # restarts and leaks show up without node-level access.
     ProcessCollector(registry=registry)
-    app = web.Application()
+    # First, so the headers are on every answer, including basic auth's own 401.
+    app = web.Application(
+        middlewares=[response_headers_middleware(response_headers)] if response_headers else []
+    )
     app[CONFIG] = config
     app[REGISTRY] = registry
     if auth is not None:

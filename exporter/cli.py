@@ -127,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from exporter.app import create_app
-    from exporter.webconfig import BasicAuth, load_web_config, response_headers_middleware, ssl_context
+    from exporter.webconfig import BasicAuth, load_web_config, ssl_context
 
     setup_logging(args.log_level, args.log_format)
     try:
@@ -159,10 +159,7 @@ def _run(args: argparse.Namespace) -> int:
     def listening(*_: object) -> None:  # aiohttp calls this once every socket serves the app
         log.info("listening", extra={"address": address, "tls": ctx is not None})
 
-    app = create_app(config, auth=auth)
-    if web_cfg is not None and web_cfg.response_headers:
-        # First, so the headers are on every answer, including basic auth's own 401.
-        app.middlewares.insert(0, response_headers_middleware(web_cfg.response_headers))
+    app = create_app(config, auth=auth, response_headers=web_cfg.response_headers if web_cfg else None)
     web.run_app(
         app,
         sock=socks,

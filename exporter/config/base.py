@@ -62,21 +62,33 @@ class Problems:
             raise PydanticCustomError(MULTI_ERROR, "{summary}", {"summary": summary, "problems": self.items})
 
 
-def repeated_at(names: Sequence[str]) -> list[tuple[int, str, int]]:
-    """(index, name, index of its first occurrence) of every repeat in ``names``."""
+def add_repeated_names(problems: Problems, key: str, what: str, names: Sequence[str]) -> None:
+    """One problem per repeated name of the list at ``key``, at the repeat's ``name`` key."""
     first: dict[str, int] = {}
-    out = []
-    for i, n in enumerate(names):
-        if n in first:
-            out.append((i, n, first[n]))
+    for i, name in enumerate(names):
+        if name in first:
+            problems.add(
+                (key, i, "name"),
+                f"{what} name {name!r} is already used by {key}[{first[name]}]",
+            )
         else:
-            first[n] = i
-    return out
+            first[name] = i
 
 
 _CONTROL = re.compile(r"[\r\n\x00]")
 #: RFC 9110 field-name token.
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def line_break_problem(value: str, what: str) -> str | None:
+    """The problem with a secret-bearing ``value`` (a URL, a DSN, a header) that holds a line
+    break or NUL byte, else None. The value is never echoed."""
+    if not _CONTROL.search(value):
+        return None
+    return (
+        f"the {what} contains a line break or NUL byte (a secret from an environment variable "
+        f"often ends with a newline); the {what} is not shown"
+    )
 
 
 def header_problems(headers: dict[str, str]) -> list[tuple[Loc, str]]:
@@ -88,12 +100,6 @@ def header_problems(headers: dict[str, str]) -> list[tuple[Loc, str]]:
     for name, value in headers.items():
         if not _TOKEN.match(name):
             out.append(((), f"{name!r} is not a valid HTTP header name"))
-        elif _CONTROL.search(value):
-            out.append(
-                (
-                    (name,),
-                    "the value contains a line break or NUL byte (a secret from an environment "
-                    "variable often ends with a newline); the value is not shown",
-                )
-            )
+        elif problem := line_break_problem(value, "value"):
+            out.append(((name,), problem))
     return out

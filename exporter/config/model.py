@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from exporter.config.base import Problems, Section, header_problems, repeated_at
+from exporter.config.base import Problems, Section, add_repeated_names, header_problems, line_break_problem
 from exporter.config.programs import ProgramConfig
 from exporter.config.sql import SqlConfig
 from exporter.solana import parse_pubkey, seed_bytes
@@ -36,11 +36,8 @@ class EndpointConfig(Section):
     @classmethod
     def _http_url(cls, v: str) -> str:
         # Never echo the URL itself: it may hold an API key.
-        if any(c in v for c in "\r\n\x00"):  # checked first: urlparse drops line breaks silently
-            raise ValueError(
-                "the URL contains a line break or NUL byte (a secret from an environment variable "
-                "often ends with a newline); the URL is not shown"
-            )
+        if problem := line_break_problem(v, "URL"):  # first: urlparse drops line breaks silently
+            raise ValueError(problem)
         try:
             u = urlparse(v)
             port = u.port
@@ -149,12 +146,8 @@ class StateConfig(Section):
 
 
 def _unique(key: str, what: str, names: list[str]) -> None:
-    """One problem per repeated name, at the repeat's ``name`` key."""
     problems = Problems()
-    for i, name, first in repeated_at(names):
-        problems.add(
-            (key, i, "name"), f"{what} name {name!r} is already used by {key}[{first}]; names must be unique"
-        )
+    add_repeated_names(problems, key, what, names)
     problems.raise_if_any()
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from exporter.config.base import Problems, Section, repeated, repeated_at
+from exporter.config.base import Problems, Section, add_repeated_names, line_break_problem, repeated
 
 Driver = Literal["postgres", "sqlite"]
 
@@ -51,11 +51,8 @@ class DatabaseConfig(Section):
         if v is None:
             return v
         shape = "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE; the value is not shown"
-        if any(c in v for c in "\r\n\x00"):
-            raise ValueError(
-                "the DSN contains a line break or NUL byte (a secret from an environment variable "
-                "often ends with a newline); the value is not shown"
-            )
+        if problem := line_break_problem(v, "DSN"):
+            raise ValueError(problem)
         try:
             u = urlparse(v)
             # asyncpg takes several hosts, "h1:5432,h2:5433": each port must be a number 0..65535
@@ -157,8 +154,7 @@ class SqlConfig(Section):
             ("databases", "database", [d.name for d in self.databases]),
             ("queries", "query", [q.name for q in self.queries]),
         ):
-            for i, name, first in repeated_at(names):
-                problems.add((key, i, "name"), f"{what} name {name!r} is already used by {key}[{first}]")
+            add_repeated_names(problems, key, what, names)
         drivers = {d.name: d.driver for d in self.databases}
         owner: dict[str, tuple[int, str]] = {}
         for i, q in enumerate(self.queries):

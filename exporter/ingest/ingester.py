@@ -133,11 +133,12 @@ class ProgramIngester:
                     break
             else:
                 p.oldest_pending_time = pending[len(todo)].block_time if p.behind else None
-        except (RpcError, CollectorError) as e:
+        except RpcError as e:
             self.progress.failing = True
-            if isinstance(e, CollectorError):
-                raise
             raise CollectorError("rpc_unavailable", str(e)) from None
+        except CollectorError:
+            self.progress.failing = True
+            raise
         self.progress.failing = False
         if not self.progress.pending:
             self.progress.caught_up_at = time.time()
