@@ -201,6 +201,27 @@ async def test_duplicate_label_sets_and_series_cap(any_db: tuple[str, list[dict[
     assert errors[(("query", "many"), ("reason", "too_many_series"))] == 1
 
 
+async def test_rows_past_max_series_are_never_read(any_db: tuple[str, list[dict[str, Any]]]) -> None:
+    """200,000 rows with max_series 100: the exporter reads 101 rows (the last one only to know
+    there were more) and nothing after them. From row 151 on, computing a row is an error
+    (division by zero in PostgreSQL, malformed JSON in SQLite): had the exporter read on, the
+    query would have failed with ``query_error`` instead of serving its first 100 rows."""
+    db, dbs = any_db
+    sql = {
+        "postgres": "SELECT i AS k, i AS value, 1 / (CASE WHEN i > 150 THEN 0 ELSE 1 END) AS guard "
+        "FROM generate_series(1, 200000) AS i",
+        "sqlite": "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 200000) "
+        "SELECT i AS k, i AS value, json(CASE WHEN i > 150 THEN '{' ELSE '1' END) AS guard FROM s",
+    }
+    sched, reg = build(dbs, [query("huge", db, sql, label_columns=["k"], max_series=100)])
+    assert await run_all(sched) == {"sql": True, "sql:huge": False}
+    m = scrape(reg)
+    assert series(m, "test_huge") == {(("k", str(i)),): float(i) for i in range(1, 101)}
+    assert m[("escrow_sql_query_rows", (("query", "huge"),))] == 101
+    errors = series(m, "escrow_sql_query_errors_total")
+    assert errors == {(("query", "huge"), ("reason", "too_many_series")): 1}
+
+
 async def test_bad_sql_and_missing_columns_fail_only_their_query(
     any_db: tuple[str, list[dict[str, Any]]],
 ) -> None:

@@ -46,12 +46,13 @@ class SqlQueryCollector(Collector):
     async def run_cycle(self) -> None:
         started = time.perf_counter()
         try:
-            result = await self.db.fetch(self.sql, self.query.timeout_seconds)
+            result = await self.db.fetch(self.sql, self.query.timeout_seconds, self.query.max_series)
         except SqlError as e:
             self._failed([e.reason], started)
             # Cached series stay until they are staleness_intervals old: down, never zero.
             raise CollectorError(e.reason, f"query {self.query.name}: {e.message}") from None
-        samples = to_samples(self.query.metrics, result, self.query.max_series)
+        # Up to max_series rows per metric: converting them is real work, kept off the event loop.
+        samples = await asyncio.to_thread(to_samples, self.query.metrics, result, self.query.max_series)
         now = self.clock()
         for metric, values in samples.values.items():
             cache = self.caches[metric]
@@ -60,7 +61,7 @@ class SqlQueryCollector(Collector):
                     cache.discard(labels)
             for labels, value in values.items():
                 cache.set(labels, value, now)
-        self.rows = len(result.rows)
+        self.rows = result.rows_read
         if samples.problems:
             self._failed([p.reason for p in samples.problems], started)
             first = samples.problems[0]
@@ -139,7 +140,7 @@ class SqlHealthCollector(Collector):
         )
         rows = GaugeMetricFamily(
             "escrow_sql_query_rows",
-            "Rows returned by the query's last run that the database answered.",
+            "Rows read from the query's last answer; reading stops at max_series + 1.",
             labels=["query"],
         )
         errors = CounterMetricFamily(

@@ -124,7 +124,8 @@ class QueryConfig(Section):
     interval_seconds: float = Field(default=30.0, gt=0)
     timeout_seconds: float = Field(default=10.0, gt=0)
     metrics: list[MetricConfig] = Field(min_length=1)
-    #: Most series one metric of this query may have; rows beyond it are dropped and counted.
+    #: Most rows read (one series per metric each); past it reading stops and the run is
+    #: reported ``too_many_series``, so a runaway query cannot fill the exporter's memory.
     max_series: int = Field(default=1000, ge=1)
     #: After this many intervals without a good run, the query's series disappear.
     staleness_intervals: int = Field(default=5, ge=1)

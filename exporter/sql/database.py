@@ -25,6 +25,20 @@ class SqlError(CollectorError):
 class QueryResult:
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    #: The query had more than ``max_rows`` rows: ``rows`` holds the first ``max_rows``, the
+    #: one row past the limit was read to know it, and nothing after it was read at all.
+    truncated: bool = False
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.rows) + (1 if self.truncated else 0)
+
+
+def limit_rows(columns: list[str], rows: list[tuple[Any, ...]], max_rows: int | None) -> QueryResult:
+    """The result of reading at most ``max_rows + 1`` rows: the extra row only says there were more."""
+    if max_rows is not None and len(rows) > max_rows:
+        return QueryResult(columns, rows[:max_rows], truncated=True)
+    return QueryResult(columns, rows)
 
 
 class Database(abc.ABC):
@@ -36,12 +50,16 @@ class Database(abc.ABC):
         self.up: bool | None = None
 
     @abc.abstractmethod
-    async def fetch(self, sql: str, timeout: float) -> QueryResult:
-        """Run ``sql`` in a read-only session, cancelled after ``timeout`` seconds; raise ``SqlError``."""
+    async def fetch(self, sql: str, timeout: float, max_rows: int | None = None) -> QueryResult:
+        """Run ``sql`` in a read-only session, cancelled after ``timeout`` seconds; raise ``SqlError``.
+
+        With ``max_rows``, at most ``max_rows + 1`` rows are read from the database (the rest are
+        never transferred) and the result says whether there were more.
+        """
 
     async def ping(self) -> None:
         """Check the database answers; raise ``SqlError`` if not."""
-        await self.fetch("SELECT 1", self.config.connect_timeout_seconds)
+        await self.fetch("SELECT 1", self.config.connect_timeout_seconds, max_rows=1)
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Safe to call more than once."""

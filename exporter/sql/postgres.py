@@ -1,14 +1,18 @@
-"""PostgreSQL through an asyncpg pool; every query runs in a READ ONLY transaction.
+"""PostgreSQL through an asyncpg pool; every query runs in a READ ONLY transaction that is
+always rolled back.
 
-Three layers keep a query from writing: the session default ``default_transaction_read_only``,
-the explicit ``BEGIN READ ONLY`` around each query, and asyncpg's prepared statements, which
-accept a single statement only (so ``SELECT 1; COMMIT; DELETE ...`` is rejected outright).
-A reader role with SELECT-only grants is still recommended (docs/sql.md).
+Layers that keep a query from writing: the session default ``default_transaction_read_only``,
+the explicit ``BEGIN READ ONLY`` around each query, the ROLLBACK that ends it (so functions that
+READ ONLY allows, such as ``pg_notify`` or ``lo_create``, never take effect), and asyncpg's
+prepared statements, which accept a single statement only (so ``SELECT 1; COMMIT; DELETE ...``
+is rejected outright). What a rollback cannot undo is refused at connection time by the role
+check (``exporter.sql.pg_role``); see docs/sql.md "Read-only".
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from urllib.parse import urlparse
 
 import asyncpg
@@ -23,6 +27,7 @@ from exporter.sql.database import (
     Database,
     QueryResult,
     SqlError,
+    limit_rows,
 )
 
 #: Extra seconds the client waits beyond the server-side statement_timeout before giving up itself.
@@ -64,10 +69,11 @@ class PostgresDatabase(Database):
                     raise SqlError(UNAVAILABLE, f"database {self.name}: invalid dsn") from None
             return self._pool
 
-    async def fetch(self, sql: str, timeout: float) -> QueryResult:
+    async def fetch(self, sql: str, timeout: float, max_rows: int | None = None) -> QueryResult:
         try:
             result = await asyncio.wait_for(
-                self._fetch(sql, timeout), timeout + self.config.connect_timeout_seconds + _CLIENT_GRACE
+                self._fetch(sql, timeout, max_rows),
+                timeout + self.config.connect_timeout_seconds + _CLIENT_GRACE,
             )
         except SqlError as e:
             self._mark(e)
@@ -79,23 +85,37 @@ class PostgresDatabase(Database):
         self._mark(None)
         return result
 
-    async def _fetch(self, sql: str, timeout: float) -> QueryResult:
+    async def _fetch(self, sql: str, timeout: float, max_rows: int | None) -> QueryResult:
         pool = await self._get_pool()
         try:
             async with pool.acquire(timeout=self.config.connect_timeout_seconds) as conn:
-                async with conn.transaction(readonly=True):
+                transaction = conn.transaction(readonly=True)
+                await transaction.start()
+                try:
                     # SET LOCAL: the timeout ends with this transaction, the pooled session is untouched.
                     await conn.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
                     stmt = await conn.prepare(sql)
                     columns = [a.name for a in stmt.get_attributes()]
-                    records = await stmt.fetch()
+                    if max_rows is None:
+                        records = await stmt.fetch()
+                    else:
+                        # A portal read max_rows + 1 rows at a time: the server stops producing
+                        # rows there, and the rest of a huge result never reaches this process.
+                        cursor = await stmt.cursor()
+                        records = await cursor.fetch(max_rows + 1)
+                finally:
+                    # Never COMMIT: what READ ONLY lets through (pg_notify, lo_create, set_config,
+                    # temp-table writes) is transactional, and a rollback undoes all of it.
+                    if not conn.is_closed():
+                        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                            await transaction.rollback()
         except asyncpg.PostgresError as e:
             raise self._classify(e) from None
         except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError) as e:
             raise SqlError(
                 UNAVAILABLE, f"database {self.name}: cannot reach the server: {self._describe(e)}"
             ) from None
-        return QueryResult(columns, [tuple(r) for r in records])
+        return limit_rows(columns, [tuple(r) for r in records], max_rows)
 
     def _describe(self, e: BaseException) -> str:
         return self._redact(f"{type(e).__name__}: {e}".strip().rstrip(":"))

@@ -82,7 +82,7 @@ def _column_index(columns: list[str], name: str) -> int | None:
     return lowered.index(name.lower()) if name.lower() in lowered else None
 
 
-def _metric_samples(metric: MetricConfig, result: QueryResult, max_series: int, out: Samples) -> None:
+def _metric_samples(metric: MetricConfig, result: QueryResult, out: Samples) -> None:
     vi = _column_index(result.columns, metric.value_column)
     li = [_column_index(result.columns, c) for c in metric.label_columns]
     missing = [
@@ -138,20 +138,21 @@ def _metric_samples(metric: MetricConfig, result: QueryResult, max_series: int, 
                 f"metric {metric.name}: {len(dupes)} label set(s) returned by more than one row and dropped, e.g. {shown}",
             )
         )
-    if len(good) > max_series:
-        out.problems.append(
-            Problem(
-                TOO_MANY_SERIES,
-                f"metric {metric.name}: {len(good)} series exceed max_series {max_series}; "
-                f"the first {max_series} rows are kept",
-            )
-        )
-        good = dict(list(good.items())[:max_series])
     out.values[metric.name] = good
 
 
 def to_samples(metrics: list[MetricConfig], result: QueryResult, max_series: int) -> Samples:
+    """Samples of every metric; ``result`` was read with ``max_rows=max_series`` (one row, one
+    series per metric), so a truncated result is a query over its series limit."""
     out = Samples()
+    if result.truncated:
+        out.problems.append(
+            Problem(
+                TOO_MANY_SERIES,
+                f"more than max_series {max_series} rows; the first {max_series} rows are kept "
+                "and the rest are not read",
+            )
+        )
     for m in metrics:
-        _metric_samples(m, result, max_series, out)
+        _metric_samples(m, result, out)
     return out

@@ -24,6 +24,7 @@ from exporter.sql.database import (
     Database,
     QueryResult,
     SqlError,
+    limit_rows,
 )
 
 
@@ -37,16 +38,16 @@ class SqliteDatabase(Database):
         assert config.path is not None  # checked by the config
         self.path = config.path
 
-    async def fetch(self, sql: str, timeout: float) -> QueryResult:
+    async def fetch(self, sql: str, timeout: float, max_rows: int | None = None) -> QueryResult:
         try:
-            result = await self._fetch(sql, timeout)
+            result = await self._fetch(sql, timeout, max_rows)
         except SqlError as e:
             self._mark(e)
             raise
         self._mark(None)
         return result
 
-    async def _fetch(self, sql: str, timeout: float) -> QueryResult:
+    async def _fetch(self, sql: str, timeout: float, max_rows: int | None) -> QueryResult:
         # mode=ro never creates the file: a missing file fails here, naming the path.
         try:
             conn = await aiosqlite.connect(
@@ -56,7 +57,7 @@ class SqliteDatabase(Database):
             raise SqlError(UNAVAILABLE, f"database {self.name}: cannot open {self.path}: {e}") from None
         try:
             await conn.execute("PRAGMA query_only = ON")
-            task = asyncio.ensure_future(self._run(conn, sql))
+            task = asyncio.ensure_future(self._run(conn, sql, max_rows))
             try:
                 return await asyncio.wait_for(asyncio.shield(task), timeout)
             except (TimeoutError, asyncio.CancelledError) as e:
@@ -76,11 +77,12 @@ class SqliteDatabase(Database):
             await conn.close()
 
     @staticmethod
-    async def _run(conn: aiosqlite.Connection, sql: str) -> QueryResult:
+    async def _run(conn: aiosqlite.Connection, sql: str, max_rows: int | None) -> QueryResult:
         async with conn.execute(sql) as cur:
-            rows = await cur.fetchall()
+            # sqlite3 steps the statement row by row: rows past max_rows + 1 are never computed.
+            rows = await (cur.fetchall() if max_rows is None else cur.fetchmany(max_rows + 1))
             columns = [d[0] for d in cur.description or ()]
-        return QueryResult(columns, [tuple(r) for r in rows])
+        return limit_rows(columns, [tuple(r) for r in rows], max_rows)
 
     def _classify(self, e: sqlite3.Error) -> SqlError:
         text = str(e)
