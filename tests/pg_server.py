@@ -55,6 +55,16 @@ class PgServer:
             "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", dsn or self.dsn, "-c", sql
         ).stdout
 
+    def role_dsn(self, role: str, *grants: str) -> str:
+        """DSN of a login role (created if needed) with only ``grants`` (``GRANT ... TO`` clauses
+        such as ``"SELECT ON t"``): the exporter refuses the superuser, it reads as a role like this."""
+        self.psql(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') "
+            f"THEN CREATE ROLE {role} LOGIN; END IF; END $$; GRANT USAGE ON SCHEMA public TO {role};"
+            + "".join(f" GRANT {g} TO {role};" for g in grants)
+        )
+        return self.dsn.replace("postgres@", f"{role}@", 1)
+
     def init(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
 

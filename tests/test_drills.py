@@ -572,7 +572,13 @@ def sql_section(lite: Path, pg_dsn: str) -> dict[str, Any]:
     return {
         "databases": [
             {"name": "lite", "driver": "sqlite", "path": str(lite), "connect_timeout_seconds": 1},
-            {"name": "pg", "driver": "postgres", "dsn": pg_dsn, "connect_timeout_seconds": 1},
+            {
+                "name": "pg",
+                "driver": "postgres",
+                "dsn": pg_dsn,
+                "connect_timeout_seconds": 1,
+                "allow_privileged_role": True,
+            },
         ],
         "queries": [
             query("lite_rows", "lite", "SELECT COUNT(*) AS value FROM t"),

@@ -38,7 +38,15 @@ def pg_db(pg_server: PgServer) -> list[dict[str, Any]]:  # noqa: F811
     pg_server.psql(
         "DROP TABLE IF EXISTS t; CREATE TABLE t (id INT PRIMARY KEY, name TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b')"
     )
-    return [{"name": "pg", "driver": "postgres", "dsn": pg_server.dsn, "connect_timeout_seconds": 2}]
+    # The exporter refuses a superuser: read as the SELECT-only role docs/sql.md recommends.
+    return [
+        {
+            "name": "pg",
+            "driver": "postgres",
+            "dsn": pg_server.role_dsn("exporter_ro", "SELECT ON t"),
+            "connect_timeout_seconds": 2,
+        }
+    ]
 
 
 @pytest.fixture(params=["pg", "lite"])

@@ -110,3 +110,31 @@ def test_driver_needs_its_own_target_and_sql_variant(tmp_path: Path) -> None:
     )
     assert len(out) == 1 and "sql has no 'postgres' variant for database 'ok'" in out[0]
     assert "postgresql://" not in out[0]  # a DSN may hold a password: never echoed
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT pg_notify('c', 'x') AS value", "calls pg_notify()"),
+        ('SELECT "pg_terminate_backend" (42) AS value', "calls pg_terminate_backend()"),
+        ("SELECT lo_create(0) AS value", "calls lo_create()"),
+        ("SELECT pg_catalog.pg_reload_conf()::int AS value", "calls pg_reload_conf()"),
+        ("COPY (SELECT 1) TO '/tmp/x'", "COPY is not a query"),
+        ("{sqlite: \"VACUUM INTO '/tmp/x'\"}", "VACUUM is not a query"),
+        ("{sqlite: \"ATTACH '/tmp/x' AS y\"}", "ATTACH is not a query"),
+    ],
+)
+def test_sql_with_effects_beyond_reading_is_refused_at_load(tmp_path: Path, sql: str, expected: str) -> None:
+    """A guard against the obvious, with file and line; the enforcement itself is in the drivers
+    (tests/test_sql_read_only.py)."""
+    out = problems(
+        tmp_path,
+        f"""  databases: [{{name: b, path: b.sqlite}}]
+  queries:
+    - name: q
+      database: b
+      sql: {sql}
+      metrics: [{{name: x}}]
+""",
+    )
+    assert len(out) == 1 and f"config.yml:10: sql.queries[0].sql: {expected}" in out[0], out

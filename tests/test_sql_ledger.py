@@ -69,7 +69,9 @@ def books(request: pytest.FixtureRequest, tmp_path: Path) -> Books:
         out = pg.psql(sql, dsn)
         return [tuple(line.split("|")) for line in out.splitlines() if line]
 
-    return Books(dsn, {"name": "business", "driver": "postgres", "dsn": dsn}, query_pg)
+    return Books(
+        dsn, {"name": "business", "driver": "postgres", "dsn": dsn, "allow_privileged_role": True}, query_pg
+    )
 
 
 async def test_ledger_follows_the_chain_then_drifts_on_drain_and_shows_audit_gaps(books: Books) -> None:
@@ -141,7 +143,9 @@ async def test_a_new_chain_starts_new_books_on_postgres(pg_server: PgServer) -> 
             ledger.flush()
         finally:
             ledger.close()
-        m = await scrape_pack({"name": "business", "driver": "postgres", "dsn": dsn})
+        m = await scrape_pack(
+            {"name": "business", "driver": "postgres", "dsn": dsn, "allow_privileged_role": True}
+        )
         assert family(m, "escrow_ledger_escrow_balance") == escrow_state(chain)
         assert (
             sum(family(m, "escrow_business_matches_total").values())
@@ -162,7 +166,9 @@ async def test_a_schema_loaded_without_the_migration_tool_is_used_as_is(pg_serve
         ledger.flush()
     finally:
         ledger.close()
-    m = await scrape_pack({"name": "business", "driver": "postgres", "dsn": dsn})
+    m = await scrape_pack(
+        {"name": "business", "driver": "postgres", "dsn": dsn, "allow_privileged_role": True}
+    )
     assert family(m, "escrow_ledger_escrow_balance") == escrow_state(chain)
 
 

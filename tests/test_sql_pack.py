@@ -170,7 +170,9 @@ async def test_pack_on_postgres_matches_the_demo_data(pg_server: PgServer, tmp_p
     again = migrate("--driver", "postgres", "--dsn-file", str(tmp_path / "dsn"))
     assert again.stdout.strip() == "schema is up to date"
     pg_server.psql(demo_rows("postgres"), dsn)
-    m = await scrape_pack({"name": "business", "driver": "postgres", "dsn": dsn})
+    m = await scrape_pack(
+        {"name": "business", "driver": "postgres", "dsn": dsn, "allow_privileged_role": True}
+    )
     assert_matches_expected(m)
     assert m[("escrow_ledger_escrow_balance", (("account", "escrow_sol"), ("mint", "SOL")))] == 3.50089088
 

@@ -21,6 +21,37 @@ _METRIC_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 #: Families the exporter itself serves; a query must not shadow them (duplicate families break a scrape).
 _RESERVED_PREFIXES = ("escrow_sql_", "escrow_exporter_")
+#: Functions a metrics query never needs whose effects reach past its transaction (other
+#: sessions, the server's files and config, notifications, large objects, other databases). A
+#: guard against the obvious: the enforcement is the rolled-back READ ONLY transaction, the role
+#: check and SQLite's authorizer (docs/sql.md "Read-only").
+_DENIED_FUNCTIONS = (
+    "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile",
+    "pg_promote", "pg_switch_wal", "pg_create_restore_point", "pg_logical_emit_message",
+    "pg_notify", "lo_create", "lo_creat", "lo_import", "lo_export", "lo_from_bytea", "lo_put",
+    "lo_unlink", "lowrite", "lo_open", "pg_read_file", "pg_read_binary_file", "pg_ls_dir",
+    "pg_stat_file", "pg_file_write", "pg_file_rename", "pg_file_unlink", "dblink", "dblink_exec",
+    "dblink_connect", "pg_advisory_lock", "pg_advisory_lock_shared", "pg_try_advisory_lock",
+    "pg_try_advisory_lock_shared", "set_config", "pg_stat_reset", "pg_stat_reset_shared",
+    "pg_stat_statements_reset", "pg_create_physical_replication_slot",
+    "pg_create_logical_replication_slot", "pg_drop_replication_slot",
+    "load_extension", "readfile", "writefile", "fts3_tokenizer",
+)  # fmt: skip
+_DENIED_CALL_RE = re.compile(r'(?<![\w$])"?(' + "|".join(_DENIED_FUNCTIONS) + r')"?\s*\(', re.IGNORECASE)
+#: Statements that are not a query: COPY writes files or streams; ATTACH and VACUUM create files.
+_DENIED_STATEMENT_RE = re.compile(r"^\s*(COPY|ATTACH|VACUUM)\b", re.IGNORECASE)
+
+
+def _denied_in_sql(sql: str) -> str | None:
+    """Why ``sql`` is refused at load time, else None."""
+    if m := _DENIED_STATEMENT_RE.match(sql):
+        return f"{m.group(1).upper()} is not a query; the exporter runs read-only SELECTs"
+    if m := _DENIED_CALL_RE.search(sql):
+        return (
+            f"calls {m.group(1).lower()}(), whose effects reach beyond a read-only query; "
+            'the exporter refuses it (docs/sql.md "Read-only")'
+        )
+    return None
 
 
 class DatabaseConfig(Section):
@@ -35,6 +66,9 @@ class DatabaseConfig(Section):
     #: Most connections the PostgreSQL pool opens (SQLite opens one per running query).
     pool_size: int = Field(default=2, ge=1, le=64)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: PostgreSQL: use a role that may do more than read (superuser, server files, signals, table
+    #: writes). Refused by default; queries still run READ ONLY and are always rolled back.
+    allow_privileged_role: bool = False
 
     @field_validator("path")
     @classmethod
@@ -129,6 +163,14 @@ class QueryConfig(Section):
     max_series: int = Field(default=1000, ge=1)
     #: After this many intervals without a good run, the query's series disappear.
     staleness_intervals: int = Field(default=5, ge=1)
+
+    @field_validator("sql")
+    @classmethod
+    def _read_only_sql(cls, v: str | dict[Driver, str]) -> str | dict[Driver, str]:
+        for text in [v] if isinstance(v, str) else v.values():
+            if problem := _denied_in_sql(text):
+                raise ValueError(problem)
+        return v
 
     def sql_for(self, driver: Driver) -> str:
         if isinstance(self.sql, str):

@@ -15,6 +15,9 @@ TIMEOUT = "timeout"  # the statement ran longer than the query's timeout_seconds
 READ_ONLY = "read_only"  # the statement tried to write
 BAD_SQL = "bad_sql"  # syntax error, unknown table or column...
 QUERY_ERROR = "query_error"  # any other error reported by the database
+#: The PostgreSQL role may do more than read (superuser, server files, signals, table writes):
+#: nothing is run with it, and the database counts as down until the role is fixed.
+PRIVILEGED_ROLE = "privileged_role"
 
 
 class SqlError(CollectorError):
@@ -65,8 +68,9 @@ class Database(abc.ABC):
         """Release connections. Safe to call more than once."""
 
     def _mark(self, error: SqlError | None) -> None:
-        """Any answer from the server (even an SQL error) means it is up; only connection trouble is down."""
-        self.up = error is None or error.reason != UNAVAILABLE
+        """Any answer from the server (even an SQL error) means it is up; connection trouble is down,
+        and so is a role the exporter refuses to use (nothing can be read until it is fixed)."""
+        self.up = error is None or error.reason not in (UNAVAILABLE, PRIVILEGED_ROLE)
 
 
 def open_database(config: DatabaseConfig) -> Database:

@@ -20,6 +20,7 @@ import asyncpg
 from exporter.config.sql import DatabaseConfig
 from exporter.sql.database import (
     BAD_SQL,
+    PRIVILEGED_ROLE,
     QUERY_ERROR,
     READ_ONLY,
     TIMEOUT,
@@ -29,6 +30,7 @@ from exporter.sql.database import (
     SqlError,
     limit_rows,
 )
+from exporter.sql.pg_role import PrivilegedRole, refuse_privileged_role
 
 #: Extra seconds the client waits beyond the server-side statement_timeout before giving up itself.
 _CLIENT_GRACE = 2.0
@@ -60,6 +62,8 @@ class PostgresDatabase(Database):
                         min_size=0,
                         max_size=self.config.pool_size,
                         timeout=self.config.connect_timeout_seconds,
+                        # Every new connection checks its role before any query runs on it.
+                        init=None if self.config.allow_privileged_role else refuse_privileged_role,
                         server_settings={
                             "application_name": "escrow-exporter",
                             "default_transaction_read_only": "on",
@@ -109,6 +113,12 @@ class PostgresDatabase(Database):
                     if not conn.is_closed():
                         with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                             await transaction.rollback()
+        except PrivilegedRole as e:
+            raise SqlError(
+                PRIVILEGED_ROLE,
+                f"database {self.name}: refusing to run queries as {e}; connect as a role that may "
+                'only read (docs/sql.md "Read-only"), or set allow_privileged_role: true',
+            ) from None
         except asyncpg.PostgresError as e:
             raise self._classify(e) from None
         except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError) as e:

@@ -1,8 +1,10 @@
 """SQLite through aiosqlite, opened read-only (``file:...?mode=ro``).
 
 A fresh connection per query: each runs in its own thread, so a slow query never queues the
-others behind it, and a timeout interrupts only its own connection. Writes fail three ways over:
-the read-only open mode, ``PRAGMA query_only``, and sqlite3 accepting one statement per call.
+others behind it, and a timeout interrupts only its own connection. Writes fail four ways over:
+the read-only open mode, ``PRAGMA query_only``, an authorizer that allows reading and nothing
+else (so no ``ATTACH``, ``VACUUM INTO``, setting a pragma or loading an extension, which the
+read-only mode does not stop from creating files), and sqlite3 accepting one statement per call.
 """
 
 from __future__ import annotations
@@ -26,6 +28,39 @@ from exporter.sql.database import (
     SqlError,
     limit_rows,
 )
+
+#: Pragmas that only report something; any other pragma, or one of these given a value, is denied.
+_READ_PRAGMAS = frozenset(
+    {
+        "application_id", "collation_list", "compile_options", "data_version", "database_list",
+        "encoding", "foreign_key_list", "foreign_keys", "freelist_count", "function_list",
+        "index_info", "index_list", "index_xinfo", "journal_mode", "module_list", "page_count",
+        "page_size", "pragma_list", "schema_version", "table_info", "table_list", "table_xinfo",
+        "user_version",
+    }
+)  # fmt: skip
+#: Of those, the ones whose argument names what to report on (a table or an index), not a new value.
+_PRAGMAS_NAMING_A_TABLE = frozenset(
+    {"foreign_key_list", "index_info", "index_list", "index_xinfo", "table_info", "table_list", "table_xinfo"}
+)
+#: Functions that reach outside the database file (extensions; the shell's file functions).
+_DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit", "fts3_tokenizer"})
+
+
+def read_only_authorizer(
+    action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None
+) -> int:
+    """sqlite3 authorizer: reading is allowed, everything else (writes, DDL, ATTACH, which
+    ``VACUUM INTO`` also goes through, setting a pragma, extension loading) is denied."""
+    if action in (sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE):
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_FUNCTION:
+        return sqlite3.SQLITE_DENY if (arg2 or "").lower() in _DENIED_FUNCTIONS else sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA:
+        name = (arg1 or "").lower()
+        if name in _READ_PRAGMAS and (arg2 is None or name in _PRAGMAS_NAMING_A_TABLE):
+            return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
 
 
 def read_only_uri(path: str) -> str:
@@ -57,6 +92,7 @@ class SqliteDatabase(Database):
             raise SqlError(UNAVAILABLE, f"database {self.name}: cannot open {self.path}: {e}") from None
         try:
             await conn.execute("PRAGMA query_only = ON")
+            await conn.set_authorizer(read_only_authorizer)
             task = asyncio.ensure_future(self._run(conn, sql, max_rows))
             try:
                 return await asyncio.wait_for(asyncio.shield(task), timeout)
@@ -90,6 +126,12 @@ class SqliteDatabase(Database):
         lowered = text.lower()
         if "readonly" in lowered or "read-only" in lowered or "query_only" in lowered:
             return SqlError(READ_ONLY, f"{msg} (the database is opened read-only; writes are refused)")
+        if "not authorized" in lowered or "authorization denied" in lowered:
+            return SqlError(
+                READ_ONLY,
+                f"{msg} (the exporter only reads: writes, ATTACH, VACUUM, setting pragmas and "
+                "extension functions are refused)",
+            )
         if "interrupted" in lowered:
             return SqlError(TIMEOUT, msg)
         if "one statement at a time" in lowered:
