@@ -4,6 +4,8 @@ config error naming the file, line, key and cause, and check-config exits 2."""
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -472,6 +474,112 @@ def test_durations_and_limits_must_be_finite(tmp_path: Path, where: str, value: 
     text = json.dumps(doc).replace('"VALUE"', value)  # JSON is YAML: .inf / .nan go in as they are
     out = problems(write(tmp_path, text))
     assert len(out) == 1 and f"{where}: must be a finite number (not .inf or .nan)" in out[0], out
+
+
+# --- config that passed check-config and then failed at run time ----------------------------------
+
+
+def _documented_families() -> list[str]:
+    """Every family docs/metrics.md lists, except the query pack's (which SQL produces)."""
+    text = (ROOT / "docs" / "metrics.md").read_text()
+    names = re.findall(r"^\| `([a-z_:]+)` \|", text, flags=re.M)
+    return [n for n in names if not n.startswith(("escrow_business_", "escrow_ledger_"))]
+
+
+def _sql_metric_config(tmp_path: Path, family: str) -> Path:
+    kind = "counter" if family.endswith("_total") else "gauge"
+    return write(
+        tmp_path,
+        HEAD
+        + f"""\
+sql:
+  databases: [{{name: d, path: d.sqlite}}]
+  queries:
+    - name: q
+      database: d
+      sql: SELECT 1 AS value
+      metrics:
+        - name: {family}
+          type: {kind}
+""",
+    )
+
+
+@pytest.mark.parametrize("family", _documented_families())
+def test_a_sql_metric_named_like_a_built_in_family_is_refused(tmp_path: Path, family: str) -> None:
+    """Before: check-config passed, then `run` died registering the duplicate family."""
+    path = _sql_metric_config(tmp_path, family)
+    assert problems(path) == [
+        f"{path}:10: sql.queries[0].metrics[0].name: {family!r} is a family the exporter serves itself "
+        "(docs/metrics.md); choose another name"
+    ]
+
+
+def test_check_config_refuses_a_built_in_family_name(tmp_path: Path) -> None:
+    err = check_config(_sql_metric_config(tmp_path, "escrow_rpc_up"))
+    assert "config.yml:10: sql.queries[0].metrics[0].name: 'escrow_rpc_up' is a family the exporter" in err
+
+
+def test_an_integer_of_thousands_of_digits_is_a_config_error(tmp_path: Path) -> None:
+    """Before: Python's int() limit (4,300 digits) raised ValueError through the YAML loader."""
+    path = write(tmp_path, HEAD + "balances:\n  staleness_intervals: " + "7" * 5000 + "\n")
+    err = check_config(path)
+    assert "config.yml:4: invalid YAML: an integer of 5000 digits" in err
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/dev/urandom", "fifo", "big.txt", "a_directory"])
+def test_a_secret_file_that_is_not_a_small_regular_file(tmp_path: Path, target: str) -> None:
+    """Before: /dev/zero was read until memory ran out; a FIFO blocked check-config forever."""
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+    elif target == "big.txt":
+        (tmp_path / "big.txt").write_text("https://rpc.example/" + "k" * 70_000)
+    elif target == "a_directory":
+        (tmp_path / "a_directory").mkdir()
+    path = write(tmp_path, f"solana:\n  endpoints:\n    - name: a\n      url_file: {target}\n")
+    err = check_config(path)
+    expected = "is larger than 64 KiB" if target == "big.txt" else "is not a regular file"
+    assert "config.yml:4: solana.endpoints[0].url_file: " in err and expected in err, err
+
+
+def test_a_yaml_alias_bomb_is_refused(tmp_path: Path) -> None:
+    """Nine levels of nine aliases expand to 387 million values. Before: check-config walked
+    every one of them (hours, then memory); the subprocess timeout makes the old code fail."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        levels.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    path = write(tmp_path, HEAD + "bomb:\n" + "".join(f"  {line}\n" for line in levels))
+    err = check_config(path)
+    assert "invalid YAML: aliases expand to more than 100000 values" in err
+
+
+def test_merge_keys_and_a_few_aliases_still_work(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        defaults: &ep {url: "http://127.0.0.1:1", timeout_seconds: 3}
+        solana:
+          endpoints:
+            - {<<: *ep, name: a}
+            - {<<: *ep, name: b}
+        """,
+    )
+    out = problems(path)
+    assert out == [f"{path}:1: defaults: unknown key"]
+
+
+@pytest.mark.parametrize("rps", ["1e-300", "0.001", "0"])
+def test_a_rate_limit_that_would_never_send_is_refused(tmp_path: Path, rps: str) -> None:
+    """Before: 1e-300 was accepted and the endpoint waited ~1e300 s for its first token."""
+    path = write(
+        tmp_path,
+        f"solana:\n  endpoints:\n    - name: a\n      url: http://127.0.0.1:1\n      rate_limit_rps: {rps}\n",
+    )
+    out = problems(path)
+    assert out == [
+        f"{path}:5: solana.endpoints[0].rate_limit_rps: must be at least 0.01 "
+        "(one request every 100 seconds); a smaller limit would never send"
+    ]
 
 
 # --- the state file and backfill ------------------------------------------------------------------

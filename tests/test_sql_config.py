@@ -66,7 +66,7 @@ def test_unknown_database_names_the_query(tmp_path: Path) -> None:
     [
         ("{name: bad-name}", "'bad-name' is not a valid Prometheus metric name"),
         ("{name: rows, type: counter}", "counter 'rows' must end in _total"),
-        ("{name: escrow_sql_up}", "are the exporter's own"),
+        ("{name: escrow_sql_up}", "is a family the exporter serves itself"),
         ("{name: x, label_columns: [k], static_labels: {k: v}}", "label names repeated"),
         ("{name: x, label_columns: [__k]}", "'__k' is not a valid Prometheus label name"),
         ("{name: x, colour: red}", "colour: unknown key"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,11 @@ __all__ = [
     "validation_problems",
     "yaml_problem",
 ]
+
+#: Largest ``*_file`` secret read (a URL, a DSN); anything bigger is refused, not read.
+MAX_SECRET_BYTES = 64 * 1024
+#: Largest config or web config file read.
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -57,15 +63,28 @@ def _not_utf8(raw: bytes, e: UnicodeDecodeError) -> str:
 def read_text(path: str, what: str) -> str:
     """The file's text; ``ConfigError`` when it cannot be read or is not UTF-8."""
     try:
-        raw = Path(path).read_bytes()
+        # Bounded: `--config /dev/zero` must not fill the memory (a FIFO, e.g. `<(...)`, is fine).
+        with Path(path).open("rb") as f:
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
         raise ConfigError(path, [f"{path}: cannot read {what}: {e.strerror}"]) from None
     except ValueError:  # e.g. a NUL byte in the path
         raise ConfigError(path, [f"{path!r}: cannot read {what}: not a usable file path"]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            path, [f"{path}: the {what} is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB"]
+        )
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ConfigError(path, [f"{path}: {_not_utf8(raw, e)}"]) from None
+
+
+#: Most values a document may hold once its aliases are expanded. Anchors and merge keys stay
+#: usable; nine levels of nine aliases (387 million values, an "alias bomb") do not.
+MAX_EXPANDED_VALUES = 100_000
+#: Longest integer literal accepted.
+MAX_INT_DIGITS = 64
 
 
 class DuplicateKeyError(yaml.constructor.ConstructorError):
@@ -100,12 +119,64 @@ class _StrictLoader(yaml.SafeLoader):
                     )
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        # Python refuses to turn more than 4,300 digits into an int (a ValueError, not a YAML
+        # error); no setting needs more than a u64's 20.
+        digits = sum(c.isdigit() for c in str(node.value))
+        if digits > MAX_INT_DIGITS:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"an integer of {digits} digits (at most {MAX_INT_DIGITS} are accepted)",
+                node.start_mark,
+            )
+        return int(super().construct_yaml_int(node))
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+
+
+class AliasBombError(yaml.composer.ComposerError):
+    pass
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """Values ``node`` stands for with its aliases expanded; raise past ``MAX_EXPANDED_VALUES``.
+
+    Shared nodes (an anchor used many times) are sized once, so this is linear in the document.
+    """
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:  # an alias inside its own anchor: infinite
+        raise AliasBombError(None, None, "a YAML alias refers to itself", node.start_mark)
+    open_nodes.add(key)
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, sizes, open_nodes) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(
+            _expanded_size(k, sizes, open_nodes) + _expanded_size(v, sizes, open_nodes) for k, v in node.value
+        )
+    open_nodes.discard(key)
+    if size > MAX_EXPANDED_VALUES:
+        raise AliasBombError(
+            None,
+            None,
+            f"aliases expand to more than {MAX_EXPANDED_VALUES} values (an alias bomb?)",
+            node.start_mark,
+        )
+    sizes[key] = size
+    return size
+
 
 def parse_yaml(text: str) -> tuple[yaml.Node | None, Any]:
     """(node tree, data) of one YAML document; raises ``yaml.YAMLError`` or ``RecursionError``."""
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _expanded_size(node, {}, set())
         data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
@@ -179,10 +250,21 @@ class _Interpolation:
         return out
 
     def _read_secret(self, name: str, loc: Loc) -> str | None:
-        """A ``*_file`` value's content, trimmed; None (and a problem) when unusable."""
+        """A ``*_file`` value's content, trimmed; None (and a problem) when unusable.
+
+        Only a regular file of at most ``MAX_SECRET_BYTES``: ``/dev/zero`` would fill the memory,
+        a FIFO would block the start forever.
+        """
         file_path = Path(name) if Path(name).is_absolute() else self.base_dir / name
         try:
-            raw = file_path.read_bytes()
+            if not stat.S_ISREG(file_path.stat().st_mode):
+                self.problems.append((loc, f"{file_path} is not a regular file"))
+                return None
+            with file_path.open("rb") as f:
+                raw = f.read(MAX_SECRET_BYTES + 1)
+            if len(raw) > MAX_SECRET_BYTES:
+                self.problems.append((loc, f"{file_path} is larger than {MAX_SECRET_BYTES // 1024} KiB"))
+                return None
         except OSError as e:
             self.problems.append((loc, f"cannot read {file_path}: {e.strerror}"))
             return None

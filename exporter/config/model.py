@@ -14,6 +14,8 @@ from exporter.config.sql import SqlConfig
 from exporter.solana import parse_pubkey, seed_bytes
 
 Commitment = Literal["processed", "confirmed", "finalized"]
+#: Slowest rate limit accepted for an endpoint.
+MIN_RATE_LIMIT_RPS = 0.01
 
 
 class EndpointConfig(Section):
@@ -22,7 +24,7 @@ class EndpointConfig(Section):
     name: str = Field(pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
-    rate_limit_rps: float = Field(default=20.0, gt=0)
+    rate_limit_rps: float = 20.0
     #: Most providers meter each call inside a JSON-RPC batch; some meter HTTP requests.
     rate_limit_per_batch_item: bool = True
     max_concurrency: int = Field(default=8, ge=1, le=256)
@@ -47,6 +49,17 @@ class EndpointConfig(Section):
             raise ValueError("must be an http:// or https:// URL")
         if port == 0:
             raise ValueError("not a valid URL: port 0 (the URL is not shown)")
+        return v
+
+    @field_validator("rate_limit_rps")
+    @classmethod
+    def _sendable_rate(cls, v: float) -> float:
+        # 1e-300 passed `gt=0` and then the endpoint waited ~1e300 s for its first token.
+        if not v >= MIN_RATE_LIMIT_RPS:
+            raise ValueError(
+                f"must be at least {MIN_RATE_LIMIT_RPS} (one request every {1 / MIN_RATE_LIMIT_RPS:.0f} "
+                "seconds); a smaller limit would never send"
+            )
         return v
 
     @field_validator("headers")
