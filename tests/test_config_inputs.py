@@ -582,6 +582,52 @@ def test_a_rate_limit_that_would_never_send_is_refused(tmp_path: Path, rps: str)
     ]
 
 
+# --- `*_file` secrets only where declared ----------------------------------------------------------
+
+
+def test_a_label_named_like_a_secret_file_stays_a_label(tmp_path: Path) -> None:
+    """Before: any key ending in `_file` was read as a secret file, so this label became
+    `source` holding the content of ./x."""
+    (tmp_path / "x").write_text("file content")
+    path = write(
+        tmp_path,
+        HEAD
+        + """\
+sql:
+  databases: [{name: d, path: d.sqlite}]
+  queries:
+    - name: q
+      database: d
+      sql: SELECT 1 AS value
+      metrics:
+        - name: q_value
+          static_labels: {source_file: x, region: eu}
+""",
+    )
+    config = load_config(path)
+    assert config.sql is not None
+    assert config.sql.queries[0].metrics[0].static_labels == {"source_file": "x", "region": "eu"}
+
+
+def test_only_declared_fields_read_secret_files(tmp_path: Path) -> None:
+    (tmp_path / "url.txt").write_text("http://127.0.0.1:1\n")
+    (tmp_path / "name.txt").write_text("from-a-file\n")
+    path = write(
+        tmp_path,
+        """\
+        solana:
+          endpoints:
+            - url_file: url.txt
+              name_file: name.txt
+        """,
+    )
+    # url is a declared secret; name is not, so name_file is an unknown key (and name is missing).
+    assert problems(path) == [
+        f"{path}:3: solana.endpoints[0].name: required key is missing",
+        f"{path}:4: solana.endpoints[0].name_file: unknown key",
+    ]
+
+
 # --- the state file and backfill ------------------------------------------------------------------
 
 

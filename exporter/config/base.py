@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
@@ -21,6 +22,10 @@ MULTI_ERROR = "config_problems"
 class Section(BaseModel):
     # allow_inf_nan=False: `.inf` as an interval or a rate limit would overflow timers and sleeps.
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+    #: Fields that hold a secret and may be given as ``<field>_file: PATH`` instead (the loader
+    #: reads the file). Declared per section: any other key ending in ``_file`` is just a key.
+    secret_file_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 def repeated(names: Iterable[str]) -> list[str]:

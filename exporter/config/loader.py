@@ -2,8 +2,9 @@
 
 Each problem names the file, the key path in the form users write it
 (``solana.endpoints[1].url``), the line when it is known, and what is wrong.
-Secrets come from ``${ENV}`` interpolation or from ``*_file`` keys, resolved here
-so that the rest of the exporter only ever sees plain values.
+Secrets come from ``${ENV}`` interpolation or from ``<field>_file`` keys of the fields a section
+declares (``Section.secret_file_fields``), resolved here so that the rest of the exporter only
+ever sees plain values.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from exporter.config.base import MULTI_ERROR, Loc, format_path
+from exporter.config.base import MULTI_ERROR, Loc, Section, format_path
 from exporter.config.model import Config
 
 __all__ = [
@@ -200,8 +202,22 @@ def yaml_problem(path: str, e: yaml.YAMLError, text: str) -> str:
 # --- interpolation --------------------------------------------------------------------------
 
 
+def _section_of(annotation: Any) -> type[Section] | None:
+    """The section type a field holds (itself, in a list, or optional); None for anything else."""
+    if isinstance(annotation, type) and issubclass(annotation, Section):
+        return annotation
+    for arg in typing.get_args(annotation):
+        if (found := _section_of(arg)) is not None:
+            return found
+    return None
+
+
 class _Interpolation:
-    """Expands ``${VAR}`` / ``${VAR:-default}`` and reads ``*_file`` keys, collecting problems."""
+    """Expands ``${VAR}`` / ``${VAR:-default}`` and reads ``<field>_file`` secrets, collecting problems.
+
+    The data is walked beside the model, so that ``url_file`` is read only where a section
+    declares ``url`` a secret file field: ``static_labels: {source_file: x}`` stays a label.
+    """
 
     def __init__(self, base_dir: Path) -> None:
         self.base_dir = base_dir
@@ -209,13 +225,14 @@ class _Interpolation:
         #: Key paths whose value could not be produced: their follow-up errors are noise.
         self.failed: set[Loc] = set()
 
-    def value(self, value: Any, loc: Loc) -> Any:
+    def value(self, value: Any, loc: Loc, section: type[Section] | None) -> Any:
+        """``section``: the model of ``value`` when it is a mapping, or of each item of a list."""
         if isinstance(value, str):
             return self._string(value, loc)
         if isinstance(value, list):
-            return [self.value(v, loc + (i,)) for i, v in enumerate(value)]
+            return [self.value(v, loc + (i,), section) for i, v in enumerate(value)]
         if isinstance(value, dict):
-            return self._mapping(value, loc)
+            return self._mapping(value, loc, section)
         return value
 
     def _string(self, value: str, loc: Loc) -> str:
@@ -231,12 +248,15 @@ class _Interpolation:
 
         return _ENV_RE.sub(repl, value)
 
-    def _mapping(self, value: dict[Any, Any], loc: Loc) -> dict[Any, Any]:
+    def _mapping(self, value: dict[Any, Any], loc: Loc, section: type[Section] | None) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
+        fields = section.model_fields if section is not None else {}
+        secrets = section.secret_file_fields if section is not None else frozenset()
         for k, v in value.items():
-            v = self.value(v, loc + (k,))
-            if isinstance(k, str) and k.endswith("_file") and isinstance(v, str) and k != "state_file":
-                target = k[: -len("_file")]
+            target = k[: -len("_file")] if isinstance(k, str) and k.endswith("_file") else None
+            child = _section_of(fields[k].annotation) if k in fields else None
+            v = self.value(v, loc + (k,), child)
+            if target in secrets and isinstance(v, str):
                 if target in value:
                     self.problems.append((loc + (k,), f"set either {target} or {k}, not both"))
                     continue
@@ -364,7 +384,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     base_dir = Path(path).resolve().parent
     interp = _Interpolation(base_dir)
     try:
-        data = interp.value(raw, ())
+        data = interp.value(raw, (), Config)
     except RecursionError:
         raise ConfigError(path, [f"{path}: a YAML alias refers to itself (or nesting is too deep)"]) from None
     found = list(interp.problems)

@@ -21,6 +21,8 @@ MIN_RATE_LIMIT_RPS = 0.01
 class EndpointConfig(Section):
     """One Solana JSON-RPC provider. Only ``name`` is ever shown: URLs carry API keys."""
 
+    secret_file_fields = frozenset({"url"})
+
     name: str = Field(pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
     url: str
     headers: dict[str, str] = Field(default_factory=dict)

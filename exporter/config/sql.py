@@ -70,6 +70,8 @@ def _denied_in_sql(sql: str) -> str | None:
 class DatabaseConfig(Section):
     """One database. ``dsn`` (PostgreSQL) usually comes from ``${ENV}`` or ``dsn_file``: it holds a password."""
 
+    secret_file_fields = frozenset({"dsn"})
+
     name: str = Field(pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
     driver: Driver = "sqlite"
     #: PostgreSQL connection string, e.g. ``postgresql://reader@db:5432/app``. Never logged.
