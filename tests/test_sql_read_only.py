@@ -79,6 +79,14 @@ async def test_pg_notify_by_a_select_only_role_is_never_delivered(pg_table: PgSe
     assert received == ["sentinel"]
 
 
+async def test_a_session_advisory_lock_is_released_with_the_query(pg_table: PgServer) -> None:
+    """A session-level lock outlives a rollback; the pool's reset on release frees it, so a
+    query cannot block the application's own advisory locks."""
+    db = database(driver="postgres", dsn=pg_table.role_dsn("ro_reader", "SELECT ON ro_t"), pool_size=1)
+    await db.fetch("SELECT pg_advisory_lock(4242) AS value", 5)
+    assert pg_table.psql("SELECT pg_try_advisory_lock(4242)").strip() == "t"
+
+
 # --- PostgreSQL, stronger roles are refused before any query runs ------------------------------
 
 
@@ -95,6 +103,7 @@ async def test_pg_notify_by_a_select_only_role_is_never_delivered(pg_table: PgSe
             "pg_reload_conf()",
         ),
         ("ro_writer", ["INSERT ON ro_t"], "SELECT 1", "may write tables, e.g. public.ro_t"),
+        ("ro_writeall", ["pg_write_all_data"], "SELECT 1", "is a member of pg_write_all_data"),
         ("postgres", [], "SELECT pg_terminate_backend({victim})", "is a superuser"),
     ],
 )

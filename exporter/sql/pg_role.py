@@ -19,6 +19,7 @@ PRIVILEGED_ROLES = (
     "pg_write_server_files",
     "pg_execute_server_program",
     "pg_checkpoint",
+    "pg_write_all_data",  # writes every table, including ones created later
 )
 
 #: Functions with effects no rollback undoes, or that read the server's files; EXECUTE on them
