@@ -782,7 +782,7 @@ def drill_state_corrupted(tmp: Path, chain: CountingDevchain, how: str, broken_f
 
         def refused() -> bool:
             text = scrape(proc)
-            return text is not None and errors(text, INGEST, "state_unavailable") >= 2
+            return text is not None and errors(text, INGEST, "state_damaged") >= 2
 
         wait_until(refused, timeout=60, what="the damaged state file refused")
         time.sleep(broken_for)
@@ -792,7 +792,7 @@ def drill_state_corrupted(tmp: Path, chain: CountingDevchain, how: str, broken_f
         assert not observed_totals(text), f"totals served from a damaged state file: {observed_totals(text)}"
         assert up(text, "balances") == 1
         log = proc.log()
-        assert f"state file {state}: unusable (corrupted" in log, log[-3000:]
+        assert f"state file {state} is damaged" in log and "restore it from a backup" in log, log[-3000:]
         assert "Traceback" not in log
     finally:
         proc.stop()

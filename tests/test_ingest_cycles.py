@@ -218,7 +218,7 @@ async def test_damaged_state_file_stops_ingestion_and_keeps_it(tmp_path: Path, c
         (collector, *_) = build_program_collectors(config, pool)
         with pytest.raises(CollectorError) as e:
             await collector.run_cycle()
-    assert e.value.reason == "state_unavailable"
+    assert e.value.reason == "state_damaged"
     assert str(state) in e.value.message
     assert state.read_bytes() == damaged, "the damaged file must be left for the operator, never reset"
     assert "escrow_events_total{" not in scrape([collector])  # no totals shown rather than zeros

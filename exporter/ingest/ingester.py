@@ -80,7 +80,8 @@ class ProgramIngester:
             self.store.open()
             saved = self.store.load(self.name)
         except StateError as e:
-            raise CollectorError("state_unavailable", str(e)) from None
+            self.store.close()  # the next cycle opens the file afresh (restored from a backup, say)
+            raise CollectorError(e.reason, str(e)) from None
         if saved is not None:
             if saved.program_id != self.program_id:
                 raise CollectorError(
@@ -99,7 +100,7 @@ class ProgramIngester:
         try:
             self.store.save(self.name, self.program_id, cursor, new_values, time.time())
         except StateError as e:
-            raise CollectorError("state_unavailable", str(e)) from None
+            raise CollectorError(e.reason, str(e)) from None
         # Synchronous with the commit above: no await in between, so no cancellation either.
         self.totals.apply(new_values)
         self.cursor = cursor
