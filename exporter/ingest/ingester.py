@@ -64,7 +64,7 @@ class ProgramIngester:
         self.decoder = decoder
         self.feed = SignatureFeed(pool, self.program_id, config.signatures_page_size)
         self.totals = Totals()
-        self.mapper = EventMapper(config, self.totals)
+        self.mapper = EventMapper(config, self.totals, decoder.idl.errors.values())
         self.cursor: Cursor | None = None
         self.restored = False
         self.progress = Progress()
@@ -92,7 +92,7 @@ class ProgramIngester:
                 )
             self.cursor = saved.cursor
             self.totals = Totals(saved.counters)
-            self.mapper = EventMapper(self.config, self.totals)
+            self.mapper = EventMapper(self.config, self.totals, self.decoder.idl.errors.values())
         self.restored = True
 
     def _commit(self, cursor: Cursor, delta: Delta) -> None:
@@ -178,7 +178,7 @@ class ProgramIngester:
         res = self.decoder.decode_transaction(tx)
         delta.add(TRANSACTIONS, status="failed" if res.failed else "success")
         if res.failed:
-            delta.add(TX_ERRORS, error=res.error or "unknown")
+            delta.add(TX_ERRORS, error=self.mapper.error_label(res.error or "unknown"))
         fee = tx["meta"].get("fee")
         if isinstance(fee, int) and not isinstance(fee, bool) and fee > 0:
             delta.add(FEES, fee)
