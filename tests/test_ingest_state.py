@@ -295,3 +295,25 @@ def test_lock_is_shared_inside_one_process_and_refused_across(tmp_path: Path) ->
         b.close()
     other = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert other.returncode == 0, other
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_state_file_deleted_or_replaced_while_in_use_stops_counting(tmp_path: Path, how: str) -> None:
+    """The open connection would go on writing to a file nobody reads; the next start would count from 0."""
+    path = tmp_path / "s.sqlite"
+    store = StateStore(path)
+    store.open()
+    try:
+        assert store.load("p") is None
+        store.save("p", PROGRAM_ID, Cursor("sig1", 10, 1), {("events", ()): 5}, 1.0)
+        for f in tmp_path.glob("s.sqlite*"):
+            if not f.name.endswith(".lock"):
+                f.unlink()
+        if how == "replaced":  # e.g. a backup copied over it while the exporter ran
+            _write_state(tmp_path / "backup" / "b.sqlite", _counters(2))
+            shutil.copy(tmp_path / "backup" / "b.sqlite", path)
+        with pytest.raises(StateError) as e:
+            store.save("p", PROGRAM_ID, Cursor("sig2", 11, 2), {("events", ()): 6}, 2.0)
+        assert e.value.reason == "state_damaged" and "deleted or replaced while in use" in str(e.value)
+    finally:
+        store.close()

@@ -119,6 +119,7 @@ class StateStore:
         self.path = str(path)
         self._db: sqlite3.Connection | None = None
         self._sealed: dict[str, _Sealed] = {}
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
 
     def _error(
         self, what: str, e: Exception | str | None = None, reason: str = "state_unavailable"
@@ -152,7 +153,8 @@ class StateStore:
         try:
             if not os.path.lexists(self.path):
                 self._create()  # the only first start
-            size = os.stat(self.path).st_size
+            st = os.stat(self.path)
+            size, self._identity = st.st_size, (st.st_dev, st.st_ino)
             db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
         except OSError as e:
             raise self._error("cannot create or open", e.strerror) from None
@@ -323,6 +325,24 @@ class StateStore:
 
     # -- write ----------------------------------------------------------------------------------
 
+    def _check_identity(self) -> None:
+        """The open connection writes to the file it opened, even once it is deleted or replaced:
+        totals would go to a file nobody will read, and the next start would count from zero."""
+        try:
+            st = os.stat(self.path)
+            same = (st.st_dev, st.st_ino) == self._identity
+        except FileNotFoundError:
+            same = False
+        except OSError as e:
+            raise self._error("cannot check it", e.strerror) from None
+        if not same:
+            raise StateError(
+                f"state file {self.path} was deleted or replaced while in use; nothing more is "
+                "counted into it: restart the exporter to open what is at the path now (an absent "
+                "file is a first start, from the configured backfill)",
+                "state_damaged",
+            )
+
     def start(self, program: str, program_id: str, cursor: Cursor, now: float) -> None:
         """Record the first start's cursor (after the backfill decision)."""
         self.save(program, program_id, cursor, {}, now)
@@ -333,6 +353,7 @@ class StateStore:
         """Write the new cursor, the new values of the changed counters and the program's new
         seal, atomically."""
         db = self.db
+        self._check_identity()
         if program not in self._sealed:
             self.load(program)  # what the seal is updated from must be what the file holds
         old = self._sealed[program]
