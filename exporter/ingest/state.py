@@ -108,7 +108,8 @@ class _Sealed:
     """One program's rows as last verified or written, to update its seal row by row."""
 
     cursor: int = 0  # digest of the cursor row; 0: no cursor yet
-    rows: dict[tuple[str, str], str] = field(default_factory=dict)  # (metric, labels) -> value
+    #: (metric, labels) -> digest of the row as stored
+    rows: dict[tuple[str, str], int] = field(default_factory=dict)
     seal: int = 0
 
 
@@ -294,10 +295,9 @@ class StateStore:
                 counters[(metric, decode_labels(labels))] = int(value)
             except ValueError as e:
                 raise self._damaged(f"program {program}: counter {metric!r}: {e}") from None
-            sealed.rows[(metric, labels)] = value
-            sealed.seal = state_seal.add(
-                sealed.seal, state_seal.counter_digest(program, metric, labels, value)
-            )
+            digest = state_seal.counter_digest(program, metric, labels, value)
+            sealed.rows[(metric, labels)] = digest
+            sealed.seal = state_seal.add(sealed.seal, digest)
         if state is not None:
             state.counters = counters
         elif counters:
@@ -362,11 +362,13 @@ class StateStore:
         )
         seal = state_seal.add(state_seal.remove(old.seal, old.cursor), new_cursor)
         rows = {(m, encode_labels(lbl)): str(v) for (m, lbl), v in changed.items()}
+        digests: dict[tuple[str, str], int] = {}
         for (metric, labels), value in rows.items():
             before = old.rows.get((metric, labels))
             if before is not None:
-                seal = state_seal.remove(seal, state_seal.counter_digest(program, metric, labels, before))
-            seal = state_seal.add(seal, state_seal.counter_digest(program, metric, labels, value))
+                seal = state_seal.remove(seal, before)
+            digests[(metric, labels)] = state_seal.counter_digest(program, metric, labels, value)
+            seal = state_seal.add(seal, digests[(metric, labels)])
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -396,4 +398,4 @@ class StateStore:
             self._sealed.pop(program, None)
             raise self._sqlite("cannot write", e) from None
         old.cursor, old.seal = new_cursor, seal
-        old.rows.update(rows)
+        old.rows.update(digests)
