@@ -148,8 +148,12 @@ def _run(args: argparse.Namespace) -> int:
         try:
             state_lock.acquire(config.state.path)
         except state_lock.StateError as e:
-            log.error("cannot use the state file", extra={"reason": e.reason, "problem": str(e)})
-            return 1
+            if e.reason == "state_locked":
+                log.error("cannot use the state file", extra={"reason": e.reason, "problem": str(e)})
+                return 1
+            # Cannot even create the lock file (permissions, disk): the ingest collectors retry
+            # each cycle and report themselves down meanwhile, as for any failing source.
+            log.warning("cannot lock the state file yet", extra={"reason": e.reason, "problem": str(e)})
     auth = BasicAuth(web_cfg.basic_auth_users) if web_cfg and web_cfg.basic_auth_users else None
     try:
         ctx = ssl_context(web_cfg, args.web_config) if web_cfg else None
