@@ -707,8 +707,10 @@ def drill_state_disk_full(tmp: Path, chain: CountingDevchain, full_for: float) -
         wait_until(lambda: observed_totals(proc.metrics()).get("tx/success", 0) > 0, what="something counted")
     finally:
         proc.stop()
-    # Room for the files as they are and a few commits more: then the disk is full.
-    fsize = max(p.stat().st_size for p in tmp.glob("state.sqlite*")) + 32 * 1024
+    # Room for the files as they are and a few commits more: then the disk is full. A commit
+    # appends every page it touches to the WAL (about ten pages of counters, index and seal
+    # for a batch), and the first cycle must complete before the disk fills.
+    fsize = max(p.stat().st_size for p in tmp.glob("state.sqlite*")) + 64 * 1024
     full = LimitedExporter(config, tmp / "exporter-full.log", fsize)
     try:
         full.wait_up()
