@@ -317,3 +317,23 @@ def test_state_file_deleted_or_replaced_while_in_use_stops_counting(tmp_path: Pa
         assert e.value.reason == "state_damaged" and "deleted or replaced while in use" in str(e.value)
     finally:
         store.close()
+
+
+def test_journal_left_by_a_deleted_state_file_is_not_replayed(tmp_path: Path) -> None:
+    """Deleting the file to start over, but not its -wal: the new file must not come back with
+    the old totals (or part of them)."""
+    path = tmp_path / "s.sqlite"
+    store = StateStore(path)
+    store.open()
+    store.load("p")
+    store.save("p", PROGRAM_ID, Cursor("sig1", 10, 1), {("events", ()): 5}, 1.0)
+    wal = (tmp_path / "s.sqlite-wal").read_bytes()  # the commit, not yet checkpointed (kill -9)
+    store.close()
+    path.unlink()
+    (tmp_path / "s.sqlite-wal").write_bytes(wal)
+    fresh = StateStore(path)
+    fresh.open()
+    try:
+        assert fresh.load("p") is None, "a first start, not the deleted file's totals"
+    finally:
+        fresh.close()

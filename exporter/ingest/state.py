@@ -178,6 +178,11 @@ class StateStore:
         tmp = self.path + ".creating"
         for leftover in (tmp, tmp + "-wal", tmp + "-shm"):  # a creation that crashed
             Path(leftover).unlink(missing_ok=True)
+        for orphan in (self.path + "-wal", self.path + "-shm"):
+            # Left by a deleted state file: SQLite would replay that WAL into the new file.
+            if os.path.lexists(orphan):
+                os.unlink(orphan)
+                log.warning("removed the journal of a deleted state file", extra={"file": orphan})
         db = sqlite3.connect(tmp, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
