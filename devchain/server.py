@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from devchain.chain import Chain
-from devchain.rpc import NodeView, Rpc
+from devchain.rpc import BAD_ACCOUNT_DATA, NodeView, Rpc
 
 log = logging.getLogger("devchain")
 CHAIN_KEY = web.AppKey("chain", Chain)
@@ -35,6 +35,7 @@ class Faults:
     malformed: bool = False  # HTTP 200 with a truncated JSON body
     truncate_logs: bool = False  # logMessages cut short, ending with "Log truncated"
     oversized: int = 0  # pad every answer with JSON whitespace to this many bytes (true = 8 MiB)
+    bad_account_data: str | None = None  # getProgramAccounts data: "short", "garbage" (base64), "not_string"
 
 
 @dataclass
@@ -99,6 +100,12 @@ class DevchainServer:
                 value = int(value or 0)
             elif key == "oversized":
                 value = OVERSIZED_DEFAULT_BYTES if value is True else int(value or 0)
+            elif key == "bad_account_data":
+                if value not in (None, False, *BAD_ACCOUNT_DATA):
+                    raise ValueError(
+                        f"bad_account_data must be one of {', '.join(BAD_ACCOUNT_DATA)} or false"
+                    )
+                value = value or None
             else:
                 value = bool(value)
             setattr(f, key, value)
@@ -139,7 +146,12 @@ class DevchainServer:
             return web.json_response(
                 {"jsonrpc": "2.0", "error": err, "id": rid}, status=429, headers={"Retry-After": "1"}
             )
-        view = NodeView(self.chain, stale_slot=f.stale_slot, truncate_logs=f.truncate_logs)
+        view = NodeView(
+            self.chain,
+            stale_slot=f.stale_slot,
+            truncate_logs=f.truncate_logs,
+            bad_account_data=f.bad_account_data,
+        )
         result: Any
         if isinstance(body, list):
             if not body:

@@ -127,6 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from exporter.app import create_app
+    from exporter.ingest import state_lock
     from exporter.webconfig import BasicAuth, load_web_config, ssl_context
 
     setup_logging(args.log_level, args.log_format)
@@ -142,6 +143,17 @@ def _run(args: argparse.Namespace) -> int:
         for p in e.problems:
             log.error("invalid config", extra={"problem": p})
         return 2
+    if config.programs:
+        # Held until the process exits: a second exporter on this state file would corrupt totals.
+        try:
+            state_lock.acquire(config.state.path)
+        except state_lock.StateError as e:
+            if e.reason == "state_locked":
+                log.error("cannot use the state file", extra={"reason": e.reason, "problem": str(e)})
+                return 1
+            # Cannot even create the lock file (permissions, disk): the ingest collectors retry
+            # each cycle and report themselves down meanwhile, as for any failing source.
+            log.warning("cannot lock the state file yet", extra={"reason": e.reason, "problem": str(e)})
     auth = BasicAuth(web_cfg.basic_auth_users) if web_cfg and web_cfg.basic_auth_users else None
     try:
         ctx = ssl_context(web_cfg, args.web_config) if web_cfg else None

@@ -98,3 +98,55 @@ def test_platform_config_is_read_through_a_data_slice(tmp_path: Path) -> None:
     # discriminator 8 + authority 32 + treasury 32 + fee_bps 2 + paused 1: match_count is not needed.
     assert config_type.layout.data_slice() == {"offset": 0, "length": 75}
     assert match_type.layout.data_slice() is None  # status follows a Vec: variable offset
+
+
+def _undecodable(text: str) -> dict[tuple[str, str], float]:
+    return {
+        (labels["account"], labels["reason"]): value
+        for name, labels, value in parse_metrics(text)
+        if name == "escrow_program_accounts_undecodable_total" and labels.get("program") == PROGRAM
+    }
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason", "why"),
+    [
+        ("short", "invalid_account_data", "short_data"),  # an IDL longer than the accounts
+        ("garbage", "malformed_response", "not_base64"),
+        ("not_string", "malformed_response", "not_base64"),
+    ],
+)
+async def test_undecodable_accounts_are_never_zero_nor_not_paused(
+    tmp_path: Path, chain: ThreadDevchain, fault: str, reason: str, why: str
+) -> None:
+    """Undecodable account data was published as 0 accounts and "not paused" with the collector up."""
+    cfg = load_config(
+        write_config(tmp_path / "c.yml", [("a", chain.node("a"))], tmp_path / "s.sqlite", program_yaml())
+    )
+    truth = chain.state()
+    chain.action("pause")
+    async with aiohttp.ClientSession() as session:
+        pool = RpcPool(cfg.solana, session, RpcMetrics(CollectorRegistry()))
+        fresh = ProgramAccountsCollector(cfg.programs[0], pool, [])
+        surveyed = ProgramAccountsCollector(cfg.programs[0], pool, [])
+        await surveyed.run_cycle()
+        before = account_gauges(scrape([surveyed]))[0]
+        assert before[("PlatformConfig", "paused")] == 1
+        chain.fault("a", bad_account_data=fault)
+        try:
+            for c in (fresh, surveyed):
+                with pytest.raises(CollectorError) as e:
+                    await c.run_cycle()
+                assert e.value.reason == reason, e.value.message
+                assert "PlatformConfig" in e.value.message and "Match" in e.value.message
+        finally:
+            chain.fault("a", bad_account_data=False)
+        # Never surveyed: the figures are absent, not 0 accounts and not "not paused".
+        text = scrape([fresh])
+        assert account_gauges(text)[0] == {}
+        n_matches = sum(truth["matches"].values())
+        assert _undecodable(text) == {("PlatformConfig", why): 1, ("Match", why): n_matches}
+        # Surveyed before: the last good values stay (then age out), never zeros.
+        assert account_gauges(scrape([surveyed]))[0] == before
+        await surveyed.run_cycle()  # the node is honest again: back up, still paused
+        assert account_gauges(scrape([surveyed]))[0] == before

@@ -51,12 +51,24 @@ class IngestCollector(Collector):
         self.store = StateStore(state_path)
         self.group = group
         self.ingester: ProgramIngester | None = None
+        self._reported: str | None = None
         group.append(self)
 
     async def run_cycle(self) -> None:
         if self.ingester is None:
             self.ingester = ProgramIngester(self.program, self.pool, self.store, load_decoder(self.program))
-        await self.ingester.run_cycle()
+        try:
+            await self.ingester.run_cycle()
+        except CollectorError as e:
+            # The scheduler warns every cycle; a state file that needs the operator is said once, loudly.
+            if e.reason in ("state_damaged", "state_locked") and e.message != self._reported:
+                log.error(
+                    "ingestion stopped: the state file needs the operator",
+                    extra={"collector": self.name, "reason": e.reason, "problem": e.message},
+                )
+            self._reported = e.message
+            raise
+        self._reported = None
 
     async def close(self) -> None:
         self.store.close()

@@ -11,17 +11,23 @@ a dataSlice. Results become
 * ``escrow_program_account_field_amount{program,account,field,mint}``: sums in whole units.
 
 As for balances, a failed fetch keeps the last values for ``staleness_intervals`` intervals.
+So does an account type with an account that cannot be decoded (data not base64, shorter than
+the IDL says, unknown discriminator): a count that skips it, or the flag of an unreadable
+``PlatformConfig``, would be a wrong figure (0 accounts, "not paused"). Such accounts count in
+``escrow_program_accounts_undecodable_total`` and the cycle fails (``malformed_response`` when
+the node's data is not base64, ``invalid_account_data`` when it does not decode with the IDL).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import time
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.anchor import DecodeError, Idl
 from exporter.anchor.idl import enum_variants
@@ -62,6 +68,7 @@ class ProgramAccountsCollector(Collector):
         self.counts = SeriesCache(max_age)  # (program, account, state) -> accounts
         self.sums = SeriesCache(max_age)  # (program, account, field, mint) -> whole units
         self.problems = SeriesCache(max_age)  # (program, account, reason) -> accounts skipped
+        self.undecodable: dict[tuple[str, str, str], int] = defaultdict(int)  # (program, account, reason)
         self.types: list[_AccountType] | None = None
         self.program_id = ""
         self.group = group
@@ -74,7 +81,8 @@ class ProgramAccountsCollector(Collector):
             self.types = [_AccountType(decoder.idl, t) for t in self.program.accounts.types]
         return self.types
 
-    async def _fetch(self, at: _AccountType) -> list[bytes]:
+    async def _fetch(self, at: _AccountType) -> list[bytes | str]:
+        """Each account's data, or why it is not base64 data (``not_base64``)."""
         opts: dict[str, Any] = {
             "encoding": "base64",
             "commitment": self.pool.commitment,
@@ -87,17 +95,7 @@ class ProgramAccountsCollector(Collector):
             reply = reply["value"]
         if not isinstance(reply, list):
             raise CollectorError("malformed_response", "getProgramAccounts did not return a list")
-        out = []
-        for item in reply:
-            data = item.get("account", {}).get("data") if isinstance(item, dict) else None
-            if not (
-                isinstance(data, list) and len(data) == 2 and data[1] == "base64" and isinstance(data[0], str)
-            ):
-                raise CollectorError(
-                    "malformed_response", "getProgramAccounts returned account data that is not base64"
-                )
-            out.append(base64.b64decode(data[0]))
-        return out
+        return [_account_data(item) for item in reply]
 
     async def run_cycle(self) -> None:
         types = self._setup_types()
@@ -107,17 +105,21 @@ class ProgramAccountsCollector(Collector):
         except RpcError as e:
             raise CollectorError("rpc_unavailable", str(e)) from None
         now = time.time()
+        failed: list[tuple[str, dict[str, int]]] = []
         for at, datas in fetched:
             acct = at.cfg.account
             counts: dict[str, int] = dict.fromkeys(at.variants, 0)
             flags: dict[str, int] = dict.fromkeys(at.cfg.flags, 0)
             raw_sums: dict[tuple[str, str, int], int | float] = defaultdict(int)
             problems: dict[str, int] = defaultdict(int)
+            undecodable: dict[str, int] = defaultdict(int)
             for data in datas:
                 try:
+                    if isinstance(data, str):
+                        raise DecodeError(data)
                     fields = at.layout.decode(data)
                 except DecodeError as e:
-                    problems[e.reason] += 1
+                    undecodable[e.reason] += 1
                     continue
                 state = label_value(fields.get(at.cfg.count_by)) if at.cfg.count_by else ALL
                 counts[state] = counts.get(state, 0) + 1
@@ -141,6 +143,12 @@ class ProgramAccountsCollector(Collector):
                         mint = s.mint or ""
                         decimals = s.decimals if s.decimals is not None else (known[1] if known else 0)
                     raw_sums[(s.field, mint, decimals)] += value  # divided once, below: exact
+            self._set_problems(p, acct, {**problems, **undecodable}, now)
+            if undecodable:
+                for reason, n in undecodable.items():
+                    self.undecodable[(p, acct, reason)] += n
+                failed.append((acct, undecodable))
+                continue  # this type's figures stay as last known (then absent), never wrong
             for state, n in counts.items():
                 self.counts.set((p, acct, state), n, now)
             for f, n in flags.items():
@@ -154,11 +162,25 @@ class ProgramAccountsCollector(Collector):
                     self.sums.set(key, 0.0, now)
             for (field, mint), total in sums.items():
                 self.sums.set((p, acct, field, mint), total, now)
-            for key, _ in list(self.problems.items(now)):
-                if key[1] == acct:
-                    self.problems.discard(key)
-            for reason, n in problems.items():
-                self.problems.set((p, acct, reason), n, now)
+        if failed:
+            reason = (
+                "malformed_response" if any(NOT_BASE64 in u for _, u in failed) else "invalid_account_data"
+            )
+            detail = "; ".join(
+                f"{acct}: {', '.join(f'{n} {r}' for r, n in sorted(u.items()))}" for acct, u in failed
+            )
+            raise CollectorError(
+                reason,
+                f"program {p}: accounts that cannot be decoded ({detail}); their type's figures are "
+                "not updated (check the IDL against the deployed program, or the RPC node)",
+            )
+
+    def _set_problems(self, p: str, acct: str, problems: dict[str, int], now: float) -> None:
+        for key, _ in list(self.problems.items(now)):
+            if key[1] == acct:
+                self.problems.discard(key)
+        for reason, n in problems.items():
+            self.problems.set((p, acct, reason), n, now)
 
     def collect(self) -> Iterable[Metric]:
         if not self.group or self.group[0] is not self:
@@ -180,7 +202,15 @@ class ProgramAccountsCollector(Collector):
             "Accounts (or fields) skipped in the last survey because they could not be decoded or counted, by reason.",
             labels=["program", "account", "reason"],
         )
+        undecodable = CounterMetricFamily(
+            "escrow_program_accounts_undecodable",
+            "Accounts of a type that could not be decoded in a survey (not base64, shorter than the IDL, "
+            "unknown discriminator), by reason; the type's figures were not updated.",
+            labels=["program", "account", "reason"],
+        )
         for c in self.group:
+            for key, n in c.undecodable.items():
+                undecodable.add_metric(list(key), n)
             for labels, cached in c.counts.items(now):
                 counts.add_metric(list(labels), cached.value)
             for labels, cached in c.sums.items(now):
@@ -190,6 +220,23 @@ class ProgramAccountsCollector(Collector):
         yield counts
         yield sums
         yield problems
+        yield undecodable
+
+
+#: ``reason`` of an account whose data is not a base64 string (garbage, a number, no data).
+NOT_BASE64 = "not_base64"
+
+
+def _account_data(item: Any) -> bytes | str:
+    """One getProgramAccounts item's data, or ``NOT_BASE64``."""
+    account = item.get("account") if isinstance(item, dict) else None
+    data = account.get("data") if isinstance(account, dict) else None
+    if not (isinstance(data, list) and len(data) == 2 and data[1] == "base64" and isinstance(data[0], str)):
+        return NOT_BASE64
+    try:
+        return base64.b64decode(data[0], validate=True)
+    except (binascii.Error, ValueError):
+        return NOT_BASE64
 
 
 def build_account_collectors(config: Config, pool: RpcPool) -> list[Collector]:

@@ -64,7 +64,7 @@ class ProgramIngester:
         self.decoder = decoder
         self.feed = SignatureFeed(pool, self.program_id, config.signatures_page_size)
         self.totals = Totals()
-        self.mapper = EventMapper(config, self.totals)
+        self.mapper = EventMapper(config, self.totals, decoder.idl.errors.values())
         self.cursor: Cursor | None = None
         self.restored = False
         self.progress = Progress()
@@ -80,7 +80,8 @@ class ProgramIngester:
             self.store.open()
             saved = self.store.load(self.name)
         except StateError as e:
-            raise CollectorError("state_unavailable", str(e)) from None
+            self.store.close()  # the next cycle opens the file afresh (restored from a backup, say)
+            raise CollectorError(e.reason, str(e)) from None
         if saved is not None:
             if saved.program_id != self.program_id:
                 raise CollectorError(
@@ -91,7 +92,7 @@ class ProgramIngester:
                 )
             self.cursor = saved.cursor
             self.totals = Totals(saved.counters)
-            self.mapper = EventMapper(self.config, self.totals)
+            self.mapper = EventMapper(self.config, self.totals, self.decoder.idl.errors.values())
         self.restored = True
 
     def _commit(self, cursor: Cursor, delta: Delta) -> None:
@@ -99,7 +100,7 @@ class ProgramIngester:
         try:
             self.store.save(self.name, self.program_id, cursor, new_values, time.time())
         except StateError as e:
-            raise CollectorError("state_unavailable", str(e)) from None
+            raise CollectorError(e.reason, str(e)) from None
         # Synchronous with the commit above: no await in between, so no cancellation either.
         self.totals.apply(new_values)
         self.cursor = cursor
@@ -177,7 +178,7 @@ class ProgramIngester:
         res = self.decoder.decode_transaction(tx)
         delta.add(TRANSACTIONS, status="failed" if res.failed else "success")
         if res.failed:
-            delta.add(TX_ERRORS, error=res.error or "unknown")
+            delta.add(TX_ERRORS, error=self.mapper.error_label(res.error or "unknown"))
         fee = tx["meta"].get("fee")
         if isinstance(fee, int) and not isinstance(fee, bool) and fee > 0:
             delta.add(FEES, fee)

@@ -9,6 +9,14 @@ ingested again); a crash after it leaves both new. Nothing else is needed for re
 Counter values are exact integers (event counts, raw token units, lamports, bucket counts),
 stored as decimal text because u64 sums overflow SQLite's signed 64-bit integers.
 
+A state file is never mistaken for a first start: only an absent file is one. A new file is
+built complete under a temporary name and renamed into place, so a file that exists but
+holds no state (0 bytes, emptied, truncated) was damaged after its creation. Each program's
+rows carry a seal (``state_seal``) written in the same transaction; it and SQLite's
+``integrity_check`` are verified on open and load. Damage raises ``StateError`` with reason
+``state_damaged``: ingestion stops and the file is left as found, never reset to zeros.
+One process per file (``state_lock``).
+
 The file is opened with the standard ``sqlite3`` module on purpose: a commit then runs
 without an ``await`` in the middle, so cancelling a cycle (timeout, shutdown) can never
 separate the write from the in-memory update that follows it.
@@ -17,18 +25,30 @@ separate the write from the in-memory update that follows it.
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from exporter.ingest import state_lock, state_seal
+from exporter.ingest.state_lock import StateError
+
+__all__ = ["CounterKey", "Cursor", "ProgramState", "StateError", "StateStore"]
+
+log = logging.getLogger("exporter.ingest")
 
 #: (metric, ((label, value), ...)) — a counter series inside one program.
 CounterKey = tuple[str, tuple[tuple[str, str], ...]]
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cursors (
+#: 2 added the ``seals`` table; a version 1 file is sealed (from its content) at first open.
+SCHEMA_VERSION = 2
+_TABLES = ("meta", "cursors", "counters", "seals")
+_SEALS = "CREATE TABLE seals (program TEXT PRIMARY KEY, digest TEXT NOT NULL);"
+_SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE cursors (
     program TEXT PRIMARY KEY,
     program_id TEXT NOT NULL,
     signature TEXT,            -- NULL: started, nothing ingested yet (count from the beginning)
@@ -36,18 +56,24 @@ CREATE TABLE IF NOT EXISTS cursors (
     block_time INTEGER,
     updated_at REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS counters (
+CREATE TABLE counters (
     program TEXT NOT NULL,
     metric TEXT NOT NULL,
     labels TEXT NOT NULL,      -- JSON list of [name, value] pairs, sorted
     value TEXT NOT NULL,       -- exact integer as decimal text
     PRIMARY KEY (program, metric, labels)
 );
+{_SEALS}
 """
-
-
-class StateError(Exception):
-    """The state file cannot be used. The message names the file and the cause, never a secret."""
+#: Primary SQLite result codes caused by the environment rather than the file's content:
+#: BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PERM, PROTOCOL.
+_TRANSIENT = frozenset({5, 6, 7, 8, 10, 13, 14, 3, 15})
+#: What the operator can do about a damaged file; part of every ``state_damaged`` message.
+_ADVICE = (
+    "ingestion of every program in it is stopped and the file is left as it is: restore it from a "
+    "backup (docs/runbooks/backup-restore.md), or delete it (with its -wal and -shm files) to start "
+    "over explicitly from the configured backfill"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,48 +103,160 @@ def decode_labels(text: str) -> tuple[tuple[str, str], ...]:
     return tuple((p[0], p[1]) for p in pairs)
 
 
+@dataclass(slots=True)
+class _Sealed:
+    """One program's rows as last verified or written, to update its seal row by row."""
+
+    cursor: int = 0  # digest of the cursor row; 0: no cursor yet
+    #: (metric, labels) -> digest of the row as stored
+    rows: dict[tuple[str, str], int] = field(default_factory=dict)
+    seal: int = 0
+
+
 class StateStore:
     """One connection to the state file. Several programs (collectors) may share a file."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._db: sqlite3.Connection | None = None
+        self._sealed: dict[str, _Sealed] = {}
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file opened
 
-    def _fail(self, what: str, e: Exception) -> StateError:
-        return StateError(f"state file {self.path}: {what}: {e}")
+    def _error(
+        self, what: str, e: Exception | str | None = None, reason: str = "state_unavailable"
+    ) -> StateError:
+        return StateError(f"state file {self.path}: {what}" + (f": {e}" if e is not None else ""), reason)
+
+    def _damaged(self, what: str) -> StateError:
+        return StateError(f"state file {self.path} is damaged: {what}; {_ADVICE}", "state_damaged")
+
+    def _sqlite(self, what: str, e: sqlite3.Error) -> StateError:
+        # The environment (I/O, permissions, a full disk, a busy file) may pass; anything else
+        # ("file is not a database", "malformed", a schema that no longer parses) is the content.
+        code = getattr(e, "sqlite_errorcode", None)
+        if code is not None and (code & 0xFF) in _TRANSIENT:
+            return self._error(what, e)
+        return self._damaged(f"{what}: {e}")
+
+    # -- open -----------------------------------------------------------------------------------
 
     def open(self) -> None:
         if self._db is not None:
             return
+        state_lock.acquire(self.path)  # creates the directory too
         try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = self._connect()
+        except BaseException:
+            state_lock.release(self.path)
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if not os.path.lexists(self.path):
+                self._create()  # the only first start
+            st = os.stat(self.path)
+            size, self._identity = st.st_size, (st.st_dev, st.st_ino)
             db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
-        except (OSError, sqlite3.Error) as e:
-            raise self._fail("cannot open", e) from None
+        except OSError as e:
+            raise self._error("cannot create or open", e.strerror) from None
+        except sqlite3.Error as e:
+            raise self._sqlite("cannot open", e) from None
         try:
+            self._check(db, size)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
-            # A quick structural check: a damaged file must stop ingestion, never reset totals.
-            row = db.execute("PRAGMA quick_check").fetchone()
-            if row is None or row[0] != "ok":
-                raise sqlite3.DatabaseError(f"integrity check failed: {row[0] if row else 'no answer'}")
-            db.executescript(_SCHEMA)
-            version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if version is None:
-                db.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            elif version[0] != str(SCHEMA_VERSION):
-                raise sqlite3.DatabaseError(f"schema version {version[0]} is not {SCHEMA_VERSION}")
         except sqlite3.Error as e:
             db.close()
-            raise self._fail("unusable (corrupted, not a state file, or not writable)", e) from None
-        self._db = db
+            raise self._sqlite("cannot open", e) from None
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _create(self) -> None:
+        """Build a complete, empty state file beside the path, then rename it into place."""
+        tmp = self.path + ".creating"
+        for leftover in (tmp, tmp + "-wal", tmp + "-shm"):  # a creation that crashed
+            Path(leftover).unlink(missing_ok=True)
+        for orphan in (self.path + "-wal", self.path + "-shm"):
+            # Left by a deleted state file: SQLite would replay that WAL into the new file.
+            if os.path.lexists(orphan):
+                os.unlink(orphan)
+                log.warning("removed the journal of a deleted state file", extra={"file": orphan})
+        db = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(
+                f"BEGIN; {_SCHEMA} INSERT INTO meta (key, value) VALUES "
+                f"('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
+            )
+        finally:
+            db.close()  # the last connection checkpoints: everything is in the main file
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, self.path)
+        dir_fd = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        log.info("state file created", extra={"file": self.path})
+
+    def _check(self, db: sqlite3.Connection, size: int) -> None:
+        """Refuse a file that is not a whole state file; upgrade a version 1 file."""
+        rows = db.execute("PRAGMA integrity_check").fetchall()
+        if rows != [("ok",)]:
+            raise self._damaged(f"SQLite integrity check failed: {rows[0][0] if rows else 'no answer'}")
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            raise self._damaged(
+                f"it holds no state ({size} bytes) although a first start creates it complete, "
+                "so it was emptied or truncated since"
+            )
+        row = (
+            db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if "meta" in tables
+            else None
+        )
+        version = row[0] if row else None
+        if version == "1" and tables >= {"meta", "cursors", "counters"} and "seals" not in tables:
+            self._seal_version_1(db)
+            return
+        if version != str(SCHEMA_VERSION):
+            raise self._damaged(f"schema version {version!r}, expected {SCHEMA_VERSION!r}")
+        missing = sorted(set(_TABLES) - tables)
+        if missing:
+            raise self._damaged(f"table(s) {', '.join(missing)} missing")
+
+    def _seal_version_1(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(_SEALS)
+            programs = [p for (p,) in db.execute("SELECT program FROM cursors")]
+            for program in programs:
+                _, sealed = self._read(db, program)
+                db.execute(
+                    "INSERT INTO seals (program, digest) VALUES (?, ?)",
+                    (program, state_seal.to_text(sealed.seal)),
+                )
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        log.info(
+            "state file upgraded: its totals are sealed", extra={"file": self.path, "programs": programs}
+        )
 
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+            self._sealed.clear()
+            state_lock.release(self.path)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -126,22 +264,89 @@ class StateStore:
             raise StateError(f"state file {self.path}: not open")
         return self._db
 
-    def load(self, program: str) -> ProgramState | None:
-        """The saved state of ``program``, or None if it was never started."""
-        try:
-            row = self.db.execute(
-                "SELECT program_id, signature, slot, block_time FROM cursors WHERE program = ?", (program,)
-            ).fetchone()
-            if row is None:
-                return None
-            counters: dict[CounterKey, int] = {}
-            for metric, labels, value in self.db.execute(
-                "SELECT metric, labels, value FROM counters WHERE program = ?", (program,)
+    # -- read -----------------------------------------------------------------------------------
+
+    def _read(self, db: sqlite3.Connection, program: str) -> tuple[ProgramState | None, _Sealed]:
+        """The program's rows, type-checked, and the seal they add up to."""
+        sealed = _Sealed()
+        state: ProgramState | None = None
+        row = db.execute(
+            "SELECT program_id, signature, slot, block_time FROM cursors WHERE program = ?", (program,)
+        ).fetchone()
+        if row is not None:
+            program_id, signature, slot, block_time = row
+            if not (
+                isinstance(program_id, str)
+                and (signature is None or isinstance(signature, str))
+                and all(v is None or type(v) is int for v in (slot, block_time))
             ):
+                raise self._damaged(f"program {program}: cursor row has values of the wrong type")
+            sealed.cursor = state_seal.cursor_digest(program, program_id, signature, slot, block_time)
+            sealed.seal = sealed.cursor
+            state = ProgramState(program_id, Cursor(signature, slot, block_time), {})
+        counters: dict[CounterKey, int] = {}
+        for metric, labels, value in db.execute(
+            "SELECT metric, labels, value FROM counters WHERE program = ?", (program,)
+        ):
+            if not (
+                isinstance(metric, str)
+                and isinstance(labels, str)
+                and isinstance(value, str)
+                and value.isascii()
+                and value.isdigit()
+            ):
+                raise self._damaged(f"program {program}: counter {metric!r} is not a decimal integer")
+            try:
                 counters[(metric, decode_labels(labels))] = int(value)
-        except (sqlite3.Error, ValueError, TypeError) as e:
-            raise self._fail("cannot read", e) from None
-        return ProgramState(row[0], Cursor(row[1], row[2], row[3]), counters)
+            except ValueError as e:
+                raise self._damaged(f"program {program}: counter {metric!r}: {e}") from None
+            digest = state_seal.counter_digest(program, metric, labels, value)
+            sealed.rows[(metric, labels)] = digest
+            sealed.seal = state_seal.add(sealed.seal, digest)
+        if state is not None:
+            state.counters = counters
+        elif counters:
+            raise self._damaged(f"program {program} has totals but no cursor")
+        return state, sealed
+
+    def load(self, program: str) -> ProgramState | None:
+        """The saved state of ``program``, or None if it was never started. Verifies its seal."""
+        db = self.db
+        try:
+            state, sealed = self._read(db, program)
+            row = db.execute("SELECT digest FROM seals WHERE program = ?", (program,)).fetchone()
+        except sqlite3.Error as e:
+            raise self._sqlite("cannot read", e) from None
+        stored = row[0] if row else None
+        if state is None and stored is not None:
+            raise self._damaged(f"program {program} has a seal but no cursor")
+        if state is not None and stored != state_seal.to_text(sealed.seal):
+            raise self._damaged(
+                f"program {program}: its cursor and totals do not match their seal "
+                "(changed on disk or outside the exporter)"
+            )
+        self._sealed[program] = sealed
+        return state
+
+    # -- write ----------------------------------------------------------------------------------
+
+    def _check_identity(self) -> None:
+        """The open connection writes to the file it opened, even once it is deleted or replaced:
+        totals would go to a file nobody will read, and the next start would count from zero."""
+        try:
+            st = os.stat(self.path)
+            same = (st.st_dev, st.st_ino) == self._identity
+        except FileNotFoundError:
+            same = False
+        except OSError as e:
+            raise self._error("cannot check it", e.strerror) from None
+        if not same:
+            raise StateError(
+                f"state file {self.path} was deleted or replaced while in use; nothing more is "
+                "counted into it: restart the exporter to open what is at the path now (an absent "
+                "file is a first start, from the configured backfill)",
+                "state_damaged",
+            )
 
     def start(self, program: str, program_id: str, cursor: Cursor, now: float) -> None:
         """Record the first start's cursor (after the backfill decision)."""
@@ -150,8 +355,25 @@ class StateStore:
     def save(
         self, program: str, program_id: str, cursor: Cursor, changed: Mapping[CounterKey, int], now: float
     ) -> None:
-        """Write the new cursor and the new values of the changed counters, atomically."""
+        """Write the new cursor, the new values of the changed counters and the program's new
+        seal, atomically."""
         db = self.db
+        self._check_identity()
+        if program not in self._sealed:
+            self.load(program)  # what the seal is updated from must be what the file holds
+        old = self._sealed[program]
+        new_cursor = state_seal.cursor_digest(
+            program, program_id, cursor.signature, cursor.slot, cursor.block_time
+        )
+        seal = state_seal.add(state_seal.remove(old.seal, old.cursor), new_cursor)
+        rows = {(m, encode_labels(lbl)): str(v) for (m, lbl), v in changed.items()}
+        digests: dict[tuple[str, str], int] = {}
+        for (metric, labels), value in rows.items():
+            before = old.rows.get((metric, labels))
+            if before is not None:
+                seal = state_seal.remove(seal, before)
+            digests[(metric, labels)] = state_seal.counter_digest(program, metric, labels, value)
+            seal = state_seal.add(seal, digests[(metric, labels)])
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -165,11 +387,20 @@ class StateStore:
                 db.executemany(
                     "INSERT INTO counters (program, metric, labels, value) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT (program, metric, labels) DO UPDATE SET value = excluded.value",
-                    [(program, m, encode_labels(lbl), str(v)) for (m, lbl), v in changed.items()],
+                    [(program, m, lbl, v) for (m, lbl), v in rows.items()],
+                )
+                db.execute(
+                    "INSERT INTO seals (program, digest) VALUES (?, ?)"
+                    " ON CONFLICT (program) DO UPDATE SET digest = excluded.digest",
+                    (program, state_seal.to_text(seal)),
                 )
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as e:
-            raise self._fail("cannot write", e) from None
+            # Whether a failed COMMIT left anything is the file's to say: verify it again next time.
+            self._sealed.pop(program, None)
+            raise self._sqlite("cannot write", e) from None
+        old.cursor, old.seal = new_cursor, seal
+        old.rows.update(digests)
