@@ -8,6 +8,11 @@ Every page of one listing comes from one endpoint (``RpcPool.call_on``): a node 
 pages over a shorter history, and stitching its pages to a current node's would silently skip
 the signatures in between. If that endpoint fails, the whole listing is retried on the next one.
 
+A node may list a signature more than once (within a page, or again on the next page when it
+treats ``before`` as inclusive): a listing keeps each signature's first appearance only, so a
+transaction is never counted twice. A full page that adds nothing new would page forever: it is
+refused as malformed, and the listing moves to another endpoint.
+
 Safety net for a cursor the node does not know (a provider that lags behind, or a signature
 from a dropped fork): ``until`` is then not found and the node would return older signatures.
 Anything from a slot older than the cursor's slot is therefore discarded, so old transactions
@@ -23,7 +28,7 @@ from typing import Any
 from exporter.collectors.base import CollectorError
 from exporter.ingest.state import Cursor
 from exporter.rpc.endpoint import Endpoint
-from exporter.rpc.errors import NoHealthyEndpoint, RpcError
+from exporter.rpc.errors import NoHealthyEndpoint, RpcError, RpcMalformed
 from exporter.rpc.pool import RpcPool, backoff_delay
 
 
@@ -48,6 +53,15 @@ def _parse_page(reply: Any) -> list[SignatureInfo]:
         bt = item.get("blockTime")
         out.append(SignatureInfo(sig, slot, bt if isinstance(bt, int) and not isinstance(bt, bool) else None))
     return out
+
+
+def _next_before(page: list[SignatureInfo], fresh: int, endpoint: Endpoint | None) -> str:
+    """``before`` for the page after ``page``, of which ``fresh`` signatures were new; a full page
+    of repeats only would page forever, so it is refused."""
+    if not fresh:
+        name = endpoint.name if endpoint is not None else "*"
+        raise RpcMalformed(name, "getSignaturesForAddress: a full page that does not move back in history")
+    return page[-1].signature
 
 
 class SignatureFeed:
@@ -94,37 +108,44 @@ class SignatureFeed:
 
     async def _listing(self, cursor: Cursor, endpoint: Endpoint) -> list[SignatureInfo]:
         found: list[SignatureInfo] = []
+        seen: set[str] = set()
         before: str | None = None
         while True:
             page = await self._page(before, cursor.signature, endpoint=endpoint)
+            known = len(seen)
             for info in page:
                 if info.signature == cursor.signature or (
                     cursor.slot is not None and info.slot < cursor.slot
                 ):
                     found.reverse()
                     return found
-                found.append(info)
+                if info.signature not in seen:
+                    seen.add(info.signature)
+                    found.append(info)
             if len(page) < self.page_size:
                 found.reverse()
                 return found
-            before = page[-1].signature
+            before = _next_before(page, len(seen) - known, endpoint)
 
     async def newest(self) -> SignatureInfo | None:
         page = await self._page(None, None, limit=1)
         return page[0] if page else None
 
     async def nth_newest(self, n: int) -> SignatureInfo | None:
-        """The ``n``-th newest signature (1 = newest), or None when history is shorter."""
+        """The ``n``-th newest distinct signature (1 = newest), or None when history is shorter."""
         before: str | None = None
-        remaining = n
+        seen: set[str] = set()
         while True:
-            page = await self._page(before, None, limit=min(self.page_size, remaining))
-            if len(page) >= remaining:
-                return page[remaining - 1]
-            if len(page) < min(self.page_size, remaining):
+            page = await self._page(before, None)
+            known = len(seen)
+            for info in page:
+                if info.signature not in seen:
+                    seen.add(info.signature)
+                    if len(seen) == n:
+                        return info
+            if len(page) < self.page_size:
                 return None
-            remaining -= len(page)
-            before = page[-1].signature
+            before = _next_before(page, len(seen) - known, None)
 
     async def newest_at_or_before(self, slot: int) -> SignatureInfo | None:
         """The newest signature in a slot <= ``slot``, or None when there is none."""
@@ -136,7 +157,7 @@ class SignatureFeed:
                     return info
             if len(page) < self.page_size:
                 return None
-            before = page[-1].signature
+            before = _next_before(page, int(page[-1].signature != before), None)
 
     async def start_cursor(self, mode: str, count: int) -> Cursor:
         """Where a first start begins, per the backfill config (see ``BackfillConfig``).
