@@ -7,8 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
+from exporter.config import load_config
+from exporter.rpc.errors import RpcError
+from exporter.rpc.metrics import RpcMetrics
+from exporter.rpc.pool import RpcPool
+from tests.exporter_proc import sample
 from tests.test_ingest_cycles import ingest
 from tests.test_ingest_support import (
     ThreadDevchain,
@@ -59,3 +66,80 @@ async def test_repeated_signatures_are_counted_once(
     _, text = await ingest(cfg, cycles=2)
     problems = diff_totals(expected_totals(truth(chain)), observed_totals(text))
     assert not problems, "\n".join(problems)
+
+
+# -- 5. one endpoint far ahead of the others ------------------------------------------------------------
+
+LIE = 100_000  # slots a lying endpoint adds (a devnet endpoint configured by mistake)
+
+
+async def health_rounds(cfg: Path, rounds: int = 2) -> tuple[RpcPool, str]:
+    """A pool after ``rounds`` health rounds, and its metrics page."""
+    registry = CollectorRegistry()
+    session = aiohttp.ClientSession()
+    pool = RpcPool(load_config(cfg).solana, session, RpcMetrics(registry))
+    for _ in range(rounds):
+        await pool.check_health()
+    await session.close()
+    return pool, generate_latest(registry).decode()
+
+
+def endpoints_config(tmp_path: Path, chain: ThreadDevchain, names: list[str]) -> Path:
+    return write_config(
+        tmp_path / "c.yml",
+        [(n, chain.node(n)) for n in names],
+        tmp_path / "s.sqlite",
+        program_yaml(accounts=False),
+        solana_extra="  max_slot_lag: 20\n",
+    )
+
+
+async def test_an_endpoint_far_ahead_of_the_majority_is_not_trusted(
+    tmp_path: Path, chain: ThreadDevchain
+) -> None:
+    """Three endpoints, the first one (preferred) lying: the majority's slot is the truth."""
+    chain.fault("liar", slot_offset=LIE)
+    cfg = endpoints_config(tmp_path, chain, ["liar", "a", "b"])
+    pool, text = await health_rounds(cfg)
+    assert pool.active.name == "a", "the lying endpoint must not stay (or become) active"
+    assert sample(text, "escrow_rpc_up", endpoint="liar") == 0
+    assert sample(text, "escrow_rpc_up", endpoint="a") == sample(text, "escrow_rpc_up", endpoint="b") == 1
+    # The honest endpoints do not lag; the liar shows how far ahead of the majority it claims to be.
+    assert (
+        sample(text, "escrow_rpc_slot_lag", endpoint="a")
+        == sample(text, "escrow_rpc_slot_lag", endpoint="b")
+        == 0
+    )
+    assert (sample(text, "escrow_rpc_slot_ahead", endpoint="liar") or 0) >= LIE
+    assert sample(text, "escrow_rpc_slot_ahead", endpoint="a") == 0
+    _, metrics = await ingest(cfg)
+    assert not diff_totals(expected_totals(truth(chain)), observed_totals(metrics))
+
+
+async def test_two_endpoints_that_disagree_trust_the_lower_slot(
+    tmp_path: Path, chain: ThreadDevchain
+) -> None:
+    """No majority with two: the lower slot is trusted (a lagging node only delays counting, a
+    lying one would freeze it), the higher one is marked down and shows as ahead; and once seen
+    ahead, it is not trusted alone when the other endpoint stops answering."""
+    chain.fault("liar", slot_offset=LIE)
+    cfg = endpoints_config(tmp_path, chain, ["liar", "a"])
+    pool, text = await health_rounds(cfg)
+    assert pool.active.name == "a"
+    assert sample(text, "escrow_rpc_up", endpoint="liar") == 0
+    assert (sample(text, "escrow_rpc_slot_ahead", endpoint="liar") or 0) >= LIE
+    _, metrics = await ingest(cfg)
+    assert not diff_totals(expected_totals(truth(chain)), observed_totals(metrics))
+
+    # The honest endpoint goes down: the liar, alone, is still not trusted; ingestion fails
+    # (visible: collector down, lag growing) instead of reading the liar's chain.
+    registry = CollectorRegistry()
+    async with aiohttp.ClientSession() as session:
+        pool = RpcPool(load_config(cfg).solana, session, RpcMetrics(registry))
+        await pool.check_health()
+        chain.fault("a", down=True)
+        await pool.check_health()
+        text = generate_latest(registry).decode()
+        assert sample(text, "escrow_rpc_up", endpoint="liar") == 0
+        with pytest.raises(RpcError):
+            await pool.call("getSlot", [])

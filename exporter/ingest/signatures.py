@@ -89,6 +89,7 @@ class SignatureFeed:
 
     async def newer_than(self, cursor: Cursor) -> list[SignatureInfo]:
         """Every signature after ``cursor`` (all history if it has none), oldest first."""
+        await self.pool.first_health_round()  # an endpoint lying about its slot is known by then
         last: RpcError | None = None
         for round_no in range(self.pool.max_retries + 1):
             tried: set[str] = set()

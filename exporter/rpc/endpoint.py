@@ -57,6 +57,8 @@ class Endpoint:
         self.healthy = True
         self.healthy_since = time.monotonic()
         self.slot: int | None = None
+        #: Reported a slot far ahead of the other endpoints': never used (see RpcPool).
+        self.ahead = False
         #: Why the last health check failed, for the log line when the endpoint turns unhealthy.
         self.last_probe_error = ""
         self.consecutive_errors = 0

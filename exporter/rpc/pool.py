@@ -4,7 +4,16 @@
   node-behind error, malformed reply) retries on the next healthy endpoint at once, and after
   ``failover_after_errors`` consecutive faults the active endpoint changes.
 * Health checks (getHealth + getSlot, every ``health_interval_seconds``) mark an endpoint
-  unhealthy when it fails them or lags the highest slot by more than ``max_slot_lag``.
+  unhealthy when it fails them or is more than ``max_slot_lag`` away from the *reference slot*.
+* The reference slot is a quorum, not the highest slot: the median of the slots the answering
+  endpoints report (the lower middle one for an even count). One endpoint far ahead of the
+  others (a devnet URL configured by mistake, a node that lies) is then the odd one out: it is
+  marked *ahead*, down, and never used, not even as a last resort. With two endpoints there is no
+  majority; the lower slot wins, because a lagging node only delays counting while a lying one
+  would freeze it. An endpoint seen ahead stays untrusted until another endpoint's slot agrees
+  with it again, so it is not trusted alone when the others stop answering.
+* Requests wait for the first health round, so no request reaches a lying endpoint before the
+  slots were compared.
 * Failback to an endpoint earlier in the config happens only after it stayed healthy for
   ``failback_after_seconds``: hysteresis, so a flapping provider does not flap the exporter.
 """
@@ -46,9 +55,14 @@ class RpcPool:
         self.endpoints = [Endpoint(e, session, metrics) for e in config.endpoints]
         self.active = self.endpoints[0]
         self.max_retries = max(e.max_retries for e in config.endpoints)
+        #: The quorum slot of the last health round (None until a round had an answer).
+        self.reference_slot: int | None = None
+        self._checked = False
+        self._round_lock = asyncio.Lock()
         for ep in self.endpoints:
             metrics.active.labels(ep.name).set(1 if ep is self.active else 0)
             metrics.up.labels(ep.name).set(1)
+            metrics.slot_ahead.labels(ep.name).set(0)
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -80,7 +94,13 @@ class RpcPool:
         ep.consecutive_errors = 0
         return result
 
+    async def first_health_round(self) -> None:
+        """Return once a health round has compared the endpoints' slots (running one if none did)."""
+        if not self._checked:
+            await self.check_health()
+
     async def _with_failover(self, send: Any) -> Any:
+        await self.first_health_round()
         last: RpcError | None = None
         for round_no in range(self.max_retries + 1):
             tried: set[str] = set()
@@ -107,7 +127,8 @@ class RpcPool:
     def _pick(self, tried: set[str]) -> Endpoint | None:
         """The active endpoint if usable, else the first healthy one in config order, else any."""
         now = time.monotonic()
-        candidates = [ep for ep in self.endpoints if ep.name not in tried]
+        # An endpoint ahead of the quorum is never used: its answers come from another chain.
+        candidates = [ep for ep in self.endpoints if ep.name not in tried and not ep.ahead]
         if not candidates:
             return None
         if self.active in candidates and self.active.healthy and self.active.cooldown_until <= now:
@@ -142,7 +163,7 @@ class RpcPool:
             log.warning("rpc endpoint unhealthy", extra={"endpoint": ep.name, "reason": why})
 
     def _switch_to_best(self, reason: str) -> None:
-        best = next((ep for ep in self.endpoints if ep.healthy), None)
+        best = next((ep for ep in self.endpoints if ep.healthy and not ep.ahead), None)
         if best is not None and best is not self.active:
             self._set_active(best, reason)
 
@@ -176,27 +197,54 @@ class RpcPool:
             ep.last_probe_error = f"getHealth {health!r}, getSlot {slot!r}"[:200]
         return ok
 
+    def _update_reference(self) -> None:
+        """The quorum slot, and which endpoints are too far ahead of it to be trusted."""
+        slots = sorted(ep.slot for ep in self.endpoints if ep.slot is not None)
+        if not slots:
+            return
+        self.reference_slot = slots[(len(slots) - 1) // 2]  # median; the lower one of two
+        for ep in self.endpoints:
+            if ep.slot is None:
+                continue
+            ahead = ep.slot - self.reference_slot
+            if ahead > self.config.max_slot_lag:
+                if not ep.ahead:
+                    log.warning(
+                        "rpc endpoint ahead of the others: not trusted",
+                        extra={"endpoint": ep.name, "slots_ahead": ahead, "answering": len(slots)},
+                    )
+                ep.ahead = True
+            elif len(slots) > 1:  # only another endpoint's slot can clear the suspicion
+                ep.ahead = False
+            self.metrics.slot_ahead.labels(ep.name).set(max(0, ahead) if ep.ahead else 0)
+
     async def check_health(self) -> None:
         """One round of health checks on every endpoint, then failover / failback decisions."""
+        async with self._round_lock:
+            await self._check_health()
+            self._checked = True
+
+    async def _check_health(self) -> None:
         results = await asyncio.gather(*(self._probe(ep) for ep in self.endpoints))
-        slots = [ep.slot for ep in self.endpoints if ep.slot is not None]
-        top = max(slots) if slots else None
+        self._update_reference()
+        ref = self.reference_slot
         now = time.monotonic()
         for ep, answered in zip(self.endpoints, results, strict=True):
-            lag = (top - ep.slot) if (top is not None and ep.slot is not None) else None
+            lag = (ref - ep.slot) if (ref is not None and ep.slot is not None) else None
             if lag is not None:
-                self.metrics.slot_lag.labels(ep.name).set(lag)
-            healthy = answered and lag is not None and lag <= self.config.max_slot_lag
+                self.metrics.slot_lag.labels(ep.name).set(max(0, lag))
+            healthy = answered and lag is not None and lag <= self.config.max_slot_lag and not ep.ahead
             if healthy and not ep.healthy:
                 ep.healthy, ep.healthy_since, ep.consecutive_errors = True, now, 0
                 self.metrics.up.labels(ep.name).set(1)
                 log.info("rpc endpoint healthy", extra={"endpoint": ep.name, "slot": ep.slot})
             elif not healthy:
-                why = (
-                    f"health check failed: {ep.last_probe_error}"
-                    if not answered
-                    else f"{lag} slots behind the highest endpoint (max_slot_lag {self.config.max_slot_lag})"
-                )
+                if not answered:
+                    why = f"health check failed: {ep.last_probe_error}"
+                elif ep.ahead:
+                    why = f"slot ahead of the other endpoints' (reference slot {ref}): not trusted"
+                else:
+                    why = f"{lag} slots behind the reference slot (max_slot_lag {self.config.max_slot_lag})"
                 self._mark_unhealthy(ep, why)
         if not self.active.healthy:
             self._switch_to_best(reason="unhealthy")
