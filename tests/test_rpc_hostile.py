@@ -12,7 +12,9 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.config import load_config
-from exporter.rpc.errors import RpcError
+from exporter.config.model import EndpointConfig
+from exporter.rpc.endpoint import Endpoint
+from exporter.rpc.errors import RpcError, RpcMalformed
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from tests.exporter_proc import sample
@@ -25,6 +27,7 @@ from tests.test_ingest_support import (
     program_yaml,
     write_config,
 )
+from tests.util import cli
 
 
 @pytest.fixture(scope="module")
@@ -143,3 +146,64 @@ async def test_two_endpoints_that_disagree_trust_the_lower_slot(
         assert sample(text, "escrow_rpc_up", endpoint="liar") == 0
         with pytest.raises(RpcError):
             await pool.call("getSlot", [])
+
+
+# -- 6. replies that are not JSON-RPC in a way a parser chokes on ---------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["deep_json", "array_ids"])
+async def test_unparseable_replies_fail_over_and_mark_the_endpoint_down(
+    tmp_path: Path, chain: ThreadDevchain, fault: str
+) -> None:
+    chain.fault("bad", **{fault: True})
+    cfg = endpoints_config(tmp_path, chain, ["bad", "good"])
+    pool, text = await health_rounds(cfg)  # before the fix: the round itself raised
+    assert pool.active.name == "good"
+    assert sample(text, "escrow_rpc_up", endpoint="bad") == 0
+    assert sample(text, "escrow_rpc_up", endpoint="good") == 1
+    assert (
+        sample(text, "escrow_rpc_requests_total", endpoint="bad", method="getHealth", outcome="malformed")
+        or 0
+    ) > 0
+    _, metrics = await ingest(cfg)
+    assert not diff_totals(expected_totals(truth(chain)), observed_totals(metrics))
+
+
+async def test_every_reply_failure_is_an_rpc_error(chain: ThreadDevchain) -> None:
+    """Whatever breaks while asking one endpoint surfaces as RpcError, the type failover handles."""
+    base = chain.node("x").replace("http://", "")
+    for fault in ("deep_json", "array_ids"):
+        chain.fault("x", **{fault: True})
+        async with aiohttp.ClientSession() as session:
+            ep = Endpoint(
+                EndpointConfig(name="x", url=chain.node("x")), session, RpcMetrics(CollectorRegistry())
+            )
+            with pytest.raises(RpcMalformed):
+                await ep.call("getSlot", [])
+            with pytest.raises(RpcMalformed):
+                await ep.batch([("getSlot", []), ("getHealth", [])])
+    chain.clear_faults()
+    # Credentials in the URL *and* an Authorization header (a config check-config refuses, built
+    # here without validation): aiohttp raises ValueError, which must not escape as such.
+    fields = EndpointConfig(name="y", url=chain.node("y")).model_dump()
+    unchecked = EndpointConfig.model_construct(
+        **{**fields, "url": f"http://u:pw@{base}", "headers": {"Authorization": "Bearer t"}}
+    )
+    async with aiohttp.ClientSession() as session:
+        ep = Endpoint(unchecked, session, RpcMetrics(CollectorRegistry()))
+        with pytest.raises(RpcError) as e:
+            await ep.call("getSlot", [])
+    assert "pw" not in str(e.value)
+
+
+def test_check_config_refuses_url_credentials_with_an_authorization_header(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(
+        "solana:\n  endpoints:\n    - name: p\n      url: http://user:S3CRET@127.0.0.1:1/\n"
+        "      headers: {authorization: Bearer T0KEN}\n"
+    )
+    result = cli("check-config", "--config", str(cfg))
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert "solana.endpoints[0]" in out and "headers.authorization" in out and "url" in out
+    assert "Traceback" not in out and "S3CRET" not in out and "T0KEN" not in out

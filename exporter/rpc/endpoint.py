@@ -86,7 +86,9 @@ class Endpoint:
             if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
                 self._unwrap(reply, label)  # raises the node's error for the whole batch
             raise self._count(RpcMalformed(self.name, f"{label}: batch reply is not a JSON array"), label)
-        by_id = {item.get("id"): item for item in reply if isinstance(item, dict)}
+        # Only the ids we send (integers) can match; an id of another type (an array is not even
+        # hashable) leaves its item missing.
+        by_id = {item["id"]: item for item in reply if isinstance(item, dict) and type(item.get("id")) is int}
         out: list[Any] = []
         for body in bodies:
             item = by_id.get(body["id"])
@@ -148,8 +150,10 @@ class Endpoint:
                     RpcTimeout(self.name, f"{method}: no answer within {self.config.timeout_seconds:g}s"),
                     methods,
                 ) from None
-            except aiohttp.ClientError as e:
-                # str(e) of aiohttp errors can contain the URL; name only the error class.
+            except (aiohttp.ClientError, ValueError) as e:
+                # ValueError: aiohttp refuses some requests before sending them (credentials in the
+                # URL plus an Authorization header). str(e) of aiohttp errors can contain the URL;
+                # name only the error class.
                 raise self._count_n(
                     RpcTransportError(self.name, f"{method}: {type(e).__name__}"), methods
                 ) from None
@@ -159,6 +163,10 @@ class Endpoint:
             return json.loads(raw)
         except ValueError:
             raise self._count_n(RpcMalformed(self.name, f"{method}: body is not JSON"), methods) from None
+        except RecursionError:  # valid JSON nested deeper than any real answer
+            raise self._count_n(
+                RpcMalformed(self.name, f"{method}: body is JSON nested too deep to parse"), methods
+            ) from None
 
     async def _read_capped(self, resp: aiohttp.ClientResponse, method: str, methods: list[str]) -> bytes:
         """The body, refused once it passes ``max_response_bytes`` (checked while streaming)."""

@@ -179,9 +179,12 @@ class RpcPool:
         """getHealth + getSlot in one batch; True when the node says it is healthy."""
         try:
             health, slot = await ep.batch([("getHealth", []), ("getSlot", [{"commitment": self.commitment}])])
-        except RpcError as e:
+        except Exception as e:  # an RpcError; anything else is a bug of ours, but one endpoint's
+            # answer must never break the round for the others (nor leave this one marked up).
+            if not isinstance(e, RpcError):
+                log.error("health check raised", extra={"endpoint": ep.name}, exc_info=True)
             log.debug("health check failed", extra={"endpoint": ep.name, "error": str(e)})
-            ep.last_probe_error = str(e)
+            ep.last_probe_error = str(e) if isinstance(e, RpcError) else type(e).__name__
             # A node that does not answer has no current slot: a frozen one would read as a
             # growing lag (EscrowRpcEndpointLagging) on top of the endpoint being down.
             ep.slot = None
