@@ -3,6 +3,7 @@ totals stay equal to the ground truth and a bad node is failed over, never trust
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,45 @@ def test_check_config_refuses_url_credentials_with_an_authorization_header(tmp_p
     out = result.stdout + result.stderr
     assert "solana.endpoints[0]" in out and "headers.authorization" in out and "url" in out
     assert "Traceback" not in out and "S3CRET" not in out and "T0KEN" not in out
+
+
+# -- 7. a node without the transaction, or with a listing that is not a list -----------------------------
+
+
+@pytest.mark.parametrize("fault", ["null_transactions", "history_unavailable", "bad_listing"])
+async def test_missing_transactions_and_bad_listings_fail_over(
+    tmp_path: Path, chain: ThreadDevchain, fault: str
+) -> None:
+    """The preferred node answers every getTransaction with null or -32011, or lists signatures
+    in an object: ingestion gets them from the other node, in the same cycle, and the bad node
+    stops being the active one."""
+    chain.fault("bad", **{fault: True})
+    cfg = endpoints_config(tmp_path, chain, ["bad", "good"])
+
+    def keep(pool: RpcPool) -> RpcPool:
+        kept.append(pool)
+        return pool
+
+    kept: list[RpcPool] = []
+    _, text = await ingest(cfg, wrap=keep)
+    problems = diff_totals(expected_totals(truth(chain)), observed_totals(text))
+    assert not problems, "\n".join(problems)
+    assert kept[0].active.name == "good", "the node lacking data must not stay active"
+
+
+async def test_a_transaction_no_node_has_holds_ingestion_there_visibly(
+    tmp_path: Path, chain: ThreadDevchain
+) -> None:
+    """Listed but unavailable everywhere: never skipped; ingestion waits at it and the lag shows it."""
+    for node in ("a", "b"):
+        chain.fault(node, null_transactions=True)
+    cfg = endpoints_config(tmp_path, chain, ["a", "b"])
+    collectors, text = await ingest(cfg)
+    seen = observed_totals(text)
+    assert seen.get("tx/success", 0) + seen.get("tx/failed", 0) == 0
+    ingester = collectors[0].ingester  # type: ignore[attr-defined]
+    assert ingester.progress.behind and ingester.progress.pending > 0
+    assert ingester.lag_seconds(time.time()) > 0
+    chain.clear_faults()
+    _, text = await ingest(cfg)
+    assert not diff_totals(expected_totals(truth(chain)), observed_totals(text))

@@ -68,11 +68,16 @@ class RpcPool:
 
     async def call(self, method: str, params: Sequence[Any] | None = None) -> Any:
         """Send one request, failing over between endpoints; raise the last error if all fail."""
-        return await self._with_failover(lambda ep: ep.call(method, params))
+        return (await self._with_failover(lambda ep: ep.call(method, params)))[1]
 
     async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """Send a JSON-RPC batch to one endpoint (failing over as a whole)."""
-        return list(await self._with_failover(lambda ep: ep.batch(calls)))
+        return (await self.batch_from(calls))[1]
+
+    async def batch_from(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> tuple[Endpoint, list[Any]]:
+        """``batch``, plus the endpoint that answered it."""
+        ep, result = await self._with_failover(lambda ep: ep.batch(calls))
+        return ep, list(result)
 
     def current(self, tried: set[str] | None = None) -> Endpoint | None:
         """The endpoint a request would go to now (the active one unless it is unusable),
@@ -94,12 +99,33 @@ class RpcPool:
         ep.consecutive_errors = 0
         return result
 
+    async def batch_on(self, ep: Endpoint, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """A batch to ``ep`` only, no failover (see ``call_on``)."""
+        wait = ep.cooldown_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(min(wait, BACKOFF_CAP_SECONDS))
+        try:
+            result = await ep.batch(calls)
+        except RpcError as e:
+            if e.endpoint_fault:
+                self._on_fault(ep, e, 0)
+            raise
+        ep.consecutive_errors = 0
+        return result
+
+    def report_fault(self, ep: Endpoint, err: RpcError) -> None:
+        """An answer ``ep`` gave that only the caller could judge bad (a listing that is not a list,
+        a transaction another endpoint has). The endpoint answered, so its streak of failed
+        requests was reset; but the evidence is conclusive: fail over at once if it is active."""
+        ep.consecutive_errors = max(ep.consecutive_errors, self.config.failover_after_errors - 1)
+        self._on_fault(ep, err, 0)
+
     async def first_health_round(self) -> None:
         """Return once a health round has compared the endpoints' slots (running one if none did)."""
         if not self._checked:
             await self.check_health()
 
-    async def _with_failover(self, send: Any) -> Any:
+    async def _with_failover(self, send: Any) -> tuple[Endpoint, Any]:
         await self.first_health_round()
         last: RpcError | None = None
         for round_no in range(self.max_retries + 1):
@@ -119,7 +145,7 @@ class RpcPool:
                     self._on_fault(ep, e, round_no)
                     continue
                 ep.consecutive_errors = 0
-                return result
+                return ep, result
             if round_no < self.max_retries:
                 await asyncio.sleep(backoff_delay(round_no))
         raise NoHealthyEndpoint(last)
