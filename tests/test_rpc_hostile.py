@@ -3,8 +3,10 @@ totals stay equal to the ground truth and a bad node is failed over, never trust
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +20,19 @@ from exporter.rpc.endpoint import Endpoint
 from exporter.rpc.errors import RpcError, RpcMalformed
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
-from tests.exporter_proc import sample
+from exporter.rpc.redact import Redactor
+from tests.exporter_proc import ExporterProcess, sample, wait_until
 from tests.test_ingest_cycles import ingest
 from tests.test_ingest_support import (
     ThreadDevchain,
     diff_totals,
     expected_totals,
     observed_totals,
+    parse_metrics,
     program_yaml,
     write_config,
 )
-from tests.util import cli
+from tests.util import cli, free_port
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +254,125 @@ async def test_a_transaction_no_node_has_holds_ingestion_there_visibly(
     chain.clear_faults()
     _, text = await ingest(cfg)
     assert not diff_totals(expected_totals(truth(chain)), observed_totals(text))
+
+
+# -- 10. redirects and secrets --------------------------------------------------------------------------
+
+#: Secrets as providers carry them: a path segment, a query value, a header value.
+PATH_KEY, QUERY_KEY, HEADER_KEY = "PathKey0a1b2c3d", "QueryKey4e5f6a7b", "HeaderKey8c9d0e1f"
+
+
+class Capture:
+    """A loopback HTTP server on another port (another origin) that records what reaches it."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, str], bytes]] = []
+        capture = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                capture.seen.append((self.path, dict(self.headers), body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"jsonrpc":"2.0","id":1,"result":0}')
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def secret_config(tmp_path: Path, chain: ThreadDevchain) -> Path:
+    endpoints = "".join(
+        f"    - name: {name}\n"
+        f"      url: {chain.node(node)}?api-key={QUERY_KEY}\n"
+        f"      headers: {{X-Api-Key: {HEADER_KEY}}}\n"
+        "      timeout_seconds: 3\n      max_retries: 1\n"
+        for name, node in (("keyed", PATH_KEY), ("backup", "backup"))
+    )
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(
+        f"solana:\n  endpoints:\n{endpoints}  health_interval_seconds: 0.3\n  failover_after_errors: 1\n"
+        f"  failback_after_seconds: 1\nstate:\n  path: {tmp_path / 's.sqlite'}\n"
+        + program_yaml(accounts=False)
+    )
+    return cfg
+
+
+def test_redirects_are_refused_and_secrets_never_logged(tmp_path: Path, chain: ThreadDevchain) -> None:
+    capture = Capture()
+    proc = ExporterProcess(secret_config(tmp_path, chain))
+    try:
+        proc.wait_up("/-/ready", timeout=30)
+        failovers = sample(proc.metrics(), "escrow_rpc_failovers_total") or 0
+        chain.fault(PATH_KEY, redirect=capture.url)
+        wait_until(
+            lambda: (sample(proc.metrics(), "escrow_rpc_failovers_total") or 0) > failovers,
+            timeout=15,
+            what="failover away from the redirecting endpoint",
+        )
+        wait_until(
+            lambda: sum(
+                v
+                for n, labels, v in parse_metrics(proc.metrics())
+                if n == "escrow_rpc_requests_total" and labels["outcome"] == "redirected"
+            ),
+            timeout=10,
+            what="redirects counted",
+        )
+        assert "redirect refused" in proc.log()
+        assert capture.seen == [], "a JSON-RPC request (key headers, body) reached another origin"
+
+        chain.clear_faults()
+        wait_until(
+            lambda: sample(proc.metrics(), "escrow_rpc_up", endpoint="keyed") == 1,
+            timeout=15,
+            what="keyed up",
+        )
+        chain.fault(PATH_KEY, echo_secrets=True)
+        wait_until(
+            lambda: "Internal error serving" in proc.log(), timeout=15, what="the echoing error logged"
+        )
+        wait_until(
+            lambda: sample(proc.metrics(), "escrow_rpc_up", endpoint="keyed") == 0,
+            timeout=15,
+            what="keyed down",
+        )
+        chain.clear_faults()
+        log, text = proc.log(), proc.metrics()
+        assert "<redacted>" in log, "the echoed request was not redacted (or not logged at all)"
+        for secret in (PATH_KEY, QUERY_KEY, HEADER_KEY, chain.node(PATH_KEY)):
+            assert secret not in log, f"{secret} in the log"
+            assert secret not in text, f"{secret} in /metrics"
+        assert not diff_totals(expected_totals(truth(chain)), observed_totals(text))
+    finally:
+        proc.stop()
+        capture.close()
+
+
+def test_redactor_removes_keys_wherever_providers_put_them() -> None:
+    configs = [
+        EndpointConfig(name="a", url="https://mainnet.example-rpc.com/v2/AbCdEf0123456789"),
+        EndpointConfig(name="b", url="https://u:pa%24%24word@rpc.example.net/?api-key=k3y-0000-1111&x=1"),
+        EndpointConfig(
+            name="c", url="https://rpc.example.org/", headers={"Authorization": "Bearer tok.en.123456"}
+        ),
+    ]
+    redact = Redactor(configs)
+    echoed = (
+        "bad request to https://mainnet.example-rpc.com/v2/AbCdEf0123456789 (key AbCdEf0123456789), "
+        "api-key=k3y-0000-1111, password pa$$word, header {'Authorization': 'Bearer tok.en.123456'}, "
+        "token tok.en.123456 alone; path v2 and host rpc.example.net stay"
+    )
+    out = redact(echoed)
+    for secret in ("AbCdEf0123456789", "k3y-0000-1111", "pa$$word", "tok.en.123456"):
+        assert secret not in out
+    assert "path v2 and host rpc.example.net stay" in out

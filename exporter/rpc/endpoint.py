@@ -22,11 +22,13 @@ from exporter.rpc.errors import (
     RpcMalformed,
     RpcNodeError,
     RpcRateLimited,
+    RpcRedirected,
     RpcTimeout,
     RpcTransportError,
 )
 from exporter.rpc.limiter import TokenBucket
 from exporter.rpc.metrics import RpcMetrics
+from exporter.rpc.redact import Redactor
 
 _ids = itertools.count(1)
 
@@ -46,8 +48,16 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class Endpoint:
-    def __init__(self, config: EndpointConfig, session: aiohttp.ClientSession, metrics: RpcMetrics) -> None:
+    def __init__(
+        self,
+        config: EndpointConfig,
+        session: aiohttp.ClientSession,
+        metrics: RpcMetrics,
+        redact: Redactor | None = None,
+    ) -> None:
         self.config = config
+        #: Applied to every error message: providers echo keys back (see ``redact``).
+        self.redact = redact or Redactor([config])
         self.name = config.name
         self._session = session
         self._metrics = metrics
@@ -105,6 +115,14 @@ class Endpoint:
 
     def _count(self, err: RpcError, method: str) -> RpcError:
         self._metrics.requests.labels(self.name, method, err.outcome).inc()
+        return self._redacted(err)
+
+    def _redacted(self, err: RpcError) -> RpcError:
+        """``err`` with configured secrets removed from its message (every error raised here
+        passes through ``_count`` or ``_count_n``)."""
+        err.args = tuple(self.redact(a) if isinstance(a, str) else a for a in err.args)
+        if isinstance(err, RpcNodeError):
+            err.rpc_message = self.redact(err.rpc_message)
         return err
 
     def _unwrap(self, reply: dict[str, Any], method: str) -> Any:
@@ -113,7 +131,8 @@ class Endpoint:
             if not isinstance(err, dict):
                 raise self._count(RpcMalformed(self.name, f"{method}: error is not an object"), method)
             code = err.get("code")
-            message = str(err.get("message", ""))[:200]
+            # Redacted before it is cut short: a cut could leave half a key that no longer matches.
+            message = self.redact(str(err.get("message", "")))[:200]
             if code == 429:
                 raise self._count(RpcRateLimited(self.name, None), method)
             raise self._count(
@@ -134,9 +153,19 @@ class Endpoint:
         async with self._concurrency:
             started = time.perf_counter()
             try:
+                # Never follow a redirect: it would send the key headers and the body to
+                # whatever origin the answer names.
                 async with self._session.post(
-                    self.config.url, json=body, headers=self.config.headers, timeout=timeout
+                    self.config.url,
+                    json=body,
+                    headers=self.config.headers,
+                    timeout=timeout,
+                    allow_redirects=False,
                 ) as resp:
+                    if 300 <= resp.status < 400:
+                        raise self._count_n(
+                            RpcRedirected(self.name, f"{method}: HTTP {resp.status}"), methods
+                        )
                     if resp.status == 429:
                         retry = _retry_after(resp.headers.get("Retry-After"))
                         raise self._count_n(RpcRateLimited(self.name, retry), methods)
@@ -185,4 +214,4 @@ class Endpoint:
         """Count a whole request's failure once per item, under each item's own method."""
         for method, n in collections.Counter(methods).items():
             self._metrics.requests.labels(self.name, method, err.outcome).inc(n)
-        return err
+        return self._redacted(err)

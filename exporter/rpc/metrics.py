@@ -42,7 +42,8 @@ class RpcMetrics:
         )
         self.requests = Counter(
             "escrow_rpc_requests",
-            "JSON-RPC requests by endpoint, method and outcome (success, error, timeout, rate_limited, malformed).",
+            "JSON-RPC requests by endpoint, method and outcome (success, error, timeout, rate_limited, malformed, "
+            "redirected).",
             ["endpoint", "method", "outcome"],
             registry=registry,
         )

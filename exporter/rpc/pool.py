@@ -34,6 +34,7 @@ from exporter.config.model import SolanaConfig
 from exporter.rpc.endpoint import Endpoint
 from exporter.rpc.errors import NoHealthyEndpoint, RpcError, RpcRateLimited
 from exporter.rpc.metrics import RpcMetrics
+from exporter.rpc.redact import Redactor
 
 log = logging.getLogger("exporter.rpc")
 
@@ -52,7 +53,8 @@ class RpcPool:
         self.config = config
         self.commitment = config.commitment
         self.metrics = metrics
-        self.endpoints = [Endpoint(e, session, metrics) for e in config.endpoints]
+        self.redact = Redactor(config.endpoints)
+        self.endpoints = [Endpoint(e, session, metrics, self.redact) for e in config.endpoints]
         self.active = self.endpoints[0]
         self.max_retries = max(e.max_retries for e in config.endpoints)
         #: The quorum slot of the last health round (None until a round had an answer).
@@ -223,7 +225,7 @@ class RpcPool:
             self.metrics.slot.labels(ep.name).set(slot)
         ok = health == "ok" and isinstance(slot, int)
         if not ok:
-            ep.last_probe_error = f"getHealth {health!r}, getSlot {slot!r}"[:200]
+            ep.last_probe_error = self.redact(f"getHealth {health!r}, getSlot {slot!r}")[:200]
         return ok
 
     def _update_reference(self) -> None:
