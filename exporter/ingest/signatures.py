@@ -116,19 +116,28 @@ class SignatureFeed:
         found: list[SignatureInfo] = []
         seen: set[str] = set()
         before: str | None = None
+        repeats = 0
         while True:
             page = await self._page(endpoint, before, cursor.signature)
             known = len(seen)
+            ended = len(page) < self.page_size
             for info in page:
                 if info.signature == cursor.signature or (
                     cursor.slot is not None and info.slot < cursor.slot
                 ):
-                    found.reverse()
-                    return found
-                if info.signature not in seen:
+                    ended = True
+                    break
+                if info.signature in seen:
+                    repeats += 1
+                else:
                     seen.add(info.signature)
                     found.append(info)
-            if len(page) < self.page_size:
+            if ended:
+                if repeats:  # the listing is usable once deduplicated, but the node is faulty
+                    err = RpcMalformed(
+                        endpoint.name, f"getSignaturesForAddress listed {repeats} signature(s) twice"
+                    )
+                    self.pool.report_fault(endpoint, err)
                 found.reverse()
                 return found
             before = _next_before(page, len(seen) - known, endpoint)
