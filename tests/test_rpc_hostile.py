@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.config import load_config
 from exporter.config.model import EndpointConfig
+from exporter.ingest.signatures import SignatureFeed
+from exporter.ingest.state import Cursor
 from exporter.rpc.endpoint import Endpoint
 from exporter.rpc.errors import RpcError, RpcMalformed
 from exporter.rpc.metrics import RpcMetrics
@@ -151,6 +153,25 @@ async def test_two_endpoints_that_disagree_trust_the_lower_slot(
         assert sample(text, "escrow_rpc_up", endpoint="liar") == 0
         with pytest.raises(RpcError):
             await pool.call("getSlot", [])
+
+
+async def test_a_listing_beyond_every_endpoints_slot_is_refused(
+    tmp_path: Path, chain: ThreadDevchain
+) -> None:
+    """The node starts lying between two health rounds: its listing (slots far in the future)
+    must not reach the cursor, where it would make every later listing look old (a freeze)."""
+    cfg = endpoints_config(tmp_path, chain, ["liar", "a", "b"])
+    async with aiohttp.ClientSession() as session:
+        pool = RpcPool(load_config(cfg).solana, session, RpcMetrics(CollectorRegistry()))
+        await pool.check_health()
+        assert pool.active.name == "liar"
+        chain.fault("liar", slot_offset=LIE)
+        feed = SignatureFeed(pool, str(chain.state()["program_id"]), page_size=1000)
+        listed = await feed.newer_than(Cursor(None, None, None))
+        assert pool.reference_slot is not None
+        assert max(s.slot for s in listed) < pool.reference_slot + LIE // 2, "a lying listing was used"
+        assert len(listed) == truth(chain)["transactions"]["success"] + truth(chain)["transactions"]["failed"]
+        assert pool.active.name != "liar"
 
 
 # -- 6. replies that are not JSON-RPC in a way a parser chokes on ---------------------------------------

@@ -9,6 +9,9 @@ pages over a shorter history, and stitching its pages to a current node's would 
 the signatures in between. If that endpoint fails, or answers something that is not a listing,
 the whole listing is retried on the next one.
 
+A listing from a node that reports slots beyond the endpoints' reference slot (a lying node, a
+devnet URL) is refused before its slots reach the cursor.
+
 A node may list a signature more than once (within a page, or again on the next page when it
 treats ``before`` as inclusive): a listing keeps each signature's first appearance only, so a
 transaction is never counted twice. A full page that adds nothing new would page forever: it is
@@ -83,10 +86,21 @@ class SignatureFeed:
             opts["until"] = until
         reply = await self.pool.call_on(endpoint, "getSignaturesForAddress", [self.program_id, opts])
         try:
-            return _parse_page(reply, endpoint.name)
+            page = _parse_page(reply, endpoint.name)
+            # A slot beyond what any endpoint reports comes from a node that lies (or from another
+            # cluster); stored in the cursor it would make every later listing look old and
+            # freeze ingestion, so the listing is refused before anything is counted.
+            ceiling = self.pool.slot_ceiling()
+            top = max((info.slot for info in page), default=None)
+            if ceiling is not None and top is not None and top > ceiling:
+                raise RpcMalformed(
+                    endpoint.name,
+                    f"getSignaturesForAddress listed slot {top}, beyond the endpoints' slot {ceiling}",
+                )
         except RpcMalformed as e:
             self.pool.report_fault(endpoint, e)
             raise
+        return page
 
     async def _on_one_endpoint(self, read: Callable[[Endpoint], Awaitable[T]]) -> T:
         """``read`` done wholly on one endpoint, moving to the next one on an endpoint fault."""

@@ -40,6 +40,8 @@ log = logging.getLogger("exporter.rpc")
 
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 10.0
+#: Upper bound on how fast slots advance, for ``slot_ceiling`` (the cluster does about 2.5/s).
+SLOTS_PER_SECOND_BOUND = 10
 
 
 def backoff_delay(attempt: int) -> float:
@@ -59,6 +61,7 @@ class RpcPool:
         self.max_retries = max(e.max_retries for e in config.endpoints)
         #: The quorum slot of the last health round (None until a round had an answer).
         self.reference_slot: int | None = None
+        self._reference_at = 0.0  # monotonic time of reference_slot
         self._checked = False
         self._round_lock = asyncio.Lock()
         for ep in self.endpoints:
@@ -121,6 +124,15 @@ class RpcPool:
         requests was reset; but the evidence is conclusive: fail over at once if it is active."""
         ep.consecutive_errors = max(ep.consecutive_errors, self.config.failover_after_errors - 1)
         self._on_fault(ep, err, 0)
+
+    def slot_ceiling(self) -> int | None:
+        """The highest slot an honest answer can hold now: the reference slot, plus max_slot_lag,
+        plus the slots that can have passed since it was taken (at a generous 10 per second;
+        Solana makes about 2.5). None before any health round had an answer."""
+        if self.reference_slot is None:
+            return None
+        elapsed = time.monotonic() - self._reference_at
+        return self.reference_slot + self.config.max_slot_lag + int(elapsed * SLOTS_PER_SECOND_BOUND) + 1
 
     async def first_health_round(self) -> None:
         """Return once a health round has compared the endpoints' slots (running one if none did)."""
@@ -234,6 +246,7 @@ class RpcPool:
         if not slots:
             return
         self.reference_slot = slots[(len(slots) - 1) // 2]  # median; the lower one of two
+        self._reference_at = time.monotonic()
         for ep in self.endpoints:
             if ep.slot is None:
                 continue
