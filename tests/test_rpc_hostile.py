@@ -14,6 +14,8 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from exporter.collectors.base import CollectorError
+from exporter.collectors.ingest import IngestCollector, build_program_collectors
 from exporter.config import load_config
 from exporter.config.model import EndpointConfig
 from exporter.ingest.signatures import SignatureFeed
@@ -144,15 +146,26 @@ async def test_two_endpoints_that_disagree_trust_the_lower_slot(
     # The honest endpoint goes down: the liar, alone, is still not trusted; ingestion fails
     # (visible: collector down, lag growing) instead of reading the liar's chain.
     registry = CollectorRegistry()
+    config = load_config(cfg)
     async with aiohttp.ClientSession() as session:
-        pool = RpcPool(load_config(cfg).solana, session, RpcMetrics(registry))
-        await pool.check_health()
-        chain.fault("a", down=True)
-        await pool.check_health()
-        text = generate_latest(registry).decode()
-        assert sample(text, "escrow_rpc_up", endpoint="liar") == 0
-        with pytest.raises(RpcError):
-            await pool.call("getSlot", [])
+        pool = RpcPool(config.solana, session, RpcMetrics(registry))
+        (collector,) = [c for c in build_program_collectors(config, pool) if isinstance(c, IngestCollector)]
+        try:
+            await collector.run_cycle()  # caught up, through the honest endpoint
+            chain.fault("a", down=True)
+            await pool.check_health()
+            text = generate_latest(registry).decode()
+            assert sample(text, "escrow_rpc_up", endpoint="liar") == 0
+            with pytest.raises(RpcError):
+                await pool.call("getSlot", [])
+            with pytest.raises(CollectorError):
+                await collector.run_cycle()
+            ingester = collector.ingester
+            assert ingester is not None
+            # Ten minutes into this, the lag says ten minutes: the freeze is visible.
+            assert ingester.lag_seconds(time.time() + 600) >= 600
+        finally:
+            await collector.close()
 
 
 async def test_a_listing_beyond_every_endpoints_slot_is_refused(
