@@ -168,6 +168,14 @@ class _Counting:
         self.requests += 1
         return await self.pool.call_on(endpoint, method, params)
 
+    async def batch_from(self, calls: Any) -> tuple[Any, list[Any]]:
+        self.requests += 1
+        return await self.pool.batch_from(calls)  # type: ignore[no-any-return]
+
+    async def batch_on(self, endpoint: Any, calls: Any) -> list[Any]:
+        self.requests += 1
+        return list(await self.pool.batch_on(endpoint, calls))
+
     def __getattr__(self, name: str) -> Any:  # endpoints, current(), max_retries: as the pool's
         return getattr(self.pool, name)
 

@@ -2,7 +2,9 @@
 
 A ``NodeView`` is what one simulated RPC node sees: a stale node freezes its slot, hides newer
 transactions and reports -32005 from getHealth; a node with ``truncate_logs`` cuts log messages
-the way a validator does when a transaction logs too much.
+the way a validator does when a transaction logs too much. The hostile faults (``slot_offset``,
+``duplicate_signatures``, ``null_transactions``, ``history_unavailable``, ``bad_listing``) make a
+node lie in ways real providers have: every answer still has a real node's shape.
 """
 
 from __future__ import annotations
@@ -50,6 +52,16 @@ class NodeView:
     truncate_logs: bool = False
     #: getProgramAccounts returns account data that cannot be decoded (one of BAD_ACCOUNT_DATA).
     bad_account_data: str | None = None
+    #: Added to every slot the node reports (a devnet endpoint configured by mistake, a liar).
+    slot_offset: int = 0
+    #: Listings repeat a signature within a page and the ``before`` signature across pages.
+    duplicate_signatures: bool = False
+    #: getTransaction answers ``null`` (a node that has not got the transaction).
+    null_transactions: bool = False
+    #: getTransaction answers -32011 (a node without transaction history).
+    history_unavailable: bool = False
+    #: getSignaturesForAddress answers an object instead of a list.
+    bad_listing: bool = False
 
     @property
     def slot(self) -> int:
@@ -149,7 +161,8 @@ class Rpc:
         return {"jsonrpc": "2.0", "result": result, "id": rid}
 
     def _context(self, view: NodeView, cfg: dict[str, Any], value: Any) -> dict[str, Any]:
-        return {"context": {"apiVersion": API_VERSION, "slot": self._slot(view, cfg)}, "value": value}
+        slot = self._slot(view, cfg) + view.slot_offset
+        return {"context": {"apiVersion": API_VERSION, "slot": slot}, "value": value}
 
     def _slot(self, view: NodeView, cfg: dict[str, Any]) -> int:
         commitment = cfg.get("commitment", "finalized")
@@ -169,7 +182,7 @@ class Rpc:
         return "ok"
 
     def get_slot(self, params: Any, view: NodeView) -> int:
-        return self._slot(view, _config(_params(params, 0, "getSlot"), 0))
+        return self._slot(view, _config(_params(params, 0, "getSlot"), 0)) + view.slot_offset
 
     def get_version(self, params: Any, view: NodeView) -> dict[str, Any]:
         return {"feature-set": FEATURE_SET, "solana-core": API_VERSION}
@@ -300,7 +313,7 @@ class Rpc:
             raise invalid_params("Method does not support commitment below `confirmed`")
         return str(commitment)
 
-    def get_signatures_for_address(self, params: Any, view: NodeView) -> list[dict[str, Any]]:
+    def get_signatures_for_address(self, params: Any, view: NodeView) -> Any:
         p = _params(params, 1, "getSignaturesForAddress")
         address, cfg = str(_pubkey(p[0])), _config(p, 1)
         limit = cfg.get("limit", MAX_SIGNATURES_LIMIT)
@@ -310,18 +323,30 @@ class Rpc:
         until = _signature(cfg["until"]) if cfg.get("until") is not None else None
         max_slot = self._slot(view, {**cfg, "commitment": self._tx_commitment(cfg)})
         recs = self.chain.signatures_for(address, before, until, limit, max_slot) or []
+        if view.duplicate_signatures and recs:
+            recs = self._with_duplicates(recs, before, limit)
         finalized = view.slot_for("finalized")
-        return [
+        page = [
             {
                 "blockTime": r.block_time,
                 "confirmationStatus": "finalized" if r.slot <= finalized else "confirmed",
                 "err": r.err,
                 "memo": None,
                 "signature": r.signature,
-                "slot": r.slot,
+                "slot": r.slot + view.slot_offset,
             }
             for r in recs
         ]
+        return {"signatures": page} if view.bad_listing else page
+
+    def _with_duplicates(self, recs: list[Any], before: str | None, limit: int) -> list[Any]:
+        """The page with its newest entry listed twice and, when paging, the ``before`` entry
+        first (an inclusive ``before``): a repeat within the page and one across pages."""
+        out = [recs[0], *recs]
+        prev = self.chain.get_record(before) if before is not None else None
+        if prev is not None:
+            out.insert(0, prev)
+        return out[:limit]
 
     def get_transaction(self, params: Any, view: NodeView) -> dict[str, Any] | None:
         p = _params(params, 1, "getTransaction")
@@ -333,8 +358,10 @@ class Rpc:
             raise invalid_params(
                 f"Invalid params: encoding {encoding} is not supported by devchain; use json."
             )
+        if view.history_unavailable:
+            raise RpcError(-32011, "Transaction history is not available from this node")
         rec = self.chain.get_record(sig)
-        if rec is None or rec.slot > max_slot:
+        if rec is None or rec.slot > max_slot or view.null_transactions:
             return None
         doc = Chain.load(rec)
         max_version = cfg.get("maxSupportedTransactionVersion")
@@ -355,7 +382,12 @@ class Rpc:
             tx = [doc["raw"], "base64"]
         else:
             tx = [b58encode(raw), "base58"]
-        out = {"blockTime": rec.block_time, "meta": meta, "slot": rec.slot, "transaction": tx}
+        out = {
+            "blockTime": rec.block_time,
+            "meta": meta,
+            "slot": rec.slot + view.slot_offset,
+            "transaction": tx,
+        }
         if max_version is not None:
             out["version"] = doc["version"]
         return out

@@ -24,6 +24,10 @@ CHAIN_KEY = web.AppKey("chain", Chain)
 SERVER_KEY: web.AppKey[DevchainServer] = web.AppKey("server")
 #: Size of an answer under the ``oversized: true`` fault: several MB, like a huge getProgramAccounts.
 OVERSIZED_DEFAULT_BYTES = 8 * 1024 * 1024
+#: Nesting of a ``deep_json`` answer: deeper than any JSON parser's recursion limit.
+DEEP_JSON_LEVELS = 100_000
+#: Faults whose value is an integer, not a flag.
+_INT_FAULTS = {"slow_ms", "slot_offset"}
 
 
 @dataclass
@@ -36,6 +40,16 @@ class Faults:
     truncate_logs: bool = False  # logMessages cut short, ending with "Log truncated"
     oversized: int = 0  # pad every answer with JSON whitespace to this many bytes (true = 8 MiB)
     bad_account_data: str | None = None  # getProgramAccounts data: "short", "garbage" (base64), "not_string"
+    # Hostile nodes (issue 11): each answers like a node that lies or breaks its client.
+    slot_offset: int = 0  # added to every slot reported (getSlot, contexts, listings, transactions)
+    duplicate_signatures: bool = False  # listings repeat signatures within and across pages
+    null_transactions: bool = False  # getTransaction answers null
+    history_unavailable: bool = False  # getTransaction answers -32011
+    bad_listing: bool = False  # getSignaturesForAddress answers an object, not a list
+    deep_json: bool = False  # every answer is valid JSON nested DEEP_JSON_LEVELS deep
+    array_ids: bool = False  # every answer's id is wrapped in an array
+    redirect: str | None = None  # HTTP 307 to this URL (true: the same node under "localhost")
+    echo_secrets: bool = False  # JSON-RPC error -32603 whose message echoes the URL and headers
 
 
 @dataclass
@@ -96,8 +110,10 @@ class DevchainServer:
             elif key == "rate_limit":
                 value = float(value) if not isinstance(value, bool) else (0.0001 if value else 0.0)
                 self._buckets.pop(name, None)
-            elif key == "slow_ms":
+            elif key in _INT_FAULTS:
                 value = int(value or 0)
+            elif key == "redirect":
+                value = None if value in (None, False) else "" if value is True else str(value)
             elif key == "oversized":
                 value = OVERSIZED_DEFAULT_BYTES if value is True else int(value or 0)
             elif key == "bad_account_data":
@@ -134,6 +150,10 @@ class DevchainServer:
             raise asyncio.CancelledError
         if f.slow_ms:
             await asyncio.sleep(f.slow_ms / 1000)
+        if f.redirect is not None:
+            # "" (true): this very node under another origin name; a client must not follow.
+            target = f.redirect or f"http://localhost:{request.url.port}{request.path_qs}"
+            raise web.HTTPTemporaryRedirect(target)
         try:
             body = await request.json(loads=json.loads)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -146,11 +166,23 @@ class DevchainServer:
             return web.json_response(
                 {"jsonrpc": "2.0", "error": err, "id": rid}, status=429, headers={"Retry-After": "1"}
             )
+        if f.echo_secrets:
+            # Providers that echo the request in errors leak whatever key it carries.
+            echoed = f"Internal error serving {request.url} with headers {dict(request.headers)}"
+            rid = body.get("id") if isinstance(body, dict) else None
+            return web.json_response(
+                {"jsonrpc": "2.0", "error": {"code": -32603, "message": echoed}, "id": rid}
+            )
         view = NodeView(
             self.chain,
             stale_slot=f.stale_slot,
             truncate_logs=f.truncate_logs,
             bad_account_data=f.bad_account_data,
+            slot_offset=f.slot_offset,
+            duplicate_signatures=f.duplicate_signatures,
+            null_transactions=f.null_transactions,
+            history_unavailable=f.history_unavailable,
+            bad_listing=f.bad_listing,
         )
         result: Any
         if isinstance(body, list):
@@ -164,7 +196,14 @@ class DevchainServer:
                 result = [self.rpc.handle(r, view) for r in body]
         else:
             result = self.rpc.handle(body, view)
+        if f.array_ids:
+            for item in result if isinstance(result, list) else [result]:
+                item["id"] = [item.get("id")]
         text = json.dumps(result, separators=(",", ":"))
+        if f.deep_json:
+            rid = json.dumps(result.get("id") if isinstance(result, dict) else None)
+            levels = DEEP_JSON_LEVELS
+            text = f'{{"jsonrpc":"2.0","id":{rid},"result":{"[" * levels}{"]" * levels}}}'
         if f.malformed:
             text = text[: max(1, len(text) // 2)]
         if f.oversized > len(text):

@@ -327,6 +327,80 @@ async def test_faults_are_per_node_and_clear(served: Any) -> None:
     assert (await rpc(client, "getHealth", path="/node/c"))["result"] == "ok"
 
 
+async def test_hostile_faults_lie_in_a_real_nodes_shape(served: Any) -> None:
+    """Each hostile fault changes what it says it changes; the answers that stay answers still
+    parse with solders (a lying node is still a node), and the other nodes stay honest."""
+    chain, client, _ = served
+    every = await all_signatures(client, PROG)
+    honest_slot = (await rpc(client, "getSlot", path="/node/h"))["result"]
+
+    await client.post("/_faults", json={"node": "lie", "slot_offset": 1_000_000})
+    assert (await rpc(client, "getSlot", path="/node/lie"))["result"] == honest_slot + 1_000_000
+    page = await rpc(client, "getSignaturesForAddress", [PROG, {"limit": 2}], path="/node/lie")
+    assert GetSignaturesForAddressResp.from_json(json.dumps(page)).value[0].slot > 1_000_000
+    tx = await rpc(
+        client, "getTransaction", [every[0], {"maxSupportedTransactionVersion": 0}], path="/node/lie"
+    )
+    assert GetTransactionResp.from_json(json.dumps(tx)).value.slot > 1_000_000  # type: ignore[union-attr]
+
+    await client.post("/_faults", json={"node": "dup", "duplicate_signatures": True})
+    first = await rpc(client, "getSignaturesForAddress", [PROG, {"limit": 5}], path="/node/dup")
+    listed = [str(s.signature) for s in GetSignaturesForAddressResp.from_json(json.dumps(first)).value]
+    assert listed == [every[0], every[0], every[1], every[2], every[3]]  # a repeat within the page
+    second = await rpc(
+        client, "getSignaturesForAddress", [PROG, {"limit": 3, "before": listed[-1]}], path="/node/dup"
+    )
+    assert [s["signature"] for s in second["result"]] == [every[3], every[4], every[4]]  # and across
+
+    for flag, check in (
+        ("null_transactions", lambda r: r["result"] is None),
+        ("history_unavailable", lambda r: r["error"]["code"] == -32011),
+    ):
+        await client.post("/_faults", json={"node": flag, flag: True})
+        assert check(
+            await rpc(
+                client,
+                "getTransaction",
+                [every[0], {"maxSupportedTransactionVersion": 0}],
+                path=f"/node/{flag}",
+            )
+        )
+    await client.post("/_faults", json={"node": "obj", "bad_listing": True})
+    assert isinstance(
+        (await rpc(client, "getSignaturesForAddress", [PROG], path="/node/obj"))["result"], dict
+    )
+
+    await client.post("/_faults", json={"node": "deep", "deep_json": True})
+    text = await (
+        await client.post("/node/deep", json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"})
+    ).text()
+    with pytest.raises(RecursionError):
+        json.loads(text)
+    await client.post("/_faults", json={"node": "ids", "array_ids": True})
+    batch = await client.post(
+        "/node/ids", json=[{"jsonrpc": "2.0", "id": i, "method": "getSlot"} for i in range(2)]
+    )
+    assert [r["id"] for r in await batch.json()] == [[0], [1]]
+
+    await client.post("/_faults", json={"node": "away", "redirect": "http://127.0.0.1:9/elsewhere"})
+    r = await client.post(
+        "/node/away", json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"}, allow_redirects=False
+    )
+    assert r.status == 307 and r.headers["Location"] == "http://127.0.0.1:9/elsewhere"
+    await client.post("/_faults", json={"node": "echo", "echo_secrets": True})
+    r = await client.post(
+        "/node/echo?api-key=K3Y",
+        json={"jsonrpc": "2.0", "id": 1, "method": "getSlot"},
+        headers={"X-Token": "T0K"},
+    )
+    message = (await r.json())["error"]["message"]
+    assert "K3Y" in message and "T0K" in message
+
+    # Other nodes are untouched.
+    assert (await rpc(client, "getSlot", path="/node/h"))["result"] == honest_slot
+    assert await all_signatures(client, PROG) == every
+
+
 # ---- chain behaviour ----------------------------------------------------------------------
 def test_same_seed_same_chain_other_seed_differs() -> None:
     a, b, c = (Chain(seed=s, genesis_time=GENESIS) for s in (3, 3, 4))

@@ -20,6 +20,7 @@ from tests.test_drills import (
     drill_state_corrupted,
     drill_state_disk_full,
 )
+from tests.test_drills_hostile import drill_hostile_node
 
 pytestmark = pytest.mark.drill
 
@@ -56,3 +57,8 @@ def test_state_file_corrupted_for_a_while(tmp_path: Path, chain: CountingDevchai
 
 def test_many_concurrent_scrapes(tmp_path: Path, chain: CountingDevchain) -> None:  # noqa: F811
     drill_concurrent_scrapes(tmp_path, chain, scrapers=20, scrapes=500)
+
+
+def test_hostile_node_for_minutes(tmp_path: Path, chain: CountingDevchain) -> None:  # noqa: F811
+    # Every hostile behaviour held 15 s, two rounds (about 8 minutes): failover each time, exact totals.
+    drill_hostile_node(tmp_path, chain, hold=15.0, rounds=2)

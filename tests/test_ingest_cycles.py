@@ -109,14 +109,14 @@ async def test_unavailable_transaction_is_retried_not_skipped(tmp_path: Path, ch
         async def call(self, method: str, params: Any) -> Any:
             return await self.pool.call(method, params)
 
-        async def batch(self, calls: Any) -> list[Any]:
-            replies = await self.pool.batch(calls)
+        async def batch_from(self, calls: Any) -> tuple[Any, list[Any]]:
+            endpoint, replies = await self.pool.batch_from(calls)
             for i, (_, params) in enumerate(calls):
                 self.asked += 1
                 if self.asked == 100:
                     hidden.add(params[0])
                     replies[i] = None
-            return replies
+            return endpoint, replies
 
     collectors, text = await ingest(cfg, cycles=1, wrap=NullOnce)
     assert hidden, "the wrapper never hid a transaction"

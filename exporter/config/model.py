@@ -73,6 +73,17 @@ class EndpointConfig(Section):
         problems.raise_if_any()
         return v
 
+    @model_validator(mode="after")
+    def _one_kind_of_credentials(self) -> EndpointConfig:
+        # aiohttp refuses to send a request with both; no provider needs both.
+        auth = next((k for k in self.headers if k.lower() == "authorization"), None)
+        if auth is not None and urlparse(self.url).username is not None:
+            raise ValueError(
+                f"headers.{auth}: cannot be combined with credentials in the url (user:password@); "
+                "keep one of them (neither is shown)"
+            )
+        return self
+
 
 class SolanaConfig(Section):
     endpoints: list[EndpointConfig] = Field(min_length=1)

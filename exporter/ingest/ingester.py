@@ -4,8 +4,8 @@ One cycle: list the signatures after the cursor (oldest first), fetch their tran
 JSON-RPC batches, decode them, and commit each batch's counter increments together with the
 new cursor (see ``exporter.ingest.state``). Only then do the in-memory totals change.
 
-A transaction the node cannot return yet (``null``, a per-item error, or a reply that is not
-the transaction asked for) stops the batch there: what precedes it is committed, and the
+A transaction that no endpoint can return yet (``null``, a per-item error, or a reply that is
+not the transaction asked for; see ``exporter.ingest.transactions``) stops the batch there: what precedes it is committed, and the
 cursor never moves past it, so it is fetched again next cycle instead of being skipped.
 """
 
@@ -32,6 +32,7 @@ from exporter.ingest.totals import (
     Delta,
     Totals,
 )
+from exporter.ingest.transactions import fetch_transactions, is_transaction
 from exporter.rpc.errors import RpcError
 from exporter.rpc.pool import RpcPool
 
@@ -146,12 +147,12 @@ class ProgramIngester:
 
     async def _ingest_batch(self, batch: list[SignatureInfo]) -> int:
         """Fetch, decode and commit ``batch``; return how many were ingested (a prefix)."""
-        replies = await self.pool.batch([("getTransaction", [s.signature, self._tx_opts]) for s in batch])
+        replies = await fetch_transactions(self.pool, [s.signature for s in batch], self._tx_opts)
         delta = Delta()
         last: Cursor | None = None
         done = 0
         for info, tx in zip(batch, replies, strict=False):
-            if not self._is_transaction(tx, info.signature):
+            if not is_transaction(tx, info.signature):
                 log.info(
                     "transaction not available yet; will retry",
                     extra={"program": self.name, "signature": info.signature, "reply": type(tx).__name__},
@@ -164,15 +165,6 @@ class ProgramIngester:
         if last is not None:
             self._commit(last, delta)
         return done
-
-    @staticmethod
-    def _is_transaction(tx: Any, signature: str) -> bool:
-        if not isinstance(tx, dict) or not isinstance(tx.get("meta"), dict):
-            return False
-        sigs = (
-            tx.get("transaction", {}).get("signatures") if isinstance(tx.get("transaction"), dict) else None
-        )
-        return isinstance(sigs, list) and bool(sigs) and sigs[0] == signature
 
     def _count(self, tx: dict[str, Any], delta: Delta) -> None:
         res = self.decoder.decode_transaction(tx)

@@ -6,7 +6,16 @@ keeping ``until`` = the cursor, until a short page says we reached it.
 
 Every page of one listing comes from one endpoint (``RpcPool.call_on``): a node that lags behind
 pages over a shorter history, and stitching its pages to a current node's would silently skip
-the signatures in between. If that endpoint fails, the whole listing is retried on the next one.
+the signatures in between. If that endpoint fails, or answers something that is not a listing,
+the whole listing is retried on the next one.
+
+A listing from a node that reports slots beyond the endpoints' reference slot (a lying node, a
+devnet URL) is refused before its slots reach the cursor.
+
+A node may list a signature more than once (within a page, or again on the next page when it
+treats ``before`` as inclusive): a listing keeps each signature's first appearance only, so a
+transaction is never counted twice. A full page that adds nothing new would page forever: it is
+refused as malformed, and the listing moves to another endpoint.
 
 Safety net for a cursor the node does not know (a provider that lags behind, or a signature
 from a dropped fork): ``until`` is then not found and the node would return older signatures.
@@ -17,13 +26,13 @@ are never counted twice.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from exporter.collectors.base import CollectorError
 from exporter.ingest.state import Cursor
 from exporter.rpc.endpoint import Endpoint
-from exporter.rpc.errors import NoHealthyEndpoint, RpcError
+from exporter.rpc.errors import NoHealthyEndpoint, RpcError, RpcMalformed
 from exporter.rpc.pool import RpcPool, backoff_delay
 
 
@@ -34,20 +43,31 @@ class SignatureInfo:
     block_time: int | None
 
 
-def _parse_page(reply: Any) -> list[SignatureInfo]:
+T = TypeVar("T")
+
+
+def _parse_page(reply: Any, endpoint: str) -> list[SignatureInfo]:
     if not isinstance(reply, list):
-        raise CollectorError("malformed_response", "getSignaturesForAddress did not return a list")
+        raise RpcMalformed(endpoint, "getSignaturesForAddress did not return a list")
     out = []
     for item in reply:
         sig = item.get("signature") if isinstance(item, dict) else None
         slot = item.get("slot") if isinstance(item, dict) else None
         if not isinstance(sig, str) or not isinstance(slot, int) or isinstance(slot, bool):
-            raise CollectorError(
-                "malformed_response", "getSignaturesForAddress returned an entry without signature/slot"
-            )
+            raise RpcMalformed(endpoint, "getSignaturesForAddress returned an entry without signature/slot")
         bt = item.get("blockTime")
         out.append(SignatureInfo(sig, slot, bt if isinstance(bt, int) and not isinstance(bt, bool) else None))
     return out
+
+
+def _next_before(page: list[SignatureInfo], fresh: int, endpoint: Endpoint) -> str:
+    """``before`` for the page after ``page``, of which ``fresh`` signatures were new; a full page
+    of repeats only would page forever, so it is refused."""
+    if not fresh:
+        raise RpcMalformed(
+            endpoint.name, "getSignaturesForAddress: a full page that does not move back in history"
+        )
+    return page[-1].signature
 
 
 class SignatureFeed:
@@ -57,24 +77,34 @@ class SignatureFeed:
         self.page_size = page_size
 
     async def _page(
-        self,
-        before: str | None,
-        until: str | None,
-        limit: int | None = None,
-        endpoint: Endpoint | None = None,
+        self, endpoint: Endpoint, before: str | None, until: str | None, limit: int | None = None
     ) -> list[SignatureInfo]:
         opts: dict[str, Any] = {"limit": limit or self.page_size, "commitment": self.pool.commitment}
         if before is not None:
             opts["before"] = before
         if until is not None:
             opts["until"] = until
-        params = [self.program_id, opts]
-        if endpoint is not None:
-            return _parse_page(await self.pool.call_on(endpoint, "getSignaturesForAddress", params))
-        return _parse_page(await self.pool.call("getSignaturesForAddress", params))
+        reply = await self.pool.call_on(endpoint, "getSignaturesForAddress", [self.program_id, opts])
+        try:
+            page = _parse_page(reply, endpoint.name)
+            # A slot beyond what any endpoint reports comes from a node that lies (or from another
+            # cluster); stored in the cursor it would make every later listing look old and
+            # freeze ingestion, so the listing is refused before anything is counted.
+            ceiling = self.pool.slot_ceiling()
+            top = max((info.slot for info in page), default=None)
+            if ceiling is not None and top is not None and top > ceiling:
+                raise RpcMalformed(
+                    endpoint.name,
+                    f"getSignaturesForAddress listed slot {top}, beyond the endpoints' slot {ceiling}",
+                )
+        except RpcMalformed as e:
+            self.pool.report_fault(endpoint, e)
+            raise
+        return page
 
-    async def newer_than(self, cursor: Cursor) -> list[SignatureInfo]:
-        """Every signature after ``cursor`` (all history if it has none), oldest first."""
+    async def _on_one_endpoint(self, read: Callable[[Endpoint], Awaitable[T]]) -> T:
+        """``read`` done wholly on one endpoint, moving to the next one on an endpoint fault."""
+        await self.pool.first_health_round()  # an endpoint lying about its slot is known by then
         last: RpcError | None = None
         for round_no in range(self.pool.max_retries + 1):
             tried: set[str] = set()
@@ -83,7 +113,7 @@ class SignatureFeed:
             while (endpoint := self.pool.current(tried)) is not None:
                 tried.add(endpoint.name)
                 try:
-                    return await self._listing(cursor, endpoint)
+                    return await read(endpoint)
                 except RpcError as e:
                     if not e.endpoint_fault:
                         raise
@@ -92,51 +122,76 @@ class SignatureFeed:
                 await asyncio.sleep(backoff_delay(round_no))
         raise NoHealthyEndpoint(last)
 
+    async def newer_than(self, cursor: Cursor) -> list[SignatureInfo]:
+        """Every signature after ``cursor`` (all history if it has none), oldest first."""
+        return await self._on_one_endpoint(lambda ep: self._listing(cursor, ep))
+
     async def _listing(self, cursor: Cursor, endpoint: Endpoint) -> list[SignatureInfo]:
         found: list[SignatureInfo] = []
+        seen: set[str] = set()
         before: str | None = None
+        repeats = 0
         while True:
-            page = await self._page(before, cursor.signature, endpoint=endpoint)
+            page = await self._page(endpoint, before, cursor.signature)
+            known = len(seen)
+            ended = len(page) < self.page_size
             for info in page:
                 if info.signature == cursor.signature or (
                     cursor.slot is not None and info.slot < cursor.slot
                 ):
-                    found.reverse()
-                    return found
-                found.append(info)
-            if len(page) < self.page_size:
+                    ended = True
+                    break
+                if info.signature in seen:
+                    repeats += 1
+                else:
+                    seen.add(info.signature)
+                    found.append(info)
+            if ended:
+                if repeats:  # the listing is usable once deduplicated, but the node is faulty
+                    err = RpcMalformed(
+                        endpoint.name, f"getSignaturesForAddress listed {repeats} signature(s) twice"
+                    )
+                    self.pool.report_fault(endpoint, err)
                 found.reverse()
                 return found
-            before = page[-1].signature
+            before = _next_before(page, len(seen) - known, endpoint)
 
-    async def newest(self) -> SignatureInfo | None:
-        page = await self._page(None, None, limit=1)
+    async def _newest(self, endpoint: Endpoint) -> SignatureInfo | None:
+        page = await self._page(endpoint, None, None, limit=1)
         return page[0] if page else None
 
-    async def nth_newest(self, n: int) -> SignatureInfo | None:
-        """The ``n``-th newest signature (1 = newest), or None when history is shorter."""
+    async def _nth_newest(self, endpoint: Endpoint, n: int) -> SignatureInfo | None:
+        """The ``n``-th newest distinct signature (1 = newest), or None when history is shorter."""
         before: str | None = None
-        remaining = n
+        seen: set[str] = set()
         while True:
-            page = await self._page(before, None, limit=min(self.page_size, remaining))
-            if len(page) >= remaining:
-                return page[remaining - 1]
-            if len(page) < min(self.page_size, remaining):
-                return None
-            remaining -= len(page)
-            before = page[-1].signature
-
-    async def newest_at_or_before(self, slot: int) -> SignatureInfo | None:
-        """The newest signature in a slot <= ``slot``, or None when there is none."""
-        before: str | None = None
-        while True:
-            page = await self._page(before, None)
+            page = await self._page(endpoint, before, None)
+            known = len(seen)
             for info in page:
-                if info.slot <= slot:
+                if info.signature not in seen:
+                    seen.add(info.signature)
+                    if len(seen) == n:
+                        return info
+            if len(page) < self.page_size:
+                return None
+            before = _next_before(page, len(seen) - known, endpoint)
+
+    async def _newest_at_or_before(self, endpoint: Endpoint, count: int) -> SignatureInfo | None:
+        """The newest signature in a slot <= the endpoint's current slot - ``count``, or None."""
+        current = await self.pool.call_on(endpoint, "getSlot", [{"commitment": self.pool.commitment}])
+        if not isinstance(current, int) or isinstance(current, bool):
+            err = RpcMalformed(endpoint.name, "getSlot did not return an integer")
+            self.pool.report_fault(endpoint, err)
+            raise err
+        before: str | None = None
+        while True:
+            page = await self._page(endpoint, before, None)
+            for info in page:
+                if info.slot <= current - count:
                     return info
             if len(page) < self.page_size:
                 return None
-            before = page[-1].signature
+            before = _next_before(page, int(page[-1].signature != before), endpoint)
 
     async def start_cursor(self, mode: str, count: int) -> Cursor:
         """Where a first start begins, per the backfill config (see ``BackfillConfig``).
@@ -144,15 +199,13 @@ class SignatureFeed:
         The cursor is the newest signature *not* to ingest; ``Cursor(None, ...)`` means
         "from the beginning of the program's history".
         """
+        start: SignatureInfo | None
         if mode == "now" or (mode == "signatures" and count == 0):
-            start = await self.newest()
+            start = await self._on_one_endpoint(self._newest)
         elif mode == "signatures":
-            start = await self.nth_newest(count + 1)
+            start = await self._on_one_endpoint(lambda ep: self._nth_newest(ep, count + 1))
         else:
-            current = await self.pool.call("getSlot", [{"commitment": self.pool.commitment}])
-            if not isinstance(current, int) or isinstance(current, bool):
-                raise CollectorError("malformed_response", "getSlot did not return an integer")
-            start = await self.newest_at_or_before(current - count)
+            start = await self._on_one_endpoint(lambda ep: self._newest_at_or_before(ep, count))
         if start is None:
             return Cursor(None, None, None)
         return Cursor(start.signature, start.slot, start.block_time)

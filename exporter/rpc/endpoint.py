@@ -22,11 +22,13 @@ from exporter.rpc.errors import (
     RpcMalformed,
     RpcNodeError,
     RpcRateLimited,
+    RpcRedirected,
     RpcTimeout,
     RpcTransportError,
 )
 from exporter.rpc.limiter import TokenBucket
 from exporter.rpc.metrics import RpcMetrics
+from exporter.rpc.redact import Redactor
 
 _ids = itertools.count(1)
 
@@ -46,8 +48,16 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class Endpoint:
-    def __init__(self, config: EndpointConfig, session: aiohttp.ClientSession, metrics: RpcMetrics) -> None:
+    def __init__(
+        self,
+        config: EndpointConfig,
+        session: aiohttp.ClientSession,
+        metrics: RpcMetrics,
+        redact: Redactor | None = None,
+    ) -> None:
         self.config = config
+        #: Applied to every error message: providers echo keys back (see ``redact``).
+        self.redact = redact or Redactor([config])
         self.name = config.name
         self._session = session
         self._metrics = metrics
@@ -57,6 +67,8 @@ class Endpoint:
         self.healthy = True
         self.healthy_since = time.monotonic()
         self.slot: int | None = None
+        #: Reported a slot far ahead of the other endpoints': never used (see RpcPool).
+        self.ahead = False
         #: Why the last health check failed, for the log line when the endpoint turns unhealthy.
         self.last_probe_error = ""
         self.consecutive_errors = 0
@@ -84,7 +96,9 @@ class Endpoint:
             if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
                 self._unwrap(reply, label)  # raises the node's error for the whole batch
             raise self._count(RpcMalformed(self.name, f"{label}: batch reply is not a JSON array"), label)
-        by_id = {item.get("id"): item for item in reply if isinstance(item, dict)}
+        # Only the ids we send (integers) can match; an id of another type (an array is not even
+        # hashable) leaves its item missing.
+        by_id = {item["id"]: item for item in reply if isinstance(item, dict) and type(item.get("id")) is int}
         out: list[Any] = []
         for body in bodies:
             item = by_id.get(body["id"])
@@ -101,6 +115,14 @@ class Endpoint:
 
     def _count(self, err: RpcError, method: str) -> RpcError:
         self._metrics.requests.labels(self.name, method, err.outcome).inc()
+        return self._redacted(err)
+
+    def _redacted(self, err: RpcError) -> RpcError:
+        """``err`` with configured secrets removed from its message (every error raised here
+        passes through ``_count`` or ``_count_n``)."""
+        err.args = tuple(self.redact(a) if isinstance(a, str) else a for a in err.args)
+        if isinstance(err, RpcNodeError):
+            err.rpc_message = self.redact(err.rpc_message)
         return err
 
     def _unwrap(self, reply: dict[str, Any], method: str) -> Any:
@@ -109,7 +131,8 @@ class Endpoint:
             if not isinstance(err, dict):
                 raise self._count(RpcMalformed(self.name, f"{method}: error is not an object"), method)
             code = err.get("code")
-            message = str(err.get("message", ""))[:200]
+            # Redacted before it is cut short: a cut could leave half a key that no longer matches.
+            message = self.redact(str(err.get("message", "")))[:200]
             if code == 429:
                 raise self._count(RpcRateLimited(self.name, None), method)
             raise self._count(
@@ -130,9 +153,19 @@ class Endpoint:
         async with self._concurrency:
             started = time.perf_counter()
             try:
+                # Never follow a redirect: it would send the key headers and the body to
+                # whatever origin the answer names.
                 async with self._session.post(
-                    self.config.url, json=body, headers=self.config.headers, timeout=timeout
+                    self.config.url,
+                    json=body,
+                    headers=self.config.headers,
+                    timeout=timeout,
+                    allow_redirects=False,
                 ) as resp:
+                    if 300 <= resp.status < 400:
+                        raise self._count_n(
+                            RpcRedirected(self.name, f"{method}: HTTP {resp.status}"), methods
+                        )
                     if resp.status == 429:
                         retry = _retry_after(resp.headers.get("Retry-After"))
                         raise self._count_n(RpcRateLimited(self.name, retry), methods)
@@ -146,8 +179,10 @@ class Endpoint:
                     RpcTimeout(self.name, f"{method}: no answer within {self.config.timeout_seconds:g}s"),
                     methods,
                 ) from None
-            except aiohttp.ClientError as e:
-                # str(e) of aiohttp errors can contain the URL; name only the error class.
+            except (aiohttp.ClientError, ValueError) as e:
+                # ValueError: aiohttp refuses some requests before sending them (credentials in the
+                # URL plus an Authorization header). str(e) of aiohttp errors can contain the URL;
+                # name only the error class.
                 raise self._count_n(
                     RpcTransportError(self.name, f"{method}: {type(e).__name__}"), methods
                 ) from None
@@ -157,6 +192,10 @@ class Endpoint:
             return json.loads(raw)
         except ValueError:
             raise self._count_n(RpcMalformed(self.name, f"{method}: body is not JSON"), methods) from None
+        except RecursionError:  # valid JSON nested deeper than any real answer
+            raise self._count_n(
+                RpcMalformed(self.name, f"{method}: body is JSON nested too deep to parse"), methods
+            ) from None
 
     async def _read_capped(self, resp: aiohttp.ClientResponse, method: str, methods: list[str]) -> bytes:
         """The body, refused once it passes ``max_response_bytes`` (checked while streaming)."""
@@ -175,4 +214,4 @@ class Endpoint:
         """Count a whole request's failure once per item, under each item's own method."""
         for method, n in collections.Counter(methods).items():
             self._metrics.requests.labels(self.name, method, err.outcome).inc(n)
-        return err
+        return self._redacted(err)

@@ -22,6 +22,19 @@ class RpcTransportError(RpcError):
     """Connection refused or reset, HTTP 5xx, unreadable body."""
 
 
+class RpcRedirected(RpcError):
+    """An HTTP redirect (3xx). JSON-RPC is never redirected: following would send the API key
+    headers and the request body to whatever origin the answer names."""
+
+    outcome = "redirected"
+
+    def __init__(self, endpoint: str, message: str) -> None:
+        super().__init__(
+            endpoint,
+            f"{message}: redirect refused (JSON-RPC requests are not redirected; configure the final URL)",
+        )
+
+
 class RpcTimeout(RpcError):
     outcome = "timeout"
 
@@ -45,16 +58,25 @@ class RpcMalformed(RpcError):
 class RpcNodeError(RpcError):
     """A JSON-RPC ``error`` object. Node-health codes fail over; request errors do not."""
 
-    # -32005 node is behind, -32004 block not available, -32016 min context slot not reached:
-    # another node may well answer. Anything else (e.g. -32602 invalid params) would fail
-    # the same way everywhere, so failing over would only hide a bug.
-    NODE_HEALTH_CODES = frozenset({-32005, -32004, -32016, -32014})
+    # -32005 node is behind, -32004 block not available, -32016 min context slot not reached,
+    # -32011 transaction history not available (on this node), -32603 internal error (the node's
+    # fault, not the request's): another node may well answer.
+    # Anything else (e.g. -32602 invalid params) would fail the same way everywhere, so failing
+    # over would only hide a bug.
+    NODE_HEALTH_CODES = frozenset({-32005, -32004, -32016, -32014, -32011, -32603})
 
     def __init__(self, endpoint: str, code: int, message: str) -> None:
         super().__init__(endpoint, f"JSON-RPC error {code}: {message}")
         self.code = code
         self.rpc_message = message
         self.endpoint_fault = code in self.NODE_HEALTH_CODES
+
+
+class RpcIncomplete(RpcError):
+    """The endpoint answered, but lacks data another endpoint has (a transaction it returned as
+    ``null``): it is not counted as a failed request, but it counts toward failing over."""
+
+    outcome = "incomplete"
 
 
 class NoHealthyEndpoint(RpcError):

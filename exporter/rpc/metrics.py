@@ -29,13 +29,21 @@ class RpcMetrics:
         )
         self.slot_lag = Gauge(
             "escrow_rpc_slot_lag",
-            "Slots the endpoint is behind the highest slot reported by any endpoint.",
+            "Slots the endpoint is behind the reference slot (the median of the answering endpoints' slots).",
+            ["endpoint"],
+            registry=registry,
+        )
+        self.slot_ahead = Gauge(
+            "escrow_rpc_slot_ahead",
+            "Slots the endpoint claims to be ahead of the reference slot when that is more than "
+            "max_slot_lag (the endpoint is then not trusted and not used); 0 otherwise.",
             ["endpoint"],
             registry=registry,
         )
         self.requests = Counter(
             "escrow_rpc_requests",
-            "JSON-RPC requests by endpoint, method and outcome (success, error, timeout, rate_limited, malformed).",
+            "JSON-RPC requests by endpoint, method and outcome (success, error, timeout, rate_limited, malformed, "
+            "redirected).",
             ["endpoint", "method", "outcome"],
             registry=registry,
         )

@@ -4,7 +4,16 @@
   node-behind error, malformed reply) retries on the next healthy endpoint at once, and after
   ``failover_after_errors`` consecutive faults the active endpoint changes.
 * Health checks (getHealth + getSlot, every ``health_interval_seconds``) mark an endpoint
-  unhealthy when it fails them or lags the highest slot by more than ``max_slot_lag``.
+  unhealthy when it fails them or is more than ``max_slot_lag`` away from the *reference slot*.
+* The reference slot is a quorum, not the highest slot: the median of the slots the answering
+  endpoints report (the lower middle one for an even count). One endpoint far ahead of the
+  others (a devnet URL configured by mistake, a node that lies) is then the odd one out: it is
+  marked *ahead*, down, and never used, not even as a last resort. With two endpoints there is no
+  majority; the lower slot wins, because a lagging node only delays counting while a lying one
+  would freeze it. An endpoint seen ahead stays untrusted until another endpoint's slot agrees
+  with it again, so it is not trusted alone when the others stop answering.
+* Requests wait for the first health round, so no request reaches a lying endpoint before the
+  slots were compared.
 * Failback to an endpoint earlier in the config happens only after it stayed healthy for
   ``failback_after_seconds``: hysteresis, so a flapping provider does not flap the exporter.
 """
@@ -25,11 +34,14 @@ from exporter.config.model import SolanaConfig
 from exporter.rpc.endpoint import Endpoint
 from exporter.rpc.errors import NoHealthyEndpoint, RpcError, RpcRateLimited
 from exporter.rpc.metrics import RpcMetrics
+from exporter.rpc.redact import Redactor
 
 log = logging.getLogger("exporter.rpc")
 
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 10.0
+#: Upper bound on how fast slots advance, for ``slot_ceiling`` (the cluster does about 2.5/s).
+SLOTS_PER_SECOND_BOUND = 10
 
 
 def backoff_delay(attempt: int) -> float:
@@ -43,22 +55,34 @@ class RpcPool:
         self.config = config
         self.commitment = config.commitment
         self.metrics = metrics
-        self.endpoints = [Endpoint(e, session, metrics) for e in config.endpoints]
+        self.redact = Redactor(config.endpoints)
+        self.endpoints = [Endpoint(e, session, metrics, self.redact) for e in config.endpoints]
         self.active = self.endpoints[0]
         self.max_retries = max(e.max_retries for e in config.endpoints)
+        #: The quorum slot of the last health round (None until a round had an answer).
+        self.reference_slot: int | None = None
+        self._reference_at = 0.0  # monotonic time of reference_slot
+        self._checked = False
+        self._round_lock = asyncio.Lock()
         for ep in self.endpoints:
             metrics.active.labels(ep.name).set(1 if ep is self.active else 0)
             metrics.up.labels(ep.name).set(1)
+            metrics.slot_ahead.labels(ep.name).set(0)
 
     # -- requests -----------------------------------------------------------------------------
 
     async def call(self, method: str, params: Sequence[Any] | None = None) -> Any:
         """Send one request, failing over between endpoints; raise the last error if all fail."""
-        return await self._with_failover(lambda ep: ep.call(method, params))
+        return (await self._with_failover(lambda ep: ep.call(method, params)))[1]
 
     async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """Send a JSON-RPC batch to one endpoint (failing over as a whole)."""
-        return list(await self._with_failover(lambda ep: ep.batch(calls)))
+        return (await self.batch_from(calls))[1]
+
+    async def batch_from(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> tuple[Endpoint, list[Any]]:
+        """``batch``, plus the endpoint that answered it."""
+        ep, result = await self._with_failover(lambda ep: ep.batch(calls))
+        return ep, list(result)
 
     def current(self, tried: set[str] | None = None) -> Endpoint | None:
         """The endpoint a request would go to now (the active one unless it is unusable),
@@ -80,7 +104,43 @@ class RpcPool:
         ep.consecutive_errors = 0
         return result
 
-    async def _with_failover(self, send: Any) -> Any:
+    async def batch_on(self, ep: Endpoint, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """A batch to ``ep`` only, no failover (see ``call_on``)."""
+        wait = ep.cooldown_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(min(wait, BACKOFF_CAP_SECONDS))
+        try:
+            result = await ep.batch(calls)
+        except RpcError as e:
+            if e.endpoint_fault:
+                self._on_fault(ep, e, 0)
+            raise
+        ep.consecutive_errors = 0
+        return result
+
+    def report_fault(self, ep: Endpoint, err: RpcError) -> None:
+        """An answer ``ep`` gave that only the caller could judge bad (a listing that is not a list,
+        a transaction another endpoint has). The endpoint answered, so its streak of failed
+        requests was reset; but the evidence is conclusive: fail over at once if it is active."""
+        ep.consecutive_errors = max(ep.consecutive_errors, self.config.failover_after_errors - 1)
+        self._on_fault(ep, err, 0)
+
+    def slot_ceiling(self) -> int | None:
+        """The highest slot an honest answer can hold now: the reference slot, plus max_slot_lag,
+        plus the slots that can have passed since it was taken (at a generous 10 per second;
+        Solana makes about 2.5). None before any health round had an answer."""
+        if self.reference_slot is None:
+            return None
+        elapsed = time.monotonic() - self._reference_at
+        return self.reference_slot + self.config.max_slot_lag + int(elapsed * SLOTS_PER_SECOND_BOUND) + 1
+
+    async def first_health_round(self) -> None:
+        """Return once a health round has compared the endpoints' slots (running one if none did)."""
+        if not self._checked:
+            await self.check_health()
+
+    async def _with_failover(self, send: Any) -> tuple[Endpoint, Any]:
+        await self.first_health_round()
         last: RpcError | None = None
         for round_no in range(self.max_retries + 1):
             tried: set[str] = set()
@@ -99,7 +159,7 @@ class RpcPool:
                     self._on_fault(ep, e, round_no)
                     continue
                 ep.consecutive_errors = 0
-                return result
+                return ep, result
             if round_no < self.max_retries:
                 await asyncio.sleep(backoff_delay(round_no))
         raise NoHealthyEndpoint(last)
@@ -107,7 +167,8 @@ class RpcPool:
     def _pick(self, tried: set[str]) -> Endpoint | None:
         """The active endpoint if usable, else the first healthy one in config order, else any."""
         now = time.monotonic()
-        candidates = [ep for ep in self.endpoints if ep.name not in tried]
+        # An endpoint ahead of the quorum is never used: its answers come from another chain.
+        candidates = [ep for ep in self.endpoints if ep.name not in tried and not ep.ahead]
         if not candidates:
             return None
         if self.active in candidates and self.active.healthy and self.active.cooldown_until <= now:
@@ -142,7 +203,7 @@ class RpcPool:
             log.warning("rpc endpoint unhealthy", extra={"endpoint": ep.name, "reason": why})
 
     def _switch_to_best(self, reason: str) -> None:
-        best = next((ep for ep in self.endpoints if ep.healthy), None)
+        best = next((ep for ep in self.endpoints if ep.healthy and not ep.ahead), None)
         if best is not None and best is not self.active:
             self._set_active(best, reason)
 
@@ -158,9 +219,12 @@ class RpcPool:
         """getHealth + getSlot in one batch; True when the node says it is healthy."""
         try:
             health, slot = await ep.batch([("getHealth", []), ("getSlot", [{"commitment": self.commitment}])])
-        except RpcError as e:
+        except Exception as e:  # an RpcError; anything else is a bug of ours, but one endpoint's
+            # answer must never break the round for the others (nor leave this one marked up).
+            if not isinstance(e, RpcError):
+                log.error("health check raised", extra={"endpoint": ep.name}, exc_info=True)
             log.debug("health check failed", extra={"endpoint": ep.name, "error": str(e)})
-            ep.last_probe_error = str(e)
+            ep.last_probe_error = str(e) if isinstance(e, RpcError) else type(e).__name__
             # A node that does not answer has no current slot: a frozen one would read as a
             # growing lag (EscrowRpcEndpointLagging) on top of the endpoint being down.
             ep.slot = None
@@ -173,30 +237,58 @@ class RpcPool:
             self.metrics.slot.labels(ep.name).set(slot)
         ok = health == "ok" and isinstance(slot, int)
         if not ok:
-            ep.last_probe_error = f"getHealth {health!r}, getSlot {slot!r}"[:200]
+            ep.last_probe_error = self.redact(f"getHealth {health!r}, getSlot {slot!r}")[:200]
         return ok
+
+    def _update_reference(self) -> None:
+        """The quorum slot, and which endpoints are too far ahead of it to be trusted."""
+        slots = sorted(ep.slot for ep in self.endpoints if ep.slot is not None)
+        if not slots:
+            return
+        self.reference_slot = slots[(len(slots) - 1) // 2]  # median; the lower one of two
+        self._reference_at = time.monotonic()
+        for ep in self.endpoints:
+            if ep.slot is None:
+                continue
+            ahead = ep.slot - self.reference_slot
+            if ahead > self.config.max_slot_lag:
+                if not ep.ahead:
+                    log.warning(
+                        "rpc endpoint ahead of the others: not trusted",
+                        extra={"endpoint": ep.name, "slots_ahead": ahead, "answering": len(slots)},
+                    )
+                ep.ahead = True
+            elif len(slots) > 1:  # only another endpoint's slot can clear the suspicion
+                ep.ahead = False
+            self.metrics.slot_ahead.labels(ep.name).set(max(0, ahead) if ep.ahead else 0)
 
     async def check_health(self) -> None:
         """One round of health checks on every endpoint, then failover / failback decisions."""
+        async with self._round_lock:
+            await self._check_health()
+            self._checked = True
+
+    async def _check_health(self) -> None:
         results = await asyncio.gather(*(self._probe(ep) for ep in self.endpoints))
-        slots = [ep.slot for ep in self.endpoints if ep.slot is not None]
-        top = max(slots) if slots else None
+        self._update_reference()
+        ref = self.reference_slot
         now = time.monotonic()
         for ep, answered in zip(self.endpoints, results, strict=True):
-            lag = (top - ep.slot) if (top is not None and ep.slot is not None) else None
+            lag = (ref - ep.slot) if (ref is not None and ep.slot is not None) else None
             if lag is not None:
-                self.metrics.slot_lag.labels(ep.name).set(lag)
-            healthy = answered and lag is not None and lag <= self.config.max_slot_lag
+                self.metrics.slot_lag.labels(ep.name).set(max(0, lag))
+            healthy = answered and lag is not None and lag <= self.config.max_slot_lag and not ep.ahead
             if healthy and not ep.healthy:
                 ep.healthy, ep.healthy_since, ep.consecutive_errors = True, now, 0
                 self.metrics.up.labels(ep.name).set(1)
                 log.info("rpc endpoint healthy", extra={"endpoint": ep.name, "slot": ep.slot})
             elif not healthy:
-                why = (
-                    f"health check failed: {ep.last_probe_error}"
-                    if not answered
-                    else f"{lag} slots behind the highest endpoint (max_slot_lag {self.config.max_slot_lag})"
-                )
+                if not answered:
+                    why = f"health check failed: {ep.last_probe_error}"
+                elif ep.ahead:
+                    why = f"slot ahead of the other endpoints' (reference slot {ref}): not trusted"
+                else:
+                    why = f"{lag} slots behind the reference slot (max_slot_lag {self.config.max_slot_lag})"
                 self._mark_unhealthy(ep, why)
         if not self.active.healthy:
             self._switch_to_best(reason="unhealthy")
