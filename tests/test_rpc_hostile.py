@@ -410,3 +410,19 @@ def test_redactor_removes_keys_wherever_providers_put_them() -> None:
     for secret in ("AbCdEf0123456789", "k3y-0000-1111", "pa$$word", "tok.en.123456"):
         assert secret not in out
     assert "path v2 and host rpc.example.net stay" in out
+
+
+async def test_a_lagging_backup_never_makes_the_preferred_endpoint_look_ahead(
+    tmp_path: Path, chain: ThreadDevchain
+) -> None:
+    """An ordinary day with two providers: the backup trails by more than max_slot_lag while its
+    getHealth still says ok. The backup is the lagging one; the preferred endpoint stays active
+    and up, and is never reported ahead (that would page EscrowRpcEndpointDown for a good node)."""
+    chain.fault("backup", slot_offset=-200)
+    cfg = endpoints_config(tmp_path, chain, ["a", "backup"])
+    pool, text = await health_rounds(cfg)
+    assert pool.active.name == "a"
+    assert sample(text, "escrow_rpc_up", endpoint="a") == 1
+    assert sample(text, "escrow_rpc_up", endpoint="backup") == 0
+    assert sample(text, "escrow_rpc_slot_ahead", endpoint="a") == 0
+    assert (sample(text, "escrow_rpc_slot_lag", endpoint="backup") or 0) >= 200

@@ -89,8 +89,11 @@ class SolanaConfig(Section):
     endpoints: list[EndpointConfig] = Field(min_length=1)
     commitment: Commitment = "confirmed"
     health_interval_seconds: float = Field(default=5.0, gt=0)
-    #: An endpoint this many slots behind the highest seen is unhealthy.
+    #: An endpoint this many slots behind the highest trusted slot is unhealthy.
     max_slot_lag: int = Field(default=50, ge=1)
+    #: With fewer than three endpoints voting, one this many slots ahead of the other is not
+    #: trusted (a devnet URL by mistake, a lying node); with three or more, max_slot_lag applies.
+    max_slot_ahead: int = Field(default=1000, ge=1)
     #: How long the preferred endpoint must stay healthy before we fail back to it.
     failback_after_seconds: float = Field(default=30.0, ge=0)
     #: Consecutive failed requests that make the active endpoint fail over.

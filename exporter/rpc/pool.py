@@ -5,13 +5,15 @@
   ``failover_after_errors`` consecutive faults the active endpoint changes.
 * Health checks (getHealth + getSlot, every ``health_interval_seconds``) mark an endpoint
   unhealthy when it fails them or is more than ``max_slot_lag`` away from the *reference slot*.
-* The reference slot is a quorum, not the highest slot: the median of the slots the answering
-  endpoints report (the lower middle one for an even count). One endpoint far ahead of the
-  others (a devnet URL configured by mistake, a node that lies) is then the odd one out: it is
-  marked *ahead*, down, and never used, not even as a last resort. With two endpoints there is no
-  majority; the lower slot wins, because a lagging node only delays counting while a lying one
-  would freeze it. An endpoint seen ahead stays untrusted until another endpoint's slot agrees
-  with it again, so it is not trusted alone when the others stop answering.
+* The reference slot is the highest slot among *trusted* endpoints, and trust is a quorum: the
+  endpoints whose health check passed vote with their slots, and one far ahead of the median vote
+  (a devnet URL configured by mistake, a node that lies) is marked *ahead*, down, and never used,
+  not even as a last resort. "Far" is ``max_slot_lag`` when three or more endpoints vote (a real
+  majority) and ``max_slot_ahead`` with fewer: two honest nodes that both pass getHealth are
+  within a few hundred slots of each other, so a lagging backup never makes the preferred
+  endpoint look like a liar, while a node thousands of slots ahead of the other cannot be honest.
+  An endpoint seen ahead stays untrusted until another endpoint's slot agrees with it again, so
+  it is not trusted alone when the others stop answering.
 * Requests wait for the first health round, so no request reaches a lying endpoint before the
   slots were compared.
 * Failback to an endpoint earlier in the config happens only after it stayed healthy for
@@ -240,27 +242,34 @@ class RpcPool:
             ep.last_probe_error = self.redact(f"getHealth {health!r}, getSlot {slot!r}")[:200]
         return ok
 
-    def _update_reference(self) -> None:
-        """The quorum slot, and which endpoints are too far ahead of it to be trusted."""
-        slots = sorted(ep.slot for ep in self.endpoints if ep.slot is not None)
-        if not slots:
+    def _update_reference(self, answered: Sequence[bool]) -> None:
+        """The reference slot, and which endpoints are too far ahead of the others to be trusted."""
+        voters = sorted(
+            ep.slot for ep, ok in zip(self.endpoints, answered, strict=True) if ok and ep.slot is not None
+        )
+        if not voters:  # nobody passed getHealth: the slots still say who is ahead of whom
+            voters = sorted(ep.slot for ep in self.endpoints if ep.slot is not None)
+        if not voters:
             return
-        self.reference_slot = slots[(len(slots) - 1) // 2]  # median; the lower one of two
-        self._reference_at = time.monotonic()
+        median = voters[(len(voters) - 1) // 2]  # the lower middle one for an even count
+        bound = self.config.max_slot_lag if len(voters) >= 3 else self.config.max_slot_ahead
         for ep in self.endpoints:
             if ep.slot is None:
                 continue
-            ahead = ep.slot - self.reference_slot
-            if ahead > self.config.max_slot_lag:
+            ahead = ep.slot - median
+            if ahead > bound:
                 if not ep.ahead:
                     log.warning(
                         "rpc endpoint ahead of the others: not trusted",
-                        extra={"endpoint": ep.name, "slots_ahead": ahead, "answering": len(slots)},
+                        extra={"endpoint": ep.name, "slots_ahead": ahead, "voting": len(voters)},
                     )
                 ep.ahead = True
-            elif len(slots) > 1:  # only another endpoint's slot can clear the suspicion
+            elif len(voters) > 1:  # only another endpoint's slot can clear the suspicion
                 ep.ahead = False
             self.metrics.slot_ahead.labels(ep.name).set(max(0, ahead) if ep.ahead else 0)
+        trusted = [ep.slot for ep in self.endpoints if ep.slot is not None and not ep.ahead]
+        self.reference_slot = max(trusted) if trusted else median
+        self._reference_at = time.monotonic()
 
     async def check_health(self) -> None:
         """One round of health checks on every endpoint, then failover / failback decisions."""
@@ -270,7 +279,7 @@ class RpcPool:
 
     async def _check_health(self) -> None:
         results = await asyncio.gather(*(self._probe(ep) for ep in self.endpoints))
-        self._update_reference()
+        self._update_reference(results)
         ref = self.reference_slot
         now = time.monotonic()
         for ep, answered in zip(self.endpoints, results, strict=True):
