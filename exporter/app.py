@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, ProcessCollector, disable_created_metrics
 
 from exporter import __version__
+from exporter.auth import AuthMetrics, BasicAuth
 from exporter.collectors.balances import BalancesCollector
 from exporter.collectors.base import Collector
 from exporter.collectors.ingest import build_program_collectors
@@ -27,7 +28,7 @@ from exporter.keys import AUTH, CONFIG, POOL, REGISTRY, SCHEDULER
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from exporter.scheduler import Scheduler
-from exporter.webconfig import BasicAuth, response_headers_middleware
+from exporter.webconfig import response_headers_middleware
 
 log = logging.getLogger("exporter")
 
@@ -88,6 +89,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                     log.exception("collector close failed", extra={"collector": c.name})
 
 
+async def _close_auth(app: web.Application) -> None:
+    app[AUTH].close()
+
+
 def create_app(
     config: Config, auth: BasicAuth | None = None, response_headers: dict[str, str] | None = None
 ) -> web.Application:
@@ -108,6 +113,8 @@ def create_app(
     app[REGISTRY] = registry
     if auth is not None:
         app[AUTH] = auth
+        registry.register(AuthMetrics(auth))
+        app.on_cleanup.append(_close_auth)
     add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app

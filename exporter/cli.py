@@ -127,7 +127,8 @@ def _run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from exporter.app import create_app
-    from exporter.webconfig import BasicAuth, load_web_config, ssl_context
+    from exporter.auth import BasicAuth
+    from exporter.webconfig import load_web_config, ssl_context
 
     setup_logging(args.log_level, args.log_format)
     try:

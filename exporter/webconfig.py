@@ -14,8 +14,6 @@ Errors are reported like the main config's: ``path:line: key.path: problem``, on
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ssl
 from pathlib import Path
 from typing import Literal
@@ -25,6 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import Field, ValidationError
 
+from exporter.auth import bcrypt_hash
 from exporter.config.base import Loc, Section, header_problems
 from exporter.config.loader import ConfigError, format_problems, load_yaml_file, validation_problems
 
@@ -114,14 +113,9 @@ def _problems(cfg: WebConfig, base: Path) -> list[tuple[Loc, str]]:
     return found
 
 
-def _bcrypt_hash(hashed: str) -> bytes:
-    # htpasswd writes $2y$, the same algorithm as $2b$, which the bcrypt module expects.
-    return hashed.replace("$2y$", "$2b$", 1).encode()
-
-
 def _is_bcrypt(hashed: str) -> bool:
     try:
-        bcrypt.checkpw(b"x", _bcrypt_hash(hashed))
+        bcrypt.checkpw(b"x", bcrypt_hash(hashed))
     except ValueError:  # "Invalid salt": not a hash the module can check
         return False
     return True
@@ -164,33 +158,3 @@ def response_headers_middleware(headers: dict[str, str]) -> Middleware:
         return response
 
     return set_headers
-
-
-class BasicAuth:
-    """Checks ``Authorization: Basic`` against bcrypt hashes, caching verdicts (bcrypt is slow on purpose)."""
-
-    def __init__(self, users: dict[str, str]) -> None:
-        self.users = {u: _bcrypt_hash(h) for u, h in users.items()}
-        self._cache: dict[bytes, bool] = {}
-
-    def check(self, header: str | None) -> bool:
-        if not header or not header.startswith("Basic "):
-            return False
-        key = hashlib.sha256(header.encode()).digest()
-        if key in self._cache:
-            return self._cache[key]
-        try:
-            user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        hashed = self.users.get(user)
-        try:
-            # bcrypt only ever used the first 72 bytes (htpasswd too); the module now refuses
-            # longer passwords with ValueError instead of truncating, which would be a 500.
-            ok = hashed is not None and bcrypt.checkpw(password.encode()[:72], hashed)
-        except ValueError:
-            ok = False
-        if len(self._cache) > 1000:
-            self._cache.clear()
-        self._cache[key] = ok
-        return ok
