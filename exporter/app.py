@@ -29,6 +29,7 @@ from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from exporter.scheduler import Scheduler
 from exporter.webconfig import response_headers_middleware
+from exporter.webserver import Connections
 
 log = logging.getLogger("exporter")
 
@@ -94,7 +95,10 @@ async def _close_auth(app: web.Application) -> None:
 
 
 def create_app(
-    config: Config, auth: BasicAuth | None = None, response_headers: dict[str, str] | None = None
+    config: Config,
+    auth: BasicAuth | None = None,
+    response_headers: dict[str, str] | None = None,
+    connections: Connections | None = None,
 ) -> web.Application:
     # `_created` series double the series count and no dashboard or rule of ours uses them.
     disable_created_metrics()
@@ -105,10 +109,13 @@ def create_app(
     # The standard process_* series (memory, CPU, open fds, start time), as every exporter has:
     # restarts and leaks show up without node-level access.
     ProcessCollector(registry=registry)
-    # First, so the headers are on every answer, including basic auth's own 401.
-    app = web.Application(
-        middlewares=[response_headers_middleware(response_headers)] if response_headers else []
-    )
+    middlewares = []
+    if connections is not None:  # first: it times the handler, for the idle timeout after it
+        middlewares.append(connections.middleware())
+        registry.register(connections)
+    if response_headers:  # before basic auth, so the headers are on its 401 too
+        middlewares.append(response_headers_middleware(response_headers))
+    app = web.Application(middlewares=middlewares)
     app[CONFIG] = config
     app[REGISTRY] = registry
     if auth is not None:
