@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         "check-config", help="validate config files; with several, also check they shard without overlap"
     )
     check.add_argument("--config", required=True, action="append", help="repeat for shard configs")
+    check.add_argument(
+        "--web.config.file", dest="web_config", help="also check this web config, as run would load it"
+    )
     sub.add_parser("devchain", help="run the Solana JSON-RPC simulator", add_help=False)
     sub.add_parser("decode", help="decode Anchor events or accounts with an IDL", add_help=False)
     return p
@@ -132,11 +135,28 @@ def listen_failure(e: OSError) -> tuple[str, int]:
     return text[:1].lower() + text[1:], 2 if isinstance(e, socket.gaierror) else 1
 
 
-def _check_config(paths: list[str]) -> int:
+def _check_web_config(path: str) -> bool:
+    from exporter.webconfig import load_web_config, ssl_context
+
+    try:
+        ssl_context(load_web_config(path), path)
+    except ConfigError as e:
+        print(f"{path}: {len(e.problems)} problem(s):", file=sys.stderr)
+        for p in e.problems:
+            print(f"  {p}", file=sys.stderr)
+        return False
+    except (OSError, ValueError) as e:  # as run reports it: a certificate or key that does not load
+        print(f"{path}: cannot load TLS certificate: {e}", file=sys.stderr)
+        return False
+    print(f"{path}: OK")
+    return True
+
+
+def _check_config(paths: list[str], web_config: str | None = None) -> int:
     from exporter.config.shards import overlaps
 
     configs = {}
-    failed = False
+    failed = web_config is not None and not _check_web_config(web_config)
     for path in paths:
         try:
             configs[path] = load_config(path)
@@ -226,7 +246,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return int(module.main(argv[1:]))
     args = _parser().parse_args(argv)
     if args.command == "check-config":
-        return _check_config(args.config)
+        return _check_config(args.config, args.web_config)
     if args.command == "run":
         return _run(args)
     return 2

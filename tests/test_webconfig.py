@@ -165,3 +165,51 @@ async def test_basic_auth_with_a_password_longer_than_72_bytes() -> None:
 
     assert await auth.check(header(long), "client") is Verdict.VERIFIED
     assert await auth.check(header("q" * 100), "client") is Verdict.WRONG
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        (
+            "RequireAndVerifyClientCert",
+            "tls_server_config.client_auth_type: RequireAndVerifyClientCert verifies client certificates "
+            "but client_ca_file is not set: every client certificate would be refused",
+        ),
+        (
+            "VerifyClientCertIfGiven",
+            "tls_server_config.client_auth_type: VerifyClientCertIfGiven verifies client certificates "
+            "but client_ca_file is not set",
+        ),
+        (
+            "RequireAnyClientCert",
+            "tls_server_config.client_auth_type: RequireAnyClientCert (any certificate, never verified) "
+            "cannot be served",
+        ),
+    ],
+)
+def test_client_auth_types_that_would_refuse_everyone_are_refused_at_load(
+    tmp_path: Path, mode: str, message: str
+) -> None:
+    (tmp_path / "s.crt").write_text("x")
+    path = write(
+        tmp_path, f"tls_server_config:\n  cert_file: s.crt\n  key_file: s.crt\n  client_auth_type: {mode}\n"
+    )
+    out = problems(path)
+    assert len(out) == 1 and out[0].startswith(f"{path}:4: {message}"), out
+
+
+def test_check_config_checks_the_web_config_too(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yml"
+    cfg.write_text('solana:\n  endpoints: [{name: a, url: "http://127.0.0.1:1"}]\n')
+    (tmp_path / "s.crt").write_text("not a certificate")
+    web_cfg = write(
+        tmp_path,
+        "tls_server_config:\n  cert_file: s.crt\n  key_file: s.crt\n  client_auth_type: RequireAndVerifyClientCert\n",
+    )
+    r = cli("check-config", "--config", str(cfg), "--web.config.file", str(web_cfg))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{web_cfg}:4: tls_server_config.client_auth_type: RequireAndVerifyClientCert verifies" in r.stderr
+    # A web config that loads but whose certificate does not: refused as run would refuse it.
+    web_cfg.write_text("tls_server_config:\n  cert_file: s.crt\n  key_file: s.crt\n")
+    r = cli("check-config", "--config", str(cfg), "--web.config.file", str(web_cfg))
+    assert r.returncode == 2 and f"{web_cfg}: cannot load TLS certificate" in r.stderr, r.stderr
