@@ -4,6 +4,7 @@ counted in a metric, and logged at a bounded rate; a real scrape keeps working t
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Iterator
@@ -11,8 +12,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
-from exporter.cli import main
+from exporter.cli import bind_listeners, main
+from exporter.webserver import Connections, Limits
 from tests.exporter_proc import ExporterProcess, sample, wait_until
 
 CONFIG = """\
@@ -167,3 +170,38 @@ def test_bad_limit_flags_are_refused(
     with pytest.raises(SystemExit) as exit_:
         main(["run", "--config", str(tmp_path / "config.yml"), flag, value])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+async def test_a_client_that_stops_reading_its_answer_is_closed_after_the_idle_timeout() -> None:
+    connections = Connections(Limits(max_connections=4, header_timeout=30, idle_timeout=0.5))
+
+    async def big(request: web.Request) -> web.Response:
+        return web.Response(body=b"x" * (64 << 20))  # far more than the socket buffers hold
+
+    app = web.Application(middlewares=[connections.middleware()])
+    app.router.add_get("/big", big)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    socks = bind_listeners("127.0.0.1", 0)
+    port = socks[0].getsockname()[1]
+    assert runner.server is not None
+    connections.start(runner.server, socks, None)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+        # The client reads the status line, then nothing more: the answer stalls in the buffers.
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        for _ in range(600):  # a bound against a server that never closes it, not a speed check
+            if connections.closed["idle_timeout"]:
+                break
+            await asyncio.sleep(0.05)
+        assert connections.closed["idle_timeout"] == 1
+        for _ in range(100):
+            if connections.open == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert connections.open == 0
+        writer.close()
+    finally:
+        await connections.stop()
+        await runner.cleanup()
