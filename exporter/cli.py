@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--web.max-connections",
         dest="max_connections",
+        metavar="N",
         type=_positive(int),
         default=Limits.max_connections,
         help=f"open HTTP connections at most; more are closed at once (default {Limits.max_connections})",
