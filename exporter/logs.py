@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
@@ -27,14 +28,18 @@ class RateLimitFilter(logging.Filter):
     40 s); the first record let through after drops carries ``suppressed=N``. What is dropped here
     is counted in metrics (``escrow_exporter_http_*``)."""
 
-    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+    def __init__(
+        self, limit: int = 10, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
-        self.limit, self.window = limit, window
+        self.limit, self.window, self.clock = limit, window, clock
         self._kinds: dict[tuple[str, str, object], list[float]] = {}  # kind -> [start, passed, dropped]
 
     def filter(self, record: logging.LogRecord) -> bool:
         kind = (record.name, str(record.msg), getattr(record, "reason", None))
-        now = time.monotonic()
+        now = self.clock()
+        if len(self._kinds) > 1024:  # messages built without a template (asyncio's) are all new kinds
+            self._kinds = {k: v for k, v in self._kinds.items() if now - v[0] < self.window}
         seen = self._kinds.get(kind)
         if seen is None or now - seen[0] >= self.window:
             if seen is not None and seen[2]:

@@ -5,6 +5,7 @@ counted in a metric, and logged at a bounded rate; a real scrape keeps working t
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from exporter.cli import bind_listeners, main
+from exporter.logs import RateLimitFilter
 from exporter.webserver import Connections, Limits
 from tests.exporter_proc import ExporterProcess, sample, wait_until
 
@@ -205,3 +207,21 @@ async def test_a_client_that_stops_reading_its_answer_is_closed_after_the_idle_t
     finally:
         await connections.stop()
         await runner.cleanup()
+
+
+def test_log_rate_limit_per_kind_with_the_count_of_what_it_dropped() -> None:
+    now = [0.0]
+    limit = RateLimitFilter(limit=3, window=60, clock=lambda: now[0])
+
+    def record(msg: str, reason: str) -> logging.LogRecord:
+        r = logging.LogRecord("exporter.http.clients", logging.INFO, "", 0, msg, ("x",), None)
+        r.reason = reason
+        return r
+
+    assert [limit.filter(record("closing connection: %s", "header_timeout")) for _ in range(5)] == [
+        True
+    ] * 3 + [False] * 2
+    assert limit.filter(record("closing connection: %s", "idle_timeout"))  # another kind, its own budget
+    now[0] = 61
+    after = record("closing connection: %s", "header_timeout")
+    assert limit.filter(after) and after.suppressed == 2
