@@ -265,11 +265,11 @@ async def serve(
         keepalive_timeout=connections.limits.idle_timeout + 5,
         shutdown_timeout=5,
     )
-    await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before setup: a stop during it still cleans up
         loop.add_signal_handler(sig, stop.set)
+    await runner.setup()
     try:
         assert runner.server is not None
         connections.start(runner.server, socks, ctx)
