@@ -17,6 +17,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, ProcessCollector, disable_created_metrics
 
 from exporter import __version__
+from exporter.auth import AuthMetrics, BasicAuth
 from exporter.collectors.balances import BalancesCollector
 from exporter.collectors.base import Collector
 from exporter.collectors.ingest import build_program_collectors
@@ -27,7 +28,8 @@ from exporter.keys import AUTH, CONFIG, POOL, REGISTRY, SCHEDULER
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from exporter.scheduler import Scheduler
-from exporter.webconfig import BasicAuth, response_headers_middleware
+from exporter.webconfig import response_headers_middleware
+from exporter.webserver import Connections
 
 log = logging.getLogger("exporter")
 
@@ -88,8 +90,15 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                     log.exception("collector close failed", extra={"collector": c.name})
 
 
+async def _close_auth(app: web.Application) -> None:
+    app[AUTH].close()
+
+
 def create_app(
-    config: Config, auth: BasicAuth | None = None, response_headers: dict[str, str] | None = None
+    config: Config,
+    auth: BasicAuth | None = None,
+    response_headers: dict[str, str] | None = None,
+    connections: Connections | None = None,
 ) -> web.Application:
     # `_created` series double the series count and no dashboard or rule of ours uses them.
     disable_created_metrics()
@@ -100,14 +109,19 @@ def create_app(
     # The standard process_* series (memory, CPU, open fds, start time), as every exporter has:
     # restarts and leaks show up without node-level access.
     ProcessCollector(registry=registry)
-    # First, so the headers are on every answer, including basic auth's own 401.
-    app = web.Application(
-        middlewares=[response_headers_middleware(response_headers)] if response_headers else []
-    )
+    middlewares = []
+    if connections is not None:  # first: it times the handler, for the idle timeout after it
+        middlewares.append(connections.middleware())
+        registry.register(connections)
+    if response_headers:  # before basic auth, so the headers are on its 401 too
+        middlewares.append(response_headers_middleware(response_headers))
+    app = web.Application(middlewares=middlewares)
     app[CONFIG] = config
     app[REGISTRY] = registry
     if auth is not None:
         app[AUTH] = auth
+        registry.register(AuthMetrics(auth))
+        app.on_cleanup.append(_close_auth)
     add_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     return app

@@ -9,16 +9,18 @@ address that is malformed or names no host), 1 when a valid address cannot be li
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import logging
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from exporter import __version__
 from exporter.config import ConfigError, load_config
 from exporter.logs import LEVELS, setup_logging
+from exporter.webserver import Limits
 
 DEFAULT_LISTEN = ":10190"
 log = logging.getLogger("exporter")
@@ -38,15 +40,55 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--web.config.file", dest="web_config", help="TLS and basic auth (exporter-toolkit format)"
     )
+    run.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        metavar="N",
+        type=_positive(int),
+        default=Limits.max_connections,
+        help=f"open HTTP connections at most; more are closed at once (default {Limits.max_connections})",
+    )
+    run.add_argument(
+        "--web.header-timeout",
+        dest="header_timeout",
+        type=_positive(float),
+        default=Limits.header_timeout,
+        metavar="SECONDS",
+        help=f"time to send a request head, and to finish a TLS handshake (default {Limits.header_timeout:g})",
+    )
+    run.add_argument(
+        "--web.idle-timeout",
+        dest="idle_timeout",
+        type=_positive(float),
+        default=Limits.idle_timeout,
+        metavar="SECONDS",
+        help=f"a kept-alive connection without a request is closed after this (default {Limits.idle_timeout:g})",
+    )
     run.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     run.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
     check = sub.add_parser(
         "check-config", help="validate config files; with several, also check they shard without overlap"
     )
     check.add_argument("--config", required=True, action="append", help="repeat for shard configs")
+    check.add_argument(
+        "--web.config.file", dest="web_config", help="also check this web config, as run would load it"
+    )
     sub.add_parser("devchain", help="run the Solana JSON-RPC simulator", add_help=False)
     sub.add_parser("decode", help="decode Anchor events or accounts with an IDL", add_help=False)
     return p
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not 0 < value < 1e9:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+        return value
+
+    return parse
 
 
 def split_listen(value: str) -> tuple[str, int]:
@@ -94,11 +136,28 @@ def listen_failure(e: OSError) -> tuple[str, int]:
     return text[:1].lower() + text[1:], 2 if isinstance(e, socket.gaierror) else 1
 
 
-def _check_config(paths: list[str]) -> int:
+def _check_web_config(path: str) -> bool:
+    from exporter.webconfig import load_web_config, ssl_context
+
+    try:
+        ssl_context(load_web_config(path), path)
+    except ConfigError as e:
+        print(f"{path}: {len(e.problems)} problem(s):", file=sys.stderr)
+        for p in e.problems:
+            print(f"  {p}", file=sys.stderr)
+        return False
+    except (OSError, ValueError) as e:  # as run reports it: a certificate or key that does not load
+        print(f"{path}: cannot load TLS certificate: {e}", file=sys.stderr)
+        return False
+    print(f"{path}: OK")
+    return True
+
+
+def _check_config(paths: list[str], web_config: str | None = None) -> int:
     from exporter.config.shards import overlaps
 
     configs = {}
-    failed = False
+    failed = web_config is not None and not _check_web_config(web_config)
     for path in paths:
         try:
             configs[path] = load_config(path)
@@ -124,11 +183,11 @@ def _check_config(paths: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from exporter.app import create_app
+    from exporter.auth import BasicAuth
     from exporter.ingest import state_lock
-    from exporter.webconfig import BasicAuth, load_web_config, ssl_context
+    from exporter.webconfig import load_web_config, ssl_context
+    from exporter.webserver import Connections, serve
 
     setup_logging(args.log_level, args.log_format)
     try:
@@ -168,18 +227,17 @@ def _run(args: argparse.Namespace) -> int:
         log.error("cannot listen on %s: %s", address, cause, extra={"address": address, "error": cause})
         return code
 
-    def listening(*_: object) -> None:  # aiohttp calls this once every socket serves the app
+    def listening() -> None:  # once every socket serves the app
         log.info("listening", extra={"address": address, "tls": ctx is not None})
 
-    app = create_app(config, auth=auth, response_headers=web_cfg.response_headers if web_cfg else None)
-    web.run_app(
-        app,
-        sock=socks,
-        ssl_context=ctx,
-        print=listening,
-        access_log=None,
-        shutdown_timeout=5,
+    connections = Connections(Limits(args.max_connections, args.header_timeout, args.idle_timeout))
+    app = create_app(
+        config,
+        auth=auth,
+        response_headers=web_cfg.response_headers if web_cfg else None,
+        connections=connections,
     )
+    asyncio.run(serve(app, connections, socks, ctx, listening))
     return 0
 
 
@@ -201,7 +259,7 @@ def _main(argv: Sequence[str] | None) -> int:
         return int(module.main(argv[1:]))
     args = _parser().parse_args(argv)
     if args.command == "check-config":
-        return _check_config(args.config)
+        return _check_config(args.config, args.web_config)
     if args.command == "run":
         return _run(args)
     return 2

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from exporter import __version__
+from exporter.auth import Verdict, client_key
 from exporter.keys import AUTH, REGISTRY, SCHEDULER
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -57,11 +58,17 @@ async def landing(request: web.Request) -> web.Response:
 @web.middleware
 async def basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     auth = request.app.get(AUTH)
-    if auth is not None and not auth.check(request.headers.get("Authorization")):
-        return web.Response(
-            status=401, text="Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="escrow-exporter"'}
-        )
-    return await handler(request)
+    if auth is None:
+        return await handler(request)
+    verdict = await auth.check(request.headers.get("Authorization"), client_key(request.remote))
+    if verdict.allowed:
+        return await handler(request)
+    if verdict in (Verdict.RATE_LIMITED, Verdict.OVERLOADED):
+        # Answered without running bcrypt: a client guessing passwords cannot stall anything.
+        return web.Response(status=429, text="Too many failed logins\n", headers={"Retry-After": "1"})
+    return web.Response(
+        status=401, text="Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="escrow-exporter"'}
+    )
 
 
 def add_routes(app: web.Application) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from exporter.auth import BasicAuth
 from exporter.config.model import Config
 from exporter.rpc.pool import RpcPool
 from exporter.scheduler import Scheduler
-from exporter.webconfig import BasicAuth
 
 CONFIG = web.AppKey("config", Config)
 REGISTRY = web.AppKey("registry", CollectorRegistry)

@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp.http_exceptions import HttpProcessingError
@@ -19,6 +20,40 @@ def _drop_client_protocol_errors(record: logging.LogRecord) -> bool:
     bad HTTP: the client's error, answered with a 400, not an error of ours)."""
     exc = record.exc_info[1] if record.exc_info else None
     return not isinstance(exc, HttpProcessingError)
+
+
+class RateLimitFilter(logging.Filter):
+    """At most ``limit`` records per ``window`` seconds of each kind (logger, message template and
+    ``reason``), so hostile clients cannot flood the log (a slowloris run once wrote 218k lines in
+    40 s); the first record let through after drops carries ``suppressed=N``. What is dropped here
+    is counted in metrics (``escrow_exporter_http_*``)."""
+
+    def __init__(
+        self, limit: int = 10, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.limit, self.window, self.clock = limit, window, clock
+        self._kinds: dict[tuple[str, str, object], list[float]] = {}  # kind -> [start, passed, dropped]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = (record.name, str(record.msg), getattr(record, "reason", None))
+        now = self.clock()
+        if len(self._kinds) > 1024:  # messages built without a template (asyncio's) are all new kinds
+            self._kinds = {k: v for k, v in self._kinds.items() if now - v[0] < self.window}
+        seen = self._kinds.get(kind)
+        if seen is None or now - seen[0] >= self.window:
+            if seen is not None and seen[2]:
+                record.suppressed = int(seen[2])
+            seen = self._kinds[kind] = [now, 0, 0]
+        if seen[1] >= self.limit:
+            seen[2] += 1
+            return False
+        seen[1] += 1
+        return True
+
+
+#: Loggers that speak of clients' misbehaviour, one line per connection or request.
+CLIENT_LOGGERS = ("exporter.http.clients", "aiohttp.server", "aiohttp.web", "asyncio")
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -60,6 +95,12 @@ def setup_logging(level: str = "info", fmt: str = "logfmt") -> None:
     root.setLevel(LEVELS[level])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.server").addFilter(_drop_client_protocol_errors)
+    rate_limit = RateLimitFilter()
+    for name in CLIENT_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, RateLimitFilter)]:
+            logger.removeFilter(old)
+        logger.addFilter(rate_limit)
     # Third-party debug output (one line per SQLite operation) would drown ours.
     for noisy in ("aiosqlite", "asyncio", "asyncpg"):
         logging.getLogger(noisy).setLevel(max(LEVELS[level], logging.INFO))

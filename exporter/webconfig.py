@@ -14,8 +14,6 @@ Errors are reported like the main config's: ``path:line: key.path: problem``, on
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ssl
 from pathlib import Path
 from typing import Literal
@@ -25,6 +23,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from pydantic import Field, ValidationError
 
+from exporter.auth import bcrypt_hash
 from exporter.config.base import Loc, Section, header_problems
 from exporter.config.loader import ConfigError, format_problems, load_yaml_file, validation_problems
 
@@ -94,14 +93,7 @@ def _problems(cfg: WebConfig, base: Path) -> list[tuple[Loc, str]]:
             value = getattr(tls, key)
             if value and not (base / value).is_file():
                 found.append((("tls_server_config", key), f"file {value} not found"))
-        if tls.client_ca_file and tls.client_auth_type == "NoClientCert":  # as exporter-toolkit
-            found.append(
-                (
-                    ("tls_server_config", "client_ca_file"),
-                    "client_ca_file is set but client_auth_type does not verify clients "
-                    f"({tls.client_auth_type}); set client_auth_type, e.g. RequireAndVerifyClientCert",
-                )
-            )
+        found += _client_auth_problems(tls)
     for name, value in cfg.response_headers.items():
         loc: Loc = ("http_server_config", "headers", name)
         syntax = header_problems({name: value})
@@ -114,14 +106,53 @@ def _problems(cfg: WebConfig, base: Path) -> list[tuple[Loc, str]]:
     return found
 
 
-def _bcrypt_hash(hashed: str) -> bytes:
-    # htpasswd writes $2y$, the same algorithm as $2b$, which the bcrypt module expects.
-    return hashed.replace("$2y$", "$2b$", 1).encode()
+#: How each exporter-toolkit ``client_auth_type`` (Go's ``tls.ClientAuthType``) is served.
+#: Go's RequestClientCert asks for a certificate and never checks it, so who may connect is
+#: who may connect without asking: that is how it is served. Go's RequireAnyClientCert insists on
+#: a certificate and never checks it; Python's TLS checks every certificate it asks for, so the
+#: mode cannot be served as exporter-toolkit does and is refused at load instead.
+VERIFY_MODES = {
+    "NoClientCert": ssl.CERT_NONE,
+    "RequestClientCert": ssl.CERT_NONE,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+
+
+def _client_auth_problems(tls: TlsServerConfig) -> list[tuple[Loc, str]]:
+    mode = tls.client_auth_type
+    if tls.client_ca_file and mode == "NoClientCert":  # as exporter-toolkit
+        return [
+            (
+                ("tls_server_config", "client_ca_file"),
+                "client_ca_file is set but client_auth_type does not verify clients "
+                f"({mode}); set client_auth_type, e.g. RequireAndVerifyClientCert",
+            )
+        ]
+    loc: Loc = ("tls_server_config", "client_auth_type")
+    if mode == "RequireAnyClientCert":
+        return [
+            (
+                loc,
+                "RequireAnyClientCert (any certificate, never verified) cannot be served: this "
+                "exporter verifies every client certificate it asks for; use "
+                "RequireAndVerifyClientCert with client_ca_file",
+            )
+        ]
+    if VERIFY_MODES[mode] != ssl.CERT_NONE and not tls.client_ca_file:
+        return [
+            (
+                loc,
+                f"{mode} verifies client certificates but client_ca_file is not set: every "
+                "client certificate would be refused; set client_ca_file to the CA that signs them",
+            )
+        ]
+    return []
 
 
 def _is_bcrypt(hashed: str) -> bool:
     try:
-        bcrypt.checkpw(b"x", _bcrypt_hash(hashed))
+        bcrypt.checkpw(b"x", bcrypt_hash(hashed))
     except ValueError:  # "Invalid salt": not a hash the module can check
         return False
     return True
@@ -132,18 +163,15 @@ def ssl_context(cfg: WebConfig, config_path: str) -> ssl.SSLContext | None:
     if tls is None:
         return None
     base = Path(config_path).resolve().parent
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    # Only client_ca_file is trusted for client certificates, never the system's CAs.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3 if tls.min_version == "TLS13" else ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(base / tls.cert_file, base / tls.key_file)
-    if tls.client_ca_file:
+    if tls.client_auth_type not in VERIFY_MODES:  # load_web_config refuses it; never served otherwise
+        raise ValueError(f"client_auth_type {tls.client_auth_type} cannot be served")
+    ctx.verify_mode = VERIFY_MODES[tls.client_auth_type]
+    if ctx.verify_mode != ssl.CERT_NONE and tls.client_ca_file:
         ctx.load_verify_locations(base / tls.client_ca_file)
-    ctx.verify_mode = {
-        "NoClientCert": ssl.CERT_NONE,
-        "RequestClientCert": ssl.CERT_OPTIONAL,
-        "RequireAnyClientCert": ssl.CERT_REQUIRED,
-        "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
-        "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
-    }[tls.client_auth_type]
     return ctx
 
 
@@ -164,33 +192,3 @@ def response_headers_middleware(headers: dict[str, str]) -> Middleware:
         return response
 
     return set_headers
-
-
-class BasicAuth:
-    """Checks ``Authorization: Basic`` against bcrypt hashes, caching verdicts (bcrypt is slow on purpose)."""
-
-    def __init__(self, users: dict[str, str]) -> None:
-        self.users = {u: _bcrypt_hash(h) for u, h in users.items()}
-        self._cache: dict[bytes, bool] = {}
-
-    def check(self, header: str | None) -> bool:
-        if not header or not header.startswith("Basic "):
-            return False
-        key = hashlib.sha256(header.encode()).digest()
-        if key in self._cache:
-            return self._cache[key]
-        try:
-            user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            return False
-        hashed = self.users.get(user)
-        try:
-            # bcrypt only ever used the first 72 bytes (htpasswd too); the module now refuses
-            # longer passwords with ValueError instead of truncating, which would be a 500.
-            ok = hashed is not None and bcrypt.checkpw(password.encode()[:72], hashed)
-        except ValueError:
-            ok = False
-        if len(self._cache) > 1000:
-            self._cache.clear()
-        self._cache[key] = ok
-        return ok

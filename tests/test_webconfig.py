@@ -11,7 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from exporter.webconfig import BasicAuth, load_web_config, response_headers_middleware
+from exporter.auth import BasicAuth, Verdict
+from exporter.webconfig import load_web_config, response_headers_middleware
 from tests.util import cli, config_problems, write_dedented
 
 HASH = bcrypt.hashpw(b"secret", bcrypt.gensalt(4)).decode()
@@ -154,7 +155,7 @@ async def test_middleware_sets_headers_on_every_response() -> None:
             assert resp.headers["Strict-Transport-Security"] == "max-age=60", path
 
 
-def test_basic_auth_with_a_password_longer_than_72_bytes() -> None:
+async def test_basic_auth_with_a_password_longer_than_72_bytes() -> None:
     """bcrypt 5 raises ValueError for such passwords: that was a 500, it is a verdict now."""
     long = "p" * 100
     auth = BasicAuth({"alice": bcrypt.hashpw(long.encode()[:72], bcrypt.gensalt(4)).decode()})
@@ -162,5 +163,53 @@ def test_basic_auth_with_a_password_longer_than_72_bytes() -> None:
     def header(password: str) -> str:
         return "Basic " + base64.b64encode(f"alice:{password}".encode()).decode()
 
-    assert auth.check(header(long)) is True
-    assert auth.check(header("q" * 100)) is False
+    assert await auth.check(header(long), "client") is Verdict.VERIFIED
+    assert await auth.check(header("q" * 100), "client") is Verdict.WRONG
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        (
+            "RequireAndVerifyClientCert",
+            "tls_server_config.client_auth_type: RequireAndVerifyClientCert verifies client certificates "
+            "but client_ca_file is not set: every client certificate would be refused",
+        ),
+        (
+            "VerifyClientCertIfGiven",
+            "tls_server_config.client_auth_type: VerifyClientCertIfGiven verifies client certificates "
+            "but client_ca_file is not set",
+        ),
+        (
+            "RequireAnyClientCert",
+            "tls_server_config.client_auth_type: RequireAnyClientCert (any certificate, never verified) "
+            "cannot be served",
+        ),
+    ],
+)
+def test_client_auth_types_that_would_refuse_everyone_are_refused_at_load(
+    tmp_path: Path, mode: str, message: str
+) -> None:
+    (tmp_path / "s.crt").write_text("x")
+    path = write(
+        tmp_path, f"tls_server_config:\n  cert_file: s.crt\n  key_file: s.crt\n  client_auth_type: {mode}\n"
+    )
+    out = problems(path)
+    assert len(out) == 1 and out[0].startswith(f"{path}:4: {message}"), out
+
+
+def test_check_config_checks_the_web_config_too(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yml"
+    cfg.write_text('solana:\n  endpoints: [{name: a, url: "http://127.0.0.1:1"}]\n')
+    (tmp_path / "s.crt").write_text("not a certificate")
+    web_cfg = write(
+        tmp_path,
+        "tls_server_config:\n  cert_file: s.crt\n  key_file: s.crt\n  client_auth_type: RequireAndVerifyClientCert\n",
+    )
+    r = cli("check-config", "--config", str(cfg), "--web.config.file", str(web_cfg))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"{web_cfg}:4: tls_server_config.client_auth_type: RequireAndVerifyClientCert verifies" in r.stderr
+    # A web config that loads but whose certificate does not: refused as run would refuse it.
+    web_cfg.write_text("tls_server_config:\n  cert_file: s.crt\n  key_file: s.crt\n")
+    r = cli("check-config", "--config", str(cfg), "--web.config.file", str(web_cfg))
+    assert r.returncode == 2 and f"{web_cfg}: cannot load TLS certificate" in r.stderr, r.stderr
