@@ -260,8 +260,14 @@ class ErrorFlood:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.pool, name)
 
-    async def batch(self, calls: Any) -> list[Any]:
-        replies = await self.pool.batch(calls)
+    async def batch_from(self, calls: Any) -> tuple[Any, list[Any]]:
+        endpoint, replies = await self.pool.batch_from(calls)
+        return endpoint, self._flood(replies)
+
+    async def batch_on(self, endpoint: Any, calls: Any) -> list[Any]:
+        return self._flood(await self.pool.batch_on(endpoint, calls))
+
+    def _flood(self, replies: list[Any]) -> list[Any]:
         for tx in replies:
             if isinstance(tx, dict) and tx.get("meta", {}).get("err") is not None:
                 err = {"InstructionError": [0, {"Custom": self.next_code}]}
