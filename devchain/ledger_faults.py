@@ -3,7 +3,8 @@
 Each one is a way real books go wrong while the chain is right:
 
 * ``ledger_drop_entry``: the next balance-moving entry (deposit, fee, refund, withdrawal) is never
-  written, as when a back end crashes between the transfer and its ledger write;
+  written, as when a back end crashes between the transfer and its ledger write (``account``:
+  the next one of that escrow account);
 * ``ledger_duplicate_entry``: the next balance-moving entry is written twice (a retried write);
 * ``ledger_forget_escrow``: the books lose an escrow account (its row and entries), as when an
   escrow was created on chain but never recorded; later entries for it fail as unknown accounts;
@@ -42,8 +43,9 @@ class LedgerFaults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: list[dict[str, Any]] = []
-        self._drop = 0
-        self._duplicate = 0
+        #: Pending drops / duplicates, each for one account (None: any).
+        self._drop: list[str | None] = []
+        self._duplicate: list[str | None] = []
         #: Escrow accounts the books no longer know (ledger_forget_escrow).
         self.forgotten: set[str] = set()
         self.applied: list[dict[str, Any]] = []
@@ -56,10 +58,11 @@ class LedgerFaults:
         if action not in ACTIONS:
             raise ValueError(f"unknown ledger action {action!r}")
         with self._lock:
+            account = body.get("account")
             if action == "ledger_drop_entry":
-                self._drop += 1
+                self._drop.append(None if account is None else str(account))
             elif action == "ledger_duplicate_entry":
-                self._duplicate += 1
+                self._duplicate.append(None if account is None else str(account))
             else:
                 self._requests.append(dict(body))
         return {"action": action, "queued": True}
@@ -69,14 +72,12 @@ class LedgerFaults:
         if kind not in BALANCE_KINDS or raw <= 0:
             return 1
         with self._lock:
-            if self._drop:
-                self._drop -= 1
-                self.applied.append({"fault": "drop", "account": account, "kind": kind, "raw": raw})
-                return 0
-            if self._duplicate:
-                self._duplicate -= 1
-                self.applied.append({"fault": "duplicate", "account": account, "kind": kind, "raw": raw})
-                return 2
+            for pending, fault, copies in ((self._drop, "drop", 0), (self._duplicate, "duplicate", 2)):
+                for i, wanted in enumerate(pending):
+                    if wanted in (None, account):
+                        del pending[i]
+                        self.applied.append({"fault": fault, "account": account, "kind": kind, "raw": raw})
+                        return copies
         return 1
 
     def apply_requests(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +37,11 @@ class Database(abc.ABC):
         self.up: bool | None = None
 
     @abc.abstractmethod
-    async def fetch(self, sql: str, timeout: float) -> QueryResult:
-        """Run ``sql`` in a read-only session, cancelled after ``timeout`` seconds; raise ``SqlError``."""
+    async def fetch(self, sql: str, timeout: float, params: Sequence[Any] = ()) -> QueryResult:
+        """Run ``sql`` in a read-only session, cancelled after ``timeout`` seconds; raise ``SqlError``.
+
+        ``params`` are bound parameters (``?1`` in SQLite, ``$1`` in PostgreSQL), never spliced
+        into the text: the reconciliation's "as of slot" query passes its slot this way."""
 
     async def ping(self) -> None:
         """Check the database answers; raise ``SqlError`` if not."""

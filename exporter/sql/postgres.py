@@ -9,6 +9,8 @@ A reader role with SELECT-only grants is still recommended (docs/sql.md).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import asyncpg
@@ -64,10 +66,11 @@ class PostgresDatabase(Database):
                     raise SqlError(UNAVAILABLE, f"database {self.name}: invalid dsn") from None
             return self._pool
 
-    async def fetch(self, sql: str, timeout: float) -> QueryResult:
+    async def fetch(self, sql: str, timeout: float, params: Sequence[Any] = ()) -> QueryResult:
         try:
             result = await asyncio.wait_for(
-                self._fetch(sql, timeout), timeout + self.config.connect_timeout_seconds + _CLIENT_GRACE
+                self._fetch(sql, timeout, params),
+                timeout + self.config.connect_timeout_seconds + _CLIENT_GRACE,
             )
         except SqlError as e:
             self._mark(e)
@@ -79,7 +82,7 @@ class PostgresDatabase(Database):
         self._mark(None)
         return result
 
-    async def _fetch(self, sql: str, timeout: float) -> QueryResult:
+    async def _fetch(self, sql: str, timeout: float, params: Sequence[Any] = ()) -> QueryResult:
         pool = await self._get_pool()
         try:
             async with pool.acquire(timeout=self.config.connect_timeout_seconds) as conn:
@@ -88,7 +91,7 @@ class PostgresDatabase(Database):
                     await conn.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
                     stmt = await conn.prepare(sql)
                     columns = [a.name for a in stmt.get_attributes()]
-                    records = await stmt.fetch()
+                    records = await stmt.fetch(*params)
         except asyncpg.PostgresError as e:
             raise self._classify(e) from None
         except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError, TimeoutError) as e:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import aiosqlite
@@ -37,16 +39,16 @@ class SqliteDatabase(Database):
         assert config.path is not None  # checked by the config
         self.path = config.path
 
-    async def fetch(self, sql: str, timeout: float) -> QueryResult:
+    async def fetch(self, sql: str, timeout: float, params: Sequence[Any] = ()) -> QueryResult:
         try:
-            result = await self._fetch(sql, timeout)
+            result = await self._fetch(sql, timeout, params)
         except SqlError as e:
             self._mark(e)
             raise
         self._mark(None)
         return result
 
-    async def _fetch(self, sql: str, timeout: float) -> QueryResult:
+    async def _fetch(self, sql: str, timeout: float, params: Sequence[Any] = ()) -> QueryResult:
         # mode=ro never creates the file: a missing file fails here, naming the path.
         try:
             conn = await aiosqlite.connect(
@@ -56,7 +58,7 @@ class SqliteDatabase(Database):
             raise SqlError(UNAVAILABLE, f"database {self.name}: cannot open {self.path}: {e}") from None
         try:
             await conn.execute("PRAGMA query_only = ON")
-            task = asyncio.ensure_future(self._run(conn, sql))
+            task = asyncio.ensure_future(self._run(conn, sql, params))
             try:
                 return await asyncio.wait_for(asyncio.shield(task), timeout)
             except (TimeoutError, asyncio.CancelledError) as e:
@@ -76,8 +78,8 @@ class SqliteDatabase(Database):
             await conn.close()
 
     @staticmethod
-    async def _run(conn: aiosqlite.Connection, sql: str) -> QueryResult:
-        async with conn.execute(sql) as cur:
+    async def _run(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> QueryResult:
+        async with conn.execute(sql, tuple(params)) as cur:
             rows = await cur.fetchall()
             columns = [d[0] for d in cur.description or ()]
         return QueryResult(columns, [tuple(r) for r in rows])
