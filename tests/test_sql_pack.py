@@ -179,7 +179,9 @@ def test_migrate_cli_on_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "b.sqlite"
     cli = [sys.executable, "-m", "exporter.sql.migrate", "--driver", "sqlite", "--path", str(path)]
     first = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert first.returncode == 0 and first.stdout.strip() == "applied: 001_business, 002_ledger_slot", first.stderr
+    assert first.returncode == 0 and first.stdout.strip() == "applied: 001_business, 002_ledger_slot", (
+        first.stderr
+    )
     assert subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, timeout=60).stdout.strip() == (
         "schema is up to date"
     )
