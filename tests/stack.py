@@ -97,6 +97,10 @@ def _shorten_intervals(cfg: dict[str, Any], seconds: float) -> None:
     for p in cfg.get("programs", []):
         p["interval_seconds"] = seconds
         p.setdefault("accounts", {})["interval_seconds"] = seconds
+    if "reconciliation" in cfg:
+        # Not below 5 s: each cycle waits ledger_settle_seconds (10 s, kept: the demo ledger's
+        # writer can trail the chain by seconds on a loaded machine) before reading the books.
+        cfg["reconciliation"]["interval_seconds"] = max(5.0, seconds)
 
 
 #: Compressed ``for:`` floors (seconds). The mismatch alert's 10m must outlast the moment the

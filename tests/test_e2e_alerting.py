@@ -298,6 +298,26 @@ def test_escrow_drain_pages_critical_with_account_and_drift_and_resolves(stack: 
         assert drift_value(text) != 0, text
         assert drift_value(details) != 0, details
         wait(stack, lambda: rx.find("discord", "EscrowBalanceMismatch"), "Discord message")
+        # The exact reconciliation pages too, with the exact amount in raw units and both view
+        # pairs: the chain lost 1.5 USDC that neither the events nor the books explain.
+        for views in ("chain_ledger", "chain_events"):
+            want = f"Account escrow_usdc ({USDC_MINT}), views {views}: drift -1500000 raw units"
+            exact = wait(
+                stack,
+                lambda want=want: next(
+                    (
+                        m
+                        for m in rx.of("pagerduty")
+                        if m.body["event_action"] == "trigger"
+                        and want in m.body["payload"]["custom_details"]["firing"]
+                    ),
+                    None,
+                ),
+                f"PagerDuty trigger for EscrowReconciliationMismatch ({views})",
+            )
+            assert_pagerduty_actionable(
+                exact, "EscrowReconciliationMismatch", "critical", PD_HIGH_URGENCY, "critical"
+            )
         # Only the drained account is reported; one page per account (group_by account).
         assert all("escrow_sol" not in m.text and "escrow_pyusd" not in m.text for m in rx.messages[start:])
 
@@ -309,7 +329,11 @@ def test_escrow_drain_pages_critical_with_account_and_drift_and_resolves(stack: 
         "Slack resolution",
     )
     wait_quiet(stack, {"Watchdog"})
-    assert notified(rx.messages[start:]) <= {"EscrowBalanceMismatch", "Watchdog"}
+    assert notified(rx.messages[start:]) <= {
+        "EscrowBalanceMismatch",
+        "EscrowReconciliationMismatch",
+        "Watchdog",
+    }
     assert rx.errors == []
 
 
@@ -385,7 +409,13 @@ def test_audit_log_gap_pages_high_tier(stack: E2EStack) -> None:
 
 def test_whole_run_notified_only_the_injected_faults(stack: E2EStack) -> None:
     """Nothing else fired during the whole run: no false positives under faults or after them."""
-    injected = {"EscrowRpcOutage", "EscrowBalanceMismatch", "EscrowWithdrawalSpike", "EscrowAuditLogGap"}
+    injected = {
+        "EscrowRpcOutage",
+        "EscrowBalanceMismatch",
+        "EscrowReconciliationMismatch",
+        "EscrowWithdrawalSpike",
+        "EscrowAuditLogGap",
+    }
     assert notified(stack.rx.messages) <= injected | {"Watchdog"}
     assert firing(stack) <= {"Watchdog", "EscrowWithdrawalSpike", "EscrowAuditLogGap"}
     assert stack.rx.errors == []
