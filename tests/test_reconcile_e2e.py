@@ -8,6 +8,7 @@ The 30-minute version is the ``drill`` in tests/test_drills_long.py.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,9 @@ def reconcile_config(tmp: Path, url: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Busy]:
-    tmp = tmp_path_factory.mktemp("reconcile")
+@contextmanager
+def busy_platform(tmp: Path) -> Iterator[Busy]:
+    """The simulator on the busy profile with its ledger, and an exporter reconciling it."""
     chain = Devchain(tmp, tps=60, extra=("--profile", "busy", "--ledger-db", str(tmp / "ledger.sqlite")))
     try:
         exporter = ExporterProcess(reconcile_config(tmp, chain.url), log=tmp / "exporter.log")
@@ -82,6 +83,12 @@ def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Busy]:
         chain.stop()
 
 
+@pytest.fixture(scope="module")
+def busy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Busy]:
+    with busy_platform(tmp_path_factory.mktemp("reconcile")) as b:
+        yield b
+
+
 def mismatches(b: Busy) -> list[str]:
     return [
         line
@@ -91,6 +98,11 @@ def mismatches(b: Busy) -> list[str]:
 
 
 def test_busy_platform_reconciles_exactly_with_zero_mismatches(busy: Busy) -> None:
+    check_quiet(busy)
+
+
+def check_quiet(busy: Busy) -> None:
+    """Every view pair reconciled, every drift 0, nothing unmatched."""
     wait_until(
         lambda: busy.runs("chain_ledger") >= 4 and busy.runs("chain_events") >= 4,
         timeout=120,
@@ -115,6 +127,11 @@ def test_busy_platform_reconciles_exactly_with_zero_mismatches(busy: Busy) -> No
 
 
 def test_each_fault_is_found_within_two_reconciliations_with_its_exact_amount(busy: Busy) -> None:
+    check_every_fault(busy)
+
+
+def check_every_fault(busy: Busy) -> None:
+    """Each fault of the simulator, found within two reconciliations with its exact drift."""
     chain = busy.chain
     # A drain of 1 lamport through a program instruction that emits no event.
     chain.action("silent_drain", account="escrow_sol", amount=1)
