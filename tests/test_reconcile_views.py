@@ -54,6 +54,19 @@ def test_a_misspelled_mint_is_unmatched_on_both_sides() -> None:
     assert res.unmatched == {cmp.CHAIN_WITHOUT_LEDGER: 1, cmp.LEDGER_WITHOUT_CHAIN: 1}
 
 
+def test_a_misspelled_mint_is_unmatched_even_on_an_empty_account() -> None:
+    chain = snapshot(10, escrow_usdc=(USDC, 0))
+    books = parse_ledger(ledger([("escrow_usdc", USDC.lower(), 6, 0)]), {})
+    res = cmp.chain_vs_ledger(chain, books, ["escrow_usdc"])
+    assert res.unmatched == {cmp.CHAIN_WITHOUT_LEDGER: 1, cmp.LEDGER_WITHOUT_CHAIN: 1}
+
+
+def test_an_account_not_created_yet_may_have_an_empty_ledger_row() -> None:
+    books = parse_ledger(ledger([("escrow_new", "SOL", 9, 0)]), {})
+    res = cmp.chain_vs_ledger(snapshot(10), books, ["escrow_new"])
+    assert res.unmatched == {} and res.drift == {("escrow_new", "SOL"): 0}
+
+
 def test_accounts_of_other_roles_are_not_expected_in_the_ledger() -> None:
     chain = snapshot(10, escrow_sol=("SOL", 1), treasury_sol=("SOL", 99))
     books = parse_ledger(ledger([("escrow_sol", "SOL", 9, 1e-9)]), {})
