@@ -30,8 +30,8 @@ from exporter.ingest.totals import Delta, Totals
 
 #: Key of the flow counters inside the program's totals (stable: renaming orphans saved totals).
 FLOW = "reconcile_flow"
-#: Slot boundaries remembered: at 2.5 slots/s, well over the waits of a reconciliation cycle.
-HISTORY_SLOTS = 20_000
+#: Slot boundaries remembered: 13 minutes at 2.5 slots/s, far more than a cycle waits (S is recent).
+HISTORY_SLOTS = 2_000
 
 #: (roles spec such as "fee|treasury", mint label) -> net raw units (in - out).
 Flows = dict[tuple[str, str], int]
