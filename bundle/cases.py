@@ -772,5 +772,17 @@ RECONCILIATION_CASES: list[Case] = [
         "20m",
     ),
 ]
+RECONCILIATION_CASES.append(
+    Case(
+        "EscrowBalanceMismatch",
+        "a skew where exact reconciliation runs in mode slot is quiet (the exact alert decides)",
+        {
+            BAL % ("escrow_usdc", USDC): "100x20",
+            LEDGER % ("escrow_usdc", USDC): "100.5x20",
+            f'escrow_reconciliation_info{{{J},mode="slot",program="paid_match"}}': "1x20",
+        },
+        "12m",
+    )
+)
 CASES.extend(RECONCILIATION_CASES)
 # ---- end of exact reconciliation -------------------------------------------------------------------

@@ -10,7 +10,7 @@ docs/alerts.md and the Kubernetes PrometheusRule).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Severity tiers, highest first (P0..P3). Alertmanager routes and inhibits on these names.
 TIERS: tuple[str, ...] = ("critical", "high", "medium", "low")
@@ -758,6 +758,24 @@ def reconciliation_alerts() -> list[Alert]:
 
 
 ALERTS.extend(reconciliation_alerts())
+
+
+def _time_based_mismatch_as_fallback() -> None:
+    """EscrowBalanceMismatch compares a balance and a ledger read at different moments: on a busy
+    platform it pages on skew. Where exact reconciliation runs in mode slot, the exact alert
+    replaces it; without reconciliation, or with mode time, it stays (the fallback)."""
+    for i, a in enumerate(ALERTS):
+        if a.name == "EscrowBalanceMismatch":
+            ALERTS[i] = replace(
+                a,
+                expr="(\n"
+                + _indent(a.expr)
+                + '\n)\nunless on () count(escrow_reconciliation_info{[[job]], mode="slot"})',
+                condition=a.condition + " (fallback: not where exact reconciliation runs in mode slot)",
+            )
+
+
+_time_based_mismatch_as_fallback()
 # ---- end of exact reconciliation ------------------------------------------------------------------
 
 

@@ -8,8 +8,8 @@ Production ``for:`` durations are minutes; here they are *time-compressed* by on
 (``for_scale``) instead of all being set to the same value, so the order in which alerts become
 firing stays the production order. That order matters: inhibitions rely on the cause (e.g. the
 1m ``EscrowRpcOutage``) firing before its symptoms (the 5m ``EscrowRpcEndpointDown``), and the
-10m ``EscrowBalanceMismatch`` relies on outlasting the moment between a transfer and its ledger
-write.
+10m ``EscrowBalanceMismatch`` (the time-based fallback, quiet where exact reconciliation runs)
+relies on outlasting the moment between a transfer and its ledger write.
 
     with E2EStack.start(tmp_path) as stack:
         stack.chain.fault("a", down=True)
