@@ -691,3 +691,98 @@ CASES: list[Case] = [
     ),
     Case("Watchdog", "always fires", {}, "1m", [Fired("low", {}, "1")]),
 ]
+
+
+# ---- Exact reconciliation (issue 12) ---------------------------------------------------------------
+# Kept in one block beside bundle/config.py's reconciliation_alerts(), so the two move together.
+_DRIFT = f'escrow_reconciliation_drift_raw{{{J},account="escrow_sol",mint="SOL",views="chain_events"}}'
+_STREAK = f'escrow_reconciliation_mismatch_streak{{{J},account="escrow_sol",mint="SOL",views="chain_events"}}'
+_MISMATCH = {"account": "escrow_sol", "mint": "SOL", "views": "chain_events"}
+_UNMATCHED = f'escrow_reconciliation_unmatched{{{J},kind="%s"}}'
+_AGE = f'escrow_reconciliation_slot_age_seconds{{{J},views="chain_ledger"}}'
+_AGE_LABELS = {**JL, "views": "chain_ledger"}
+
+RECONCILIATION_CASES: list[Case] = [
+    Case(
+        "EscrowReconciliationMismatch",
+        "two agreeing reconciliations of a 1-lamport drift fire with the drift",
+        {_DRIFT: "0 -1x20", _STREAK: "0 1 2x20"},
+        "3m",
+        [Fired("critical", _MISMATCH, "-1")],
+    ),
+    Case(
+        "EscrowReconciliationMismatch",
+        "one reconciliation that disagrees (a transient) is quiet",
+        {_DRIFT: "0 5 0x20", _STREAK: "0 1 0x20"},
+        "1m",
+    ),
+    Case(
+        "EscrowReconciliationMismatch",
+        "views that agree are quiet",
+        {_DRIFT: "0x20", _STREAK: "0x20"},
+        "5m",
+    ),
+    Case(
+        "EscrowReconciliationUnmatched",
+        "an escrow on chain with no ledger row fires",
+        {_UNMATCHED % "chain_account_without_ledger_row": "0 1x20"},
+        "3m",
+        [Fired("critical", {"kind": "chain_account_without_ledger_row"}, "1")],
+    ),
+    Case(
+        "EscrowReconciliationUnmatched",
+        "every account matched is quiet",
+        {
+            _UNMATCHED % "chain_account_without_ledger_row": "0x20",
+            _UNMATCHED % "ledger_row_without_chain_account": "0x20",
+        },
+        "5m",
+    ),
+    Case(
+        "EscrowLedgerEntryNotOnChain",
+        "an entry not on chain for 5m fires",
+        {_UNMATCHED % "ledger_entry_not_on_chain": "0 2x20"},
+        "7m",
+        [Fired("high", {"kind": "ledger_entry_not_on_chain"}, "2")],
+    ),
+    Case(
+        "EscrowLedgerEntryNotOnChain",
+        "no such entry is quiet",
+        {_UNMATCHED % "ledger_entry_not_on_chain": "0x20"},
+        "7m",
+    ),
+    Case(
+        "EscrowReconciliationBlocked",
+        "blocked for over 5 minutes opens a ticket",
+        {_AGE: "100+60x30"},
+        "5m",
+        [Fired("high", _AGE_LABELS, "6m 40s")],
+    ),
+    Case(
+        "EscrowReconciliationBlocked",
+        "blocked for over 15 minutes pages",
+        {_AGE: "100+60x30"},
+        "14m",
+        [Fired("critical", _AGE_LABELS, "15m 40s"), Fired("high", _AGE_LABELS, "15m 40s")],
+    ),
+    Case(
+        "EscrowReconciliationBlocked",
+        "reconciling every 30 seconds is quiet",
+        {_AGE: "30x30"},
+        "20m",
+    ),
+]
+RECONCILIATION_CASES.append(
+    Case(
+        "EscrowBalanceMismatch",
+        "a skew where exact reconciliation runs in mode slot is quiet (the exact alert decides)",
+        {
+            BAL % ("escrow_usdc", USDC): "100x20",
+            LEDGER % ("escrow_usdc", USDC): "100.5x20",
+            f'escrow_reconciliation_info{{{J},mode="slot",program="paid_match"}}': "1x20",
+        },
+        "12m",
+    )
+)
+CASES.extend(RECONCILIATION_CASES)
+# ---- end of exact reconciliation -------------------------------------------------------------------

@@ -10,7 +10,7 @@ docs/alerts.md and the Kubernetes PrometheusRule).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Severity tiers, highest first (P0..P3). Alertmanager routes and inhibits on these names.
 TIERS: tuple[str, ...] = ("critical", "high", "medium", "low")
@@ -667,6 +667,116 @@ ALERTS: list[Alert] = [
         "always (`vector(1)`)",
     ),
 ]
+
+
+# ---- Exact reconciliation (issue 12): chain, events and ledger compared at one slot -------------
+# Kept in one block so the site-config refactoring can move it as a whole. Thresholds: the number
+# of consecutive reconciliations that must agree on a mismatch (2: at most ~2 intervals, 1 minute at
+# the default 30 s), and how long reconciliation may be impossible before it tickets / pages.
+PARAMS.update(
+    {
+        "reconciliation_agreeing_runs": "2",
+        "reconciliation_blocked_ticket_seconds": "300",
+        "reconciliation_blocked_page_seconds": "900",
+    }
+)
+
+
+def reconciliation_alerts() -> list[Alert]:
+    return [
+        Alert(
+            "EscrowReconciliationMismatch",
+            "treasury",
+            # $value is the drift; the streak (consecutive reconciliations beyond the mint's
+            # tolerance, counted by the exporter) makes two agreeing reconciliations the condition.
+            "max by (account, mint, views) (escrow_reconciliation_drift_raw{[[job]]})\n"
+            "  and on (account, mint, views)\n"
+            "max by (account, mint, views) (escrow_reconciliation_mismatch_streak{[[job]]}) >= [[threshold]]",
+            {"critical": "[[reconciliation_agreeing_runs]]"},
+            "0m",
+            "Two views of escrow money disagree at the same slot.",
+            "Account {{ $labels.account }} ({{ $labels.mint }}), views {{ $labels.views }}: drift "
+            '{{ $value | printf "%.0f" }} raw units at the reconciled slot, in [[threshold]] consecutive '
+            "reconciliations. chain_ledger = chain minus ledger as of the slot (negative: the books hold more "
+            "than the chain); chain_events = the chain's change minus what the program's events say moved "
+            "(an on-chain movement no event explains). Check first: escrow_reconciliation_slot and the "
+            "transactions of that account around it. Procedure: docs/runbooks/escrow-mismatch-investigation.md.",
+            "escrow-treasury",
+            "drift beyond the mint's tolerance (default 0 raw units) in [[threshold]] consecutive reconciliations",
+        ),
+        Alert(
+            "EscrowReconciliationUnmatched",
+            "treasury",
+            'max by (kind) (escrow_reconciliation_unmatched{[[job]], kind=~"chain_account_without_ledger_row'
+            '|ledger_row_without_chain_account"}) > [[threshold]]',
+            {"critical": "0"},
+            "1m",
+            "An escrow account exists in one view and not the other: reconciliation would be blind to it.",
+            '{{ $value | printf "%.0f" }} item(s) of kind {{ $labels.kind }} at the reconciled slot: an account '
+            "on chain without a ledger row (a new escrow missing from the books, or its mint spelled "
+            "differently), or a ledger row no watched account matches. Its whole balance is drift. Check "
+            'first: escrow_reconciliation_drift_raw{views="chain_ledger"} by account and mint, and the '
+            "ledger's escrow_accounts table.",
+            "escrow-treasury",
+            '`escrow_reconciliation_unmatched{kind=~"chain_account_without_ledger_row|ledger_row_without_chain_account"}'
+            " > [[threshold]]` for 1m",
+        ),
+        Alert(
+            "EscrowLedgerEntryNotOnChain",
+            "treasury",
+            'max by (kind) (escrow_reconciliation_unmatched{[[job]], kind="ledger_entry_not_on_chain"}) > [[threshold]]',
+            {"high": "0"},
+            "5m",
+            "The ledger books entries whose transaction never reached the chain.",
+            '{{ $value | printf "%.0f" }} ledger entries still have no slot long after they were written '
+            "(reconciliation.ledger.unconfirmed_after_slots): their transactions were dropped or never sent, "
+            "yet the books show them. Check first: their signatures on an explorer and the back end's "
+            "transaction-submission errors.",
+            "escrow-treasury",
+            '`escrow_reconciliation_unmatched{kind="ledger_entry_not_on_chain"} > [[threshold]]` for 5m',
+        ),
+        Alert(
+            "EscrowReconciliationBlocked",
+            "treasury",
+            # The age of the last reconciled slot keeps growing while a view cannot be read (RPC
+            # down, ingestion behind the slot, ledger query failing): loud, and paging when long.
+            "max by (job, instance, views) (escrow_reconciliation_slot_age_seconds{[[job]]}) > [[threshold]]",
+            {
+                "critical": "[[reconciliation_blocked_page_seconds]]",
+                "high": "[[reconciliation_blocked_ticket_seconds]]",
+            },
+            "0m",
+            "Escrow reconciliation cannot run: the money check is blind.",
+            "Views {{ $labels.views }} on {{ $labels.instance }} were last reconciled "
+            "{{ $value | humanizeDuration }} ago (threshold [[threshold]]s). Check first: "
+            'escrow_reconciliation_blocked{views="{{ $labels.views }}"} for the reason (rpc_unavailable, '
+            "ingestion_behind, ledger_unavailable) and the exporter log.",
+            "escrow-treasury",
+            "last reconciled slot older than [[threshold]]s",
+        ),
+    ]
+
+
+ALERTS.extend(reconciliation_alerts())
+
+
+def _time_based_mismatch_as_fallback() -> None:
+    """EscrowBalanceMismatch compares a balance and a ledger read at different moments: on a busy
+    platform it pages on skew. Where exact reconciliation runs in mode slot, the exact alert
+    replaces it; without reconciliation, or with mode time, it stays (the fallback)."""
+    for i, a in enumerate(ALERTS):
+        if a.name == "EscrowBalanceMismatch":
+            ALERTS[i] = replace(
+                a,
+                expr="(\n"
+                + _indent(a.expr)
+                + '\n)\nunless on () count(escrow_reconciliation_info{[[job]], mode="slot"})',
+                condition=a.condition + " (fallback: not where exact reconciliation runs in mode slot)",
+            )
+
+
+_time_based_mismatch_as_fallback()
+# ---- end of exact reconciliation ------------------------------------------------------------------
 
 
 def alert_by_name(name: str) -> Alert:

@@ -161,6 +161,8 @@ class Chain:
         self._tx_errors: dict[str, int] = {}
         self._fees = 0
         self.drained: dict[str, int] = {}
+        #: Newest slot an RPC answer showed as complete; no transaction lands in it any more.
+        self.sealed_slot = 0
         self._genesis()
         self.generator = Generator(self, random.Random(seed))
 
@@ -231,6 +233,10 @@ class Chain:
         now = time.time() if now is None else now
         target = GENESIS_SLOT + int((now - self.genesis_time) / SLOT_SECONDS)
         self.slot = max(self.slot, target)
+
+    def seal_slot(self, slot: int) -> None:
+        """Close ``slot``: an answer with this context slot was served, so its state is final."""
+        self.sealed_slot = max(self.sealed_slot, slot)
 
     def finalized_slot(self) -> int:
         return max(GENESIS_SLOT, self.slot - FINALIZED_DEPTH)
@@ -316,6 +322,8 @@ class Chain:
         return sigs
 
     def execute(self, call: Call, opts: TxOptions) -> str:
+        if self.slot <= self.sealed_slot:
+            self.slot = self.sealed_slot + 1
         top: list[Instruction] = []
         if opts.cu_limit is not None:
             top.append(set_compute_unit_limit(opts.cu_limit))

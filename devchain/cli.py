@@ -1,6 +1,6 @@
 """``escrow-exporter devchain``: run the simulated Solana RPC node.
 
-python -m devchain.cli --listen 127.0.0.1:8899 [--seed N] [--tps N] [--ledger-db PATH]
+python -m devchain.cli --listen 127.0.0.1:8899 [--seed N] [--tps N] [--profile busy] [--ledger-db PATH]
 
 Exit 2 for bad arguments (a malformed or unresolvable address, a ``--ledger-db`` that is a
 directory or a file that is not SQLite), 1 when the address cannot be listened on or the
@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import sys
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -43,6 +44,18 @@ def _tps(text: str) -> float:
     return value
 
 
+@dataclass(frozen=True)
+class Profile:
+    tps: float
+    #: (min, max) seconds between a transaction and its ledger write, drawn at random.
+    ledger_write_delay: tuple[float, float]
+
+
+#: ``busy``: a platform where deposits, settlements and withdrawals never stop (>= 50 tx/s) and
+#: the back end writes its books a few seconds late, as real ones do.
+PROFILES = {"default": Profile(5.0, (0.0, 0.0)), "busy": Profile(60.0, (0.0, 5.0))}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="escrow-exporter devchain", description="Simulated Solana JSON-RPC node")
     p.add_argument(
@@ -52,7 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"HOST:PORT, [IPv6]:PORT (default {DEFAULT_LISTEN})",
     )
     p.add_argument("--seed", type=int, default=1, help="RNG seed: the same seed gives the same workload")
-    p.add_argument("--tps", type=_tps, default=5.0, help="generated transactions per second (0 = none)")
+    p.add_argument(
+        "--tps", type=_tps, default=None, help="generated transactions per second (0 = none; default 5)"
+    )
+    p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="default",
+        help="workload: default, or busy (60 tx/s unless --tps says otherwise; ledger writes delayed 0-5 s)",
+    )
     p.add_argument(
         "--ledger-db",
         default=os.environ.get("DEVCHAIN_LEDGER_DB") or None,
@@ -75,18 +96,23 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"devchain: cannot listen on {address}: {cause}\n")
         return code
     chain = Chain(seed=args.seed)
+    profile = PROFILES[args.profile]
+    tps = profile.tps if args.tps is None else args.tps
+    ledger = None
     if args.ledger_db:
         try:
-            attach(chain, args.ledger_db)
+            ledger = attach(chain, args.ledger_db, write_delay=profile.ledger_write_delay)
         except LedgerError as e:
             for s in socks:
                 s.close()
             sys.stderr.write(f"devchain: {e}\n")
             return 2 if isinstance(e, LedgerTargetError) else 1
-    server = DevchainServer(chain, tps=args.tps)
+    server = DevchainServer(chain, tps=tps, ledger=ledger)
 
     def listening(*_: object) -> None:  # aiohttp calls this once every socket serves the app
-        log.info("devchain listening on %s (seed %d, %.1f tx/s)", address, args.seed, args.tps)
+        log.info(
+            "devchain listening on %s (seed %d, %.1f tx/s, %s profile)", address, args.seed, tps, args.profile
+        )
 
     web.run_app(server.app(), sock=socks, print=listening, access_log=None)
     return 0

@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import logging
 import queue
+import random
 import re
 import sqlite3
 import threading
@@ -40,6 +41,7 @@ from urllib.parse import urlparse
 
 from devchain.accounts import token_amount
 from devchain.events import BusinessEvent
+from devchain.ledger_faults import LedgerFaults
 from devchain.program import MINT_DECIMALS, NATIVE_MINT, WATCHED
 from exporter.sql.migrate import apply_postgres, apply_sqlite
 
@@ -311,6 +313,8 @@ class PostgresBackend:
 class _Item:
     event: BusinessEvent | None
     received: float
+    #: Not written before this wall time (the busy profile's random write delay).
+    due: float = 0.0
 
 
 class Ledger:
@@ -320,6 +324,8 @@ class Ledger:
         backend: Backend,
         reconcile_every: float = 30.0,
         confirm_withdrawals_after: float = 2.0,
+        write_delay: tuple[float, float] = (0.0, 0.0),
+        seed: int = 0,
     ) -> None:
         self.chain = chain
         self.backend = backend
@@ -336,6 +342,12 @@ class Ledger:
         self._seq = 0
         self._pending: list[Statement] = []
         self._thread = threading.Thread(target=self._run, name="devchain-ledger", daemon=True)
+        #: Seconds (min, max) each event waits before it is written, at random, as real back ends do.
+        self.write_delay = write_delay
+        self._delay_rng = random.Random(seed)
+        self._held: list[_Item] = []
+        #: Book-keeping faults (devchain.faults): requests from the server, applied by the writer.
+        self.faults = LedgerFaults()
         self.written = 0  # events written, for tests and /_state-like introspection
 
     # ---- set-up ---------------------------------------------------------------------------
@@ -356,12 +368,13 @@ class Ledger:
             self._tally[name] = raw
             opening.append(
                 (
-                    "INSERT INTO ledger_entries (kind, amount, mint, escrow_account, signature, created_at) "
-                    "VALUES ('adjustment', ?, ?, ?, 'opening-balance', ?)",
+                    "INSERT INTO ledger_entries (kind, amount, mint, escrow_account, signature, slot, created_at) "
+                    "VALUES ('adjustment', ?, ?, ?, 'opening-balance', ?, ?)",
                     (
                         self.backend.amount(whole_units(raw, mint)),
                         mint_label(mint),
                         name,
+                        self.chain.slot,
                         self.backend.timestamp(now),
                     ),
                 )
@@ -423,7 +436,9 @@ class Ledger:
                 self._tally[account] -= event.amount
             elif event.kind == "settlement":
                 self._tally[account] -= event.fee
-        self._queue.put(_Item(event, time.time()))
+        now = time.time()
+        lo, hi = self.write_delay
+        self._queue.put(_Item(event, now, now + (self._delay_rng.uniform(lo, hi) if hi > 0 else 0.0)))
 
     def _take_gaps(self) -> int:
         with self._gap_lock:
@@ -463,6 +478,7 @@ class Ledger:
                 now = time.time()
                 try:
                     with self._transaction():
+                        self.faults.apply_requests(self._x, self.backend, now)
                         for item in batch:
                             self._write(item)
                         self._housekeeping(now)
@@ -474,22 +490,30 @@ class Ledger:
                 if now >= next_reconcile or stopping:
                     self._reconcile()
                     next_reconcile = now + self.reconcile_every
-                if stopping and self._queue.empty():
+                if stopping and self._queue.empty() and not self._held:
                     break
         finally:
             self.backend.close()
 
     def _drain(self, timeout: float) -> list[_Item]:
+        """The items due now: delayed ones wait in ``_held`` (still unfinished for ``flush``)."""
+        items: list[_Item] = []
         try:
-            items = [self._queue.get(timeout=timeout)]
+            items.append(self._queue.get(timeout=timeout if not self._held else min(timeout, 0.05)))
         except queue.Empty:
-            return []
+            pass
         while len(items) < 5000:
             try:
                 items.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        return items
+        if not self._held and all(i.due <= 0 for i in items):
+            return items
+        self._held.extend(items)
+        now = time.time()
+        due = sorted((i for i in self._held if i.due <= now or self._stop.is_set()), key=lambda i: i.due)
+        self._held = [i for i in self._held if not (i.due <= now or self._stop.is_set())]
+        return due
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -545,9 +569,11 @@ class Ledger:
 
     def _entry(self, kind: str, e: BusinessEvent, amount: int, at: float) -> None:
         mint = e.mint or ""
-        self._x(
-            "INSERT INTO ledger_entries (kind, amount, mint, escrow_account, match_id, wallet, signature, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        # The entry carries the slot and signature of the transaction it reflects: the books can
+        # then be read "as of slot S" and compared with the chain at that slot.
+        row = (
+            "INSERT INTO ledger_entries (kind, amount, mint, escrow_account, match_id, wallet, signature, slot, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 kind,
                 self._amount(amount, mint),
@@ -556,9 +582,12 @@ class Ledger:
                 e.match_id,
                 e.user,
                 e.signature,
+                e.slot,
                 self._ts(at),
             ),
         )
+        for _ in range(self.faults.copies_of_entry(kind, e.escrow_account, amount)):
+            self._x(*row)
 
     def _outbox(self, queue_name: str, payload: str, at: float) -> None:
         self._x(
@@ -575,7 +604,7 @@ class Ledger:
         self.written += 1
         self._user(e.user, at)
         money = e.kind in ("deposit", "settlement", "refund", "withdrawal")
-        if money and e.escrow_account not in ESCROWS:
+        if money and (e.escrow_account not in ESCROWS or e.escrow_account in self.faults.forgotten):
             self._x(
                 "INSERT INTO write_errors (component, error, created_at) VALUES ('ledger', ?, ?)",
                 (f"{e.kind} {e.signature}: no escrow account for mint {e.mint}", self._ts(at)),
@@ -663,9 +692,17 @@ class Ledger:
             self._audit("reconciler", "reconciliation", "failed" if diffs else "success", started)
 
 
-def attach(chain: Chain, path_or_dsn: str | Path, reconcile_every: float = 30.0) -> Ledger:
+def attach(
+    chain: Chain,
+    path_or_dsn: str | Path,
+    reconcile_every: float = 30.0,
+    write_delay: tuple[float, float] = (0.0, 0.0),
+) -> Ledger:
     """Create the demo ledger at ``path_or_dsn`` (a SQLite file, or a ``postgresql://`` DSN whose
-    database exists) and keep it in step with ``chain``. Raises ``LedgerError`` when it cannot."""
+    database exists) and keep it in step with ``chain``; each event is written ``write_delay``
+    (min, max) seconds after it happened, at random. Raises ``LedgerError`` when it cannot."""
     target = str(path_or_dsn)
     backend: Backend = PostgresBackend(target) if is_postgres_dsn(target) else SqliteBackend(Path(target))
-    return Ledger(chain, backend, reconcile_every=reconcile_every).start()
+    return Ledger(
+        chain, backend, reconcile_every=reconcile_every, write_delay=write_delay, seed=chain.seed
+    ).start()

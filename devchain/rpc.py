@@ -161,7 +161,12 @@ class Rpc:
         return {"jsonrpc": "2.0", "result": result, "id": rid}
 
     def _context(self, view: NodeView, cfg: dict[str, Any], value: Any) -> dict[str, Any]:
-        slot = self._slot(view, cfg) + view.slot_offset
+        slot = self._slot(view, cfg)
+        if slot >= self.chain.slot:
+            # The answer shows slot ``slot`` as complete, as a real node's confirmed view does:
+            # later transactions go to the next slot (exact reconciliation at a slot relies on it).
+            self.chain.seal_slot(slot)
+        slot += view.slot_offset
         return {"context": {"apiVersion": API_VERSION, "slot": slot}, "value": value}
 
     def _slot(self, view: NodeView, cfg: dict[str, Any]) -> int:

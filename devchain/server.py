@@ -16,7 +16,9 @@ from typing import Any
 
 from aiohttp import web
 
+from devchain import faults as reconcile_faults
 from devchain.chain import Chain
+from devchain.ledger import Ledger
 from devchain.rpc import BAD_ACCOUNT_DATA, NodeView, Rpc
 
 log = logging.getLogger("devchain")
@@ -79,12 +81,13 @@ def pause_reason(value: Any) -> Any:
 
 
 class DevchainServer:
-    def __init__(self, chain: Chain, tps: float = 0.0) -> None:
+    def __init__(self, chain: Chain, tps: float = 0.0, ledger: Ledger | None = None) -> None:
         if not math.isfinite(tps) or tps < 0:  # NaN or inf would crash the generator loop
             raise ValueError(f"tps must be a finite number >= 0, got {tps!r}")
         self.chain = chain
         self.rpc = Rpc(chain)
         self.tps = tps
+        self.ledger = ledger
         self.faults: dict[str, Faults] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._task: asyncio.Task[None] | None = None
@@ -212,7 +215,10 @@ class DevchainServer:
         return web.Response(text=text, content_type="application/json")
 
     async def handle_state(self, request: web.Request) -> web.Response:
-        return web.json_response(self.chain.state())
+        state = self.chain.state()
+        if self.ledger is not None:
+            state["ledger_faults"] = list(self.ledger.faults.applied)
+        return web.json_response(state)
 
     async def handle_faults(self, request: web.Request) -> web.Response:
         if request.method == "DELETE":
@@ -263,9 +269,11 @@ class DevchainServer:
         if action == "audit_gap":
             self.chain.request_audit_gap()
             return {"action": action, "audit_gaps_requested": self.chain.audit_gaps_requested}
+        if action in reconcile_faults.ACTIONS:
+            return reconcile_faults.run_action(self.chain, self.ledger, body)
         raise ValueError(
             f"unknown action {action!r}; known: drain_escrow, restore_escrow, withdrawal_spike, pause, resume,"
-            " audit_gap"
+            f" audit_gap, {', '.join(reconcile_faults.ACTIONS)}"
         )
 
     async def handle_healthy(self, request: web.Request) -> web.Response:

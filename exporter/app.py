@@ -21,6 +21,7 @@ from exporter.auth import AuthMetrics, BasicAuth
 from exporter.collectors.balances import BalancesCollector
 from exporter.collectors.base import Collector
 from exporter.collectors.ingest import build_program_collectors
+from exporter.collectors.reconcile import build_reconcile_collectors
 from exporter.collectors.sql import build_sql_collectors
 from exporter.config.model import Config
 from exporter.http import add_routes
@@ -41,6 +42,7 @@ def build_collectors(config: Config, pool: RpcPool, registry: CollectorRegistry)
         collectors.append(BalancesCollector(config.balances, pool))
     collectors.extend(build_program_collectors(config, pool))
     collectors.extend(build_sql_collectors(config))
+    collectors.extend(build_reconcile_collectors(config, pool, collectors))
     return collectors
 
 

@@ -8,8 +8,8 @@ Production ``for:`` durations are minutes; here they are *time-compressed* by on
 (``for_scale``) instead of all being set to the same value, so the order in which alerts become
 firing stays the production order. That order matters: inhibitions rely on the cause (e.g. the
 1m ``EscrowRpcOutage``) firing before its symptoms (the 5m ``EscrowRpcEndpointDown``), and the
-10m ``EscrowBalanceMismatch`` relies on outlasting the moment between a transfer and its ledger
-write.
+10m ``EscrowBalanceMismatch`` (the time-based fallback, quiet where exact reconciliation runs)
+relies on outlasting the moment between a transfer and its ledger write.
 
     with E2EStack.start(tmp_path) as stack:
         stack.chain.fault("a", down=True)
@@ -97,6 +97,10 @@ def _shorten_intervals(cfg: dict[str, Any], seconds: float) -> None:
     for p in cfg.get("programs", []):
         p["interval_seconds"] = seconds
         p.setdefault("accounts", {})["interval_seconds"] = seconds
+    if "reconciliation" in cfg:
+        # Not below 5 s: each cycle waits ledger_settle_seconds (10 s, kept: the demo ledger's
+        # writer can trail the chain by seconds on a loaded machine) before reading the books.
+        cfg["reconciliation"]["interval_seconds"] = max(5.0, seconds)
 
 
 #: Compressed ``for:`` floors (seconds). The mismatch alert's 10m must outlast the moment the

@@ -147,12 +147,6 @@ def wait_quiet(stack: E2EStack, allowed: set[str]) -> None:
         raise AssertionError(f"still firing: {sorted(firing(stack) - allowed)}; {e}") from None
 
 
-def drift_value(description: str) -> float:
-    m = re.search(r"on-chain minus ledger = (-?[0-9.e+-]+)", description)
-    assert m, description
-    return float(m.group(1))
-
-
 # ---- the cases, in order --------------------------------------------------------------------------
 
 
@@ -255,11 +249,24 @@ def test_rpc_outage_pages_critical_mutes_symptoms_and_resolves(stack: E2EStack) 
     assert rx.errors == []
 
 
+def exact_mismatch_trigger(
+    stack: E2EStack, account: str, mint: str, views: str, drift: int
+) -> Message | None:
+    """The PagerDuty trigger whose firing details name the account, mint, view pair and exact drift."""
+    want = f"Account {account} ({mint}), views {views}: drift {drift} raw units"
+    for m in stack.rx.of("pagerduty"):
+        if m.body["event_action"] == "trigger" and want in m.body["payload"]["custom_details"]["firing"]:
+            return m
+    return None
+
+
 def test_escrow_drain_pages_critical_with_account_and_drift_and_resolves(stack: E2EStack) -> None:
     rx = stack.rx
     wait_quiet(stack, {"Watchdog"})
     start = len(rx.messages)
-    # Money leaves escrow with no transaction and no event: the books no longer match the chain.
+    # Money leaves escrow with no transaction and no event: the books and the events no longer
+    # match the chain. The example config reconciles exactly (mode slot), so the exact alert pages
+    # and the time-based EscrowBalanceMismatch (the fallback) stays quiet.
     wait(
         stack,
         lambda: stack.chain.state()["balances"]["escrow_usdc"]["raw"] >= 2_000_000,
@@ -268,48 +275,60 @@ def test_escrow_drain_pages_critical_with_account_and_drift_and_resolves(stack: 
     with undone_after(lambda: stack.chain.action("restore_escrow", account="escrow_usdc")):
         drained = stack.chain.action("drain_escrow", account="escrow_usdc", amount=1_500_000)["drained"]
         assert drained == 1_500_000
-
-        trigger = wait(
-            stack,
-            lambda: pd_event(stack, "trigger", "EscrowBalanceMismatch"),
-            "PagerDuty trigger for EscrowBalanceMismatch",
-        )
-        assert_pagerduty_actionable(trigger, "EscrowBalanceMismatch", "critical", PD_HIGH_URGENCY, "critical")
-        details = trigger.body["payload"]["custom_details"]["firing"]
-        assert f"Escrow escrow_usdc ({USDC_MINT})" in details, details
+        # The exact amount in raw units and both view pairs: neither the events nor the books know.
+        triggers = {
+            views: wait(
+                stack,
+                lambda views=views: exact_mismatch_trigger(
+                    stack, "escrow_usdc", USDC_MINT, views, -1_500_000
+                ),
+                f"PagerDuty trigger for EscrowReconciliationMismatch ({views}, -1500000)",
+            )
+            for views in ("chain_ledger", "chain_events")
+        }
+        for trigger in triggers.values():
+            assert_pagerduty_actionable(
+                trigger, "EscrowReconciliationMismatch", "critical", PD_HIGH_URGENCY, "critical"
+            )
         msg = wait(
             stack,
-            lambda: slack(stack, SLACK_CRITICAL, "[FIRING:1] CRITICAL EscrowBalanceMismatch"),
+            lambda: next(
+                (
+                    m
+                    for m in rx.of("slack")
+                    if m.path == SLACK_CRITICAL
+                    and re.match(
+                        r"\[FIRING:\d+\] CRITICAL EscrowReconciliationMismatch",
+                        m.body["attachments"][0]["title"],
+                    )
+                ),
+                None,
+            ),
             "Slack #escrow-critical message",
         )
         text = assert_slack_actionable(
             msg,
-            "EscrowBalanceMismatch",
+            "EscrowReconciliationMismatch",
             "critical",
             "P0",
-            "On-chain escrow balance disagrees with the ledger.",
+            "Two views of escrow money disagree at the same slot.",
         )
-        # Which account, which mint, and how much is missing (negative: missing on chain).
-        assert f"Escrow escrow_usdc ({USDC_MINT})" in text, text
-        # The value is the drift at the evaluation that fired: the 1.5 drained plus whatever the
-        # chain did between the balance read and the ledger read (the simulator keeps trading),
-        # so only its presence is checked here. The exact arithmetic is pinned by the promtool
-        # cases and by tests/test_sql_ledger.py (books differ by exactly the drained amount).
-        assert drift_value(text) != 0, text
-        assert drift_value(details) != 0, details
-        wait(stack, lambda: rx.find("discord", "EscrowBalanceMismatch"), "Discord message")
+        assert f"Account escrow_usdc ({USDC_MINT}), views chain_" in text, text
+        assert "drift -1500000 raw units" in text, text
+        wait(stack, lambda: rx.find("discord", "EscrowReconciliationMismatch"), "Discord message")
         # Only the drained account is reported; one page per account (group_by account).
         assert all("escrow_sol" not in m.text and "escrow_pyusd" not in m.text for m in rx.messages[start:])
 
     assert stack.chain.state()["drained"] == {}, "restore_escrow did not put the money back"
-    wait(stack, lambda: pd_resolve_of(stack, trigger), "PagerDuty resolve")
+    for trigger in triggers.values():
+        wait(stack, lambda trigger=trigger: pd_resolve_of(stack, trigger), "PagerDuty resolve")
     wait(
         stack,
-        lambda: slack(stack, SLACK_CRITICAL, "[RESOLVED] CRITICAL EscrowBalanceMismatch"),
+        lambda: slack(stack, SLACK_CRITICAL, "[RESOLVED] CRITICAL EscrowReconciliationMismatch"),
         "Slack resolution",
     )
     wait_quiet(stack, {"Watchdog"})
-    assert notified(rx.messages[start:]) <= {"EscrowBalanceMismatch", "Watchdog"}
+    assert notified(rx.messages[start:]) <= {"EscrowReconciliationMismatch", "Watchdog"}
     assert rx.errors == []
 
 
@@ -385,7 +404,12 @@ def test_audit_log_gap_pages_high_tier(stack: E2EStack) -> None:
 
 def test_whole_run_notified_only_the_injected_faults(stack: E2EStack) -> None:
     """Nothing else fired during the whole run: no false positives under faults or after them."""
-    injected = {"EscrowRpcOutage", "EscrowBalanceMismatch", "EscrowWithdrawalSpike", "EscrowAuditLogGap"}
+    injected = {
+        "EscrowRpcOutage",
+        "EscrowReconciliationMismatch",
+        "EscrowWithdrawalSpike",
+        "EscrowAuditLogGap",
+    }
     assert notified(stack.rx.messages) <= injected | {"Watchdog"}
     assert firing(stack) <= {"Watchdog", "EscrowWithdrawalSpike", "EscrowAuditLogGap"}
     assert stack.rx.errors == []

@@ -149,7 +149,7 @@ def assert_matches_expected(m: Scrape) -> None:
 
 async def test_pack_on_sqlite_matches_the_demo_data(tmp_path: Path) -> None:
     path = tmp_path / "business.sqlite"
-    assert apply_sqlite(path) == ["001_business"]
+    assert apply_sqlite(path) == ["001_business", "002_ledger_slot"]
     conn = sqlite3.connect(path)
     conn.executescript(demo_rows("sqlite"))
     conn.close()
@@ -166,7 +166,7 @@ async def test_pack_on_postgres_matches_the_demo_data(pg_server: PgServer, tmp_p
     (tmp_path / "dsn").write_text(dsn + "\n")
     first = migrate("--driver", "postgres", "--dsn-file", str(tmp_path / "dsn"))
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied: 001_business"
+    assert first.stdout.strip() == "applied: 001_business, 002_ledger_slot"
     again = migrate("--driver", "postgres", "--dsn-file", str(tmp_path / "dsn"))
     assert again.stdout.strip() == "schema is up to date"
     pg_server.psql(demo_rows("postgres"), dsn)
@@ -181,7 +181,9 @@ def test_migrate_cli_on_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "b.sqlite"
     cli = [sys.executable, "-m", "exporter.sql.migrate", "--driver", "sqlite", "--path", str(path)]
     first = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert first.returncode == 0 and first.stdout.strip() == "applied: 001_business", first.stderr
+    assert first.returncode == 0 and first.stdout.strip() == "applied: 001_business, 002_ledger_slot", (
+        first.stderr
+    )
     assert subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, timeout=60).stdout.strip() == (
         "schema is up to date"
     )

@@ -23,6 +23,7 @@ from exporter.ingest import totals as t
 from exporter.ingest.ingester import ProgramIngester
 from exporter.ingest.mapping import DECIMALS_LABEL
 from exporter.ingest.state import StateStore
+from exporter.reconcile.flows import FlowTracker
 from exporter.rpc.pool import RpcPool
 
 log = logging.getLogger("exporter.ingest")
@@ -52,11 +53,14 @@ class IngestCollector(Collector):
         self.group = group
         self.ingester: ProgramIngester | None = None
         self._reported: str | None = None
+        #: Set by the reconciliation collector: the events view it reads (exporter.reconcile.flows).
+        self.flows: FlowTracker | None = None
         group.append(self)
 
     async def run_cycle(self) -> None:
         if self.ingester is None:
             self.ingester = ProgramIngester(self.program, self.pool, self.store, load_decoder(self.program))
+            self.ingester.flows = self.flows
         try:
             await self.ingester.run_cycle()
         except CollectorError as e:

@@ -46,7 +46,7 @@ class SqlQueryCollector(Collector):
     async def run_cycle(self) -> None:
         started = time.perf_counter()
         try:
-            result = await self.db.fetch(self.sql, self.query.timeout_seconds, self.query.max_series)
+            result = await self.db.fetch(self.sql, self.query.timeout_seconds, max_rows=self.query.max_series)
         except SqlError as e:
             self._failed([e.reason], started)
             # Cached series stay until they are staleness_intervals old: down, never zero.

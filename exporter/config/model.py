@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from exporter.config.base import Problems, Section, add_repeated_names, header_problems, line_break_problem
 from exporter.config.programs import ProgramConfig
+from exporter.config.reconcile import ReconciliationConfig, reference_problems
 from exporter.config.sql import SqlConfig
 from exporter.solana import parse_pubkey, seed_bytes
 
@@ -185,6 +186,7 @@ class Config(Section):
     balances: BalancesConfig = Field(default_factory=BalancesConfig)
     programs: list[ProgramConfig] = Field(default_factory=list)
     sql: SqlConfig | None = None
+    reconciliation: ReconciliationConfig | None = None
     #: Validated even when absent, so that the default path is resolved like a given one.
     state: StateConfig = Field(default_factory=dict, validate_default=True)  # type: ignore[arg-type]
 
@@ -192,6 +194,22 @@ class Config(Section):
     def _unique_program_names(self) -> Config:
         # Program names key the state file: two programs with one name would share totals.
         _unique("programs", "program", [p.name for p in self.programs])
+        return self
+
+    @model_validator(mode="after")
+    def _reconciliation_references(self) -> Config:
+        if self.reconciliation is not None:
+            problems = reference_problems(
+                self.reconciliation,
+                {
+                    p.name: {e: {a.field for a in m.amounts} for e, m in p.events.items()}
+                    for p in self.programs
+                },
+                {a.name: a.role for a in self.balances.accounts},
+                {d.name for d in self.sql.databases} if self.sql else set(),
+            )
+            if problems:
+                raise ValueError("; ".join(problems))
         return self
 
     def summary(self) -> str:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from exporter.anchor import EventDecoder
+from exporter.anchor import DecodedEvent, EventDecoder
 from exporter.collectors.base import CollectorError
 from exporter.config.programs import ProgramConfig
 from exporter.ingest.mapping import EventMapper
@@ -35,6 +35,9 @@ from exporter.ingest.totals import (
 from exporter.ingest.transactions import fetch_transactions, is_transaction
 from exporter.rpc.errors import RpcError
 from exporter.rpc.pool import RpcPool
+
+if TYPE_CHECKING:
+    from exporter.reconcile.flows import FlowTracker
 
 log = logging.getLogger("exporter.ingest")
 
@@ -69,6 +72,8 @@ class ProgramIngester:
         self.cursor: Cursor | None = None
         self.restored = False
         self.progress = Progress()
+        #: The reconciliation's events view, when configured (exporter.reconcile.flows).
+        self.flows: FlowTracker | None = None
         # getTransaction does not accept "processed".
         commitment = "confirmed" if pool.commitment == "processed" else pool.commitment
         self._tx_opts = {"encoding": "json", "maxSupportedTransactionVersion": 0, "commitment": commitment}
@@ -111,6 +116,7 @@ class ProgramIngester:
     async def run_cycle(self) -> None:
         if not self.restored:
             self.restore()
+        started = time.time()
         try:
             if self.cursor is None:
                 b = self.config.backfill
@@ -120,6 +126,8 @@ class ProgramIngester:
                     "ingestion started", extra={"program": self.name, "backfill": b.mode, "count": b.count}
                 )
             assert self.cursor is not None
+            if self.flows is not None:
+                self.flows.bind(self.totals, self.cursor)
             pending = await self.feed.newer_than(self.cursor)
             todo = pending[: self.config.max_transactions_per_cycle]
             p = self.progress
@@ -144,6 +152,8 @@ class ProgramIngester:
         self.progress.failing = False
         if not self.progress.pending:
             self.progress.caught_up_at = time.time()
+            if self.flows is not None:
+                self.flows.cycle_caught_up(started)
 
     async def _ingest_batch(self, batch: list[SignatureInfo]) -> int:
         """Fetch, decode and commit ``batch``; return how many were ingested (a prefix)."""
@@ -151,6 +161,8 @@ class ProgramIngester:
         delta = Delta()
         last: Cursor | None = None
         done = 0
+        if self.flows is not None:
+            self.flows.begin_batch()
         for info, tx in zip(batch, replies, strict=False):
             if not is_transaction(tx, info.signature):
                 log.info(
@@ -158,15 +170,25 @@ class ProgramIngester:
                     extra={"program": self.name, "signature": info.signature, "reply": type(tx).__name__},
                 )
                 break
-            self._count(tx, delta)
+            events = self._count(tx, delta)
+            if self.flows is not None:
+                self.flows.on_transaction(info.slot, events, delta)
             bt = tx.get("blockTime")
             last = Cursor(info.signature, info.slot, bt if isinstance(bt, int) else info.block_time)
             done += 1
         if last is not None:
-            self._commit(last, delta)
+            try:
+                self._commit(last, delta)
+            except CollectorError:
+                if self.flows is not None:
+                    self.flows.abandoned()
+                raise
+            if self.flows is not None:
+                self.flows.committed()
         return done
 
-    def _count(self, tx: dict[str, Any], delta: Delta) -> None:
+    def _count(self, tx: dict[str, Any], delta: Delta) -> list[DecodedEvent]:
+        """Add the transaction's increments to ``delta``; return the events it emitted (if it succeeded)."""
         res = self.decoder.decode_transaction(tx)
         delta.add(TRANSACTIONS, status="failed" if res.failed else "success")
         if res.failed:
@@ -185,9 +207,11 @@ class ProgramIngester:
             delta.add(DECODE_ERRORS, reason=reason)
         if res.logs_truncated:
             delta.add(LOGS_TRUNCATED)
-        if not res.failed:  # a failed transaction moved no money: its events did not happen
-            for event in res.events:
-                self.mapper.apply(event, delta)
+        if res.failed:  # a failed transaction moved no money: its events did not happen
+            return []
+        for event in res.events:
+            self.mapper.apply(event, delta)
+        return res.events
 
     # -- gauges ---------------------------------------------------------------------------------
 

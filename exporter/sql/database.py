@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,10 +54,14 @@ class Database(abc.ABC):
         self.up: bool | None = None
 
     @abc.abstractmethod
-    async def fetch(self, sql: str, timeout: float, max_rows: int | None = None) -> QueryResult:
+    async def fetch(
+        self, sql: str, timeout: float, params: Sequence[Any] = (), max_rows: int | None = None
+    ) -> QueryResult:
         """Run ``sql`` in a read-only session, cancelled after ``timeout`` seconds; raise ``SqlError``.
 
-        With ``max_rows``, at most ``max_rows + 1`` rows are read from the database (the rest are
+        ``params`` are bound parameters (``?1`` in SQLite, ``$1`` in PostgreSQL), never spliced
+        into the text: the reconciliation's "as of slot" query passes its slot this way. With
+        ``max_rows``, at most ``max_rows + 1`` rows are read from the database (the rest are
         never transferred) and the result says whether there were more.
         """
 

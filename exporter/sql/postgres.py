@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import asyncpg
@@ -73,10 +75,12 @@ class PostgresDatabase(Database):
                     raise SqlError(UNAVAILABLE, f"database {self.name}: invalid dsn") from None
             return self._pool
 
-    async def fetch(self, sql: str, timeout: float, max_rows: int | None = None) -> QueryResult:
+    async def fetch(
+        self, sql: str, timeout: float, params: Sequence[Any] = (), max_rows: int | None = None
+    ) -> QueryResult:
         try:
             result = await asyncio.wait_for(
-                self._fetch(sql, timeout, max_rows),
+                self._fetch(sql, timeout, params, max_rows),
                 timeout + self.config.connect_timeout_seconds + _CLIENT_GRACE,
             )
         except SqlError as e:
@@ -89,7 +93,9 @@ class PostgresDatabase(Database):
         self._mark(None)
         return result
 
-    async def _fetch(self, sql: str, timeout: float, max_rows: int | None) -> QueryResult:
+    async def _fetch(
+        self, sql: str, timeout: float, params: Sequence[Any], max_rows: int | None
+    ) -> QueryResult:
         pool = await self._get_pool()
         try:
             async with pool.acquire(timeout=self.config.connect_timeout_seconds) as conn:
@@ -101,11 +107,11 @@ class PostgresDatabase(Database):
                     stmt = await conn.prepare(sql)
                     columns = [a.name for a in stmt.get_attributes()]
                     if max_rows is None:
-                        records = await stmt.fetch()
+                        records = await stmt.fetch(*params)
                     else:
                         # A portal read max_rows + 1 rows at a time: the server stops producing
                         # rows there, and the rest of a huge result never reaches this process.
-                        cursor = await stmt.cursor()
+                        cursor = await stmt.cursor(*params)
                         records = await cursor.fetch(max_rows + 1)
                 finally:
                     # Never COMMIT: what READ ONLY lets through (pg_notify, lo_create, set_config,

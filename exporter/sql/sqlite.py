@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import aiosqlite
@@ -73,16 +75,20 @@ class SqliteDatabase(Database):
         assert config.path is not None  # checked by the config
         self.path = config.path
 
-    async def fetch(self, sql: str, timeout: float, max_rows: int | None = None) -> QueryResult:
+    async def fetch(
+        self, sql: str, timeout: float, params: Sequence[Any] = (), max_rows: int | None = None
+    ) -> QueryResult:
         try:
-            result = await self._fetch(sql, timeout, max_rows)
+            result = await self._fetch(sql, timeout, params, max_rows)
         except SqlError as e:
             self._mark(e)
             raise
         self._mark(None)
         return result
 
-    async def _fetch(self, sql: str, timeout: float, max_rows: int | None) -> QueryResult:
+    async def _fetch(
+        self, sql: str, timeout: float, params: Sequence[Any], max_rows: int | None
+    ) -> QueryResult:
         # mode=ro never creates the file: a missing file fails here, naming the path.
         try:
             conn = await aiosqlite.connect(
@@ -93,7 +99,7 @@ class SqliteDatabase(Database):
         try:
             await conn.execute("PRAGMA query_only = ON")
             await conn.set_authorizer(read_only_authorizer)
-            task = asyncio.ensure_future(self._run(conn, sql, max_rows))
+            task = asyncio.ensure_future(self._run(conn, sql, params, max_rows))
             try:
                 return await asyncio.wait_for(asyncio.shield(task), timeout)
             except (TimeoutError, asyncio.CancelledError) as e:
@@ -113,8 +119,10 @@ class SqliteDatabase(Database):
             await conn.close()
 
     @staticmethod
-    async def _run(conn: aiosqlite.Connection, sql: str, max_rows: int | None) -> QueryResult:
-        async with conn.execute(sql) as cur:
+    async def _run(
+        conn: aiosqlite.Connection, sql: str, params: Sequence[Any], max_rows: int | None
+    ) -> QueryResult:
+        async with conn.execute(sql, tuple(params)) as cur:
             # sqlite3 steps the statement row by row: rows past max_rows + 1 are never computed.
             rows = await (cur.fetchall() if max_rows is None else cur.fetchmany(max_rows + 1))
             columns = [d[0] for d in cur.description or ()]

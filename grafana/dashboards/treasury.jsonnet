@@ -15,8 +15,8 @@ local byRole(role) =
 d.dashboard(
   uid='escrow-treasury',
   title='Escrow / Escrow and treasury',
-  description='On-chain balances of the escrow, treasury and fee accounts, reconciliation against the ledger, payouts, fees and withdrawals.',
-  version=2,
+  description='On-chain balances of the escrow, treasury and fee accounts, exact reconciliation of chain, events and ledger at one slot, payouts, fees and withdrawals.',
+  version=3,
   tags=['treasury'],
   variables=[programVar, accountVar, mintVar],
   panels=[
@@ -40,6 +40,18 @@ d.dashboard(
                  ]),
     d.timeseries('Escrow mismatch (on-chain minus ledger)', 'On-chain minus ledger balance per escrow account, in whole units. A drained escrow shows as a negative step.', 'short',
                  [t('sum by (account) (' + sel('escrow_account_balance', 'account=~"$account"') + ') - sum by (account) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account"') + ')', '{{account}}')]),
+
+    // Exact reconciliation: chain, program events and ledger compared at the same slot (raw base units).
+    d.stat('Reconciliation up', 'Whether each view pair (chain vs ledger, chain vs events) was reconciled in the last cycle: 0 means it cannot run; see escrow_reconciliation_blocked for why.', 'none',
+           [t('min by (views) (' + sel('escrow_reconciliation_up') + ')', '{{views}}')], w=8, steps=[[null, 'red'], [1, 'green']]),
+    d.stat('Reconciled slot age', 'Seconds since the chain was read at the last reconciled slot, per view pair. Grows while reconciliation cannot run.', 's',
+           [t('max by (views) (' + sel('escrow_reconciliation_slot_age_seconds') + ')', '{{views}}')], w=8, steps=[[null, 'green'], [300, 'orange'], [900, 'red']]),
+    d.stat('Unmatched items', 'Items one view has and the other lacks at the reconciled slot: chain accounts without a ledger row, ledger rows without an account, ledger entries not on chain, on-chain changes without an event. Should be 0.', 'none',
+           [t('max by (kind) (' + sel('escrow_reconciliation_unmatched') + ')', '{{kind}}')], w=8, steps=[[null, 'green'], [1, 'red']]),
+    d.timeseries('Exact drift by view pair (raw units)', 'Drift at the reconciled slot in raw base units (lamports, token base units): chain_ledger = chain minus the ledger as of the slot; chain_events = the chain change minus what the program events say moved. 0 when the three views agree.', 'none',
+                 [t('max by (account, mint, views) (' + sel('escrow_reconciliation_drift_raw', 'account=~"$account",mint=~"$mint"') + ')', '{{account}} {{views}}')]),
+    d.timeseries('Mismatch streak', 'Consecutive reconciliations whose drift exceeded the tolerance, per account and view pair. The mismatch alert pages at 2.', 'none',
+                 [t('max by (account, views) (' + sel('escrow_reconciliation_mismatch_streak', 'account=~"$account"') + ')', '{{account}} {{views}}')]),
 
     d.timeseries('Open pots (program accounts)', 'Sums of numeric fields over the program accounts, e.g. the pots of open matches, read with getProgramAccounts.', 'short',
                  [t('sum by (program, account, field) (' + sel('escrow_program_account_field_amount', 'program=~"$program"') + ')', '{{account}}.{{field}}')]),

@@ -1,0 +1,148 @@
+"""The events view: what the program's own events say flowed in and out, exact at a slot.
+
+The ingester calls ``FlowTracker`` for every transaction it counts. Each configured flow (an
+event amount that leaves accounts of some roles and enters others) adds to a counter of the
+program's totals, ``reconcile_flow{roles, mint, direction}`` in raw units, so the cumulative flows
+are committed in the same SQLite transaction as the cursor: exact and crash-safe like every other
+total (they are not served as a metric; the reconciliation collector reads them).
+
+To compare with the chain at a slot S, the flows *as of the end of S* are needed, while a batch
+may span many slots. The tracker keeps a bounded history: when a transaction of a newer slot
+arrives, the cumulative flows before it are the flows as of the previous slot's end. History
+entries become visible only once their batch is committed.
+
+Ingestion has processed everything through S when a transaction of a later slot was committed,
+or when a cycle that *started after* S was read from the chain ended with nothing left to ingest
+(a confirmed slot is complete: every one of its transactions is listed by then).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from exporter.anchor import DecodedEvent
+from exporter.config.programs import MintConfig, ProgramConfig, mint_decimals
+from exporter.config.reconcile import FlowConfig
+from exporter.ingest.state import Cursor
+from exporter.ingest.totals import Delta, Totals
+
+#: Key of the flow counters inside the program's totals (stable: renaming orphans saved totals).
+FLOW = "reconcile_flow"
+#: Slot boundaries remembered: 13 minutes at 2.5 slots/s, far more than a cycle waits (S is recent).
+HISTORY_SLOTS = 2_000
+
+#: (roles spec such as "fee|treasury", mint label) -> net raw units (in - out).
+Flows = dict[tuple[str, str], int]
+
+
+def roles_spec(roles: list[str]) -> str:
+    return "|".join(roles)
+
+
+def net_flows(values: Mapping[tuple[str, tuple[tuple[str, str], ...]], int]) -> Flows:
+    """Net flows (in - out) from the flow counters among ``values`` (a totals dict)."""
+    out: Flows = {}
+    for (metric, labels), v in values.items():
+        if metric != FLOW:
+            continue
+        d = dict(labels)
+        key = (d["roles"], d["mint"])
+        out[key] = out.get(key, 0) + (v if d["direction"] == "in" else -v)
+    return out
+
+
+class FlowTracker:
+    def __init__(self, program: ProgramConfig, flows: list[FlowConfig]) -> None:
+        self.mints: dict[str, MintConfig] = program.mints
+        self.by_event: dict[str, list[tuple[FlowConfig, str | None, str | None]]] = {}
+        for f in flows:
+            amount = next((a for a in program.events[f.event].amounts if a.field == f.field), None)
+            assert amount is not None  # checked by the config
+            self.by_event.setdefault(f.event, []).append((f, amount.mint_field, amount.mint))
+        #: Slot of the newest transaction seen (committed or in the open batch).
+        self.slot: int | None = None
+        self.committed_slot: int | None = None
+        self.history: OrderedDict[int, Flows] = OrderedDict()
+        self._pending: list[tuple[int, Flows]] = []
+        self._running: Flows = {}
+        #: Start (wall time) of the newest ingestion cycle that ended with nothing left to ingest.
+        self.caught_up_from: float | None = None
+        self._totals: Totals | None = None
+        self._slot_at_begin: int | None = None
+        self.undecodable = 0
+
+    # -- called by the ingester ---------------------------------------------------------------
+    def bind(self, totals: Totals, cursor: Cursor | None) -> None:
+        """Start of a cycle: the program's committed totals and cursor (restored after a restart)."""
+        self._totals = totals
+        if self.slot is None and cursor is not None:
+            self.slot = self.committed_slot = cursor.slot
+
+    def begin_batch(self) -> None:
+        assert self._totals is not None
+        self._pending = []
+        self._running = net_flows(self._totals.values)
+        self._slot_at_begin = self.slot
+
+    def on_transaction(self, slot: int, events: list[DecodedEvent], delta: Delta) -> None:
+        if self.slot is not None and slot > self.slot:
+            self._pending.append((self.slot, dict(self._running)))
+        if self.slot is None or slot > self.slot:
+            self.slot = slot
+        for event in events:
+            for flow, mint_field, fixed_mint in self.by_event.get(event.name, ()):
+                self._apply(event.data, flow, mint_field, fixed_mint, delta)
+
+    def _apply(
+        self, data: Any, flow: FlowConfig, mint_field: str | None, fixed_mint: str | None, delta: Delta
+    ) -> None:
+        value = data.get(flow.field) if isinstance(data, dict) else None
+        mint = str(data.get(mint_field)) if mint_field and isinstance(data, dict) else fixed_mint
+        resolved = mint_decimals(mint, self.mints) if mint else None
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0 or resolved is None:
+            self.undecodable += 1  # the ingester counts it in escrow_event_decode_errors_total already
+            return
+        label = resolved[0]
+        for roles, direction in ((flow.debit, "out"), (flow.credit, "in")):
+            if not roles or value == 0:
+                continue
+            spec = roles_spec(roles)
+            delta.add(FLOW, value, roles=spec, mint=label, direction=direction)
+            key = (spec, label)
+            self._running[key] = self._running.get(key, 0) + (value if direction == "in" else -value)
+
+    def committed(self) -> None:
+        """The batch was committed: its slot boundaries become history."""
+        for slot, flows in self._pending:
+            self.history[slot] = flows
+        while len(self.history) > HISTORY_SLOTS:
+            self.history.popitem(last=False)
+        self._pending = []
+        self.committed_slot = self.slot
+
+    def abandoned(self) -> None:
+        """The batch was not committed: forget what it showed."""
+        self._pending = []
+        self.slot = self._slot_at_begin
+
+    def cycle_caught_up(self, started_at: float) -> None:
+        self.caught_up_from = started_at
+
+    # -- called by the reconciliation ---------------------------------------------------------
+    def at_slot(self, slot: int, read_at: float) -> Flows | None:
+        """Cumulative net flows as of the end of ``slot`` (read from the chain at wall time
+        ``read_at``), or None while ingestion has not provably processed every transaction of it."""
+        if self._totals is None:
+            return None
+        if self.committed_slot is not None and self.committed_slot > slot:
+            best = None
+            for s in reversed(self.history):
+                if s <= slot:
+                    best = s
+                    break
+            return None if best is None else dict(self.history[best])
+        if self.caught_up_from is not None and self.caught_up_from >= read_at:
+            return net_flows(self._totals.values)
+        return None
