@@ -32,12 +32,13 @@ from exporter.webconfig import BasicAuth, response_headers_middleware
 log = logging.getLogger("exporter")
 
 
-def build_collectors(config: Config, pool: RpcPool, registry: CollectorRegistry) -> list[Collector]:
-    """Every enabled collector, in a stable order."""
+def build_collectors(config: Config, pool: RpcPool | None, registry: CollectorRegistry) -> list[Collector]:
+    """Every enabled collector, in a stable order (the chain ones only with a pool)."""
     collectors: list[Collector] = []
-    if config.balances.accounts:
+    if pool is not None and config.balances.accounts:
         collectors.append(BalancesCollector(config.balances, pool))
-    collectors.extend(build_program_collectors(config, pool))
+    if pool is not None:
+        collectors.extend(build_program_collectors(config, pool))
     collectors.extend(build_sql_collectors(config))
     return collectors
 
@@ -58,14 +59,17 @@ def _watch_sighup() -> bool:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     config, registry = app[CONFIG], app[REGISTRY]
     async with aiohttp.ClientSession(raise_for_status=False) as session:
-        pool = RpcPool(config.solana, session, RpcMetrics(registry))
+        # A SQL-only shard has no solana: section: no pool, no RPC health checks, no rpc series.
+        pool = RpcPool(config.solana, session, RpcMetrics(registry)) if config.solana else None
         collectors = build_collectors(config, pool, registry)
         for c in collectors:
             await c.setup()
         scheduler = Scheduler(collectors, registry)
-        app[POOL] = pool
+        if pool is not None:
+            app[POOL] = pool
         app[SCHEDULER] = scheduler
-        tasks = [asyncio.create_task(pool.run_health_checks(), name="rpc-health"), *scheduler.start()]
+        health = [asyncio.create_task(pool.run_health_checks(), name="rpc-health")] if pool else []
+        tasks = [*health, *scheduler.start()]
         log.info(
             "exporter started", extra={"version": __version__, "collectors": [c.name for c in collectors]}
         )

@@ -28,7 +28,9 @@ def test_make_run_on_other_ports_points_the_example_config_at_the_moved_simulato
     env = {**os.environ, "DEVCHAIN_LISTEN": chain, "LISTEN": listen}
     env.pop("SEED", None)
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([str(run_sh)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(run_sh)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         wait_http(f"http://{listen}/-/healthy", timeout=30)
 
@@ -36,7 +38,11 @@ def test_make_run_on_other_ports_points_the_example_config_at_the_moved_simulato
             with urllib.request.urlopen(f"http://{listen}/metrics", timeout=10) as r:
                 text = r.read().decode()
             ok = sample(text, "escrow_rpc_up", endpoint="devchain") == 1
-            return text if ok and sample(text, "escrow_account_balance", account="escrow_sol") is not None else None
+            return (
+                text
+                if ok and sample(text, "escrow_account_balance", account="escrow_sol") is not None
+                else None
+            )
 
         wait_until(balances_read, timeout=30, what="the demo accounts read from the moved simulator")
     finally:
@@ -65,7 +71,10 @@ def test_a_refused_connection_names_endpoint_address_and_cause(tmp_path: Path) -
     try:
         exporter.wait_up()
         line = wait_until(
-            lambda: next((ln for ln in exporter.log().splitlines() if "cannot connect" in ln and "level=warn" in ln), None),
+            lambda: next(
+                (ln for ln in exporter.log().splitlines() if "cannot connect" in ln and "level=warn" in ln),
+                None,
+            ),
             timeout=20,
             what="a log line about the refused connection",
         )

@@ -103,8 +103,10 @@ class AccountConfig(Section):
     pda: PdaConfig | None = None
     #: ``sol`` reads lamports; ``token`` reads an SPL Token / Token-2022 token account.
     kind: Literal["sol", "token"] = "sol"
-    #: Free-form role used by alert rules, e.g. ``escrow``, ``treasury``, ``fee``.
-    role: str = "escrow"
+    #: What alert rules treat it as: the wallet-floor alert watches ``treasury`` and ``fee``.
+    #: A closed set, so that a typo (``tresury``) cannot drop a wallet out of an alert silently;
+    #: ``other`` is watched and graphed but in no role-based alert.
+    role: Literal["escrow", "treasury", "fee", "other"] = "escrow"
 
     @field_validator("address")
     @classmethod
@@ -152,7 +154,8 @@ def _unique(key: str, what: str, names: list[str]) -> None:
 
 
 class Config(Section):
-    solana: SolanaConfig
+    #: Needed only by the chain collectors (balances, programs): a SQL-only shard has none.
+    solana: SolanaConfig | None = None
     balances: BalancesConfig = Field(default_factory=BalancesConfig)
     programs: list[ProgramConfig] = Field(default_factory=list)
     sql: SqlConfig | None = None
@@ -163,11 +166,15 @@ class Config(Section):
     def _unique_program_names(self) -> Config:
         # Program names key the state file: two programs with one name would share totals.
         _unique("programs", "program", [p.name for p in self.programs])
+        if self.solana is None and (self.balances.accounts or self.programs):
+            problems = Problems()
+            problems.add(("solana",), "required key is missing (balances and programs read the chain)")
+            problems.raise_if_any()
         return self
 
     def summary(self) -> str:
         return (
-            f"{len(self.solana.endpoints)} RPC endpoint(s), {len(self.balances.accounts)} account(s), "
+            f"{len(self.solana.endpoints) if self.solana else 0} RPC endpoint(s), {len(self.balances.accounts)} account(s), "
             f"{len(self.programs)} program(s), "
             f"{len(self.sql.queries) if self.sql else 0} SQL quer{'y' if self.sql and len(self.sql.queries) == 1 else 'ies'}"
         )

@@ -138,6 +138,17 @@ class AccountTypeConfig(Section):
     #: Variants of ``count_by`` whose accounts are included in ``sums`` (all when empty).
     only_states: list[str] = Field(default_factory=list)
 
+    @field_validator("only_states", mode="before")
+    @classmethod
+    def _numbers_and_bools_as_labels(cls, v: Any) -> Any:
+        # `only_states: [0, 1]` for a u8 and `[true]` for a bool, as the label values read.
+        if not isinstance(v, list):
+            return v
+        return [
+            ("true" if s else "false") if isinstance(s, bool) else str(s) if isinstance(s, int) else s
+            for s in v
+        ]
+
     @model_validator(mode="after")
     def _states_need_count_by(self) -> AccountTypeConfig:
         if self.only_states and self.count_by is None:
