@@ -78,7 +78,15 @@ def test_a_refused_connection_names_endpoint_address_and_cause(tmp_path: Path) -
             timeout=20,
             what="a log line about the refused connection",
         )
+        text = exporter.metrics()
     finally:
         exporter.stop()
+    # A refused connection counts as outcome="error", and the outage runbook says so.
+    assert (
+        sample(text, "escrow_rpc_requests_total", endpoint="mainnode", method="getSlot", outcome="error") or 0
+    ) > 0
+    runbook = (ROOT / "docs/runbooks/EscrowRpcOutage.md").read_text()
+    error_line = " ".join(runbook.split("`error` (", 1)[1].split(")", 1)[0].split())
+    assert "connection refused" in error_line, error_line
     assert "mainnode" in line and f"127.0.0.1:{port}" in line and "refused" in line.lower(), line
     assert "secret-api-key" not in exporter.log()
