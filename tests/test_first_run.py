@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.exporter_proc import ExporterProcess, sample, wait_until
-from tests.util import ROOT, free_port, wait_http
+from tests.util import ROOT, cli, free_port, wait_http
 
 
 def _run_sh_copy(tmp: Path) -> Path:
@@ -90,3 +90,8 @@ def test_a_refused_connection_names_endpoint_address_and_cause(tmp_path: Path) -
     assert "connection refused" in error_line, error_line
     assert "mainnode" in line and f"127.0.0.1:{port}" in line and "refused" in line.lower(), line
     assert "secret-api-key" not in exporter.log()
+
+
+def test_config_file_flag_is_accepted_beside_config() -> None:
+    r = cli("check-config", "--config.file", str(ROOT / "examples" / "config.yml"))
+    assert r.returncode == 0 and ": OK: " in r.stdout, r.stderr
