@@ -264,7 +264,9 @@ def test_every_dashboard_query_parses_and_returns_data(demo: Demo) -> None:
 
 def cookbook_queries() -> list[str]:
     """Every ```promql block of docs/queries.md."""
-    return [m.strip() for m in re.findall(r"```promql\n(.*?)```", (ROOT / "docs/queries.md").read_text(), re.S)]
+    return [
+        m.strip() for m in re.findall(r"```promql\n(.*?)```", (ROOT / "docs/queries.md").read_text(), re.S)
+    ]
 
 
 def test_every_cookbook_query_returns_data(demo: Demo) -> None:
