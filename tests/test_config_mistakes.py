@@ -162,3 +162,36 @@ def test_kind_sol_on_a_token_account_is_reported_not_its_rent_as_balance(
     assert sample(text, "escrow_account_balance", account="escrow_sol", mint="SOL") is not None
     assert sample(text, "escrow_exporter_collector_up", collector="balances") == 0
     assert "escrow_usdc: configured kind: sol, but it is a token account" in log
+
+
+def test_what_a_dropped_item_leaves_undefined_is_not_reported_as_a_problem(tmp_path: Path) -> None:
+    """Finding hidden problems drops the broken items; a reference to one of them (a query's
+    database, an amount's mint) is a consequence, not a second mistake."""
+    mint = "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS"
+    path = write_dedented(
+        tmp_path,
+        "c.yml",
+        HEAD
+        + f"""\
+sql:
+  databases:
+    - {{name: business, driver: postgress, dsn: "postgresql://x@y/z"}}
+  queries:
+    - {{name: q, database: business, sql: SELECT 1 AS value, metrics: [{{name: m, help: x}}]}}
+programs:
+  - name: p
+    idl: {IDL}
+    mints:
+      {mint}: {{decimals: -1}}
+    events:
+      MatchCreated:
+        amounts: [{{field: entry_fee, mint: {mint}}}]
+        labels: [nope]
+""",
+    )
+    out = problems(path)
+    assert sorted(line.split(": ", 2)[1] for line in out) == [
+        "programs[0].events.MatchCreated.labels[0]",
+        f"programs[0].mints.{mint}.decimals",
+        "sql.databases[0].driver",
+    ], out

@@ -5,13 +5,15 @@ keys are valid: an unknown key beside a misspelt event field would report the ke
 field only on the next run. So after a failed validation we drop each reported key (a missing
 key: the item that lacks it) from a copy of the data and validate again, keeping the problems
 that appear elsewhere. Problems at or under a dropped key, or above it, are consequences of the
-drop and are not kept. List items are dropped too; the positions are mapped back so that every
-problem names the index the user wrote.
+drop and are not kept, nor are those naming a dropped item (a query's database, an amount's
+mint: "not defined" only because it was dropped). List items are dropped too; the positions are
+mapped back so that every problem names the index the user wrote.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,13 +29,14 @@ def hidden_problems(data: Any, found: Found, validate: Callable[[Any], Found]) -
     work = copy.deepcopy(data)
     dropped_items: dict[Loc, list[int]] = {}  # list path (as written) -> original indices dropped
     dropped: list[Loc] = []
+    dropped_names: set[str] = set()  # names and keys of dropped items, which others may refer to
     extra: Found = []
     seen = {loc for loc, _ in found}
     pending = [loc for loc, _ in found]
     for _ in range(_ROUNDS):
         progress = False
         for loc in sorted(pending, key=lambda x: [str(p) for p in x], reverse=True):
-            gone = _drop(work, loc, dropped_items)
+            gone = _drop(work, loc, dropped_items, dropped_names)
             if gone is not None:
                 dropped.append(gone)
                 progress = True
@@ -42,7 +45,11 @@ def hidden_problems(data: Any, found: Found, validate: Callable[[Any], Found]) -
         pending = []
         for loc, message in validate(work):
             original = _original(loc, dropped_items)
-            if original in seen or any(_related(original, d) for d in dropped):
+            if (
+                original in seen
+                or any(_related(original, d) for d in dropped)
+                or _names(message, dropped_names)
+            ):
                 pending.append(original)  # a consequence of a drop: drop further, do not report
                 continue
             seen.add(original)
@@ -51,6 +58,10 @@ def hidden_problems(data: Any, found: Found, validate: Callable[[Any], Found]) -
         if not pending:
             break
     return extra
+
+
+def _names(message: str, names: set[str]) -> bool:
+    return any(n and re.search(rf"(?<!\w){re.escape(n)}(?!\w)", message) for n in names)
 
 
 def _related(loc: Loc, dropped: Loc) -> bool:
@@ -89,8 +100,9 @@ def _original(loc: Loc, dropped_items: dict[Loc, list[int]]) -> Loc:
     return tuple(out)
 
 
-def _drop(work: Any, loc: Loc, dropped_items: dict[Loc, list[int]]) -> Loc | None:
-    """Remove the deepest existing prefix of ``loc`` (as written) from ``work``; return it."""
+def _drop(work: Any, loc: Loc, dropped_items: dict[Loc, list[int]], names: set[str]) -> Loc | None:
+    """Remove the deepest existing prefix of ``loc`` (as written) from ``work``; return it.
+    A dropped mapping's key and ``name`` go into ``names``."""
     for n in range(len(loc), 0, -1):
         target = _current(loc[:n], dropped_items)
         if target is None:
@@ -98,9 +110,14 @@ def _drop(work: Any, loc: Loc, dropped_items: dict[Loc, list[int]]) -> Loc | Non
         parent = _walk(work, target[:-1])
         key = target[-1]
         if isinstance(parent, dict) and key in parent:
+            if isinstance(parent[key], dict):
+                names.add(str(key))
+                names.add(str(parent[key].get("name", "")))
             del parent[key]
             return loc[:n]
         if isinstance(parent, list) and isinstance(key, int) and 0 <= key < len(parent):
+            if isinstance(parent[key], dict):
+                names.add(str(parent[key].get("name", "")))
             del parent[key]
             dropped_items.setdefault(loc[: n - 1], []).append(int(loc[n - 1]))
             return loc[:n]
