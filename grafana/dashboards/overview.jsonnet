@@ -14,7 +14,7 @@ d.dashboard(
   uid='escrow-overview',
   title='Escrow / Overview',
   description='Health at a glance: exporter, collectors, firing alerts, RPC, escrow versus ledger and headline business figures.',
-  version=1,
+  version=2,
   tags=['overview'],
   variables=[programVar, mintVar],
   panels=[
@@ -41,11 +41,11 @@ d.dashboard(
     // Escrow versus ledger.
     d.timeseries('Escrow on-chain vs ledger', 'On-chain balance of each escrow account next to what the business ledger says it holds. The two lines should overlap.', 'short',
                  [
-                   t('sum by (account) (' + sel('escrow_account_balance', 'mint=~"$mint"') + ' * on (job, instance, account) group_left () ' + sel('escrow_account_info', 'role="escrow"') + ')', '{{account}} on-chain'),
-                   t('sum by (account) (' + sel('escrow_ledger_escrow_balance', 'mint=~"$mint"') + ')', '{{account}} ledger'),
+                   t('sum by (account, mint) (' + sel('escrow_account_balance', 'mint=~"$mint"') + ' * on (job, instance, account) group_left () ' + sel('escrow_account_info', 'role="escrow"') + ')', '{{account}} on-chain'),
+                   t('sum by (account, mint) (' + sel('escrow_ledger_escrow_balance', 'mint=~"$mint"') + ')', '{{account}} ledger'),
                  ]),
     d.timeseries('Escrow mismatch (on-chain minus ledger)', 'On-chain escrow balance minus the ledger balance per account, in whole units. Anything but zero for long means money moved outside the books.', 'short',
-                 [t('sum by (account) (' + sel('escrow_account_balance') + ') - sum by (account) (' + sel('escrow_ledger_escrow_balance') + ')', '{{account}}')]),
+                 [t('sum by (account, mint) (' + sel('escrow_account_balance') + ') - sum by (account, mint) (' + sel('escrow_ledger_escrow_balance') + ')', '{{account}}')]),
 
     // Headline KPIs over the selected time range.
     d.stat('Matches', 'Matches created in the selected time range (business database), paid and free.', 'short',

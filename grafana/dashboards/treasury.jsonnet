@@ -16,7 +16,7 @@ d.dashboard(
   uid='escrow-treasury',
   title='Escrow / Escrow and treasury',
   description='On-chain balances of the escrow, treasury and fee accounts, reconciliation against the ledger, payouts, fees and withdrawals.',
-  version=2,
+  version=3,
   tags=['treasury'],
   variables=[programVar, accountVar, mintVar],
   panels=[
@@ -24,8 +24,8 @@ d.dashboard(
            [t('sum by (mint) (' + byRole('escrow') + ')', '{{mint}}')], w=8),
     d.stat('Outstanding escrow (ledger)', 'What the business ledger says the escrow accounts hold, per mint, in whole units.', 'short',
            [t('sum by (mint) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account",mint=~"$mint"') + ')', '{{mint}}')], w=8),
-    d.stat('Largest mismatch', 'Largest absolute difference between an escrow account on-chain and in the ledger, in whole units. Should be 0.', 'short',
-           [t('max(abs(sum by (account) (' + sel('escrow_account_balance', 'account=~"$account"') + ') - sum by (account) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account"') + ')))')],
+    d.stat('Largest mismatch', 'Largest absolute difference between an escrow account on-chain and in the ledger, per mint, in whole units. Should be 0.', 'short',
+           [t('max by (mint) (abs(sum by (account, mint) (' + sel('escrow_account_balance', 'account=~"$account"') + ') - sum by (account, mint) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account"') + ')))', '{{mint}}')],
            w=8, steps=[[null, 'green'], [0.000001, 'red']]),
 
     d.timeseries('Balances by account', 'On-chain balance of every watched account, in whole units (SOL or token units after decimals).', 'short',
@@ -35,23 +35,23 @@ d.dashboard(
 
     d.timeseries('Escrow on-chain vs ledger', 'Escrow balance per account on-chain and in the ledger, in whole units; the lines should overlap.', 'short',
                  [
-                   t('sum by (account) (' + byRole('escrow') + ')', '{{account}} on-chain'),
-                   t('sum by (account) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account",mint=~"$mint"') + ')', '{{account}} ledger'),
+                   t('sum by (account, mint) (' + byRole('escrow') + ')', '{{account}} on-chain'),
+                   t('sum by (account, mint) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account",mint=~"$mint"') + ')', '{{account}} ledger'),
                  ]),
     d.timeseries('Escrow mismatch (on-chain minus ledger)', 'On-chain minus ledger balance per escrow account, in whole units. A drained escrow shows as a negative step.', 'short',
-                 [t('sum by (account) (' + sel('escrow_account_balance', 'account=~"$account"') + ') - sum by (account) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account"') + ')', '{{account}}')]),
+                 [t('sum by (account, mint) (' + sel('escrow_account_balance', 'account=~"$account"') + ') - sum by (account, mint) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account"') + ')', '{{account}}')]),
 
     d.timeseries('Open pots (program accounts)', 'Sums of numeric fields over the program accounts, e.g. the pots of open matches, read with getProgramAccounts.', 'short',
-                 [t('sum by (program, account, field) (' + sel('escrow_program_account_field_amount', 'program=~"$program"') + ')', '{{account}}.{{field}}')]),
+                 [t('sum by (program, account, field, mint) (' + sel('escrow_program_account_field_amount', 'program=~"$program"') + ')', '{{account}}.{{field}} {{mint}}')]),
     d.timeseries('Balance age', 'Seconds since each balance was last fetched successfully. Balances older than the staleness limit disappear.', 's',
                  [t('time() - max by (account) (' + sel('escrow_account_balance_updated_timestamp_seconds', 'account=~"$account"') + ')', '{{account}}')]),
 
     d.timeseries('Prize payouts per hour (ledger)', 'Prizes credited to winners per hour according to the ledger, per mint, in whole units.', 'short',
                  [t('sum by (mint) (increase(' + sel('escrow_business_prize_payouts_total', 'mint=~"$mint"') + '[1h]))', '{{mint}}')]),
-    d.timeseries('Fees per hour: ledger vs on-chain', 'Fee revenue per hour from the ledger (per mint) and the fee amounts of settled matches seen on-chain (per program).', 'short',
+    d.timeseries('Fees per hour: ledger vs on-chain', 'Fee revenue per hour from the ledger and the fee amounts of settled matches seen on-chain (per program), each per mint: amounts of different mints are never added.', 'short',
                  [
                    t('sum by (mint) (increase(' + sel('escrow_business_fee_revenue_total', 'mint=~"$mint"') + '[1h]))', 'ledger {{mint}}'),
-                   t('sum by (program) (increase(' + sel('escrow_event_amount_total', 'program=~"$program",event="MatchSettled",field="fee"') + '[1h]))', 'on-chain {{program}}'),
+                   t('sum by (program, mint) (increase(' + sel('escrow_event_amount_total', 'program=~"$program",event="MatchSettled",field="fee"') + '[1h]))', 'on-chain {{program}} {{mint}}'),
                  ]),
 
     d.timeseries('Withdrawal volume per hour', 'Amount withdrawn per hour according to the ledger, per mint, in whole units.', 'short',
