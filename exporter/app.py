@@ -22,6 +22,7 @@ from exporter.collectors.base import Collector
 from exporter.collectors.ingest import build_program_collectors
 from exporter.collectors.sql import build_sql_collectors
 from exporter.config.model import Config
+from exporter.config.programs import SOL_DECIMALS, SOL_LABEL
 from exporter.http import add_routes
 from exporter.keys import AUTH, CONFIG, POOL, REGISTRY, SCHEDULER
 from exporter.rpc.metrics import RpcMetrics
@@ -41,6 +42,16 @@ def build_collectors(config: Config, pool: RpcPool | None, registry: CollectorRe
         collectors.extend(build_program_collectors(config, pool))
     collectors.extend(build_sql_collectors(config))
     return collectors
+
+
+def mint_symbols(config: Config) -> dict[str, tuple[str, int]]:
+    """mint label -> (symbol, decimals): SOL, then every configured mint (its address when it
+    has no symbol, so that a join never drops a series)."""
+    out = {SOL_LABEL: (SOL_LABEL, SOL_DECIMALS)}
+    for program in config.programs:
+        for address, mint in program.mints.items():
+            out[address] = (mint.symbol or address, mint.decimals)
+    return out
 
 
 def _ignore_sighup() -> None:
@@ -101,6 +112,15 @@ def create_app(
     Gauge(
         "escrow_exporter_build_info", "Build information; always 1.", ["version"], registry=registry
     ).labels(__version__).set(1)
+    mint_info = Gauge(
+        "escrow_mint_info",
+        "A mint's symbol and decimals (the config's programs[].mints; SOL built in); always 1. "
+        "Join symbols onto amounts: * on (mint) group_left (symbol) escrow_mint_info.",
+        ["mint", "symbol", "decimals"],
+        registry=registry,
+    )
+    for mint, (symbol, decimals) in mint_symbols(config).items():
+        mint_info.labels(mint, symbol, str(decimals)).set(1)
     # The standard process_* series (memory, CPU, open fds, start time), as every exporter has:
     # restarts and leaks show up without node-level access.
     ProcessCollector(registry=registry)

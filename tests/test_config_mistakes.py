@@ -195,3 +195,34 @@ programs:
         f"programs[0].mints.{mint}.decimals",
         "sql.databases[0].driver",
     ], out
+
+
+def test_mint_symbols_are_served_for_joins_and_programs_must_agree_on_a_mint(tmp_path: Path) -> None:
+    usdc, pyusd = (
+        "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS",
+        "FE3z5sZn5SD9p6NoMKPfyPGMAMJWycKjNchfBgxdqfKR",
+    )
+    program = f"  - name: {{name}}\n    idl: {IDL}\n    mints: {{{{{usdc}: {{{{decimals: 6, symbol: {{symbol}}}}}}, {pyusd}: {{{{decimals: 6}}}}}}}}\n"
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(
+        HEAD
+        + "programs:\n"
+        + program.format(name="a", symbol="USDC")
+        + program.format(name="b", symbol="USDT")
+        + f"state: {{path: {tmp_path / 'state.sqlite'}}}\n"
+    )
+    assert problems(cfg) == [
+        f"{cfg}:9: programs[1].mints.{usdc}: differs from programs[0].mints (decimals and symbol are the mint's own)"
+    ]
+    cfg.write_text(cfg.read_text().replace("USDT", "USDC"))
+    exporter = ExporterProcess(cfg)
+    try:
+        exporter.wait_up()
+        text = exporter.metrics()
+    finally:
+        exporter.stop()
+    assert sample(text, "escrow_mint_info", mint=usdc, symbol="USDC", decimals="6") == 1
+    assert sample(text, "escrow_mint_info", mint="SOL", symbol="SOL", decimals="9") == 1
+    assert (
+        sample(text, "escrow_mint_info", mint=pyusd, symbol=pyusd, decimals="6") == 1
+    )  # no symbol: the address

@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from exporter.config.base import Problems, Section, add_repeated_names, header_problems, line_break_problem
-from exporter.config.programs import ProgramConfig
+from exporter.config.programs import MintConfig, ProgramConfig
 from exporter.config.sql import SqlConfig
 from exporter.solana import parse_pubkey, seed_bytes
 
@@ -147,6 +147,21 @@ class StateConfig(Section):
         return str(Path(base) / v) if base and not Path(v).is_absolute() else v
 
 
+def _same_mints(programs: list[ProgramConfig]) -> None:
+    """A mint's decimals and symbol are facts of the mint: two programs may not disagree."""
+    problems = Problems()
+    first: dict[str, tuple[int, MintConfig]] = {}
+    for i, program in enumerate(programs):
+        for address, mint in program.mints.items():
+            j, seen = first.setdefault(address, (i, mint))
+            if seen != mint:
+                problems.add(
+                    ("programs", i, "mints", address),
+                    f"differs from programs[{j}].mints (decimals and symbol are the mint's own)",
+                )
+    problems.raise_if_any()
+
+
 def _unique(key: str, what: str, names: list[str]) -> None:
     problems = Problems()
     add_repeated_names(problems, key, what, names)
@@ -166,6 +181,7 @@ class Config(Section):
     def _unique_program_names(self) -> Config:
         # Program names key the state file: two programs with one name would share totals.
         _unique("programs", "program", [p.name for p in self.programs])
+        _same_mints(self.programs)
         if self.solana is None and (self.balances.accounts or self.programs):
             problems = Problems()
             problems.add(("solana",), "required key is missing (balances and programs read the chain)")

@@ -62,6 +62,8 @@ class BackfillConfig(Section):
 
 class MintConfig(Section):
     decimals: int = Field(ge=0, le=30)
+    #: Shown instead of the 44-character address: ``escrow_mint_info{mint, symbol}`` joins it on.
+    symbol: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,16}$")
 
 
 class AmountConfig(Section):
