@@ -291,6 +291,9 @@ def test_every_cookbook_query_returns_data(demo: Demo) -> None:
         time.sleep(2)
         found = failures()
     assert not found, "docs/queries.md queries failing on the live demo:\n" + "\n".join(found)
+    # The symbol join names the demo's mints by the symbols of examples/demo-config.yml.
+    [joined] = [q for q in queries if "escrow_mint_info" in q]
+    assert {"SOL", "USDC", "PYUSD"} <= {s["metric"].get("symbol") for s in query(demo, joined)[1]}
 
 
 def test_sigterm_stops_every_process_and_postgres(demo: Demo) -> None:
