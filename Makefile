@@ -27,6 +27,7 @@ typecheck:
 ## Recompile the Jsonnet dashboards into the committed JSON.
 dashboards: setup
 	$(PY) -m grafana.build
+	$(PY) -m grafana.configmaps
 
 ## Benchmarks with their baselines (solana-anchor-events is the decode baseline, bench-only).
 bench: setup

@@ -32,7 +32,7 @@ from tests.util import ROOT
 MAX_GROWTH = 0.05
 SCRAPE_SECONDS = 5.0
 WINDOW = 6  # samples per comparison window (one minute at the default 10 s)
-EXAMPLE_URL = "http://127.0.0.1:8899"
+EXAMPLE_URL = "http://${DEVCHAIN_LISTEN:-127.0.0.1:8899}"
 
 
 def rss_kib(pid: int) -> int:

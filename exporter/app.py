@@ -24,6 +24,7 @@ from exporter.collectors.ingest import build_program_collectors
 from exporter.collectors.reconcile import build_reconcile_collectors
 from exporter.collectors.sql import build_sql_collectors
 from exporter.config.model import Config
+from exporter.config.programs import SOL_DECIMALS, SOL_LABEL
 from exporter.http import add_routes
 from exporter.keys import AUTH, CONFIG, POOL, REGISTRY, SCHEDULER
 from exporter.rpc.metrics import RpcMetrics
@@ -35,15 +36,27 @@ from exporter.webserver import Connections
 log = logging.getLogger("exporter")
 
 
-def build_collectors(config: Config, pool: RpcPool, registry: CollectorRegistry) -> list[Collector]:
-    """Every enabled collector, in a stable order."""
+def build_collectors(config: Config, pool: RpcPool | None, registry: CollectorRegistry) -> list[Collector]:
+    """Every enabled collector, in a stable order (the chain ones only with a pool)."""
     collectors: list[Collector] = []
-    if config.balances.accounts:
+    if pool is not None and config.balances.accounts:
         collectors.append(BalancesCollector(config.balances, pool))
-    collectors.extend(build_program_collectors(config, pool))
+    if pool is not None:
+        collectors.extend(build_program_collectors(config, pool))
     collectors.extend(build_sql_collectors(config))
-    collectors.extend(build_reconcile_collectors(config, pool, collectors))
+    if pool is not None:  # reconciliation needs a program, which needs the chain
+        collectors.extend(build_reconcile_collectors(config, pool, collectors))
     return collectors
+
+
+def mint_symbols(config: Config) -> dict[str, tuple[str, int]]:
+    """mint label -> (symbol, decimals): SOL, then every configured mint (its address when it
+    has no symbol, so that a join never drops a series)."""
+    out = {SOL_LABEL: (SOL_LABEL, SOL_DECIMALS)}
+    for program in config.programs:
+        for address, mint in program.mints.items():
+            out[address] = (mint.symbol or address, mint.decimals)
+    return out
 
 
 def _ignore_sighup() -> None:
@@ -62,14 +75,17 @@ def _watch_sighup() -> bool:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     config, registry = app[CONFIG], app[REGISTRY]
     async with aiohttp.ClientSession(raise_for_status=False) as session:
-        pool = RpcPool(config.solana, session, RpcMetrics(registry))
+        # A SQL-only shard has no solana: section: no pool, no RPC health checks, no rpc series.
+        pool = RpcPool(config.solana, session, RpcMetrics(registry)) if config.solana else None
         collectors = build_collectors(config, pool, registry)
         for c in collectors:
             await c.setup()
         scheduler = Scheduler(collectors, registry)
-        app[POOL] = pool
+        if pool is not None:
+            app[POOL] = pool
         app[SCHEDULER] = scheduler
-        tasks = [asyncio.create_task(pool.run_health_checks(), name="rpc-health"), *scheduler.start()]
+        health = [asyncio.create_task(pool.run_health_checks(), name="rpc-health")] if pool else []
+        tasks = [*health, *scheduler.start()]
         log.info(
             "exporter started", extra={"version": __version__, "collectors": [c.name for c in collectors]}
         )
@@ -108,6 +124,15 @@ def create_app(
     Gauge(
         "escrow_exporter_build_info", "Build information; always 1.", ["version"], registry=registry
     ).labels(__version__).set(1)
+    mint_info = Gauge(
+        "escrow_mint_info",
+        "A mint's symbol and decimals (the config's programs[].mints; SOL built in); always 1. "
+        "Join symbols onto amounts: * on (mint) group_left (symbol) escrow_mint_info.",
+        ["mint", "symbol", "decimals"],
+        registry=registry,
+    )
+    for mint, (symbol, decimals) in mint_symbols(config).items():
+        mint_info.labels(mint, symbol, str(decimals)).set(1)
     # The standard process_* series (memory, CPU, open fds, start time), as every exporter has:
     # restarts and leaks show up without node-level access.
     ProcessCollector(registry=registry)

@@ -33,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"escrow-exporter {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="serve /metrics")
-    run.add_argument("--config", required=True, help="config file (YAML)")
+    # --config.file is the Prometheus exporters' spelling; --config stays for existing setups.
+    run.add_argument("--config", "--config.file", dest="config", required=True, help="config file (YAML)")
     run.add_argument(
         "--web.listen-address", dest="listen", default=DEFAULT_LISTEN, help="HOST:PORT (default :10190)"
     )
@@ -69,7 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check-config", help="validate config files; with several, also check they shard without overlap"
     )
-    check.add_argument("--config", required=True, action="append", help="repeat for shard configs")
+    check.add_argument(
+        "--config",
+        "--config.file",
+        dest="config",
+        required=True,
+        action="append",
+        help="repeat for shard configs",
+    )
     check.add_argument(
         "--web.config.file", dest="web_config", help="also check this web config, as run would load it"
     )

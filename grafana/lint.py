@@ -243,6 +243,51 @@ def target_counter_agg_rule(d: Dashboard) -> Iterator[str]:
 
 # --- this project's rules ------------------------------------------------------------
 
+#: Metrics (and recorded series) whose values are amounts of a mint, told apart only by `mint`:
+#: adding them across mints adds SOL to USDC.
+AMOUNT_METRICS = re.compile(
+    r"\b(escrow_account_balance|escrow_event_amount_total|escrow_program_account_field_amount"
+    r"|escrow_ledger_escrow_balance|escrow_business_withdrawals_pending_amount"
+    r"|escrow_business_(?:entry_volume|fee_revenue|prize_payouts|withdrawal_volume)_total"
+    r"|account_mint[a-z_]*:[a-zA-Z0-9_:]+)\b"
+)
+_AGGREGATION = re.compile(
+    r"\b(sum|avg|min|max|topk|bottomk|quantile|stddev|stdvar)\s*(?:(by|without)\s*\(([^)]*)\)\s*)?\("
+)
+_TRAILING_GROUPING = re.compile(r"\s*(by|without)\s*\(([^)]*)\)")
+
+
+def _closing(expr: str, open_at: int) -> int:
+    depth = 0
+    for i in range(open_at, len(expr)):
+        depth += {"(": 1, ")": -1}.get(expr[i], 0)
+        if depth == 0:
+            return i
+    return len(expr)
+
+
+def amount_aggregations_dropping_mint(expr: str) -> list[str]:
+    """The aggregations in ``expr`` over an amount metric that do not keep ``mint``."""
+    out = []
+    for m in _AGGREGATION.finditer(expr):
+        end = _closing(expr, m.end() - 1)
+        if not AMOUNT_METRICS.search(expr[m.end() : end]):
+            continue
+        mode, labels = m.group(2), m.group(3)
+        trailing = _TRAILING_GROUPING.match(expr, end + 1)
+        if mode is None and trailing:  # sum(x) by (...)
+            mode, labels = trailing.group(1), trailing.group(2)
+        kept = {label.strip() for label in (labels or "").split(",")}
+        if (mode == "by" and "mint" not in kept) or mode is None or (mode == "without" and "mint" in kept):
+            out.append(expr[m.start() : m.end()].strip())
+    return out
+
+
+def target_amount_mint_rule(d: Dashboard) -> Iterator[str]:
+    for p, t in targets(d):
+        for agg in amount_aggregations_dropping_mint(t["expr"]):
+            yield f"panel {p.get('title')!r} target {t.get('refId')}: {agg}...) over amounts does not keep mint"
+
 
 def project_dashboard_rule(d: Dashboard) -> Iterator[str]:
     if not re.fullmatch(r"escrow-[a-z0-9-]+", str(d.get("uid", ""))):
@@ -283,6 +328,7 @@ RULES: dict[str, Rule] = {
     "target-instance-rule": _target_label_rule("instance"),
     "target-counter-agg-rule": target_counter_agg_rule,
     "project-dashboard-rule": project_dashboard_rule,
+    "target-amount-mint-rule": target_amount_mint_rule,
 }
 
 

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-DEVCHAIN_LISTEN=${DEVCHAIN_LISTEN:-127.0.0.1:8899}
+# examples/config.yml reads DEVCHAIN_LISTEN too (${DEVCHAIN_LISTEN:-...}): export it.
+export DEVCHAIN_LISTEN=${DEVCHAIN_LISTEN:-127.0.0.1:8899}
 LISTEN=${LISTEN:-127.0.0.1:10190}
 mkdir -p var
 

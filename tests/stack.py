@@ -68,7 +68,7 @@ def example_config(
     for src in EXAMPLES.glob("*.yml"):
         shutil.copy(src, tmp / src.name)
     text = (tmp / "config.yml").read_text()
-    text = text.replace("http://127.0.0.1:8899", chain_url)
+    text = text.replace("http://${DEVCHAIN_LISTEN:-127.0.0.1:8899}", chain_url)
     text = text.replace("../var/ledger.sqlite", str(tmp / "ledger.sqlite"))
     text = text.replace("../var/state.sqlite", str(tmp / "state.sqlite"))
     text = re.sub(r"(idl: *)(\S*idls/)", lambda m: m.group(1) + str(ROOT / "idls") + "/", text)

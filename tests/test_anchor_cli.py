@@ -52,10 +52,18 @@ def test_events_of_several_files_one_json_object_per_line(tmp_path: Path) -> Non
     out = decode("--idl", str(idl_path), str(f1), str(f2))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
+    sig1, sig2 = (json.loads(f.read_text())["transaction"]["signatures"][0] for f in (f1, f2))
+    # Each line names its source: the file and the transaction's signature.
     assert [json.loads(line) for line in lines] == [
-        {"event": "EscrowDeposit", "source": "log", "data": v1},
-        {"event": "MerkleProofMetadataCreated", "source": "log", "data": v2},
-        {"event": "SwapFill", "source": "cpi", "data": v3},
+        {"event": "EscrowDeposit", "source": "log", "data": v1, "file": str(f1), "signature": sig1},
+        {
+            "event": "MerkleProofMetadataCreated",
+            "source": "log",
+            "data": v2,
+            "file": str(f1),
+            "signature": sig1,
+        },
+        {"event": "SwapFill", "source": "cpi", "data": v3, "file": str(f2), "signature": sig2},
     ]
     # u64 values come out as exact JSON integers, not floats or strings
     assert f'"amount": {v1["amount"]}' in lines[0]
@@ -74,6 +82,8 @@ def test_legacy_idl_with_program_id_override(tmp_path: Path) -> None:
         "event": "EventClaim",
         "source": "log",
         "data": value,
+        "file": str(tx),
+        "signature": json.loads(tx.read_text())["result"]["transaction"]["signatures"][0],
     }
 
 
@@ -92,8 +102,15 @@ def test_reference_program_stdin() -> None:
         pytest.skip("idls/paid_match.json not written yet")
     enc = AnchorEncoder(json.loads(idl_path.read_text()))
     raw, value = enc.random_event("ProgramPaused", random.Random(9))
-    out = decode("--idl", str(idl_path), "-", stdin=json.dumps(emit_log_tx(enc.program_id, [raw])))
-    assert json.loads(out.stdout) == {"event": "ProgramPaused", "source": "log", "data": value}
+    tx = emit_log_tx(enc.program_id, [raw])
+    out = decode("--idl", str(idl_path), "-", stdin=json.dumps(tx))
+    assert json.loads(out.stdout) == {
+        "event": "ProgramPaused",
+        "source": "log",
+        "data": value,
+        "file": "-",
+        "signature": tx["transaction"]["signatures"][0],
+    }
 
 
 @pytest.mark.parametrize(
@@ -146,7 +163,13 @@ def test_wired_into_escrow_exporter(tmp_path: Path) -> None:
     tx.write_text(json.dumps(emit_log_tx(enc.program_id, [raw])))
     out = cli("decode", "--idl", str(idl_path), str(tx))
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"event": "SwapEvent", "source": "log", "data": value}
+    assert json.loads(out.stdout) == {
+        "event": "SwapEvent",
+        "source": "log",
+        "data": value,
+        "file": str(tx),
+        "signature": json.loads(tx.read_text())["transaction"]["signatures"][0],
+    }
     assert cli("decode", "--idl", str(tmp_path / "missing.json"), str(tx)).returncode == 2
 
 

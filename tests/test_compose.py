@@ -235,3 +235,20 @@ def test_every_file_sd_file_exists_for_the_native_and_the_compose_layout() -> No
             ROOT / "examples/compose/prometheus-targets" / f.removeprefix("targets/"),
         ):
             assert path.exists(), f"prometheus.yml names {f}, missing {path.relative_to(ROOT)}"
+
+
+def test_blackbox_runs_the_repository_modules(config: dict[str, Any]) -> None:
+    """Without the mount, blackbox runs its image's default modules, not prometheus/blackbox.yml."""
+    svc = config["services"]["blackbox"]
+    flag = next(a for a in svc["command"] if a.startswith("--config.file="))
+    assert _mounts(svc).get(flag.removeprefix("--config.file=")) == "prometheus/blackbox.yml"
+
+
+def test_readme_compose_command_sets_every_required_variable() -> None:
+    required = set(re.findall(r"\$\{(\w+):\?", (ROOT / "docker-compose.yml").read_text()))
+    assert required >= set(SECRETS)
+    commands = [ln for ln in (ROOT / "README.md").read_text().splitlines() if "docker compose up" in ln]
+    assert commands, "README shows no compose command"
+    for line in commands:
+        for var in sorted(required):
+            assert f"{var}=" in line, f"README's compose command does not set {var}: {line}"

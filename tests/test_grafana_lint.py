@@ -73,6 +73,15 @@ BREAKAGES: dict[str, tuple[str, Callable[[dict[str, Any]], None]]] = {
         "target-promql-rule",
         _set_expr("sum(rate(escrow_events_total" + SEL + "[$__rate_interval])"),
     ),
+    "sum over mints": (
+        "target-amount-mint-rule",
+        _set_expr("sum by (program) (increase(escrow_event_amount_total" + SEL + "[$__rate_interval]))"),
+    ),
+    "max over mints": ("target-amount-mint-rule", _set_expr("max(escrow_account_balance" + SEL + ")")),
+    "sum without mint": (
+        "target-amount-mint-rule",
+        _set_expr("sum(escrow_ledger_escrow_balance" + SEL + ") without (mint, account)"),
+    ),
     "link loses time": ("project-dashboard-rule", lambda d: d["links"][0].update(keepTime=False)),
     "editable": ("project-dashboard-rule", lambda d: d.update(editable=True)),
 }
@@ -84,6 +93,17 @@ def test_rule_catches_breakage(case: str) -> None:
     d = copy.deepcopy(DASHBOARDS[0])
     mutate(d)
     assert [r for r, _ in lint.lint(d) if r == rule], f"{rule} missed: {case}"
+
+
+def test_amount_aggregations_that_keep_mint_pass() -> None:
+    ok = [
+        "sum by (mint) (escrow_account_balance)",
+        "sum(escrow_account_balance) by (account, mint)",
+        "max by (mint) (abs(sum by (account, mint) (escrow_account_balance) - sum by (account, mint) (escrow_ledger_escrow_balance)))",
+        "sum without (account) (escrow_ledger_escrow_balance)",
+        "sum by (program) (rate(escrow_events_total[5m]))",
+    ]
+    assert [e for e in ok if lint.amount_aggregations_dropping_mint(e)] == []
 
 
 def test_histogram_sum_is_a_counter_but_a_field_sum_gauge_is_not() -> None:

@@ -7,9 +7,13 @@ PrometheusRule's groups.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 import subprocess
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +28,78 @@ K8S = ROOT / "deploy" / "kubernetes"
 SECRETS_DIR = "/etc/escrow-exporter/secrets"
 
 
-def docs() -> dict[str, dict[str, Any]]:
-    """Every manifest of the kustomization, by kind."""
-    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+def _sources(k8s: Path = K8S) -> list[dict[str, Any]]:
+    kustomization = yaml.safe_load((k8s / "kustomization.yaml").read_text())
+    return [
+        d for name in kustomization["resources"] for d in yaml.safe_load_all((k8s / name).read_text()) if d
+    ]
+
+
+def render_ourselves(k8s: Path = K8S) -> list[dict[str, Any]]:
+    """What `kubectl kustomize` makes of the directory, for the features kustomization.yaml uses
+    (resources, namespace, configMapGenerator with its name reference, images); for machines
+    without kubectl. The hash differs from kustomize's, the behaviour does not."""
+    k = yaml.safe_load((k8s / "kustomization.yaml").read_text())
+    out = _sources(k8s)
+    generated: dict[str, str] = {}
+    for g in k.get("configMapGenerator", []):
+        data = {Path(f).name: (k8s / f).read_text() for f in g["files"]}
+        name = f"{g['name']}-{hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]}"
+        generated[g["name"]] = name
+        labels = g.get("options", {}).get("labels", {})
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "labels": labels},
+                "data": data,
+            }
+        )
+    images = {i["name"]: i for i in k.get("images", [])}
+    for d in out:
+        if d["kind"] != "Namespace":
+            d["metadata"]["namespace"] = k["namespace"]
+        if d["kind"] != "StatefulSet":
+            continue
+        pod = d["spec"]["template"]["spec"]
+        for v in pod.get("volumes", []):
+            if "configMap" in v:
+                v["configMap"]["name"] = generated.get(v["configMap"]["name"], v["configMap"]["name"])
+        for c in pod["containers"]:
+            if c["image"] in images:
+                i = images[c["image"]]
+                c["image"] = f"{i.get('newName', c['image'])}:{i['newTag']}"
+    return out
+
+
+def render(k8s: Path = K8S) -> list[dict[str, Any]]:
+    """The manifests `kubectl apply -k` sends: kubectl's rendering when it is installed."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return render_ourselves(k8s)
+    proc = subprocess.run([kubectl, "kustomize", str(k8s)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+
+def docs(k8s: Path = K8S) -> dict[str, dict[str, Any]]:
+    """Every rendered manifest by kind; ConfigMap is the exporter's config (the dashboards' are
+    under "dashboards")."""
     out: dict[str, dict[str, Any]] = {}
-    for name in kustomization["resources"]:
-        for doc in yaml.safe_load_all((K8S / name).read_text()):
-            assert doc["kind"] not in out, f"two {doc['kind']} manifests"
-            out[doc["kind"]] = doc
+    for doc in render(k8s):
+        kind = doc["kind"]
+        if kind == "ConfigMap" and doc["metadata"]["labels"].get("grafana_dashboard") == "1":
+            continue
+        assert kind not in out, f"two {kind} manifests"
+        out[kind] = doc
     return out
 
 
 def test_kustomization_lists_every_manifest() -> None:
-    listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
-    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    listed = set(kustomization["resources"])
+    listed |= {f for g in kustomization["configMapGenerator"] for f in g["files"]}
+    on_disk = {p.name for p in [*K8S.glob("*.yaml"), *K8S.glob("*.yml")]} - {"kustomization.yaml"}
     assert listed == on_disk
     assert set(docs()) == {
         "Namespace",
@@ -46,6 +108,7 @@ def test_kustomization_lists_every_manifest() -> None:
         "StatefulSet",
         "Service",
         "ServiceMonitor",
+        "NetworkPolicy",
         "PrometheusRule",
     }
 
@@ -187,5 +250,175 @@ def test_service_and_servicemonitor_select_the_pods_as_job_escrow_exporter() -> 
 def test_everything_lands_in_one_namespace() -> None:
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     assert kustomization["namespace"] == docs()["Namespace"]["metadata"]["name"]
-    for kind, doc in docs().items():
-        assert "namespace" not in doc["metadata"], f"{kind} hard-codes a namespace"
+    for doc in _sources():
+        assert "namespace" not in doc["metadata"], f"{doc['kind']} hard-codes a namespace"
+
+
+# --- as kube-prometheus users expect (issue 16) -----------------------------------------------
+
+
+@pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl is not installed: only our rendering is used"
+)
+def test_our_rendering_matches_kubectl_kustomize() -> None:
+    def shape(docs_: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        return sorted((d["kind"], re.sub(r"-[a-z0-9]{10}$", "-HASH", d["metadata"]["name"])) for d in docs_)
+
+    ours, theirs = render_ourselves(), render()
+    assert shape(ours) == shape(theirs)
+    for d in (ours, theirs):
+        sts = next(x for x in d if x["kind"] == "StatefulSet")
+        cm = next(x for x in d if x["metadata"]["name"].startswith("escrow-exporter-config-"))
+        volumes = sts["spec"]["template"]["spec"]["volumes"]
+        assert {"name": cm["metadata"]["name"]} == next(
+            v["configMap"] for v in volumes if v["name"] == "config"
+        )
+        assert all(
+            x["metadata"].get("namespace") == "escrow-monitoring" for x in d if x["kind"] != "Namespace"
+        )
+
+
+def test_a_config_change_rolls_the_pod(tmp_path: Path) -> None:
+    """The pod template names the config ConfigMap by its content hash: a change is a new pod."""
+
+    def config_map_of_pod(k8s: Path) -> str:
+        volumes = docs(k8s)["StatefulSet"]["spec"]["template"]["spec"]["volumes"]
+        return str(next(v["configMap"]["name"] for v in volumes if v["name"] == "config"))
+
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    before = config_map_of_pod(copy)
+    assert (
+        before.startswith("escrow-exporter-config-") and before == docs(copy)["ConfigMap"]["metadata"]["name"]
+    )
+    (copy / "config.yml").write_text(
+        (copy / "config.yml").read_text().replace("interval_seconds: 15", "interval_seconds: 20")
+    )
+    after = config_map_of_pod(copy)
+    assert after != before and after == docs(copy)["ConfigMap"]["metadata"]["name"]
+
+
+def test_image_is_the_dockerfile_build_at_the_package_version() -> None:
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert version is not None
+    assert _container(docs())["image"] == f"solana-escrow-exporter:{version.group(1)}"
+    readme = (K8S / "README.md").read_text()
+    assert "kustomize edit set image solana-escrow-exporter=" in readme
+    assert "docker build -t solana-escrow-exporter:" in readme
+
+
+def test_dashboards_ship_as_configmaps_for_the_grafana_sidecar() -> None:
+    from grafana import configmaps
+
+    assert (K8S / "dashboards.yaml").read_text() == configmaps.render(), "run: make dashboards"
+    shipped = {}
+    for doc in render():
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["labels"].get("grafana_dashboard") == "1":
+            shipped.update(doc["data"])
+            # client-side `kubectl apply` keeps the whole object in a 256 KiB annotation
+            assert len(json.dumps(doc)) < 200_000, doc["metadata"]["name"]
+    compiled = {p.name: p.read_text() for p in (ROOT / "grafana" / "dashboards").glob("*.json")}
+    assert compiled and shipped == compiled
+
+
+def test_networkpolicy_admits_only_scrapes_and_lets_out_only_dns_rpc_and_database() -> None:
+    d = docs()
+    pol = d["NetworkPolicy"]["spec"]
+    assert (
+        pol["podSelector"]["matchLabels"].items()
+        <= d["StatefulSet"]["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert set(pol["policyTypes"]) == {"Ingress", "Egress"}
+    [rule] = pol["ingress"]
+    assert [p["port"] for p in rule["ports"]] == [_container(d)["ports"][0]["name"]]
+    assert rule["from"] and all("podSelector" in f for f in rule["from"])
+    egress_ports = {p["port"] for r in pol["egress"] for p in r["ports"]}
+    dsn_port = int(re.search(r":(\d+)/", d["Secret"]["stringData"]["business-dsn"]).group(1))  # type: ignore[union-attr]
+    assert egress_ports == {53, 443, dsn_port}
+
+
+def test_rendered_manifests_pass_the_kubernetes_schemas(tmp_path: Path) -> None:
+    kv = pytest.importorskip(
+        "kubernetes_validate", reason="kubernetes-validate is a dev dependency (make setup)"
+    )
+    unchecked = set()
+    for doc in render():
+        try:
+            kv.validate(doc, kv.latest_version(), strict=True)
+        except kv.SchemaNotFoundError:
+            unchecked.add(doc["kind"])
+        except kv.ValidationError as e:
+            raise AssertionError(f"{doc['kind']} {doc['metadata']['name']}: {e}") from None
+    assert unchecked == {"ServiceMonitor", "PrometheusRule"}  # the Operator's CRDs: no schema shipped
+    # The validator does refuse what the API server would: a misspelt field.
+    sts = docs()["StatefulSet"]
+    sts["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["portt"] = 1
+    with pytest.raises(kv.ValidationError):
+        kv.validate(sts, kv.latest_version(), strict=True)
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus is not installed")
+def test_the_exporters_endpoint_label_survives_the_servicemonitor(tmp_path: Path) -> None:
+    """A real Prometheus scrapes a live exporter with the scrape config the Operator generates
+    from servicemonitor.yaml: its target labels (endpoint = the port name, namespace, service,
+    pod, container, job = the Service name) and honor_labels from `honorLabels`. The RPC series
+    must keep the exporter's endpoint label (the provider's name), not become exported_endpoint."""
+    from tests.devchain_proc import Devchain
+    from tests.exporter_proc import ExporterProcess, wait_until
+    from tests.util import free_port, stop_process, wait_http
+
+    d = docs()
+    sm_endpoint = d["ServiceMonitor"]["spec"]["endpoints"][0]
+    chain = Devchain(tmp_path, seed=5, tps=1)
+    cfg = tmp_path / "config.yml"
+    cfg.write_text(f"solana:\n  endpoints: [{{name: devchain, url: '{chain.url}'}}]\n")
+    exporter = ExporterProcess(cfg)
+    port = free_port()
+    target_labels = {
+        "job": d["Service"]["metadata"]["name"],
+        "endpoint": sm_endpoint["port"],
+        "namespace": "escrow-monitoring",
+        "service": d["Service"]["metadata"]["name"],
+        "pod": "escrow-exporter-0",
+        "container": "exporter",
+    }
+    prom_cfg = {
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": "serviceMonitor/escrow-monitoring/escrow-exporter/0",
+                "honor_labels": bool(sm_endpoint.get("honorLabels", False)),
+                "metrics_path": sm_endpoint["path"],
+                "static_configs": [{"targets": [f"127.0.0.1:{exporter.port}"]}],
+                "relabel_configs": [{"target_label": k, "replacement": v} for k, v in target_labels.items()],
+            }
+        ],
+    }
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(prom_cfg))
+    proc = subprocess.Popen(
+        ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp_path / "prometheus.log", "wb"),  # noqa: SIM115
+    )  # fmt: skip
+    try:
+        exporter.wait_up()
+        wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=30)
+
+        def query(q: str) -> list[dict[str, Any]]:
+            url = f"http://127.0.0.1:{port}/api/v1/query?query={urllib.parse.quote(q)}"
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return list(json.loads(r.read())["data"]["result"])
+
+        series = wait_until(lambda: query("escrow_rpc_up"), timeout=30, what="escrow_rpc_up scraped")
+        up = query("up")
+    finally:
+        stop_process(proc)
+        exporter.stop()
+        chain.stop()
+    labels = series[0]["metric"]
+    assert labels.get("endpoint") == "devchain" and "exported_endpoint" not in labels, labels
+    # Nothing else of the Operator's was overridden: the exporter serves none of these labels.
+    assert {k: labels[k] for k in target_labels if k != "endpoint"} == {
+        k: v for k, v in target_labels.items() if k != "endpoint"
+    }
+    assert up[0]["metric"]["endpoint"] == "metrics"  # the target itself keeps the port name

@@ -1,9 +1,12 @@
 """``escrow-exporter decode``: decode a program's events or an account with its IDL.
 
     escrow-exporter decode --idl IDL [--program-id ID] FILE...
-        FILE: a getTransaction ``result`` object (encoding json, maxSupportedTransactionVersion 0),
-        or ``-`` for stdin.  Prints one line per decoded event of the program, in order:
-        {"event": NAME, "source": "log" | "cpi", "data": {...}}
+        FILE: a getTransaction ``result`` object (encoding json or base64,
+        maxSupportedTransactionVersion 0), or ``-`` for stdin.  Prints one line per decoded event
+        of the program, in order, naming where it came from:
+        {"event": NAME, "source": "log" | "cpi", "data": {...}, "file": FILE, "signature": SIG}
+    escrow-exporter decode --idl IDL [--program-id ID] --url RPC_URL --signature SIG...
+        Fetches each transaction with getTransaction and decodes it ("file" is null).
     escrow-exporter decode --idl IDL --account BASE64
         Prints {"account": NAME, "data": {...}}
 
@@ -20,6 +23,7 @@ import json
 import math
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from exporter.anchor.borsh import DecodeError
@@ -41,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--idl", required=True, help="Anchor IDL JSON file (0.30+ or legacy)")
     p.add_argument("--program-id", help="program id, if the IDL has no address (or to override it)")
     p.add_argument("--account", metavar="BASE64", help="decode this account data instead of transactions")
+    p.add_argument("--url", help="a Solana JSON-RPC URL to fetch --signature transactions from")
+    p.add_argument("--signature", action="append", default=[], help="transaction signature (repeatable)")
     p.add_argument("files", nargs="*", metavar="FILE", help="getTransaction result JSON files ('-' = stdin)")
     return p
 
@@ -48,17 +54,32 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
-        if args.account is not None and args.files:
-            raise _UsageError("give either --account or transaction FILEs, not both")
-        if args.account is None and not args.files:
-            raise _UsageError("nothing to decode: give transaction FILEs or --account BASE64")
+        sources = [bool(args.files), args.account is not None, bool(args.url or args.signature)]
+        if sum(sources) > 1:
+            raise _UsageError(
+                "give either --account or transaction FILEs or --url with --signature, not several"
+            )
+        if not any(sources):
+            raise _UsageError(
+                "nothing to decode: give transaction FILEs, --account BASE64 or --url and --signature"
+            )
+        if bool(args.url) != bool(args.signature):
+            raise _UsageError("--url and --signature go together: the transactions to fetch, and from where")
         if args.program_id is not None:
             _check_program_id(args.program_id)
         decoder = EventDecoder(load_idl(args.idl), args.program_id)
         if args.account is not None:
             return _decode_account(decoder, args.account)
         decoder.require_program_id()
-        return _decode_files(decoder, args.files)
+        if args.url:
+            from exporter.anchor.fetch import fetch_transaction
+
+            try:
+                fetched = [(None, fetch_transaction(args.url, sig)) for sig in args.signature]
+            except ValueError as e:
+                raise _UsageError(str(e)) from None
+            return _decode_transactions(decoder, fetched)
+        return _decode_transactions(decoder, [(path, _read_transaction(path)) for path in args.files])
     except _UsageError as e:
         print(f"escrow-exporter decode: {e}", file=sys.stderr)
         return 2
@@ -90,12 +111,18 @@ def _decode_account(decoder: EventDecoder, text: str) -> int:
     return 0
 
 
-def _decode_files(decoder: EventDecoder, files: list[str]) -> int:
-    transactions = [(path, _read_transaction(path)) for path in files]
-    for path, tx in transactions:
+def _decode_transactions(
+    decoder: EventDecoder, transactions: Sequence[tuple[str | None, dict[str, Any]]]
+) -> int:
+    """Every input was read (or fetched) before this: a bad one yields no partial output."""
+    for file, tx in transactions:
+        signature = _signature(tx)
+        path = file if file is not None else signature
         res = decoder.decode_transaction(tx)
         for ev in res.events:
-            _print({"event": ev.name, "source": ev.source, "data": ev.data})
+            _print(
+                {"event": ev.name, "source": ev.source, "data": ev.data, "file": file, "signature": signature}
+            )
         if res.decode_errors:
             counts = ", ".join(f"{reason} x{n}" for reason, n in Counter(res.decode_errors).items())
             print(
@@ -123,6 +150,13 @@ def _read_transaction(path: str) -> dict[str, Any]:
         raise _UsageError(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     if isinstance(obj, dict) and "jsonrpc" in obj and "result" in obj:  # a whole RPC response
         obj = obj["result"]
+    if isinstance(obj, dict) and isinstance(obj.get("transaction"), list):
+        from exporter.anchor.fetch import expand_encoded
+
+        try:
+            obj = expand_encoded(obj)
+        except ValueError as e:
+            raise _UsageError(f"{path}: {e}") from None
     if (
         not isinstance(obj, dict)
         or not isinstance(obj.get("meta"), dict)
@@ -130,6 +164,15 @@ def _read_transaction(path: str) -> dict[str, Any]:
     ):
         raise _UsageError(f"{path}: not a getTransaction result (an object with 'transaction' and 'meta')")
     return obj
+
+
+def _signature(tx: dict[str, Any]) -> str | None:
+    signatures = tx.get("transaction", {}).get("signatures")
+    return (
+        signatures[0]
+        if isinstance(signatures, list) and signatures and isinstance(signatures[0], str)
+        else None
+    )
 
 
 def _print(obj: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ from exporter.solana import (
 
 #: getMultipleAccounts accepts at most 100 keys per call.
 CHUNK = 100
+_TOKEN_OWNERS = frozenset(str(p) for p in TOKEN_PROGRAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,13 @@ class BalancesCollector(Collector):
                 if info is None:
                     missing.add(acct.name)
                     continue
+                if acct.kind == "sol" and info.get("owner") in _TOKEN_OWNERS:
+                    # Its lamports are the rent deposit, not what it holds: never report them.
+                    problems.append(
+                        f"{acct.name}: configured kind: sol, but it is a token account (owner "
+                        f"{info.get('owner')}); its lamports are rent, not its balance: set kind: token"
+                    )
+                    continue
                 if acct.kind == "sol":
                     lamports = info.get("lamports")
                     if not isinstance(lamports, int):
@@ -123,7 +131,7 @@ class BalancesCollector(Collector):
                     continue
                 owner = info.get("owner")
                 data = self._data(info)
-                if owner not in {str(p) for p in TOKEN_PROGRAMS} or len(data) < TOKEN_ACCOUNT_LEN:
+                if owner not in _TOKEN_OWNERS or len(data) < TOKEN_ACCOUNT_LEN:
                     problems.append(f"{acct.name}: not a token account (owner {owner})")
                     continue
                 tokens[acct.name] = TokenAccount.from_bytes(data[:TOKEN_ACCOUNT_LEN])

@@ -21,6 +21,7 @@ import yaml
 from pydantic import ValidationError
 
 from exporter.config.base import MULTI_ERROR, Loc, Section, format_path
+from exporter.config.hidden import hidden_problems
 from exporter.config.model import Config
 
 __all__ = [
@@ -395,9 +396,18 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         found += [
             (loc, msg) for loc, msg in validation_problems(e) if not _is_follow_up(loc, msg, interp.failed)
         ]
+        found += hidden_problems(data, found, lambda d: _problems_of(d, str(base_dir)))
     if found or config is None:
         raise ConfigError(path, format_problems(path, lines, found) or [f"{path}: invalid config"])
     return config
+
+
+def _problems_of(data: Any, base_dir: str) -> list[tuple[Loc, str]]:
+    try:
+        Config.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as e:
+        return validation_problems(e)
+    return []
 
 
 def format_problems(path: str, lines: dict[Loc, int], found: Sequence[tuple[Loc, str]]) -> list[str]:

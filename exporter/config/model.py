@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from exporter.config.base import Problems, Section, add_repeated_names, header_problems, line_break_problem
-from exporter.config.programs import ProgramConfig
+from exporter.config.programs import MintConfig, ProgramConfig
 from exporter.config.reconcile import ReconciliationConfig, reference_problems
 from exporter.config.sql import SqlConfig
 from exporter.solana import parse_pubkey, seed_bytes
@@ -133,8 +133,10 @@ class AccountConfig(Section):
     pda: PdaConfig | None = None
     #: ``sol`` reads lamports; ``token`` reads an SPL Token / Token-2022 token account.
     kind: Literal["sol", "token"] = "sol"
-    #: Free-form role used by alert rules, e.g. ``escrow``, ``treasury``, ``fee``.
-    role: str = "escrow"
+    #: What alert rules treat it as: the wallet-floor alert watches ``treasury`` and ``fee``.
+    #: A closed set, so that a typo (``tresury``) cannot drop a wallet out of an alert silently;
+    #: ``other`` is watched and graphed but in no role-based alert.
+    role: Literal["escrow", "treasury", "fee", "other"] = "escrow"
 
     @field_validator("address")
     @classmethod
@@ -175,6 +177,21 @@ class StateConfig(Section):
         return str(Path(base) / v) if base and not Path(v).is_absolute() else v
 
 
+def _same_mints(programs: list[ProgramConfig]) -> None:
+    """A mint's decimals and symbol are facts of the mint: two programs may not disagree."""
+    problems = Problems()
+    first: dict[str, tuple[int, MintConfig]] = {}
+    for i, program in enumerate(programs):
+        for address, mint in program.mints.items():
+            j, seen = first.setdefault(address, (i, mint))
+            if seen != mint:
+                problems.add(
+                    ("programs", i, "mints", address),
+                    f"differs from programs[{j}].mints (decimals and symbol are the mint's own)",
+                )
+    problems.raise_if_any()
+
+
 def _unique(key: str, what: str, names: list[str]) -> None:
     problems = Problems()
     add_repeated_names(problems, key, what, names)
@@ -182,7 +199,8 @@ def _unique(key: str, what: str, names: list[str]) -> None:
 
 
 class Config(Section):
-    solana: SolanaConfig
+    #: Needed only by the chain collectors (balances, programs): a SQL-only shard has none.
+    solana: SolanaConfig | None = None
     balances: BalancesConfig = Field(default_factory=BalancesConfig)
     programs: list[ProgramConfig] = Field(default_factory=list)
     sql: SqlConfig | None = None
@@ -194,6 +212,11 @@ class Config(Section):
     def _unique_program_names(self) -> Config:
         # Program names key the state file: two programs with one name would share totals.
         _unique("programs", "program", [p.name for p in self.programs])
+        _same_mints(self.programs)
+        if self.solana is None and (self.balances.accounts or self.programs):
+            problems = Problems()
+            problems.add(("solana",), "required key is missing (balances and programs read the chain)")
+            problems.raise_if_any()
         return self
 
     @model_validator(mode="after")
@@ -214,7 +237,7 @@ class Config(Section):
 
     def summary(self) -> str:
         return (
-            f"{len(self.solana.endpoints)} RPC endpoint(s), {len(self.balances.accounts)} account(s), "
+            f"{len(self.solana.endpoints) if self.solana else 0} RPC endpoint(s), {len(self.balances.accounts)} account(s), "
             f"{len(self.programs)} program(s), "
             f"{len(self.sql.queries) if self.sql else 0} SQL quer{'y' if self.sql and len(self.sql.queries) == 1 else 'ies'}"
         )

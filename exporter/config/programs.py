@@ -62,6 +62,8 @@ class BackfillConfig(Section):
 
 class MintConfig(Section):
     decimals: int = Field(ge=0, le=30)
+    #: Shown instead of the 44-character address: ``escrow_mint_info{mint, symbol}`` joins it on.
+    symbol: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,16}$")
 
 
 class AmountConfig(Section):
@@ -137,6 +139,17 @@ class AccountTypeConfig(Section):
     sums: list[AmountConfig] = Field(default_factory=list)
     #: Variants of ``count_by`` whose accounts are included in ``sums`` (all when empty).
     only_states: list[str] = Field(default_factory=list)
+
+    @field_validator("only_states", mode="before")
+    @classmethod
+    def _numbers_and_bools_as_labels(cls, v: Any) -> Any:
+        # `only_states: [0, 1]` for a u8 and `[true]` for a bool, as the label values read.
+        if not isinstance(v, list):
+            return v
+        return [
+            ("true" if s else "false") if isinstance(s, bool) else str(s) if isinstance(s, int) else s
+            for s in v
+        ]
 
     @model_validator(mode="after")
     def _states_need_count_by(self) -> AccountTypeConfig:

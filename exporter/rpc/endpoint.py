@@ -9,6 +9,7 @@ import asyncio
 import collections
 import itertools
 import json
+import os
 import time
 from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
@@ -45,6 +46,16 @@ def _retry_after(value: str | None) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
     except (TypeError, ValueError):
         return None
+
+
+def _cause(e: aiohttp.ClientError) -> str:
+    """What failed, for the log. str(e) of aiohttp errors can contain the URL (and its API key):
+    name the error class, plus host:port and the OS reason for a failed connection."""
+    if isinstance(e, aiohttp.ClientConnectorError):
+        err = e.os_error  # asyncio's strerror is "Connect call failed (...)": the errno says why
+        reason = os.strerror(err.errno) if err.errno else (err.strerror or type(err).__name__)
+        return f"{type(e).__name__}: cannot connect to {e.host}:{e.port}: {reason}"
+    return type(e).__name__
 
 
 class Endpoint:
@@ -181,11 +192,10 @@ class Endpoint:
                 ) from None
             except (aiohttp.ClientError, ValueError) as e:
                 # ValueError: aiohttp refuses some requests before sending them (credentials in the
-                # URL plus an Authorization header). str(e) of aiohttp errors can contain the URL;
-                # name only the error class.
-                raise self._count_n(
-                    RpcTransportError(self.name, f"{method}: {type(e).__name__}"), methods
-                ) from None
+                # URL plus an Authorization header). str(e) of aiohttp errors can contain the URL:
+                # _cause names the error class, host:port and the OS reason only.
+                cause = _cause(e) if isinstance(e, aiohttp.ClientError) else type(e).__name__
+                raise self._count_n(RpcTransportError(self.name, f"{method}: {cause}"), methods) from None
             finally:
                 self._metrics.duration.labels(self.name, method).observe(time.perf_counter() - started)
         try:

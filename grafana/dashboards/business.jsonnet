@@ -13,7 +13,7 @@ d.dashboard(
   uid='escrow-business',
   title='Escrow / Business KPIs',
   description='Business figures from the platform database (SQL query pack): matches, volumes, fees, withdrawals, users, and back-office health.',
-  version=1,
+  version=2,
   tags=['business'],
   variables=[mintVar],
   panels=[
@@ -21,13 +21,13 @@ d.dashboard(
     d.stat('Paid share', 'Share of paid matches among all matches created in the selected time range.', 'percentunit',
            [t('sum(' + inRange('escrow_business_matches_total', 'kind="paid"') + ') / sum(' + inRange('escrow_business_matches_total') + ')')]),
     d.stat('Entry volume', 'Entry fees paid in the selected time range, per mint, in whole units.', 'short',
-           [t('sum by (mint) (' + inRange('escrow_business_entry_volume_total', 'mint=~"$mint"') + ')', '{{mint}}')]),
+           [t(d.symbols('sum by (mint) (' + inRange('escrow_business_entry_volume_total', 'mint=~"$mint"') + ')'), '{{symbol}}')]),
     d.stat('Fee revenue', 'Platform fees earned in the selected time range, per mint, in whole units.', 'short',
-           [t('sum by (mint) (' + inRange('escrow_business_fee_revenue_total', 'mint=~"$mint"') + ')', '{{mint}}')]),
+           [t(d.symbols('sum by (mint) (' + inRange('escrow_business_fee_revenue_total', 'mint=~"$mint"') + ')'), '{{symbol}}')]),
     d.stat('Take rate', 'Fee revenue divided by entry volume over the selected time range, per mint.', 'percentunit',
-           [t('sum by (mint) (' + inRange('escrow_business_fee_revenue_total', 'mint=~"$mint"') + ') / sum by (mint) (' + inRange('escrow_business_entry_volume_total', 'mint=~"$mint"') + ')', '{{mint}}')]),
+           [t(d.symbols('sum by (mint) (' + inRange('escrow_business_fee_revenue_total', 'mint=~"$mint"') + ') / sum by (mint) (' + inRange('escrow_business_entry_volume_total', 'mint=~"$mint"') + ')'), '{{symbol}}')]),
     d.stat('Withdrawal volume', 'Amount withdrawn in the selected time range, per mint, in whole units.', 'short',
-           [t('sum by (mint) (' + inRange('escrow_business_withdrawal_volume_total', 'mint=~"$mint"') + ')', '{{mint}}')]),
+           [t(d.symbols('sum by (mint) (' + inRange('escrow_business_withdrawal_volume_total', 'mint=~"$mint"') + ')'), '{{symbol}}')]),
 
     d.piechart('Paid vs free matches', 'Mix of paid and free matches created in the selected time range.', 'short',
                [t('sum by (kind) (' + inRange('escrow_business_matches_total') + ')', '{{kind}}') { instant: true, range: false }]),
@@ -35,12 +35,12 @@ d.dashboard(
                  [t('sum by (kind) (' + perDay('escrow_business_matches_total') + ')', '{{kind}}')], w=16, stack=true),
 
     d.timeseries('Entry volume per day', 'Entry fees over the trailing day, per mint, in whole units.', 'short',
-                 [t('sum by (mint) (' + perDay('escrow_business_entry_volume_total', 'mint=~"$mint"') + ')', '{{mint}}')], w=8),
+                 [t(d.symbols('sum by (mint) (' + perDay('escrow_business_entry_volume_total', 'mint=~"$mint"') + ')'), '{{symbol}}')], w=8),
     d.timeseries('Fee revenue per day', 'Platform fees over the trailing day, per mint, in whole units.', 'short',
-                 [t('sum by (mint) (' + perDay('escrow_business_fee_revenue_total', 'mint=~"$mint"') + ')', '{{mint}}')], w=8),
+                 [t(d.symbols('sum by (mint) (' + perDay('escrow_business_fee_revenue_total', 'mint=~"$mint"') + ')'), '{{symbol}}')], w=8),
     d.timeseries('Withdrawal volume per day', 'Amount withdrawn over the trailing day, per mint, in whole units; and the number of withdrawals.', 'short',
                  [
-                   t('sum by (mint) (' + perDay('escrow_business_withdrawal_volume_total', 'mint=~"$mint"') + ')', '{{mint}}'),
+                   t(d.symbols('sum by (mint) (' + perDay('escrow_business_withdrawal_volume_total', 'mint=~"$mint"') + ')'), '{{symbol}}'),
                    t('sum(' + perDay('escrow_business_withdrawals_total') + ')', 'count'),
                  ], w=8),
 

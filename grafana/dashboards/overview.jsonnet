@@ -14,7 +14,7 @@ d.dashboard(
   uid='escrow-overview',
   title='Escrow / Overview',
   description='Health at a glance: exporter, collectors, firing alerts, RPC, escrow versus ledger and headline business figures.',
-  version=1,
+  version=3,
   tags=['overview'],
   variables=[programVar, mintVar],
   panels=[
@@ -41,21 +41,21 @@ d.dashboard(
     // Escrow versus ledger.
     d.timeseries('Escrow on-chain vs ledger', 'On-chain balance of each escrow account next to what the business ledger says it holds. The two lines should overlap.', 'short',
                  [
-                   t('sum by (account) (' + sel('escrow_account_balance', 'mint=~"$mint"') + ' * on (job, instance, account) group_left () ' + sel('escrow_account_info', 'role="escrow"') + ')', '{{account}} on-chain'),
-                   t('sum by (account) (' + sel('escrow_ledger_escrow_balance', 'mint=~"$mint"') + ')', '{{account}} ledger'),
+                   t('sum by (account, mint) (' + sel('escrow_account_balance', 'mint=~"$mint"') + ' * on (job, instance, account) group_left () ' + sel('escrow_account_info', 'role="escrow"') + ')', '{{account}} on-chain'),
+                   t('sum by (account, mint) (' + sel('escrow_ledger_escrow_balance', 'mint=~"$mint"') + ')', '{{account}} ledger'),
                  ]),
     d.timeseries('Escrow mismatch (on-chain minus ledger)', 'On-chain escrow balance minus the ledger balance per account, in whole units. Anything but zero for long means money moved outside the books.', 'short',
-                 [t('sum by (account) (' + sel('escrow_account_balance') + ') - sum by (account) (' + sel('escrow_ledger_escrow_balance') + ')', '{{account}}')]),
+                 [t('sum by (account, mint) (' + sel('escrow_account_balance') + ') - sum by (account, mint) (' + sel('escrow_ledger_escrow_balance') + ')', '{{account}}')]),
 
     // Headline KPIs over the selected time range.
     d.stat('Matches', 'Matches created in the selected time range (business database), paid and free.', 'short',
            [t('sum(increase(' + sel('escrow_business_matches_total') + '[$__range]))')], decimals=0),
     d.stat('Entry volume', 'Entry fees paid into matches in the selected time range, per mint, in whole units.', 'short',
-           [t('sum by (mint) (increase(' + sel('escrow_business_entry_volume_total', 'mint=~"$mint"') + '[$__range]))', '{{mint}}')]),
+           [t(d.symbols('sum by (mint) (increase(' + sel('escrow_business_entry_volume_total', 'mint=~"$mint"') + '[$__range]))'), '{{symbol}}')]),
     d.stat('Fee revenue', 'Platform fees earned in the selected time range, per mint, in whole units.', 'short',
-           [t('sum by (mint) (increase(' + sel('escrow_business_fee_revenue_total', 'mint=~"$mint"') + '[$__range]))', '{{mint}}')]),
+           [t(d.symbols('sum by (mint) (increase(' + sel('escrow_business_fee_revenue_total', 'mint=~"$mint"') + '[$__range]))'), '{{symbol}}')]),
     d.stat('Withdrawal volume', 'Amount withdrawn by users in the selected time range, per mint, in whole units.', 'short',
-           [t('sum by (mint) (increase(' + sel('escrow_business_withdrawal_volume_total', 'mint=~"$mint"') + '[$__range]))', '{{mint}}')]),
+           [t(d.symbols('sum by (mint) (increase(' + sel('escrow_business_withdrawal_volume_total', 'mint=~"$mint"') + '[$__range]))'), '{{symbol}}')]),
     d.stat('Pending withdrawals', 'Withdrawals requested and not processed yet (business database).', 'short',
            [t('sum(' + sel('escrow_business_withdrawals_pending', 'mint=~"$mint"') + ')')], steps=[[null, 'green'], [50, 'orange']], decimals=0),
     d.stat('Transaction failure ratio', 'Share of the program transactions that failed, over the selected range.', 'percentunit',

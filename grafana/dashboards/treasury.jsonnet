@@ -16,30 +16,30 @@ d.dashboard(
   uid='escrow-treasury',
   title='Escrow / Escrow and treasury',
   description='On-chain balances of the escrow, treasury and fee accounts, exact reconciliation of chain, events and ledger at one slot, payouts, fees and withdrawals.',
-  version=3,
+  version=5,
   tags=['treasury'],
   variables=[programVar, accountVar, mintVar],
   panels=[
     d.stat('Outstanding escrow (on-chain)', 'Sum of the escrow accounts balances per mint, in whole units: money held for players.', 'short',
-           [t('sum by (mint) (' + byRole('escrow') + ')', '{{mint}}')], w=8),
+           [t(d.symbols('sum by (mint) (' + byRole('escrow') + ')'), '{{symbol}}')], w=8),
     d.stat('Outstanding escrow (ledger)', 'What the business ledger says the escrow accounts hold, per mint, in whole units.', 'short',
-           [t('sum by (mint) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account",mint=~"$mint"') + ')', '{{mint}}')], w=8),
-    d.stat('Largest mismatch', 'Largest absolute difference between an escrow account on-chain and in the ledger, in whole units. Should be 0.', 'short',
-           [t('max(abs(sum by (account) (' + sel('escrow_account_balance', 'account=~"$account"') + ') - sum by (account) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account"') + ')))')],
+           [t(d.symbols('sum by (mint) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account",mint=~"$mint"') + ')'), '{{symbol}}')], w=8),
+    d.stat('Largest mismatch', 'Largest absolute difference between an escrow account on-chain and in the ledger, per mint, in whole units. Should be 0.', 'short',
+           [t(d.symbols('max by (mint) (abs(sum by (account, mint) (' + sel('escrow_account_balance', 'account=~"$account"') + ') - sum by (account, mint) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account"') + ')))'), '{{symbol}}')],
            w=8, steps=[[null, 'green'], [0.000001, 'red']]),
 
     d.timeseries('Balances by account', 'On-chain balance of every watched account, in whole units (SOL or token units after decimals).', 'short',
-                 [t('sum by (account, mint) (' + sel('escrow_account_balance', 'account=~"$account",mint=~"$mint"') + ')', '{{account}} ({{mint}})')]),
+                 [t(d.symbols('sum by (account, mint) (' + sel('escrow_account_balance', 'account=~"$account",mint=~"$mint"') + ')'), '{{account}} ({{symbol}})')]),
     d.timeseries('Treasury and fee wallets', 'Balances of the treasury and fee accounts, in whole units. Alerts fire below the configured floor.', 'short',
-                 [t('sum by (account, mint) (' + byRole('treasury|fee') + ')', '{{account}} ({{mint}})')]),
+                 [t(d.symbols('sum by (account, mint) (' + byRole('treasury|fee') + ')'), '{{account}} ({{symbol}})')]),
 
     d.timeseries('Escrow on-chain vs ledger', 'Escrow balance per account on-chain and in the ledger, in whole units; the lines should overlap.', 'short',
                  [
-                   t('sum by (account) (' + byRole('escrow') + ')', '{{account}} on-chain'),
-                   t('sum by (account) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account",mint=~"$mint"') + ')', '{{account}} ledger'),
+                   t('sum by (account, mint) (' + byRole('escrow') + ')', '{{account}} on-chain'),
+                   t('sum by (account, mint) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account",mint=~"$mint"') + ')', '{{account}} ledger'),
                  ]),
     d.timeseries('Escrow mismatch (on-chain minus ledger)', 'On-chain minus ledger balance per escrow account, in whole units. A drained escrow shows as a negative step.', 'short',
-                 [t('sum by (account) (' + sel('escrow_account_balance', 'account=~"$account"') + ') - sum by (account) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account"') + ')', '{{account}}')]),
+                 [t('sum by (account, mint) (' + sel('escrow_account_balance', 'account=~"$account"') + ') - sum by (account, mint) (' + sel('escrow_ledger_escrow_balance', 'account=~"$account"') + ')', '{{account}}')]),
 
     // Exact reconciliation: chain, program events and ledger compared at the same slot (raw base units).
     d.stat('Reconciliation up', 'Whether each view pair (chain vs ledger, chain vs events) was reconciled in the last cycle: 0 means it cannot run; see escrow_reconciliation_blocked for why.', 'none',
@@ -54,20 +54,20 @@ d.dashboard(
                  [t('max by (account, views) (' + sel('escrow_reconciliation_mismatch_streak', 'account=~"$account"') + ')', '{{account}} {{views}}')]),
 
     d.timeseries('Open pots (program accounts)', 'Sums of numeric fields over the program accounts, e.g. the pots of open matches, read with getProgramAccounts.', 'short',
-                 [t('sum by (program, account, field) (' + sel('escrow_program_account_field_amount', 'program=~"$program"') + ')', '{{account}}.{{field}}')]),
+                 [t(d.symbols('sum by (program, account, field, mint) (' + sel('escrow_program_account_field_amount', 'program=~"$program"') + ')'), '{{account}}.{{field}} {{symbol}}')]),
     d.timeseries('Balance age', 'Seconds since each balance was last fetched successfully. Balances older than the staleness limit disappear.', 's',
                  [t('time() - max by (account) (' + sel('escrow_account_balance_updated_timestamp_seconds', 'account=~"$account"') + ')', '{{account}}')]),
 
     d.timeseries('Prize payouts per hour (ledger)', 'Prizes credited to winners per hour according to the ledger, per mint, in whole units.', 'short',
-                 [t('sum by (mint) (increase(' + sel('escrow_business_prize_payouts_total', 'mint=~"$mint"') + '[1h]))', '{{mint}}')]),
-    d.timeseries('Fees per hour: ledger vs on-chain', 'Fee revenue per hour from the ledger (per mint) and the fee amounts of settled matches seen on-chain (per program).', 'short',
+                 [t(d.symbols('sum by (mint) (increase(' + sel('escrow_business_prize_payouts_total', 'mint=~"$mint"') + '[1h]))'), '{{symbol}}')]),
+    d.timeseries('Fees per hour: ledger vs on-chain', 'Fee revenue per hour from the ledger and the fee amounts of settled matches seen on-chain (per program), each per mint: amounts of different mints are never added.', 'short',
                  [
-                   t('sum by (mint) (increase(' + sel('escrow_business_fee_revenue_total', 'mint=~"$mint"') + '[1h]))', 'ledger {{mint}}'),
-                   t('sum by (program) (increase(' + sel('escrow_event_amount_total', 'program=~"$program",event="MatchSettled",field="fee"') + '[1h]))', 'on-chain {{program}}'),
+                   t(d.symbols('sum by (mint) (increase(' + sel('escrow_business_fee_revenue_total', 'mint=~"$mint"') + '[1h]))'), 'ledger {{symbol}}'),
+                   t(d.symbols('sum by (program, mint) (increase(' + sel('escrow_event_amount_total', 'program=~"$program",event="MatchSettled",field="fee"') + '[1h]))'), 'on-chain {{program}} {{symbol}}'),
                  ]),
 
     d.timeseries('Withdrawal volume per hour', 'Amount withdrawn per hour according to the ledger, per mint, in whole units.', 'short',
-                 [t('sum by (mint) (increase(' + sel('escrow_business_withdrawal_volume_total', 'mint=~"$mint"') + '[1h]))', '{{mint}}')], w=8),
+                 [t(d.symbols('sum by (mint) (increase(' + sel('escrow_business_withdrawal_volume_total', 'mint=~"$mint"') + '[1h]))'), '{{symbol}}')], w=8),
     d.timeseries('Withdrawals per hour', 'Number of withdrawals per hour, from the ledger and from WithdrawalProcessed events on-chain.', 'short',
                  [
                    t('sum(increase(' + sel('escrow_business_withdrawals_total') + '[1h]))', 'ledger'),
@@ -75,8 +75,8 @@ d.dashboard(
                  ], w=8),
     d.timeseries('Pending withdrawals', 'Withdrawals requested and not yet processed: count and amount per mint (whole units).', 'short',
                  [
-                   t('sum by (mint) (' + sel('escrow_business_withdrawals_pending', 'mint=~"$mint"') + ')', 'count {{mint}}'),
-                   t('sum by (mint) (' + sel('escrow_business_withdrawals_pending_amount', 'mint=~"$mint"') + ')', 'amount {{mint}}'),
+                   t(d.symbols('sum by (mint) (' + sel('escrow_business_withdrawals_pending', 'mint=~"$mint"') + ')'), 'count {{symbol}}'),
+                   t(d.symbols('sum by (mint) (' + sel('escrow_business_withdrawals_pending_amount', 'mint=~"$mint"') + ')'), 'amount {{symbol}}'),
                  ], w=8),
 
     d.table('Watched accounts', 'Every account the exporter watches with its role, kind and address, and whether it exists on-chain (1) or is missing or closed (0).', 'none',

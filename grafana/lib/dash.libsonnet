@@ -12,6 +12,13 @@ local familyTag = 'escrow-exporter';
 local sel(metric, matchers='') =
   metric + '{job=~"$job",instance=~"$instance"' + (if matchers == '' then '' else ',' + matchers) + '}';
 
+// An amount query with each mint's symbol as the `symbol` label (escrow_mint_info, from the
+// config's mints), for legends that would otherwise show a 44-character address. A mint without
+// info keeps its address as the symbol: the `or on (mint)` never drops a series.
+local symbols(expr) =
+  '(' + expr + ') * on (mint) group_left (symbol) max by (mint, symbol) (' + sel('escrow_mint_info') + ')'
+  + ' or on (mint) label_join(' + expr + ', "symbol", "", "mint")';
+
 local target(expr, legend='', instant=false, format='time_series') = {
   datasource: ds,
   expr: expr,
@@ -48,6 +55,7 @@ local basePanel(type, title, description, unit, targets, w, h) = {
   ds: ds,
   familyTag: familyTag,
   sel: sel,
+  symbols: symbols,
   target: target,
   thresholds: thresholds,
 
