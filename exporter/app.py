@@ -64,7 +64,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         collectors = build_collectors(config, pool, registry)
         for c in collectors:
             await c.setup()
-        scheduler = Scheduler(collectors, registry)
+        scheduler = Scheduler(collectors, registry, bridge=False)
         app[POOL] = pool
         app[SCHEDULER] = scheduler
         tasks = [asyncio.create_task(pool.run_health_checks(), name="rpc-health"), *scheduler.start()]

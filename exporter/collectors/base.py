@@ -9,8 +9,11 @@ through ``escrow_exporter_collector_up`` instead.
 from __future__ import annotations
 
 import abc
+import contextlib
+import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from prometheus_client.core import Metric
@@ -54,6 +57,48 @@ class Collector(abc.ABC):
     def collect(self) -> Iterable[Metric]:
         """Yield metric families from the current state. Must not block or raise."""
 
+    #: Collectors whose state this one's ``collect`` also shows: its snapshot is re-rendered
+    #: when one of their cycles ends, not only after its own.
+    watches: Sequence[Collector] = ()
+
+    def capture(self) -> Callable[[], Iterable[Metric]]:
+        """Freeze what ``collect`` would show, on the event loop, and return a function that
+        builds the families from that copy in a worker thread (``exporter.snapshot``).
+
+        The default runs ``collect`` here. A collector with many series overrides it to copy
+        its raw values only (cheap) so that building the families happens off the loop. What
+        ``collect`` shows may change only when a cycle ends, when a ``SeriesCache`` series gets
+        too old (tracked automatically) or at a time told with ``note_expiry``.
+        """
+        families = list(self.collect())
+        return lambda: families
+
+
+@dataclass(slots=True)
+class Expiry:
+    at: float = math.inf
+
+
+_expiry: ContextVar[Expiry | None] = ContextVar("snapshot_expiry", default=None)
+
+
+@contextlib.contextmanager
+def tracking_expiry() -> Iterator[Expiry]:
+    """Collect the earliest time at which what is captured inside stops being true."""
+    expiry = Expiry()
+    token = _expiry.set(expiry)
+    try:
+        yield expiry
+    finally:
+        _expiry.reset(token)
+
+
+def note_expiry(at: float) -> None:
+    """The families being captured change at ``at`` (collector clock) even without a cycle."""
+    expiry = _expiry.get()
+    if expiry is not None and at < expiry.at:
+        expiry.at = at
+
 
 @dataclass(slots=True)
 class CachedValue:
@@ -80,11 +125,23 @@ class SeriesCache:
         self._values.pop(labels, None)
 
     def items(self, now: float | None = None) -> Iterator[tuple[tuple[str, ...], CachedValue]]:
+        yield from self.snapshot(now)
+
+    def snapshot(self, now: float | None = None) -> list[tuple[tuple[str, ...], CachedValue]]:
+        """A copy of the series that are not too old; the oldest one's expiry is noted for the
+        snapshot being captured (it must disappear from the exposition on time)."""
         now = time.time() if now is None else now
-        expired = [k for k, v in self._values.items() if now - v.updated > self.max_age]
+        expired = []
+        oldest = math.inf
+        for k, v in self._values.items():
+            if now - v.updated > self.max_age:
+                expired.append(k)
+            elif v.updated < oldest:
+                oldest = v.updated
         for k in expired:
             del self._values[k]
-        yield from list(self._values.items())
+        note_expiry(oldest + self.max_age)
+        return list(self._values.items())
 
     def __len__(self) -> int:
         return len(self._values)

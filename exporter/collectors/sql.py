@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter.collectors.base import Collector, CollectorError, SeriesCache
+from exporter.collectors.base import CachedValue, Collector, CollectorError, SeriesCache
 from exporter.config.model import Config
 from exporter.config.sql import QueryConfig
 from exporter.sql.database import Database, SqlError, open_database
@@ -78,7 +78,17 @@ class SqlQueryCollector(Collector):
             self.errors[r] += 1
 
     def collect(self) -> Iterable[Metric]:
+        return self.capture()()
+
+    def capture(self) -> Callable[[], Iterable[Metric]]:
+        # Up to max_series series per metric: only the values are copied here, on the event
+        # loop; the families are built from the copy in the snapshot's worker thread.
         now = self.clock()
+        values = {name: cache.snapshot(now) for name, cache in self.caches.items()}
+        return lambda: self._families(values)
+
+    def _families(self, values: dict[str, list[tuple[tuple[str, ...], CachedValue]]]) -> list[Metric]:
+        families: list[Metric] = []
         for m in self.query.metrics:
             family: GaugeMetricFamily | CounterMetricFamily
             names = [*m.label_columns, *m.static_labels]
@@ -88,9 +98,10 @@ class SqlQueryCollector(Collector):
                 family = CounterMetricFamily(m.name, help_text, labels=names)
             else:
                 family = GaugeMetricFamily(m.name, help_text, labels=names)
-            for labels, cached in self.caches[m.name].items(now):
+            for labels, cached in values[m.name]:
                 family.add_metric([*labels, *static], cached.value)
-            yield family
+            families.append(family)
+        return families
 
 
 class SqlHealthCollector(Collector):
@@ -100,6 +111,7 @@ class SqlHealthCollector(Collector):
         self.name = "sql"
         self.databases = databases
         self.queries = queries
+        self.watches = queries  # their runs change the families served here
         self.interval = interval
         self.timeout = (
             max((d.config.connect_timeout_seconds for d in databases), default=5.0) + _SCHEDULER_GRACE
