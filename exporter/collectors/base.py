@@ -121,6 +121,10 @@ class SeriesCache:
     def set(self, labels: tuple[str, ...], value: float, now: float | None = None) -> None:
         self._values[labels] = CachedValue(value, time.time() if now is None else now)
 
+    def replace(self, values: dict[tuple[str, ...], CachedValue]) -> None:
+        """Hold exactly ``values`` (built elsewhere, e.g. in a worker thread), forgetting the rest."""
+        self._values = values
+
     def discard(self, labels: tuple[str, ...]) -> None:
         self._values.pop(labels, None)
 

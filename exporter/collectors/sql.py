@@ -19,7 +19,7 @@ from exporter.collectors.base import CachedValue, Collector, CollectorError, Ser
 from exporter.config.model import Config
 from exporter.config.sql import QueryConfig
 from exporter.sql.database import Database, SqlError, open_database
-from exporter.sql.rows import to_samples
+from exporter.sql.rows import Samples, to_samples
 
 #: Seconds the scheduler's own timeout adds to ours, so our timeout fires first and is recorded.
 _SCHEDULER_GRACE = 5.0
@@ -52,15 +52,20 @@ class SqlQueryCollector(Collector):
             # Cached series stay until they are staleness_intervals old: down, never zero.
             raise CollectorError(e.reason, f"query {self.query.name}: {e.message}") from None
         # Up to max_series rows per metric: converting them is real work, kept off the event loop.
-        samples = await asyncio.to_thread(to_samples, self.query.metrics, result, self.query.max_series)
         now = self.clock()
-        for metric, values in samples.values.items():
-            cache = self.caches[metric]
-            for labels, _ in list(cache.items(now)):
-                if labels not in values:  # the result set is the truth: a row gone is a series gone
-                    cache.discard(labels)
-            for labels, value in values.items():
-                cache.set(labels, value, now)
+
+        def convert() -> tuple[Samples, dict[str, dict[tuple[str, ...], CachedValue]]]:
+            samples = to_samples(self.query.metrics, result, self.query.max_series)
+            return samples, {
+                metric: {labels: CachedValue(value, now) for labels, value in values.items()}
+                for metric, values in samples.values.items()
+            }
+
+        samples, fresh = await asyncio.to_thread(convert)
+        for metric, values in fresh.items():
+            # The result set is the truth: a row gone is a series gone. Swapped in whole, so
+            # the event loop does not walk max_series rows.
+            self.caches[metric].replace(values)
         self.rows = result.rows_read
         if samples.problems:
             self._failed([p.reason for p in samples.problems], started)
