@@ -18,19 +18,9 @@ from dataclasses import dataclass
 
 from prometheus_client.core import Metric
 
+from exporter.errors import CollectorError
 
-class CollectorError(Exception):
-    """A cycle failed for a known reason.
-
-    ``reason`` becomes the ``reason`` label of ``escrow_exporter_collector_errors_total`` and
-    must be low-cardinality (``rpc_unavailable``, ``timeout``, ``decode``...); ``message`` is
-    for the log and must never contain a secret such as an RPC URL.
-    """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+__all__ = ["CachedValue", "Collector", "CollectorError", "SeriesCache", "note_expiry", "tracking_expiry"]
 
 
 class Collector(abc.ABC):
