@@ -187,6 +187,7 @@ class Snapshots:
     def __init__(self, collectors: Sequence[Collector]) -> None:
         self.slots = {c.name: SnapshotSlot(c) for c in collectors}
         self._joined: Joined | None = None
+        self._joining = asyncio.Lock()
 
     def invalidate(self, collector: Collector) -> None:
         self.slots[collector.name].invalidate()
@@ -195,15 +196,18 @@ class Snapshots:
         await self.slots[collector.name].current()
 
     async def joined(self) -> Joined:
-        snapshots = tuple(await asyncio.gather(*(s.current() for s in self.slots.values())))
-        j = self._joined
-        if (
-            j is None
-            or len(j.key) != len(snapshots)
-            or any(a is not b for a, b in zip(j.key, snapshots, strict=True))
-        ):
-            # A join copies every cached body once per change: large, so not on the event loop.
-            j = self._joined = await asyncio.to_thread(join, snapshots)
+        await asyncio.gather(*(s.current() for s in self.slots.values()))
+        async with self._joining:  # concurrent scrapes share one join
+            # The newest snapshots, which another scrape may have rendered while this one waited.
+            snapshots = tuple(s.snapshot for s in self.slots.values() if s.snapshot is not None)
+            j = self._joined
+            if (
+                j is None
+                or len(j.key) != len(snapshots)
+                or any(a is not b for a, b in zip(j.key, snapshots, strict=True))
+            ):
+                # A join copies every cached body once per change: large, so not on the event loop.
+                j = self._joined = await asyncio.to_thread(join, snapshots)
         return j
 
 
