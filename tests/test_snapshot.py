@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collectors.base import Collector
+from exporter.collectors.base import CachedValue, Collector, SeriesCache, tracking_expiry
 from exporter.collectors.sql import SqlQueryCollector, build_sql_collectors
 from exporter.config.model import Config
 from exporter.http import add_routes
@@ -241,3 +241,16 @@ async def test_healthy_is_answered_while_a_scrape_waits_for_a_render(
     assert body == b"Healthy.\n"
     assert answered_during_render, "/-/healthy waited for the render"
     assert b"heavy_series 1.0" in (await scrape)[1]
+
+
+def test_a_cache_snapshot_stays_as_captured_while_the_cache_changes() -> None:
+    cache = SeriesCache(max_age=10)
+    cache.set(("a",), 1.0, now=100)
+    cache.set(("b",), 2.0, now=105)
+    with tracking_expiry() as expiry:
+        captured = cache.snapshot(now=106)
+    assert expiry.at == 110  # when ("a",) gets too old
+    cache.set(("c",), 3.0, now=107)
+    cache.discard(("b",))
+    assert dict(captured) == {("a",): CachedValue(1.0, 100), ("b",): CachedValue(2.0, 105)}
+    assert {k for k, _ in cache.items(now=111)} == {("c",)}  # ("a",) expired, ("b",) discarded

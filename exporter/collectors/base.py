@@ -12,7 +12,7 @@ import abc
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -107,35 +107,55 @@ class SeriesCache:
     def __init__(self, max_age: float) -> None:
         self.max_age = max_age
         self._values: dict[tuple[str, ...], CachedValue] = {}
+        #: ``_values`` was handed out by ``snapshot``: copied before the next change.
+        self._shared = False
+        #: No series is older than this (a lower bound): below ``max_age`` nothing to expire.
+        self._oldest = math.inf
+
+    def _own(self) -> None:
+        if self._shared:
+            self._values = dict(self._values)
+            self._shared = False
 
     def set(self, labels: tuple[str, ...], value: float, now: float | None = None) -> None:
-        self._values[labels] = CachedValue(value, time.time() if now is None else now)
+        self._own()
+        updated = time.time() if now is None else now
+        self._values[labels] = CachedValue(value, updated)
+        self._oldest = min(self._oldest, updated)
 
-    def replace(self, values: dict[tuple[str, ...], CachedValue]) -> None:
-        """Hold exactly ``values`` (built elsewhere, e.g. in a worker thread), forgetting the rest."""
+    def replace(self, values: dict[tuple[str, ...], CachedValue], updated: float) -> None:
+        """Hold exactly ``values`` (all read at ``updated``, built elsewhere, e.g. in a worker
+        thread), forgetting the rest. The dict is the cache's from now on."""
         self._values = values
+        self._shared = False
+        self._oldest = updated
 
     def discard(self, labels: tuple[str, ...]) -> None:
+        self._own()
         self._values.pop(labels, None)
 
-    def items(self, now: float | None = None) -> Iterator[tuple[tuple[str, ...], CachedValue]]:
-        yield from self.snapshot(now)
-
-    def snapshot(self, now: float | None = None) -> list[tuple[tuple[str, ...], CachedValue]]:
-        """A copy of the series that are not too old; the oldest one's expiry is noted for the
-        snapshot being captured (it must disappear from the exposition on time)."""
-        now = time.time() if now is None else now
-        expired = []
-        oldest = math.inf
-        for k, v in self._values.items():
-            if now - v.updated > self.max_age:
-                expired.append(k)
-            elif v.updated < oldest:
-                oldest = v.updated
+    def _expire(self, now: float) -> None:
+        if now - self._oldest <= self.max_age:
+            return  # the common case, with no walk over every series
+        self._own()
+        expired = [k for k, v in self._values.items() if now - v.updated > self.max_age]
         for k in expired:
             del self._values[k]
-        note_expiry(oldest + self.max_age)
-        return list(self._values.items())
+        self._oldest = min((v.updated for v in self._values.values()), default=math.inf)
+
+    def items(self, now: float | None = None) -> Iterator[tuple[tuple[str, ...], CachedValue]]:
+        self._expire(time.time() if now is None else now)
+        note_expiry(self._oldest + self.max_age)
+        yield from list(self._values.items())
+
+    def snapshot(self, now: float | None = None) -> Mapping[tuple[str, ...], CachedValue]:
+        """The series that are not too old, without a copy: the mapping is left unchanged (the
+        cache copies it before its next change), so a worker thread may read it. The oldest
+        series' expiry is noted for the snapshot being captured: it must leave on time."""
+        self._expire(time.time() if now is None else now)
+        note_expiry(self._oldest + self.max_age)
+        self._shared = True
+        return self._values
 
     def __len__(self) -> int:
         return len(self._values)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
@@ -65,7 +65,7 @@ class SqlQueryCollector(Collector):
         for metric, values in fresh.items():
             # The result set is the truth: a row gone is a series gone. Swapped in whole, so
             # the event loop does not walk max_series rows.
-            self.caches[metric].replace(values)
+            self.caches[metric].replace(values, now)
         self.rows = result.rows_read
         if samples.problems:
             self._failed([p.reason for p in samples.problems], started)
@@ -92,7 +92,7 @@ class SqlQueryCollector(Collector):
         values = {name: cache.snapshot(now) for name, cache in self.caches.items()}
         return lambda: self._families(values)
 
-    def _families(self, values: dict[str, list[tuple[tuple[str, ...], CachedValue]]]) -> list[Metric]:
+    def _families(self, values: dict[str, Mapping[tuple[str, ...], CachedValue]]) -> list[Metric]:
         families: list[Metric] = []
         for m in self.query.metrics:
             family: GaugeMetricFamily | CounterMetricFamily
@@ -103,7 +103,7 @@ class SqlQueryCollector(Collector):
                 family = CounterMetricFamily(m.name, help_text, labels=names)
             else:
                 family = GaugeMetricFamily(m.name, help_text, labels=names)
-            for labels, cached in values[m.name]:
+            for labels, cached in values[m.name].items():
                 family.add_metric([*labels, *static], cached.value)
             families.append(family)
         return families
