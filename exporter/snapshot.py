@@ -62,7 +62,7 @@ class RenderedFamily:
     parts: tuple[tuple[Piece, Piece], tuple[Piece, Piece]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # compared by identity: a new one is a change
 class Snapshot:
     families: tuple[RenderedFamily, ...]
     #: The slot's version when the state was captured.
