@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import math
 import struct
@@ -89,11 +90,28 @@ def _split(rendered: bytes) -> tuple[Piece, Piece]:
     return Piece(head, deflate(head)), Piece(body, deflate(body))
 
 
+#: Types whose sample lines are the same bytes in both formats (only HELP/TYPE differ) as long
+#: as no sample has a timestamp or exemplar: the body is rendered and compressed once.
+_SAME_BODY_TYPES = frozenset({"counter", "gauge", "histogram", "summary"})
+
+
+def _same_body(family: Metric) -> bool:
+    return family.type in _SAME_BODY_TYPES and all(
+        s.timestamp is None and s.exemplar is None and getattr(s, "native_histogram", None) is None
+        for s in family.samples
+    )
+
+
 def render_family(family: Metric) -> RenderedFamily:
     """One family in both formats, with prometheus_client's own encoders (exact same bytes)."""
-    text = generate_latest(_Families([family]))  # type: ignore[arg-type]
+    text = _split(generate_latest(_Families([family])))  # type: ignore[arg-type]
+    if _same_body(family):
+        head_only = copy.copy(family)
+        head_only.samples = []
+        om_head, _ = _split(openmetrics.generate_latest(_Families([head_only])).removesuffix(EOF))
+        return RenderedFamily(family.name, (text, (om_head, text[1])))
     om = openmetrics.generate_latest(_Families([family]))
-    return RenderedFamily(family.name, (_split(text), _split(om.removesuffix(EOF))))
+    return RenderedFamily(family.name, (text, _split(om.removesuffix(EOF))))
 
 
 def render(build: Callable[[], Iterable[Metric]]) -> tuple[RenderedFamily, ...]:
