@@ -209,7 +209,7 @@ def measure(series: int, repeats: int, window: float) -> dict[str, Any]:
     registry = CollectorRegistry()
     registry.register(InMemory(series))
     base_port = free_port()
-    start_http_server(base_port, addr="127.0.0.1", registry=registry)
+    baseline_server, _ = start_http_server(base_port, addr="127.0.0.1", registry=registry)
     base_url = f"http://127.0.0.1:{base_port}/metrics"
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.sqlite"
@@ -238,6 +238,8 @@ def measure(series: int, repeats: int, window: float) -> dict[str, Any]:
     out["baseline_http_seconds"] = _timed(lambda: _get(base_url, gzip=False), repeats)
     out["baseline_http_gzip_seconds"] = _timed(lambda: _get(base_url, gzip=True), repeats)
     out["baseline_generate_latest_seconds"] = _timed(lambda: generate_latest(registry), repeats)
+    baseline_server.shutdown()
+    baseline_server.server_close()
     floor = out["baseline_generate_latest_seconds"]
     out["ours_vs_generate_latest"] = out["ours_http_seconds"] / floor
     out["ours_gzip_vs_generate_latest"] = out["ours_http_gzip_seconds"] / floor
