@@ -83,6 +83,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+            await scheduler.snapshots.close()
             for c in collectors:
                 try:
                     await c.close()

@@ -151,6 +151,13 @@ class SnapshotSlot:
         assert self.snapshot is not None
         return self.snapshot
 
+    async def cancel(self) -> None:
+        task = self._task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
     async def _render(self, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:  # renders finish in order: the newest state is kept
             with contextlib.suppress(Exception):
@@ -209,6 +216,11 @@ class Snapshots:
 
     def invalidate(self, collector: Collector) -> None:
         self.slots[collector.name].invalidate()
+
+    async def close(self) -> None:
+        """Cancel renders in flight (at shutdown), so that no task outlives the event loop."""
+        for slot in self.slots.values():
+            await slot.cancel()
 
     async def refresh(self, collector: Collector) -> None:
         await self.slots[collector.name].current()
