@@ -20,12 +20,19 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.app import build_collectors
 from exporter.collectors.base import CachedValue, Collector, SeriesCache, tracking_expiry
 from exporter.collectors.sql import SqlQueryCollector, build_sql_collectors
+from exporter.config.loader import load_config
 from exporter.config.model import Config
 from exporter.http import add_routes
 from exporter.keys import REGISTRY, SCHEDULER
+from exporter.rpc.metrics import RpcMetrics
+from exporter.rpc.pool import RpcPool
 from exporter.scheduler import Scheduler, _Bridge
+from exporter.snapshot import TEXT
+from tests.devchain_proc import Devchain
+from tests.stack import example_config
 
 Samples = set[tuple[str, tuple[tuple[str, str], ...], float]]
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
@@ -254,3 +261,41 @@ def test_a_cache_snapshot_stays_as_captured_while_the_cache_changes() -> None:
     cache.discard(("b",))
     assert dict(captured) == {("a",): CachedValue(1.0, 100), ("b",): CachedValue(2.0, 105)}
     assert {k for k, _ in cache.items(now=111)} == {("c",)}  # ("a",) expired, ("b",) discarded
+
+
+async def test_reference_config_serves_what_rendering_every_collector_gives(tmp_path: Path) -> None:
+    """examples/config.yml against the simulator: every collector (balances, ingest, program
+    accounts, SQL) served from its snapshot shows the samples its collect() shows."""
+    chain = Devchain(tmp_path, seed=7, tps=10, extra=("--ledger-db", str(tmp_path / "ledger.sqlite")))
+    try:
+        config = load_config(str(example_config(tmp_path, chain.url)))
+        async with aiohttp.ClientSession() as session:
+            registry = CollectorRegistry()
+            pool = RpcPool(config.solana, session, RpcMetrics(registry))
+            health = asyncio.create_task(pool.run_health_checks())
+            collectors = build_collectors(config, pool, registry)
+            try:
+                for c in collectors:
+                    await c.setup()
+                sched = Scheduler(collectors, registry, bridge=False)
+                for c in collectors:
+                    assert await sched.run_once(c), c.name
+                joined = await sched.snapshots.joined()
+                reference = CollectorRegistry()
+                reference.register(_Bridge(collectors))
+                expected = parsed(generate_latest(reference))  # no await since the snapshots
+            finally:
+                health.cancel()
+                for c in collectors:
+                    await c.close()
+    finally:
+        chain.stop()
+    served = parsed(joined.raw[TEXT])
+
+    def timeless(samples: Samples) -> Samples:  # the lag is computed from the clock at each render
+        return {s for s in samples if s[0] != "escrow_ingest_lag_seconds"}
+
+    assert timeless(served) == timeless(expected)
+    names = {n for n, _, _ in served}
+    assert {"escrow_account_balance", "escrow_transactions_total", "escrow_program_accounts"} <= names
+    assert any(n.startswith("escrow_ledger") for n in names), sorted(names)
