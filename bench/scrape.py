@@ -1,18 +1,23 @@
-"""Scrape cost: ``/metrics`` latency at 10k and 100k series, and peak RSS.
+"""Scrape cost at 10k and 100k series: ``/metrics`` latency, ``/-/healthy`` p99 while Prometheus
+scrapes back to back, and peak RSS.
 
-The series are served the way every collector of ours serves them: a custom collector yielding
-metric families from memory (shaped like ``escrow_account_balance{account,mint}``). Measured
-side by side on the same registry:
+The series come from a real SQL query (a SQLite table of N rows, ``{account,mint}`` labels), the
+exporter's collector with most series. Measured in one run:
 
-* ours: the exporter's real aiohttp app (``exporter.http`` routes) over loopback HTTP, plain
-  text and with ``Accept-Encoding: gzip`` (what Prometheus sends);
-* baseline: prometheus_client's own HTTP server (``start_http_server``, ``generate_latest``)
-  over loopback HTTP, and ``generate_latest`` called in-process (the floor: no HTTP at all).
+* ours: the exporter's scheduler and HTTP routes in a child process, the query re-run every
+  ``INTERVAL`` seconds; ``/metrics`` serves the snapshot rendered after each run
+  (``exporter.snapshot``);
+* on-loop: the same child with every collector rendered on the event loop at each scrape
+  (what the exporter did before snapshots; ``Scheduler(bridge=True)``);
+* baseline: prometheus_client's ``start_http_server`` and ``generate_latest`` called in-process
+  (the floor: no HTTP at all) on a registry of the same shape.
 
-Each size runs in a fresh interpreter so that its peak RSS (``getrusage``) is its own.
+``/-/healthy`` p99: one client scrapes ``/metrics`` (gzip, as Prometheus) back to back for
+``WINDOW`` seconds while another asks ``/-/healthy`` one request after the other.
 
     python -m bench.scrape                 # both sizes, JSON
     python -m bench.scrape --series 10000  # one size, in this process
+    python -m bench.scrape --series 200 --window 1 --repeats 1   # smoke run
 """
 
 from __future__ import annotations
@@ -21,48 +26,138 @@ import argparse
 import asyncio
 import json
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Gauge, ProcessCollector, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from exporter.collectors.sql import build_sql_collectors
+from exporter.config.model import Config
 from exporter.http import add_routes
-from exporter.keys import REGISTRY
+from exporter.keys import REGISTRY, SCHEDULER
+from exporter.scheduler import Scheduler
 from tests.util import free_port
 
 SIZES = (10_000, 100_000)
-FAMILIES = 10
 MINTS = (
     "SOL",
     "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS",
     "FE3z5sZn5SD9p6NoMKPfyPGMAMJWycKjNchfBgxdqfKR",
 )
+INTERVAL = 5.0
+WINDOW = 10.0
+METRIC = "escrow_bench_balance"
+
+
+def rows(series: int) -> list[tuple[str, str, float]]:
+    return [(f"acct_{i:06d}", MINTS[i % len(MINTS)], i * 1.5) for i in range(series)]
 
 
 class InMemory(Collector):
-    """``series`` gauges over ``FAMILIES`` families, built at scrape time like our collectors."""
+    """The baseline: the same series as one family, built at scrape time."""
 
     def __init__(self, series: int) -> None:
-        per = series // FAMILIES
-        self.values = [
-            [(f"acct_{i:06d}", MINTS[i % len(MINTS)], i * 1.5) for i in range(per)] for _ in range(FAMILIES)
-        ]
+        self.rows = rows(series)
 
     def collect(self) -> Iterable[Metric]:
-        for f, rows in enumerate(self.values):
-            fam = GaugeMetricFamily(f"escrow_bench_family_{f}", "Bench series.", labels=["account", "mint"])
-            for account, mint, value in rows:
-                fam.add_metric([account, mint], value)
-            yield fam
+        fam = GaugeMetricFamily(METRIC, "Bench series.", labels=["account", "mint"])
+        for account, mint, value in self.rows:
+            fam.add_metric([account, mint], value)
+        yield fam
+
+
+def make_db(path: Path, series: int) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE balances (account TEXT, mint TEXT, value REAL)")
+    conn.executemany("INSERT INTO balances VALUES (?, ?, ?)", rows(series))
+    conn.commit()
+    conn.close()
+
+
+def sql_config(db: Path, series: int) -> Config:
+    query = {
+        "name": "bench",
+        "database": "bench",
+        "sql": "SELECT account, mint, value FROM balances",
+        "interval_seconds": INTERVAL,
+        "max_series": series,
+        "timeout_seconds": 60,
+        "metrics": [{"name": METRIC, "help": "Bench series.", "label_columns": ["account", "mint"]}],
+    }
+    return Config.model_validate(
+        {
+            "solana": {"endpoints": [{"name": "local", "url": "http://127.0.0.1:1"}]},
+            "sql": {
+                "databases": [{"name": "bench", "driver": "sqlite", "path": str(db)}],
+                "queries": [query],
+            },
+        }
+    )
+
+
+async def serve(db: Path, series: int, port: int, on_loop: bool) -> None:
+    """The child: the exporter's scheduler and routes over the SQL collector; 'ready' on stdout."""
+    registry = CollectorRegistry()
+    Gauge(
+        "escrow_exporter_build_info", "Build information; always 1.", ["version"], registry=registry
+    ).labels("bench").set(1)
+    ProcessCollector(registry=registry)
+    collectors = build_sql_collectors(sql_config(db, series))
+    scheduler = Scheduler(collectors, registry, bridge=on_loop)
+    app = web.Application()
+    app[REGISTRY], app[SCHEDULER] = registry, scheduler
+    add_routes(app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    tasks = scheduler.start()
+    await scheduler.wait_ready()
+    render = 0.0
+    if not on_loop:
+        started = time.perf_counter()
+        for c in collectors:  # the first render, timed: what each query run costs the worker thread
+            scheduler.snapshots.invalidate(c)
+            await scheduler.snapshots.refresh(c)
+        render = time.perf_counter() - started
+    print(json.dumps({"ready": True, "render_seconds": render}), flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)  # until the parent is done
+    for t in tasks:
+        t.cancel()
+    print(json.dumps({"peak_rss_mib": peak_rss_mib()}), flush=True)
+
+
+class Child:
+    def __init__(self, db: Path, series: int, on_loop: bool) -> None:
+        self.port = free_port()
+        args = ["--child", str(db), "--series", str(series), "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.scrape", *args, *(["--on-loop"] if on_loop else [])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("bench child failed to start")
+        self.render_seconds = float(json.loads(line)["render_seconds"])
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> float:
+        out, _ = self.proc.communicate("\n", timeout=60)
+        return float(json.loads(out.splitlines()[-1])["peak_rss_mib"])
 
 
 def _get(url: str, gzip: bool) -> tuple[float, int]:
@@ -83,47 +178,72 @@ def _timed(fn: Any, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _serve_ours(registry: CollectorRegistry, port: int) -> threading.Event:
-    """The exporter's HTTP app on its own loop in a thread (as in the exporter, one loop)."""
-    started = threading.Event()
+def healthy_under_scrapes(base: str, window: float) -> dict[str, float]:
+    """``/-/healthy`` latency (p99, max) while another client scrapes ``/metrics`` back to back."""
+    stop = threading.Event()
+    scrapes = [0]
 
-    def main() -> None:
-        async def serve() -> None:
-            app = web.Application()
-            app[REGISTRY] = registry
-            add_routes(app)
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", port).start()
-            started.set()
-            await asyncio.Event().wait()
+    def scraper() -> None:
+        while not stop.is_set():
+            _get(base + "/metrics", gzip=True)
+            scrapes[0] += 1
 
-        asyncio.run(serve())
+    t = threading.Thread(target=scraper, daemon=True)
+    t.start()
+    latencies = []
+    end = time.monotonic() + window
+    while time.monotonic() < end:
+        latencies.append(_get(base + "/-/healthy", gzip=False)[0])
+    stop.set()
+    t.join()
+    latencies.sort()
+    return {
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "max": latencies[-1],
+        "requests": float(len(latencies)),
+        "scrapes": float(scrapes[0]),
+    }
 
-    threading.Thread(target=main, daemon=True).start()
-    started.wait(10)
-    return started
 
-
-def measure(series: int, repeats: int) -> dict[str, Any]:
+def measure(series: int, repeats: int, window: float) -> dict[str, Any]:
     registry = CollectorRegistry()
     registry.register(InMemory(series))
-    ours_port, base_port = free_port(), free_port()
-    _serve_ours(registry, ours_port)
-    start_http_server(base_port, addr="127.0.0.1", registry=registry)
-    ours_url, base_url = f"http://127.0.0.1:{ours_port}/metrics", f"http://127.0.0.1:{base_port}/metrics"
-    text_bytes = len(generate_latest(registry))
-    out = {
-        "series": series,
-        "body_bytes": text_bytes,
-        "ours_http_seconds": _timed(lambda: _get(ours_url, gzip=False), repeats),
-        "ours_http_gzip_seconds": _timed(lambda: _get(ours_url, gzip=True), repeats),
-        "ours_gzip_body_bytes": _get(ours_url, gzip=True)[1],
-        "baseline_http_seconds": _timed(lambda: _get(base_url, gzip=False), repeats),
-        "baseline_http_gzip_seconds": _timed(lambda: _get(base_url, gzip=True), repeats),
-        "baseline_generate_latest_seconds": _timed(lambda: generate_latest(registry), repeats),
-    }
-    out["peak_rss_mib"] = peak_rss_mib()
+    base_port = free_port()
+    baseline_server, _ = start_http_server(base_port, addr="127.0.0.1", registry=registry)
+    base_url = f"http://127.0.0.1:{base_port}/metrics"
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "bench.sqlite"
+        make_db(db, series)
+        ours = Child(db, series, on_loop=False)
+        try:
+            url = ours.url + "/metrics"
+            out: dict[str, Any] = {
+                "series": series,
+                "body_bytes": len(generate_latest(registry)),
+                "ours_http_seconds": _timed(lambda: _get(url, gzip=False), repeats),
+                "ours_http_gzip_seconds": _timed(lambda: _get(url, gzip=True), repeats),
+                "ours_gzip_body_bytes": _get(url, gzip=True)[1],
+                "ours_render_seconds": ours.render_seconds,
+                "ours_healthy_during_scrapes": healthy_under_scrapes(ours.url, window),
+            }
+        finally:
+            out["peak_rss_mib"] = ours.stop()
+        on_loop = Child(db, series, on_loop=True)
+        try:
+            url = on_loop.url + "/metrics"
+            out["on_loop_http_seconds"] = _timed(lambda: _get(url, gzip=False), repeats)
+            out["on_loop_healthy_during_scrapes"] = healthy_under_scrapes(on_loop.url, window)
+        finally:
+            out["on_loop_peak_rss_mib"] = on_loop.stop()
+    out["baseline_http_seconds"] = _timed(lambda: _get(base_url, gzip=False), repeats)
+    out["baseline_http_gzip_seconds"] = _timed(lambda: _get(base_url, gzip=True), repeats)
+    out["baseline_generate_latest_seconds"] = _timed(lambda: generate_latest(registry), repeats)
+    baseline_server.shutdown()
+    baseline_server.server_close()
+    floor = out["baseline_generate_latest_seconds"]
+    out["ours_vs_generate_latest"] = out["ours_http_seconds"] / floor
+    out["ours_gzip_vs_generate_latest"] = out["ours_http_gzip_seconds"] / floor
+    out["on_loop_vs_generate_latest"] = out["on_loop_http_seconds"] / floor
     return out
 
 
@@ -140,14 +260,14 @@ def peak_rss_mib() -> float:
 
 
 def run(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
-    """Each size in a fresh interpreter (its own peak RSS)."""
+    """Each size in a fresh interpreter."""
     results = []
     for n in sizes:
         proc = subprocess.run(
             [sys.executable, "-m", "bench.scrape", "--series", str(n)],
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=900,
             check=False,
         )
         if proc.returncode != 0:
@@ -157,13 +277,19 @@ def run(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description="/metrics latency and peak RSS")
+    p = argparse.ArgumentParser(description="/metrics latency, /-/healthy p99 during scrapes, peak RSS")
     p.add_argument("--series", type=int, help="measure one size in this process")
     p.add_argument("--repeats", type=int, default=0, help="timed scrapes per variant (default by size)")
+    p.add_argument("--window", type=float, default=WINDOW, help="seconds of back-to-back scrapes per server")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--on-loop", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.series:
+    if args.child:
+        asyncio.run(serve(Path(args.child), args.series, args.port, args.on_loop))
+    elif args.series:
         repeats = args.repeats or (15 if args.series <= 20_000 else 5)
-        print(json.dumps(measure(args.series, repeats)))
+        print(json.dumps(measure(args.series, repeats, args.window)))
     else:
         print(json.dumps(run(), indent=2))
     return 0

@@ -80,7 +80,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         collectors = build_collectors(config, pool, registry)
         for c in collectors:
             await c.setup()
-        scheduler = Scheduler(collectors, registry)
+        scheduler = Scheduler(collectors, registry, bridge=False)
         if pool is not None:
             app[POOL] = pool
         app[SCHEDULER] = scheduler
@@ -101,6 +101,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await t
+            await scheduler.snapshots.close()
             for c in collectors:
                 try:
                     await c.close()

@@ -7,12 +7,15 @@ import html
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.openmetrics import exposition as openmetrics
 
 from exporter import __version__
 from exporter.auth import Verdict, client_key
 from exporter.keys import AUTH, REGISTRY, SCHEDULER
+from exporter.snapshot import EOF, OPENMETRICS, TEXT, gzip_body
+from exporter.snapshot import body as snapshot_body
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -32,10 +35,27 @@ async def metrics(request: web.Request) -> web.Response:
     # Collectors serve from memory, so the scrape timeout (X-Prometheus-Scrape-Timeout-Seconds)
     # needs no handling here: rendering never waits on an RPC node or a database.
     encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(_registry(request))
+    wants_gzip = "gzip" in request.headers.get("Accept-Encoding", "")
+    scheduler = request.app.get(SCHEDULER)
+    if scheduler is None or scheduler.bridged:  # no snapshots: everything is in the registry
+        body = encoder(_registry(request))
+        if wants_gzip:
+            body = gzip.compress(body, compresslevel=1)
+    else:
+        # The collectors' families come rendered from their snapshots; only the registry's
+        # (self metrics, process, RPC, HTTP: a few hundred series that change all the time)
+        # are rendered per scrape.
+        joined = await scheduler.snapshots.joined()
+        fmt = OPENMETRICS if content_type.startswith("application/openmetrics-text") else TEXT
+        if fmt == OPENMETRICS:
+            live = openmetrics.generate_latest(_registry(request)).removesuffix(EOF)
+            content_type = openmetrics.CONTENT_TYPE_LATEST
+        else:
+            live = generate_latest(_registry(request))
+            content_type = CONTENT_TYPE_LATEST
+        body = (gzip_body if wants_gzip else snapshot_body)(joined, fmt, live)
     headers = {"Content-Type": content_type}
-    if "gzip" in request.headers.get("Accept-Encoding", ""):
-        body = gzip.compress(body, compresslevel=1)
+    if wants_gzip:
         headers["Content-Encoding"] = "gzip"
     return web.Response(body=body, headers=headers)
 

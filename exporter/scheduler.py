@@ -17,6 +17,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector as PromCollector
 
 from exporter.collectors.base import Collector, CollectorError
+from exporter.snapshot import Snapshots
 
 log = logging.getLogger("exporter.scheduler")
 
@@ -36,8 +37,19 @@ class _Bridge(PromCollector):
 
 
 class Scheduler:
-    def __init__(self, collectors: list[Collector], registry: CollectorRegistry) -> None:
+    """``bridge=False`` (the exporter): collectors are served from ``self.snapshots`` by
+    ``/metrics``; ``bridge=True`` also registers them in ``registry``, rendered at each
+    ``collect`` (for tools and tests that read a registry)."""
+
+    def __init__(self, collectors: list[Collector], registry: CollectorRegistry, bridge: bool = True) -> None:
         self.collectors = collectors
+        self.bridged = bridge
+        self.snapshots = Snapshots(collectors)
+        # Who must be re-rendered when a collector's cycle ends: itself and those watching it.
+        self._changes: dict[str, list[Collector]] = {c.name: [c] for c in collectors}
+        for c in collectors:
+            for watched in c.watches:
+                self._changes[watched.name].append(c)
         self._first_cycle = {c.name: asyncio.Event() for c in collectors}
         self.up = Gauge(
             "escrow_exporter_collector_up",
@@ -65,7 +77,8 @@ class Scheduler:
         )
         for c in collectors:
             self.up.labels(c.name).set(0)
-        registry.register(_Bridge(collectors))
+        if bridge:
+            registry.register(_Bridge(collectors))
 
     @property
     def ready(self) -> bool:
@@ -107,6 +120,8 @@ class Scheduler:
         else:
             self.up.labels(c.name).set(0)
             self.errors.labels(c.name, reason).inc()
+        for changed in self._changes[c.name]:
+            self.snapshots.invalidate(changed)
         self._first_cycle[c.name].set()
         return reason is None
 
@@ -114,6 +129,9 @@ class Scheduler:
         while True:
             started = time.monotonic()
             await self.run_once(c)
+            # Rendered now, in a worker thread, so that the next scrape finds the bytes ready.
+            for changed in self._changes[c.name]:
+                await self.snapshots.refresh(changed)
             await asyncio.sleep(max(0.0, c.interval - (time.monotonic() - started)))
 
     def start(self) -> list[asyncio.Task[None]]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+import urllib.request
+import zlib
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
 from tests.devchain_proc import Devchain
 from tests.exporter_proc import ExporterProcess, sample, wait_until
@@ -85,3 +88,20 @@ def test_balances_match_chain(running: tuple[Devchain, ExporterProcess]) -> None
         timeout=30,
         what="a balance for every watched account",
     )
+
+
+def test_openmetrics_and_gzip_serve_the_same_families_once(running: tuple[Devchain, ExporterProcess]) -> None:
+    """Served from snapshots: each family once (HELP/TYPE once), one # EOF, gzip as one member."""
+    _, proc = running
+    request = urllib.request.Request(
+        proc.url + "/metrics",
+        headers={"Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as r:
+        one_member = zlib.decompressobj(wbits=31)
+        om = one_member.decompress(r.read()).decode()
+        assert one_member.eof and not one_member.unused_data
+    names = [f.name for f in parse_openmetrics(om)]  # strict: a family split in two raises here
+    assert len(names) == len(set(names)) and om.endswith("# EOF\n") and om.count("# EOF") == 1
+    text_names = {re.sub(r"_total$", "", n) for n in served_families(proc.metrics())}
+    assert set(names) == text_names

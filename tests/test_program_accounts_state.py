@@ -53,7 +53,7 @@ async def test_matches_pots_and_pause_match_the_simulator(tmp_path: Path, chain:
     )
     async with aiohttp.ClientSession() as session:
         pool = RpcPool(cfg.solana, session, RpcMetrics(CollectorRegistry()))
-        collector = ProgramAccountsCollector(cfg.programs[0], pool, [])
+        collector = ProgramAccountsCollector(cfg.programs[0], pool)
 
         async def survey() -> tuple[dict[tuple[str, str], float], dict[str, float], dict[str, Any]]:
             await collector.run_cycle()
@@ -127,8 +127,8 @@ async def test_undecodable_accounts_are_never_zero_nor_not_paused(
     chain.action("pause")
     async with aiohttp.ClientSession() as session:
         pool = RpcPool(cfg.solana, session, RpcMetrics(CollectorRegistry()))
-        fresh = ProgramAccountsCollector(cfg.programs[0], pool, [])
-        surveyed = ProgramAccountsCollector(cfg.programs[0], pool, [])
+        fresh = ProgramAccountsCollector(cfg.programs[0], pool)
+        surveyed = ProgramAccountsCollector(cfg.programs[0], pool)
         await surveyed.run_cycle()
         before = account_gauges(scrape([surveyed]))[0]
         assert before[("PlatformConfig", "paused")] == 1

@@ -1,9 +1,9 @@
 """Anchor event and transaction ingestion: one collector per configured program.
 
 The I/O and the exactly-once bookkeeping live in ``exporter.ingest``; this module only
-schedules it and renders the totals. All programs' series share metric families, so the
-first collector of a group renders the families for every program (one HELP/TYPE per family,
-as the exposition format requires) and the others render nothing.
+schedules it and renders the totals. Each collector renders its own program's series; the
+families every program shares (``escrow_events``...) are merged into one by the snapshot
+renderer (``exporter.snapshot``), with one HELP/TYPE as the exposition formats require.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from exporter.anchor import EventDecoder, IdlError, load_idl
-from exporter.collectors.base import Collector, CollectorError
+from exporter.collectors.base import Collector, CollectorError, note_expiry
 from exporter.config.model import Config
 from exporter.config.programs import ProgramConfig
 from exporter.ingest import totals as t
@@ -41,21 +41,17 @@ def load_decoder(program: ProgramConfig) -> EventDecoder:
 
 
 class IngestCollector(Collector):
-    def __init__(
-        self, program: ProgramConfig, pool: RpcPool, state_path: str, group: list[IngestCollector]
-    ) -> None:
+    def __init__(self, program: ProgramConfig, pool: RpcPool, state_path: str) -> None:
         self.name = f"ingest:{program.name}"
         self.program = program
         self.interval = program.interval_seconds
         self.timeout = max(program.interval_seconds * 4, 120.0)
         self.pool = pool
         self.store = StateStore(state_path)
-        self.group = group
         self.ingester: ProgramIngester | None = None
         self._reported: str | None = None
         #: Set by the reconciliation collector: the events view it reads (exporter.reconcile.flows).
         self.flows: FlowTracker | None = None
-        group.append(self)
 
     async def run_cycle(self) -> None:
         if self.ingester is None:
@@ -78,10 +74,8 @@ class IngestCollector(Collector):
         self.store.close()
 
     def collect(self) -> Iterable[Metric]:
-        if self.group and self.group[0] is self:
-            yield from render(
-                [c.ingester for c in self.group if c.ingester is not None and c.ingester.restored]
-            )
+        if self.ingester is not None and self.ingester.restored:
+            yield from render([self.ingester])
 
 
 def _counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
@@ -175,7 +169,10 @@ def render(ingesters: list[ProgramIngester]) -> Iterable[Metric]:
             overflow.add_metric([p, labels["event"], labels["label"]], v)
         if ing.cursor is not None and ing.cursor.slot is not None:
             last_slot.add_metric([p], ing.cursor.slot)
-        lag.add_metric([p], ing.lag_seconds(now))
+        lag_seconds = ing.lag_seconds(now)
+        if lag_seconds > 0:  # it grows with the clock: a snapshot of it is good for a second
+            note_expiry(now + 1.0)
+        lag.add_metric([p], lag_seconds)
     yield _with_extra_labels(
         "escrow_events",
         "Events of the program decoded from successful transactions.",
@@ -205,8 +202,7 @@ def _histograms(fam: HistogramMetricFamily, program: str, tot: t.Totals) -> None
 
 
 def build_ingest_collectors(config: Config, pool: RpcPool) -> list[Collector]:
-    group: list[IngestCollector] = []
-    return [IngestCollector(p, pool, config.state.path, group) for p in config.programs]
+    return [IngestCollector(p, pool, config.state.path) for p in config.programs]
 
 
 def build_program_collectors(config: Config, pool: RpcPool) -> list[Collector]:

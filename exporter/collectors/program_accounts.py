@@ -58,7 +58,7 @@ class _AccountType:
 
 
 class ProgramAccountsCollector(Collector):
-    def __init__(self, program: ProgramConfig, pool: RpcPool, group: list[ProgramAccountsCollector]) -> None:
+    def __init__(self, program: ProgramConfig, pool: RpcPool) -> None:
         self.name = f"program_accounts:{program.name}"
         self.program = program
         self.interval = program.accounts.interval_seconds
@@ -71,8 +71,6 @@ class ProgramAccountsCollector(Collector):
         self.undecodable: dict[tuple[str, str, str], int] = defaultdict(int)  # (program, account, reason)
         self.types: list[_AccountType] | None = None
         self.program_id = ""
-        self.group = group
-        group.append(self)
 
     def _setup_types(self) -> list[_AccountType]:
         if self.types is None:
@@ -183,8 +181,7 @@ class ProgramAccountsCollector(Collector):
             self.problems.set((p, acct, reason), n, now)
 
     def collect(self) -> Iterable[Metric]:
-        if not self.group or self.group[0] is not self:
-            return
+        # This program's series only: the snapshot renderer merges programs into one family each.
         now = time.time()
         counts = GaugeMetricFamily(
             "escrow_program_accounts",
@@ -208,15 +205,14 @@ class ProgramAccountsCollector(Collector):
             "unknown discriminator), by reason; the type's figures were not updated.",
             labels=["program", "account", "reason"],
         )
-        for c in self.group:
-            for key, n in c.undecodable.items():
-                undecodable.add_metric(list(key), n)
-            for labels, cached in c.counts.items(now):
-                counts.add_metric(list(labels), cached.value)
-            for labels, cached in c.sums.items(now):
-                sums.add_metric(list(labels), cached.value)
-            for labels, cached in c.problems.items(now):
-                problems.add_metric(list(labels), cached.value)
+        for key, n in self.undecodable.items():
+            undecodable.add_metric(list(key), n)
+        for labels, cached in self.counts.items(now):
+            counts.add_metric(list(labels), cached.value)
+        for labels, cached in self.sums.items(now):
+            sums.add_metric(list(labels), cached.value)
+        for labels, cached in self.problems.items(now):
+            problems.add_metric(list(labels), cached.value)
         yield counts
         yield sums
         yield problems
@@ -240,5 +236,4 @@ def _account_data(item: Any) -> bytes | str:
 
 
 def build_account_collectors(config: Config, pool: RpcPool) -> list[Collector]:
-    group: list[ProgramAccountsCollector] = []
-    return [ProgramAccountsCollector(p, pool, group) for p in config.programs if p.accounts.types]
+    return [ProgramAccountsCollector(p, pool) for p in config.programs if p.accounts.types]

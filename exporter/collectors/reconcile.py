@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter.collectors.balances import WatchedAccount, resolve
-from exporter.collectors.base import Collector, CollectorError
+from exporter.collectors.base import Collector, CollectorError, note_expiry
 from exporter.config.model import Config
 from exporter.config.programs import MintConfig
 from exporter.config.reconcile import ReconciliationConfig
@@ -240,6 +240,7 @@ class ReconcileCollector(Collector):
             if p.slot is not None and p.read_at is not None:
                 slot.add_metric([views], p.slot)
                 age.add_metric([views], max(0.0, now - p.read_at))
+                note_expiry(now + 1.0)  # the age grows with the clock: a snapshot of it is good for a second
             if p.last_success is not None:
                 last.add_metric([views], p.last_success)
             runs.add_metric([views], p.runs)

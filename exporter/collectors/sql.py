@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter.collectors.base import Collector, CollectorError, SeriesCache
+from exporter.collectors.base import CachedValue, Collector, CollectorError, SeriesCache
 from exporter.config.model import Config
 from exporter.config.sql import QueryConfig
 from exporter.sql.database import Database, SqlError, open_database
-from exporter.sql.rows import to_samples
+from exporter.sql.rows import Samples, to_samples
 
 #: Seconds the scheduler's own timeout adds to ours, so our timeout fires first and is recorded.
 _SCHEDULER_GRACE = 5.0
@@ -52,15 +52,20 @@ class SqlQueryCollector(Collector):
             # Cached series stay until they are staleness_intervals old: down, never zero.
             raise CollectorError(e.reason, f"query {self.query.name}: {e.message}") from None
         # Up to max_series rows per metric: converting them is real work, kept off the event loop.
-        samples = await asyncio.to_thread(to_samples, self.query.metrics, result, self.query.max_series)
         now = self.clock()
-        for metric, values in samples.values.items():
-            cache = self.caches[metric]
-            for labels, _ in list(cache.items(now)):
-                if labels not in values:  # the result set is the truth: a row gone is a series gone
-                    cache.discard(labels)
-            for labels, value in values.items():
-                cache.set(labels, value, now)
+
+        def convert() -> tuple[Samples, dict[str, dict[tuple[str, ...], CachedValue]]]:
+            samples = to_samples(self.query.metrics, result, self.query.max_series)
+            return samples, {
+                metric: {labels: CachedValue(value, now) for labels, value in values.items()}
+                for metric, values in samples.values.items()
+            }
+
+        samples, fresh = await asyncio.to_thread(convert)
+        for metric, values in fresh.items():
+            # The result set is the truth: a row gone is a series gone. Swapped in whole, so
+            # the event loop does not walk max_series rows.
+            self.caches[metric].replace(values, now)
         self.rows = result.rows_read
         if samples.problems:
             self._failed([p.reason for p in samples.problems], started)
@@ -78,7 +83,17 @@ class SqlQueryCollector(Collector):
             self.errors[r] += 1
 
     def collect(self) -> Iterable[Metric]:
+        return self.capture()()
+
+    def capture(self) -> Callable[[], Iterable[Metric]]:
+        # Up to max_series series per metric: only the values are copied here, on the event
+        # loop; the families are built from the copy in the snapshot's worker thread.
         now = self.clock()
+        values = {name: cache.snapshot(now) for name, cache in self.caches.items()}
+        return lambda: self._families(values)
+
+    def _families(self, values: dict[str, Mapping[tuple[str, ...], CachedValue]]) -> list[Metric]:
+        families: list[Metric] = []
         for m in self.query.metrics:
             family: GaugeMetricFamily | CounterMetricFamily
             names = [*m.label_columns, *m.static_labels]
@@ -88,9 +103,10 @@ class SqlQueryCollector(Collector):
                 family = CounterMetricFamily(m.name, help_text, labels=names)
             else:
                 family = GaugeMetricFamily(m.name, help_text, labels=names)
-            for labels, cached in self.caches[m.name].items(now):
+            for labels, cached in values[m.name].items():
                 family.add_metric([*labels, *static], cached.value)
-            yield family
+            families.append(family)
+        return families
 
 
 class SqlHealthCollector(Collector):
@@ -100,6 +116,7 @@ class SqlHealthCollector(Collector):
         self.name = "sql"
         self.databases = databases
         self.queries = queries
+        self.watches = queries  # their runs change the families served here
         self.interval = interval
         self.timeout = (
             max((d.config.connect_timeout_seconds for d in databases), default=5.0) + _SCHEDULER_GRACE

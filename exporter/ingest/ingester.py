@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from exporter.anchor import DecodedEvent, EventDecoder
-from exporter.collectors.base import CollectorError
 from exporter.config.programs import ProgramConfig
+from exporter.errors import CollectorError
 from exporter.ingest.mapping import EventMapper
 from exporter.ingest.signatures import SignatureFeed, SignatureInfo
 from exporter.ingest.state import Cursor, StateError, StateStore

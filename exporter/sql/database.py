@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.collectors.base import CollectorError
 from exporter.config.sql import DatabaseConfig
+from exporter.errors import CollectorError
 
 #: Reasons (the ``reason`` label of ``escrow_sql_query_errors_total``) a driver can raise.
 UNAVAILABLE = "unavailable"  # cannot connect / connection lost: the database is down
