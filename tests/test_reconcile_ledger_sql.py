@@ -77,4 +77,13 @@ def test_as_of_slot_on_postgres(pg_server: PgServer, tmp_path: Path) -> None:  #
     dsn = pg_server.dsn.rsplit("/", 1)[0] + "/asof"
     asyncio.run(apply_postgres(dsn))
     pg_server.psql(rows("postgres"), dsn)
-    asyncio.run(check(DatabaseConfig(name="business", driver="postgres", dsn=dsn)))
+    # The exporter reads as a role that may only read (it refuses the superuser).
+    pg_server.psql(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'asof_reader') "
+        "THEN CREATE ROLE asof_reader LOGIN; END IF; END $$; "
+        "GRANT USAGE ON SCHEMA public TO asof_reader; "
+        "GRANT SELECT ON ALL TABLES IN SCHEMA public TO asof_reader;",
+        dsn,
+    )
+    reader = dsn.replace("postgres@", "asof_reader@", 1)
+    asyncio.run(check(DatabaseConfig(name="business", driver="postgres", dsn=reader)))
