@@ -31,7 +31,7 @@ DISCORD_RECEIVER = "discord"
 # The optional extra channel mirrors the paging tiers.
 DISCORD_MATCHERS = ['severity=~"critical|high"']
 #: group_by of the critical and high routes in alertmanager.yml (tests/test_alertmanager.py checks).
-PAGING_GROUP_BY = ["alertname", "program", "account", "mint", "instance"]
+PAGING_GROUP_BY = ["alertname", "program", "account", "mint", "instance", "database"]
 
 
 def load(path: Path = AM_CONFIG) -> dict[str, Any]:

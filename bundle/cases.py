@@ -127,11 +127,17 @@ PAUSED_EVENTS = f'escrow_events_total{{{J},program="paid_match",event="ProgramPa
 # ProgramPaused configured with labels: [reason] (examples/config.yml): one series per reason.
 PAUSED_INCIDENT = f'escrow_events_total{{{J},program="paid_match",event="ProgramPaused",reason="Incident"}}'
 FAILOVERS = f"escrow_rpc_failovers_total{{{J}}}"
+TX_PAUSED = f'escrow_transaction_errors_total{{{J},program="paid_match",error="ProgramPaused"}}'
+DECODE_ERR = f'escrow_event_decode_errors_total{{{J},program="paid_match",reason="unknown_discriminator"}}'
 PROBE = 'job="escrow-app-health",instance="http://app:8080/readyz"'
 PROBE_LABELS = {"job": "escrow-app-health", "instance": "http://app:8080/readyz"}
 # Balances read every 15 s until 60m; then every read fails, and the exporter serves the last
 # value (and its timestamp) for interval x staleness_intervals = 75 s before dropping both.
 TS_READS_FAIL_AT_60M = "0+15x240 3600x4"
+
+
+# Ingestion caught up and the exporter up since 0, for the 8-day withdrawal cases (10m samples).
+SETTLED = {LAG: "0x1200", PST: "0x1200"}
 
 
 def cu_buckets(calls_per_minute: dict[int, int]) -> dict[str, str]:
@@ -380,37 +386,43 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowWalletBelowFloor",
-        "treasury 0.5 SOL and fee 99.5 USDC fire; escrow role ignored",
+        "treasury 0.5 SOL and treasury 99.5 USDC fire; escrow role ignored",
         {
             BAL % ("treasury_sol", "SOL"): "0.5x20",
             INFO % ("treasury_sol", "treasury", "sol", "1"): "1x20",
-            BAL % ("fee_usdc", USDC): "99.5x20",
-            INFO % ("fee_usdc", "fee", "token", "2"): "1x20",
+            BAL % ("treasury_usdc", USDC): "99.5x20",
+            INFO % ("treasury_usdc", "treasury", "token", "2"): "1x20",
             BAL % ("escrow_usdc", USDC): "0x20",
             INFO % ("escrow_usdc", "escrow", "token", "3"): "1x20",
         },
         "12m",
         [
-            Fired("high", {"account": "treasury_sol", "mint": "SOL", "role": "treasury"}, "0.5"),
-            Fired("high", {"account": "fee_usdc", "mint": USDC, "role": "fee"}, "99.5"),
+            Fired(
+                "high", {"account": "treasury_sol", "mint": "SOL", "role": "treasury", "floor": "1"}, "0.5"
+            ),
+            Fired(
+                "high", {"account": "treasury_usdc", "mint": USDC, "role": "treasury", "floor": "100"}, "99.5"
+            ),
         ],
     ),
     # Drained to 0 and closed at 10m: the exporter drops the balance series and sets exists=0.
     Case(
         "EscrowWalletBelowFloor",
-        "a treasury SOL wallet and a fee token account drained and closed fire at 0",
+        "a treasury SOL wallet and a treasury token account drained and closed fire at 0",
         {
             BAL % ("treasury_sol", "SOL"): "5x9",
             INFO % ("treasury_sol", "treasury", "sol", "1"): "1x60",
             EXISTS % "treasury_sol": "1x9 0x50",
-            BAL % ("fee_usdc", USDC): "500x9",
-            INFO % ("fee_usdc", "fee", "token", "2"): "1x60",
-            EXISTS % "fee_usdc": "1x9 0x50",
+            BAL % ("treasury_usdc", USDC): "500x9",
+            INFO % ("treasury_usdc", "treasury", "token", "2"): "1x60",
+            EXISTS % "treasury_usdc": "1x9 0x50",
         },
         "30m",
         [
-            Fired("high", {"account": "treasury_sol", "mint": "SOL", "role": "treasury"}, "0"),
-            Fired("high", {"account": "fee_usdc", "mint": "token", "role": "fee"}, "0"),
+            Fired("high", {"account": "treasury_sol", "mint": "SOL", "role": "treasury", "floor": "1"}, "0"),
+            Fired(
+                "high", {"account": "treasury_usdc", "mint": USDC, "role": "treasury", "floor": "100"}, "0"
+            ),
         ],
     ),
     Case(
@@ -419,16 +431,17 @@ CASES: list[Case] = [
         {
             BAL % ("treasury_sol", "SOL"): "1x20",
             INFO % ("treasury_sol", "treasury", "sol", "1"): "1x20",
-            BAL % ("fee_usdc", USDC): "100x20",
-            INFO % ("fee_usdc", "fee", "token", "2"): "1x20",
+            BAL % ("treasury_usdc", USDC): "100x20",
+            INFO % ("treasury_usdc", "treasury", "token", "2"): "1x20",
         },
         "12m",
     ),
     # 8 days at 30 withdrawals/h, then 120/h (4x the same hour's average) fires; 90/h (3x) does not.
+    # Ingestion caught up and the exporter up throughout (SETTLED).
     Case(
         "EscrowWithdrawalSpike",
         "120/h against a 30/h baseline fires",
-        {WD: "0+5x1152 5780+20x20"},
+        {WD: "0+5x1152 5780+20x20", **SETTLED},
         "11590m",
         [Fired("high", PROG, "120")],
         interval="10m",
@@ -437,32 +450,24 @@ CASES: list[Case] = [
     Case(
         "EscrowWithdrawalSpike",
         "90/h (3x baseline) is quiet",
-        {WD: "0+5x1152 5775+15x20"},
+        {WD: "0+5x1152 5775+15x20", **SETTLED},
         "11590m",
         interval="10m",
         evaluation_interval="10m",
     ),
     Case(
         "EscrowWithdrawalSpike",
-        "without history, 120/h fires",
-        {WD: "0+20x20"},
-        "90m",
-        [Fired("high", PROG, "120")],
-        interval="10m",
-        evaluation_interval="10m",
-    ),
-    Case(
-        "EscrowWithdrawalSpike",
-        "without history, 96/h is quiet",
-        {WD: "0+16x20"},
-        "90m",
+        "without 7-day history, 300/h after 5 hours at 30/h fires",
+        {WD: "0+5x30 205+50x12", **SETTLED},
+        "410m",
+        [Fired("high", PROG, "300")],
         interval="10m",
         evaluation_interval="10m",
     ),
     Case(
         "EscrowWithdrawalSpike",
         "18/h after a week of none is under the floor",
-        {WD: "0x1152 3+3x20"},
+        {WD: "0x1152 3+3x20", **SETTLED},
         "11590m",
         interval="10m",
         evaluation_interval="10m",
@@ -690,4 +695,110 @@ CASES: list[Case] = [
         {**JL, "database": "business"},
     ),
     Case("Watchdog", "always fires", {}, "1m", [Fired("low", {}, "1")]),
+]
+
+# Ordinary days that used to page (issue 13). Each case fails on the rules it replaced.
+HV_TOKEN = "HvTok1111111111111111111111111111111111111"
+CASES += [
+    # Prometheus-side gaps: the exporter kept running (same process_start_time_seconds) and
+    # nothing new happened, but `X unless X offset 15m` saw the series "appear" again.
+    Case(
+        "EscrowEventDecodeErrors",
+        "a 3-minute scrape failure (stale markers) is quiet",
+        {DECODE_ERR: "2x10 stale _x2 2x20", PST: "0x10 stale _x2 0x20"},
+        "27m",
+    ),
+    Case(
+        "EscrowEventDecodeErrors",
+        "Prometheus down for 10 minutes is quiet",
+        {DECODE_ERR: "2x10 _x10 2x20", PST: "0x10 _x10 0x20"},
+        "33m",
+    ),
+    Case(
+        "EscrowProgramPaused",
+        "a 3-minute scrape failure (stale markers) is quiet",
+        {
+            PAUSED_STATE: "0x10 stale _x2 0x20",
+            PAUSED_INCIDENT: "1x10 stale _x2 1x20",
+            PST: "0x10 stale _x2 0x20",
+        },
+        "23m",
+    ),
+    Case(
+        "EscrowProgramPaused",
+        "Prometheus down for 10 minutes is quiet",
+        {PAUSED_STATE: "0x10 _x10 0x20", PAUSED_INCIDENT: "1x10 _x10 1x20", PST: "0x10 _x10 0x20"},
+        "28m",
+    ),
+    # Paused from 11m to 31m (every transaction rejected with ProgramPaused), resumed at 32m.
+    Case(
+        "EscrowTransactionFailureRatio",
+        "2 minutes after a resume (the window still holds the pause's rejections) is quiet",
+        {
+            TX_OK: "0+60x10 600x20 600+60x20",
+            TX_FAIL: "0x10 0+30x20 600x20",
+            TX_PAUSED: "0x10 0+30x20 600x20",
+        },
+        "34m",
+    ),
+    Case(
+        "EscrowTransactionFailureRatio",
+        "real failures beside ProgramPaused rejections still fire medium",
+        {TX_OK: "0+60x40", TX_FAIL: "0+60x40", TX_PAUSED: "0+30x40"},
+        "25m",
+        [Fired("medium", PROG, "33.33%")],
+    ),
+    Case(
+        "EscrowWalletBelowFloor",
+        "a treasury holding 50 of a token without a configured floor is quiet",
+        {
+            BAL % ("treasury_gov", HV_TOKEN): "50x20",
+            INFO % ("treasury_gov", "treasury", "token", "5"): "1x20",
+        },
+        "12m",
+    ),
+    Case(
+        "EscrowWalletBelowFloor",
+        "a treasury holding 5 of a token under its account floor of 10 fires",
+        {
+            BAL % ("treasury_hv", HV_TOKEN): "5x20",
+            INFO % ("treasury_hv", "treasury", "token", "4"): "1x20",
+        },
+        "12m",
+        [Fired("high", {"account": "treasury_hv", "mint": HV_TOKEN, "role": "treasury", "floor": "10"}, "5")],
+    ),
+    Case(
+        "EscrowWalletBelowFloor",
+        "a fee wallet emptied by a planned sweep is quiet",
+        {BAL % ("fee_usdc", USDC): "0x20", INFO % ("fee_usdc", "fee", "token", "2"): "1x20"},
+        "12m",
+    ),
+]
+
+
+def spike_case(title: str, series: dict[str, str], at: str, fires: list[Fired] | None = None) -> Case:
+    return Case(
+        "EscrowWithdrawalSpike", title, series, at, fires or [], interval="10m", evaluation_interval="10m"
+    )
+
+
+CASES += [
+    # The issue's demo: a steady 300 withdrawals/h, no 7-day history, exporter up for hours.
+    spike_case(
+        "a steady 300/h with no 7-day history is quiet",
+        {WD: "0+50x40", LAG: "0x40", PST: "0x40"},
+        "290m",
+    ),
+    # 30/h for 4h, ingestion stalled for 3h (lag grows), then the backlog of 90 is counted at once.
+    spike_case(
+        "the catch-up after a 3-hour ingestion stall is quiet",
+        {WD: "0+5x24 120x18 215+5x20", LAG: "0x24 600+600x17 0x21", PST: "0x70"},
+        "470m",
+    ),
+    # A first deployment backfills 1,000 historical withdrawals in its first cycles.
+    spike_case(
+        "a first deployment's backfill of 1,000 withdrawals is quiet",
+        {WD: "0 1000+5x20", LAG: "0x20", PST: "0x20"},
+        "40m",
+    ),
 ]

@@ -37,21 +37,61 @@ PARAMS: dict[str, str] = {
     # How far back the "last good read" clauses look (last_over_time), in seconds; beyond it
     # the exporter's uptime, capped at this, is reported instead (a lower bound).
     "lookback_seconds": "21600",
-    # Treasury and fee wallets: SOL pays transaction fees, tokens pay out winners.
-    "wallet_floor_sol": "1",
-    "wallet_floor_token": "100",
+    # Roles whose wallets are floor-checked (EscrowWalletBelowFloor).
+    "wallet_roles": "treasury|fee",
     # Withdrawal spike: this many times the same hour's average over the previous 7 days ...
     "withdrawal_spike_factor": "3",
     # ... but never below this many withdrawals per hour (quiet hours are noisy) ...
     "withdrawal_spike_floor": "20",
-    # ... and, while there is no history yet (first week), above this absolute count.
-    "withdrawal_spike_no_baseline": "100",
+    # ... counted only over an hour with ingestion caught up (lag at most this) and the exporter
+    # up for longer than this (a restart counts the downtime's withdrawals at once).
+    "spike_settled_lag_seconds": "300",
+    "spike_settled_uptime_seconds": "3900",
     "tx_failure_min_rate": "0.05",
+    # Error names (regex alternatives) with which the program rejects transactions while paused.
+    "pause_errors": "ProgramPaused",
     # Solana's default per-transaction budget is 200k CU; alert at 90% of it.
     "compute_units_limit": "200000",
     "rpc_slot_lag": "150",
     "failovers_per_30m": "4",
 }
+
+# Wallet floors in whole units: per mint, overridden per account. A mint without a floor is not
+# floor-checked; nor is a wallet (account or role) emptied by planned sweeps.
+MINT_FLOORS: dict[str, str] = {
+    "SOL": "1",
+    "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v": "100",
+    "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS": "100",
+    "FE3z5sZn5SD9p6NoMKPfyPGMAMJWycKjNchfBgxdqfKR": "100",
+}
+# A high-value token held in small amounts: its own floor.
+ACCOUNT_FLOORS: dict[str, str] = {"treasury_hv": "10"}
+PLANNED_SWEEP_ACCOUNTS: tuple[str, ...] = ()
+PLANNED_SWEEP_ROLES: tuple[str, ...] = ("fee",)
+
+
+def wallet_floor_expr() -> str:
+    """One comparison per configured floor, each labelled with its ``floor``."""
+    metric = "account_mint_role:escrow_wallet_balance:max"
+
+    def term(matchers: str, floor: str) -> str:
+        return f'label_replace({metric}{{{matchers}}} < {floor}, "floor", "{floor}", "", "")'
+
+    terms = [
+        term(f'account="{a}"', f)
+        for a, f in sorted(ACCOUNT_FLOORS.items())
+        if a not in PLANNED_SWEEP_ACCOUNTS
+    ]
+    skip_accounts = "|".join(sorted({*ACCOUNT_FLOORS, *PLANNED_SWEEP_ACCOUNTS}))
+    for mint, floor in MINT_FLOORS.items():
+        matchers = [f'mint="{mint}"']
+        if skip_accounts:
+            matchers.append(f'account!~"{skip_accounts}"')
+        if PLANNED_SWEEP_ROLES:
+            matchers.append(f'role!~"{"|".join(PLANNED_SWEEP_ROLES)}"')
+        terms.append(term(", ".join(matchers), floor))
+    return "\nor ".join(terms) if terms else "vector(0) > 1"
+
 
 # Tiers per alert may carry different thresholds; these are looked up as [[threshold]].
 RULE_GROUP_FILES: dict[str, str] = {
@@ -97,6 +137,8 @@ def fill(text: str, threshold: str = "") -> str:
         key = m.group(1)
         if key == "threshold":
             return threshold
+        if key == "wallet_floor_expr":
+            return wallet_floor_expr()
         if key not in PARAMS:
             raise KeyError(f"bundle/config.py: unknown placeholder [[{key}]]")
         return PARAMS[key]
@@ -142,18 +184,24 @@ RECORDINGS: list[Recording] = [
         " and on (account) (max by (account) (escrow_account_exists{[[job]]}) == 0))",
         "treasury",
     ),
-    # Likewise a closed treasury/fee wallet holds 0. Its mint is gone with its balance series:
-    # "SOL" for a SOL wallet, "token" for a token account.
+    # Likewise a closed treasury/fee wallet holds 0, under the mint its balance series had (kept by
+    # last_over_time); a wallet never read has no mint: "SOL" for a SOL wallet, "token" otherwise.
     Recording(
         "account_mint_role:escrow_wallet_balance:max",
         "max by (account, mint, role) (\n"
         "  escrow_account_balance{[[job]]}"
-        ' * on (job, instance, account) group_left (role) escrow_account_info{[[job]], role=~"treasury|fee"}\n'
+        ' * on (job, instance, account) group_left (role) escrow_account_info{[[job]], role=~"[[wallet_roles]]"}\n'
+        ")\n"
+        "or on (account)\n"
+        "max by (account, mint, role) (\n"
+        "  0 * last_over_time(escrow_account_balance{[[job]]}[[[lookback_seconds]]s])"
+        ' * on (job, instance, account) group_left (role) escrow_account_info{[[job]], role=~"[[wallet_roles]]"}\n'
+        "  and on (job, instance, account) escrow_account_exists{[[job]]} == 0\n"
         ")\n"
         "or on (account)\n"
         "max by (account, mint, role) (\n"
         "  label_replace(label_replace(\n"
-        '    0 * escrow_account_info{[[job]], role=~"treasury|fee"}'
+        '    0 * escrow_account_info{[[job]], role=~"[[wallet_roles]]"}'
         " and on (job, instance, account) escrow_account_exists{[[job]]} == 0,\n"
         '    "mint", "SOL", "kind", "sol"), "mint", "token", "kind", "token")\n'
         ")",
@@ -175,15 +223,56 @@ RECORDINGS: list[Recording] = [
         + "\n)",
         "treasury",
     ),
+    # Before 7 days of history: the hourly count averaged over the 6 hours before the last one.
+    Recording(
+        "program:escrow_withdrawals:increase1h_avg6h",
+        "avg_over_time(program:escrow_withdrawals:increase1h[6h] offset 1h)",
+        "treasury",
+    ),
+    Recording(
+        "program:escrow_withdrawals:increase1h_baseline",
+        "program:escrow_withdrawals:increase1h_baseline7d\nor\nprogram:escrow_withdrawals:increase1h_avg6h",
+        "treasury",
+    ),
+    # Withdrawals are counted when ingested, not when they happened on chain: an hour in which
+    # ingestion lagged (a stall's catch-up, a first deployment's backfill) or the exporter
+    # (re)started (the downtime's withdrawals are counted at once) says nothing about the rate
+    # on chain. 1 per program whose ingestion was caught up for the whole last hour.
+    Recording(
+        "program:escrow_ingest_settled:1h",
+        "max by (program) (max_over_time(escrow_ingest_lag_seconds{[[job]]}[1h])) <= [[spike_settled_lag_seconds]]\n"
+        "unless on (program)\n"
+        "min by (program) (\n"
+        "  time() - (0 * escrow_ingest_lag_seconds{[[job]]}"
+        " + on (job, instance) group_left () process_start_time_seconds{[[job]]})\n"
+        ") <= [[spike_settled_uptime_seconds]]",
+        "treasury",
+    ),
     Recording(
         "program:escrow_transactions:rate10m",
         "sum by (program) (rate(escrow_transactions_total{[[job]]}[10m]))",
         "chain",
     ),
+    # Transactions the program rejects because it is paused: EscrowProgramPaused covers the pause,
+    # and after a resume the 10-minute window still holds them (they paged right after resuming).
+    Recording(
+        "program:escrow_transactions_rejected_paused:rate10m",
+        'sum by (program) (rate(escrow_transaction_errors_total{[[job]], error=~"[[pause_errors]]"}[10m]))\n'
+        "or on (program)\n0 * program:escrow_transactions:rate10m",
+        "chain",
+    ),
+    Recording(
+        "program:escrow_transactions_unpaused:rate10m",
+        "program:escrow_transactions:rate10m - program:escrow_transactions_rejected_paused:rate10m",
+        "chain",
+    ),
+    # 0/0 (every transaction rejected as paused) is NaN: no failure ratio while paused.
     Recording(
         "program:escrow_transactions_failed:ratio_rate10m",
-        'sum by (program) (rate(escrow_transactions_total{[[job]], status="failed"}[10m]))'
-        " / program:escrow_transactions:rate10m",
+        "(\n"
+        '  sum by (program) (rate(escrow_transactions_total{[[job]], status="failed"}[10m]))\n'
+        "  - program:escrow_transactions_rejected_paused:rate10m\n"
+        ")\n/ program:escrow_transactions_unpaused:rate10m",
         "chain",
     ),
     Recording(
@@ -204,13 +293,17 @@ def _counter_grew(metric: str, by: str, window_minutes: int = 15, matchers: str 
     series looks new. It therefore applies only once the process has been up for the window plus
     2 minutes (first cycle and scrape): a series created within the first 2 minutes of uptime is
     indistinguishable from a restored one and is not reported by that clause.
+
+    "Absent before" looks back ``lookback_seconds`` (last_over_time), not at one instant: a failed
+    scrape writes stale markers and a Prometheus outage leaves a hole, and either made a series
+    that was there all along look new when the window's start fell into the gap.
     """
     sel = f"{metric}{{[[job]]{', ' + matchers if matchers else ''}}}"
     grace = window_minutes * 60 + 120
     return (
         f"sum by ({by}) (increase({sel}[{window_minutes}m])) > 0\n"
         f"or sum by ({by}) (\n"
-        f"  ({sel} unless {sel} offset {window_minutes}m)\n"
+        f"  ({sel} unless last_over_time({sel}[[[lookback_seconds]]s] offset {window_minutes}m))\n"
         f"  and on (job, instance) time() - process_start_time_seconds{{[[job]]}} > {grace}\n"
         ") > 0"
     )
@@ -332,6 +425,7 @@ ALERTS: list[Alert] = [
         'escrow_rpc_requests_total{endpoint="{{ $labels.endpoint }}"} by outcome.',
         "escrow-chain-rpc",
         "`escrow_rpc_up == 0` for 5m",
+        keep_firing_for="2m",
     ),
     Alert(
         "EscrowRpcEndpointLagging",
@@ -424,55 +518,53 @@ ALERTS: list[Alert] = [
     Alert(
         "EscrowWalletBelowFloor",
         "treasury",
-        'account_mint_role:escrow_wallet_balance:max{mint="SOL"} < [[wallet_floor_sol]]\n'
-        'or account_mint_role:escrow_wallet_balance:max{mint!="SOL"} < [[wallet_floor_token]]',
+        "[[wallet_floor_expr]]",
         {"high": ""},
         "10m",
         "A treasury or fee wallet is below its floor.",
         "The {{ $labels.role }} wallet {{ $labels.account }} holds {{ $value }} {{ $labels.mint }} "
-        "(floor [[wallet_floor_sol]] SOL, [[wallet_floor_token]] per token; a wallet closed on chain counts as 0). "
-        "Check first: the wallet's "
+        "(floor {{ $labels.floor }}; a wallet closed on chain counts as 0). Check first: the wallet's "
         "recent outgoing transfers and whether a planned sweep ran.",
         "escrow-treasury",
-        "treasury/fee balance < [[wallet_floor_sol]] SOL or < [[wallet_floor_token]] token units "
-        "(closed = 0) for 10m",
+        "treasury/fee balance below the floor of its account, else of its mint (closed = 0), for 10m; "
+        "a mint without a floor, and a wallet with planned sweeps, is not floor-checked",
     ),
     Alert(
         "EscrowWithdrawalSpike",
         "treasury",
-        "(\n"
-        "  program:escrow_withdrawals:increase1h\n"
-        "    > [[withdrawal_spike_factor]] * program:escrow_withdrawals:increase1h_baseline7d\n"
-        "  or\n"
-        "  (program:escrow_withdrawals:increase1h unless program:escrow_withdrawals:increase1h_baseline7d)\n"
-        "    > [[withdrawal_spike_no_baseline]]\n"
-        ")\n"
-        "and program:escrow_withdrawals:increase1h > [[withdrawal_spike_floor]]",
+        "program:escrow_withdrawals:increase1h\n"
+        "  > [[withdrawal_spike_factor]] * program:escrow_withdrawals:increase1h_baseline\n"
+        "and program:escrow_withdrawals:increase1h > [[withdrawal_spike_floor]]\n"
+        "and on (program) program:escrow_ingest_settled:1h",
         {"high": ""},
         "5m",
         "Withdrawals are far above their usual level for this hour.",
         'Program {{ $labels.program }} processed {{ $value | printf "%.0f" }} withdrawals in the last hour, '
-        "more than [[withdrawal_spike_factor]]x the same hour's 7-day average (or > [[withdrawal_spike_no_baseline]] "
-        "without history; ignored below [[withdrawal_spike_floor]]). Check first: top withdrawing users "
+        "more than [[withdrawal_spike_factor]]x the same hour's 7-day average (before 7 days of history: "
+        "the average hour of the 6 hours before; ignored below [[withdrawal_spike_floor]]), with ingestion caught up "
+        "for the whole hour. Check first: top withdrawing users "
         'in the business DB and escrow_event_amount_total{event="WithdrawalProcessed"}. '
         "Procedure: docs/runbooks/fraud-escalation-chargebacks.md.",
         "escrow-treasury",
-        "withdrawals/h > [[withdrawal_spike_factor]]x same-hour 7d average (or > [[withdrawal_spike_no_baseline]] "
-        "without history) and > [[withdrawal_spike_floor]]/h, for 5m",
+        "withdrawals/h > [[withdrawal_spike_factor]]x same-hour 7d average (before that: the 6 hours before) "
+        "and > [[withdrawal_spike_floor]]/h, ingestion caught up (lag <= [[spike_settled_lag_seconds]]s) for the "
+        "whole hour and the exporter up for > [[spike_settled_uptime_seconds]]s, for 5m",
     ),
     Alert(
         "EscrowTransactionFailureRatio",
         "chain",
         "program:escrow_transactions_failed:ratio_rate10m > [[threshold]]\n"
-        "and program:escrow_transactions:rate10m > [[tx_failure_min_rate]]",
+        "and program:escrow_transactions_unpaused:rate10m > [[tx_failure_min_rate]]",
         {"high": "0.5", "medium": "0.2"},
         "10m",
         "Many of the program's transactions fail.",
         "{{ $value | humanizePercentage }} of {{ $labels.program }} transactions failed over 10 minutes "
+        "(not counting rejections while paused: [[pause_errors]]) "
         "(threshold [[threshold]]). Check first: "
         'topk(5, increase(escrow_transaction_errors_total{program="{{ $labels.program }}"}[10m])) by error.',
         "escrow-overview",
-        "failed/total transactions > [[threshold]] (and > [[tx_failure_min_rate]] tx/s) for 10m",
+        "failed/total transactions, rejections while paused (`[[pause_errors]]`) left out, > [[threshold]] "
+        "(and > [[tx_failure_min_rate]] tx/s) for 10m",
     ),
     Alert(
         "EscrowComputeUnitsNearLimit",
@@ -653,6 +745,7 @@ ALERTS: list[Alert] = [
         "the exporter's DSN secret.",
         "escrow-business",
         "`escrow_sql_up == 0` for 5m",
+        keep_firing_for="2m",
     ),
     Alert(
         "Watchdog",

@@ -149,9 +149,10 @@ unit tests: `prometheus/tests/*.yml`; routing: `alertmanager/alertmanager.yml`.
 Discord is an optional extra channel for `critical` and `high`, added by
 `python -m bundle.amconfig --out OUT --discord-webhook-url-file FILE` (see `alertmanager/README.md`).
 
-Grouping: `critical` and `high` group by `alertname`, `program`, `account`, `mint` and `instance`, so
-each affected account or exporter is its own PagerDuty incident (two wallets below their floor are
-two pages); `medium` groups by `alertname` and `program`; the `low` digest is one message for all
+Grouping: `critical` and `high` group by `alertname`, `program`, `account`, `mint`, `instance` and
+`database`, so each affected account or exporter is its own PagerDuty incident (two wallets below
+their floor are two pages) and its title names them (`[HIGH] EscrowWalletBelowFloor account=treasury_sol
+mint=SOL: ...`); `medium` groups by `alertname` and `program`; the `low` digest is one message for all
 low alerts, sent at most hourly, listing the firing ones and those resolved since the previous
 digest (a low alert that fired and cleared in between is still reported).
 
@@ -160,7 +161,10 @@ Inhibitions: a `critical` alert mutes `high`/`medium`/`low` alerts with the same
 `EscrowRpcOutage` mutes its symptoms on the same exporter (same `job` and `instance`:
 `EscrowRpcEndpointDown`, `EscrowRpcEndpointLagging`, `EscrowRpcFailoverFlapping`,
 `EscrowBalanceStale`, `EscrowIngestLag`, and `EscrowCollectorFailing` for the non-SQL collectors;
-an outage on one shard mutes nothing on another); `EscrowSqlDatabaseDown` mutes `EscrowSqlQueryFailing`;
+an outage on one shard mutes nothing on another); `EscrowSqlDatabaseDown` mutes `EscrowSqlQueryFailing`
+and `EscrowCollectorFailing` of the SQL collectors (`sql`, `sql:<query>`) on the same exporter;
+`EscrowRpcEndpointDown` mutes `EscrowRpcEndpointLagging` of the same endpoint (a lagging endpoint
+is reported down too);
 `EscrowProgramPaused` mutes `EscrowTransactionFailureRatio` for the same program (every
 transaction fails with `ProgramPaused` while paused). Nothing mutes `EscrowAppProbeFailed`: the
 application can fail independently of the exporter.

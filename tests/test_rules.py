@@ -207,7 +207,7 @@ REGRESSION_CASES = {
         "a drained-and-closed escrow with 250k on the books fires",
         "a drift of exactly the tolerance (100.01 vs 100) is quiet",
     ],
-    "EscrowWalletBelowFloor": ["a treasury SOL wallet and a fee token account drained and closed fire at 0"],
+    "EscrowWalletBelowFloor": ["a treasury SOL wallet and a treasury token account drained and closed fire at 0"],
     "EscrowIngestLag": [
         "every cycle failing from a caught-up state (lag stays 0) fires high and medium",
         "no successful cycle since the exporter started 22m ago fires high and medium",
@@ -233,6 +233,34 @@ REGRESSION_CASES = {
     "EscrowLogsTruncated": ["totals restored after a 20-minute downtime are quiet"],
     "EscrowRpcFailoverFlapping": ["exactly 4 failovers in 30m (unaligned scrapes) is quiet"],
 }
+# Issue 13: pages an ordinary day used to send.
+ISSUE_13_CASES = {
+    "EscrowEventDecodeErrors": [
+        "a 3-minute scrape failure (stale markers) is quiet",
+        "Prometheus down for 10 minutes is quiet",
+    ],
+    "EscrowProgramPaused": [
+        "a 3-minute scrape failure (stale markers) is quiet",
+        "Prometheus down for 10 minutes is quiet",
+    ],
+    "EscrowWithdrawalSpike": [
+        "a steady 300/h with no 7-day history is quiet",
+        "the catch-up after a 3-hour ingestion stall is quiet",
+        "a first deployment's backfill of 1,000 withdrawals is quiet",
+        "without 7-day history, 300/h after 5 hours at 30/h fires",
+    ],
+    "EscrowTransactionFailureRatio": [
+        "2 minutes after a resume (the window still holds the pause's rejections) is quiet",
+        "real failures beside ProgramPaused rejections still fire medium",
+    ],
+    "EscrowWalletBelowFloor": [
+        "a treasury holding 50 of a token without a configured floor is quiet",
+        "a treasury holding 5 of a token under its account floor of 10 fires",
+        "a fee wallet emptied by a planned sweep is quiet",
+    ],
+}
+for _alert, _titles in ISSUE_13_CASES.items():
+    REGRESSION_CASES.setdefault(_alert, []).extend(_titles)
 
 
 def test_review_regression_cases_are_generated() -> None:
