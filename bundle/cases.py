@@ -11,15 +11,62 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from bundle.config import ACCOUNT_FLOORS, EXPORTER_JOB, MINT_FLOORS, PARAMS, PROBE_JOB
 from exporter.ingest.totals import CU_BUCKETS, bucket_label
 
-J = 'job="escrow-exporter",instance="exporter:10190"'
-JL = {"job": "escrow-exporter", "instance": "exporter:10190"}
+# Boundary values come from the site's thresholds (bundle/site.yml), so a site with other
+# thresholds still has cases just above (fires) and exactly at (quiet) each of these.
+SLOT_LAG = int(PARAMS["rpc_slot_lag"])
+WEBHOOK_S = int(PARAMS["webhook_latency_seconds"])
+OUTBOX = int(PARAMS["outbox_depth"])
+LAG_HIGH = int(PARAMS["ingest_lag_high_seconds"])
+LAG_MEDIUM = int(PARAMS["ingest_lag_medium_seconds"])
+STALE_S = int(PARAMS["balance_stale_seconds"])
+# When ingestion failing since 5m (or never succeeding) has been over the high threshold for
+# EscrowIngestLag's 5m `for:`.
+LAG_AT = max(22, -(-(300 + LAG_HIGH) // 60) + 7)
+FAILOVERS_MAX = int(PARAMS["failovers_per_30m"])
+# Failed transactions per 100: between the tiers, above high, and just under medium.
+_MED, _HIGH = (
+    round(float(PARAMS["tx_failure_ratio_medium"]) * 100),
+    round(float(PARAMS["tx_failure_ratio_high"]) * 100),
+)
+FAIL_MID, FAIL_HIGH, FAIL_LOW = (_MED + _HIGH) // 2 + 1, (_HIGH + 100) // 2 + 1, _MED - 1
+
+
+def failovers(n: int) -> str:
+    """10 failovers long ago, then ``n`` more 1 minute apart (15 s scrapes), then none."""
+    steps = " ".join(f"{10 + i}x4" for i in range(1, n))
+    return f"10x240 {steps} {10 + n}x200".replace("  ", " ")
+
+
+def humanize_duration(seconds: float) -> str:
+    """Prometheus' humanizeDuration for whole seconds of a minute or more."""
+    s = int(seconds)
+    d, h, m, sec = s // 86400, s % 86400 // 3600, s % 3600 // 60, s % 60
+    if d:
+        return f"{d}d {h}h {m}m {sec}s"
+    if h:
+        return f"{h}h {m}m {sec}s"
+    return f"{m}m {sec}s"
+
+
+def under(floor: str) -> str:
+    """A balance half a unit under ``floor``, as Prometheus prints it."""
+    return f"{float(floor) - 0.5:g}"
+
+
+J = f'job="{EXPORTER_JOB}",instance="exporter:10190"'
+JL = {"job": EXPORTER_JOB, "instance": "exporter:10190"}
 # The same exporter restarted under another instance (a Kubernetes pod gets a new IP).
-J2 = 'job="escrow-exporter",instance="exporter-2:10190"'
+J2 = f'job="{EXPORTER_JOB}",instance="exporter-2:10190"'
 # The exporter serves process_start_time_seconds; the restart-aware clauses read it.
 PST = f"process_start_time_seconds{{{J}}}"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+SOL_FLOOR, USDC_FLOOR = MINT_FLOORS["SOL"], MINT_FLOORS[USDC]
+SOL_WALLET = {"account": "treasury_sol", "mint": "SOL", "role": "treasury"}
+USDC_WALLET = {"account": "treasury_usdc", "mint": USDC, "role": "treasury"}
+HV_FLOOR = ACCOUNT_FLOORS["treasury_hv"]
 
 
 @dataclass(frozen=True)
@@ -129,8 +176,8 @@ PAUSED_INCIDENT = f'escrow_events_total{{{J},program="paid_match",event="Program
 FAILOVERS = f"escrow_rpc_failovers_total{{{J}}}"
 TX_PAUSED = f'escrow_transaction_errors_total{{{J},program="paid_match",error="ProgramPaused"}}'
 DECODE_ERR = f'escrow_event_decode_errors_total{{{J},program="paid_match",reason="unknown_discriminator"}}'
-PROBE = 'job="escrow-app-health",instance="http://app:8080/readyz"'
-PROBE_LABELS = {"job": "escrow-app-health", "instance": "http://app:8080/readyz"}
+PROBE = f'job="{PROBE_JOB}",instance="http://app:8080/readyz"'
+PROBE_LABELS = {"job": PROBE_JOB, "instance": "http://app:8080/readyz"}
 # Balances read every 15 s until 60m; then every read fails, and the exporter serves the last
 # value (and its timestamp) for interval x staleness_intervals = 75 s before dropping both.
 TS_READS_FAIL_AT_60M = "0+15x240 3600x4"
@@ -158,7 +205,7 @@ CASES: list[Case] = [
         "no target for 6m fires",
         {'up{job="other",instance="x:1"}': "1x10"},
         "6m",
-        [Fired("high", {"job": "escrow-exporter"}, "1")],
+        [Fired("high", {"job": EXPORTER_JOB}, "1")],
     ),
     Case("EscrowExporterAbsent", "a target that is up is quiet", {f"up{{{J}}}": "1x10"}, "6m"),
     *held(
@@ -181,7 +228,7 @@ CASES: list[Case] = [
         "every probe target vanished fires",
         {f"up{{{PROBE}}}": "1x5", f"probe_success{{{PROBE}}}": "1x5"},
         "20m",
-        [Fired("high", {"job": "escrow-app-health"}, "1")],
+        [Fired("high", {"job": PROBE_JOB}, "1")],
     ),
     Case(
         "EscrowAppProbeFailed",
@@ -213,20 +260,20 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowRpcEndpointLagging",
-        "151 slots behind fires",
+        f"{SLOT_LAG + 1} slots behind fires",
         {
             f'escrow_rpc_slot{{{J},endpoint="a"}}': "10000x20",
-            f'escrow_rpc_slot{{{J},endpoint="b"}}': "9849x20",
+            f'escrow_rpc_slot{{{J},endpoint="b"}}': f"{10000 - SLOT_LAG - 1}x20",
         },
         "7m",
-        [Fired("low", {**JL, "endpoint": "b"}, "151")],
+        [Fired("low", {**JL, "endpoint": "b"}, str(SLOT_LAG + 1))],
     ),
     Case(
         "EscrowRpcEndpointLagging",
-        "150 slots behind is quiet",
+        f"{SLOT_LAG} slots behind is quiet",
         {
             f'escrow_rpc_slot{{{J},endpoint="a"}}': "10000x20",
-            f'escrow_rpc_slot{{{J},endpoint="b"}}': "9850x20",
+            f'escrow_rpc_slot{{{J},endpoint="b"}}': f"{10000 - SLOT_LAG}x20",
         },
         "7m",
     ),
@@ -234,17 +281,17 @@ CASES: list[Case] = [
     # extrapolates (exactly 4 failovers read as 4.03).
     Case(
         "EscrowRpcFailoverFlapping",
-        "5 failovers in 30m (unaligned scrapes) fires",
-        {FAILOVERS: "10x240 11x4 12x4 13x4 14x4 15x200"},
+        f"{FAILOVERS_MAX + 1} failovers in 30m (unaligned scrapes) fires",
+        {FAILOVERS: failovers(FAILOVERS_MAX + 1)},
         "70m10s",
-        [Fired("medium", JL, "5")],
+        [Fired("medium", JL, str(FAILOVERS_MAX + 1))],
         interval="15s",
         evaluation_interval="10s",
     ),
     Case(
         "EscrowRpcFailoverFlapping",
-        "exactly 4 failovers in 30m (unaligned scrapes) is quiet",
-        {FAILOVERS: "10x240 11x4 12x4 13x4 14x200"},
+        f"exactly {FAILOVERS_MAX} failovers in 30m (unaligned scrapes) is quiet",
+        {FAILOVERS: failovers(FAILOVERS_MAX)},
         "70m10s",
         interval="15s",
         evaluation_interval="10s",
@@ -343,8 +390,8 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowBalanceStale",
-        "last read exactly 600s ago is quiet",
-        {TS: "-600+15x200", ESCROW_INFO: "1x200", EXISTS % "escrow_usdc": "1x200", PST: "-3600x200"},
+        f"last read exactly {STALE_S}s ago is quiet",
+        {TS: f"-{STALE_S}+15x200", ESCROW_INFO: "1x200", EXISTS % "escrow_usdc": "1x200", PST: "-3600x200"},
         "30m",
         interval="15s",
     ),
@@ -388,21 +435,17 @@ CASES: list[Case] = [
         "EscrowWalletBelowFloor",
         "treasury 0.5 SOL and treasury 99.5 USDC fire; escrow role ignored",
         {
-            BAL % ("treasury_sol", "SOL"): "0.5x20",
+            BAL % ("treasury_sol", "SOL"): f"{under(SOL_FLOOR)}x20",
             INFO % ("treasury_sol", "treasury", "sol", "1"): "1x20",
-            BAL % ("treasury_usdc", USDC): "99.5x20",
+            BAL % ("treasury_usdc", USDC): f"{under(USDC_FLOOR)}x20",
             INFO % ("treasury_usdc", "treasury", "token", "2"): "1x20",
             BAL % ("escrow_usdc", USDC): "0x20",
             INFO % ("escrow_usdc", "escrow", "token", "3"): "1x20",
         },
         "12m",
         [
-            Fired(
-                "high", {"account": "treasury_sol", "mint": "SOL", "role": "treasury", "floor": "1"}, "0.5"
-            ),
-            Fired(
-                "high", {"account": "treasury_usdc", "mint": USDC, "role": "treasury", "floor": "100"}, "99.5"
-            ),
+            Fired("high", {**SOL_WALLET, "floor": SOL_FLOOR}, under(SOL_FLOOR)),
+            Fired("high", {**USDC_WALLET, "floor": USDC_FLOOR}, under(USDC_FLOOR)),
         ],
     ),
     # Drained to 0 and closed at 10m: the exporter drops the balance series and sets exists=0.
@@ -419,19 +462,17 @@ CASES: list[Case] = [
         },
         "30m",
         [
-            Fired("high", {"account": "treasury_sol", "mint": "SOL", "role": "treasury", "floor": "1"}, "0"),
-            Fired(
-                "high", {"account": "treasury_usdc", "mint": USDC, "role": "treasury", "floor": "100"}, "0"
-            ),
+            Fired("high", {**SOL_WALLET, "floor": SOL_FLOOR}, "0"),
+            Fired("high", {**USDC_WALLET, "floor": USDC_FLOOR}, "0"),
         ],
     ),
     Case(
         "EscrowWalletBelowFloor",
         "exactly at the floors is quiet",
         {
-            BAL % ("treasury_sol", "SOL"): "1x20",
+            BAL % ("treasury_sol", "SOL"): f"{SOL_FLOOR}x20",
             INFO % ("treasury_sol", "treasury", "sol", "1"): "1x20",
-            BAL % ("treasury_usdc", USDC): "100x20",
+            BAL % ("treasury_usdc", USDC): f"{USDC_FLOOR}x20",
             INFO % ("treasury_usdc", "treasury", "token", "2"): "1x20",
         },
         "12m",
@@ -474,20 +515,23 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowTransactionFailureRatio",
-        "1 in 3 failing fires medium",
-        {TX_OK: "0+60x40", TX_FAIL: "0+30x40"},
+        f"{FAIL_MID}% failing fires medium",
+        {TX_OK: f"0+{100 - FAIL_MID}x40", TX_FAIL: f"0+{FAIL_MID}x40"},
         "25m",
-        [Fired("medium", PROG, "33.33%")],
+        [Fired("medium", PROG, f"{FAIL_MID}%")],
     ),
     Case(
         "EscrowTransactionFailureRatio",
-        "7 in 10 failing fires medium and high",
-        {TX_OK: "0+30x40", TX_FAIL: "0+70x40"},
+        f"{FAIL_HIGH}% failing fires medium and high",
+        {TX_OK: f"0+{100 - FAIL_HIGH}x40", TX_FAIL: f"0+{FAIL_HIGH}x40"},
         "25m",
-        [Fired("high", PROG, "70%"), Fired("medium", PROG, "70%")],
+        [Fired("high", PROG, f"{FAIL_HIGH}%"), Fired("medium", PROG, f"{FAIL_HIGH}%")],
     ),
     Case(
-        "EscrowTransactionFailureRatio", "19% failing is quiet", {TX_OK: "0+81x40", TX_FAIL: "0+19x40"}, "25m"
+        "EscrowTransactionFailureRatio",
+        f"{FAIL_LOW}% failing is quiet",
+        {TX_OK: f"0+{100 - FAIL_LOW}x40", TX_FAIL: f"0+{FAIL_LOW}x40"},
+        "25m",
     ),
     Case(
         "EscrowTransactionFailureRatio",
@@ -522,31 +566,42 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowIngestLag",
-        "700s behind fires high and medium",
-        {LAG: "700x20"},
+        f"{LAG_HIGH + 100}s behind fires high and medium",
+        {LAG: f"{LAG_HIGH + 100}x20"},
         "7m",
-        [Fired("high", {**JL, **PROG}, "11m 40s"), Fired("medium", {**JL, **PROG}, "11m 40s")],
+        [
+            Fired("high", {**JL, **PROG}, humanize_duration(LAG_HIGH + 100)),
+            Fired("medium", {**JL, **PROG}, humanize_duration(LAG_HIGH + 100)),
+        ],
     ),
     Case(
         "EscrowIngestLag",
-        "300s behind fires medium only",
-        {LAG: "300x20"},
+        f"{(LAG_HIGH + LAG_MEDIUM) // 2}s behind fires medium only",
+        {LAG: f"{(LAG_HIGH + LAG_MEDIUM) // 2}x20"},
         "7m",
-        [Fired("medium", {**JL, **PROG}, "5m 0s")],
+        [Fired("medium", {**JL, **PROG}, humanize_duration((LAG_HIGH + LAG_MEDIUM) // 2))],
     ),
-    Case("EscrowIngestLag", "120s behind is quiet", {LAG: "120x20"}, "7m"),
+    Case("EscrowIngestLag", f"{LAG_MEDIUM}s behind is quiet", {LAG: f"{LAG_MEDIUM}x20"}, "7m"),
     # Caught up, then every cycle fails from 6m: the lag gauge stays 0 (exporter/ingest/ingester.py).
     Case(
         "EscrowIngestLag",
         "every cycle failing from a caught-up state (lag stays 0) fires high and medium",
-        {LAG: "0x30", INGEST_UP: "1x5 0x30", INGEST_OK: "0+60x5 300x30", PST: "0x30"},
-        "22m",
-        [Fired("high", {**JL, **PROG}, "17m 0s"), Fired("medium", {**JL, **PROG}, "17m 0s")],
+        {
+            LAG: f"0x{LAG_AT}",
+            INGEST_UP: f"1x5 0x{LAG_AT}",
+            INGEST_OK: f"0+60x5 300x{LAG_AT}",
+            PST: f"0x{LAG_AT}",
+        },
+        f"{LAG_AT}m",
+        [
+            Fired("high", {**JL, **PROG}, humanize_duration(LAG_AT * 60 - 300)),
+            Fired("medium", {**JL, **PROG}, humanize_duration(LAG_AT * 60 - 300)),
+        ],
     ),
     Case(
         "EscrowIngestLag",
-        "last successful cycle exactly 120s ago is quiet",
-        {LAG: "0x30", INGEST_UP: "1x30", INGEST_OK: "-120+60x30", PST: "0x30"},
+        f"last successful cycle exactly {LAG_MEDIUM}s ago is quiet",
+        {LAG: "0x30", INGEST_UP: "1x30", INGEST_OK: f"-{LAG_MEDIUM}+60x30", PST: "0x30"},
         "22m",
     ),
     Case(
@@ -667,18 +722,18 @@ CASES: list[Case] = [
     *gauge(
         "EscrowPaymentWebhookLatencyHigh",
         f'escrow_business_payment_webhook_latency_seconds{{{J},provider="stripe"}}',
-        "121",
-        "120",
+        str(WEBHOOK_S + 1),
+        str(WEBHOOK_S),
         "12m",
-        [Fired("medium", {**JL, "provider": "stripe"}, "2m 1s")],
+        [Fired("medium", {**JL, "provider": "stripe"}, humanize_duration(WEBHOOK_S + 1))],
     ),
     *gauge(
         "EscrowOutboxBacklog",
         f'escrow_business_outbox_depth{{{J},queue="payouts"}}',
-        "1001",
-        "1000",
+        str(OUTBOX + 1),
+        str(OUTBOX),
         "17m",
-        [Fired("medium", {**JL, "queue": "payouts"}, "1001")],
+        [Fired("medium", {**JL, "queue": "payouts"}, str(OUTBOX + 1))],
     ),
     *held(
         "EscrowSqlQueryFailing",
@@ -699,6 +754,7 @@ CASES: list[Case] = [
 
 # Ordinary days that used to page (issue 13). Each case fails on the rules it replaced.
 HV_TOKEN = "HvTok1111111111111111111111111111111111111"
+HV_WALLET = {"account": "treasury_hv", "mint": HV_TOKEN, "role": "treasury"}
 CASES += [
     # Prometheus-side gaps: the exporter kept running (same process_start_time_seconds) and
     # nothing new happened, but `X unless X offset 15m` saw the series "appear" again.
@@ -744,28 +800,28 @@ CASES += [
     Case(
         "EscrowTransactionFailureRatio",
         "real failures beside ProgramPaused rejections still fire medium",
-        {TX_OK: "0+60x40", TX_FAIL: "0+60x40", TX_PAUSED: "0+30x40"},
+        {TX_OK: f"0+{100 - FAIL_MID}x40", TX_FAIL: f"0+{FAIL_MID + 30}x40", TX_PAUSED: "0+30x40"},
         "25m",
-        [Fired("medium", PROG, "33.33%")],
+        [Fired("medium", PROG, f"{FAIL_MID}%")],
     ),
     Case(
         "EscrowWalletBelowFloor",
-        "a treasury holding 50 of a token without a configured floor is quiet",
+        "a treasury holding a token without a configured floor is quiet",
         {
-            BAL % ("treasury_gov", HV_TOKEN): "50x20",
+            BAL % ("treasury_gov", HV_TOKEN): "0.5x20",
             INFO % ("treasury_gov", "treasury", "token", "5"): "1x20",
         },
         "12m",
     ),
     Case(
         "EscrowWalletBelowFloor",
-        "a treasury holding 5 of a token under its account floor of 10 fires",
+        "a treasury holding less of a token than its account floor fires",
         {
-            BAL % ("treasury_hv", HV_TOKEN): "5x20",
+            BAL % ("treasury_hv", HV_TOKEN): f"{under(HV_FLOOR)}x20",
             INFO % ("treasury_hv", "treasury", "token", "4"): "1x20",
         },
         "12m",
-        [Fired("high", {"account": "treasury_hv", "mint": HV_TOKEN, "role": "treasury", "floor": "10"}, "5")],
+        [Fired("high", {**HV_WALLET, "floor": HV_FLOOR}, under(HV_FLOOR))],
     ),
     Case(
         "EscrowWalletBelowFloor",

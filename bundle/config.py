@@ -1,6 +1,8 @@
 """Selectors, thresholds, tiers and links for every Prometheus rule: the one place to edit.
 
-Expressions and descriptions use ``[[name]]`` placeholders filled from ``PARAMS`` (and, per
+Site-specific values (selectors, links, severity names, floors, event names and every threshold)
+come from the site config, ``bundle/site.yml`` (``bundle.site``); this module holds the rules'
+logic. Expressions and descriptions use ``[[name]]`` placeholders filled from ``PARAMS`` (and, per
 tier, ``[[threshold]]``), so a threshold is written once and shows up identically in the rule,
 its description, its promtool test and ``docs/alerts.md``. Go template syntax (``{{ }}``) is
 left untouched for Prometheus. After an edit run ``make rules`` (rules, promtool tests,
@@ -12,62 +14,39 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-# Severity tiers, highest first (P0..P3). Alertmanager routes and inhibits on these names.
+from bundle.site import Site, load
+
+SITE: Site = load()
+
+# Severity tiers, highest first (P0..P3): the bundle's own names. The `severity` label a rule
+# carries is the site's name for its tier (SITE.severities); Alertmanager routes on those.
 TIERS: tuple[str, ...] = ("critical", "high", "medium", "low")
+PRIORITY = {"critical": "P0", "high": "P1", "medium": "P2", "low": "P3"}
 
-# Links: runbooks live in this repository; dashboards are the Grafana uids of issue 6.
-RUNBOOK_BASE = "https://github.com/example/solana-escrow-exporter/blob/main/docs/runbooks"
-GRAFANA_BASE = "http://localhost:3000/d"
-DASHBOARDS = ("escrow-overview", "escrow-treasury", "escrow-business", "escrow-chain-rpc", "escrow-exporter")
+DASHBOARDS = tuple(SITE.dashboards)
+EXPORTER_JOB = SITE.exporter_job
+PROBE_JOB = SITE.probe_job
 
-EXPORTER_JOB = "escrow-exporter"
-PROBE_JOB = "escrow-app-health"
-
-# Everything an expression may reference. Thresholds are in the metric's unit.
+# Everything an expression may reference: the site's thresholds (in the metric's unit) and names.
 PARAMS: dict[str, str] = {
     "job": f'job="{EXPORTER_JOB}"',
     "probe_job": f'job="{PROBE_JOB}"',
-    # A balance difference (whole units, either direction) the books may legitimately show
-    # while a transfer is between chain confirmation and the ledger write.
-    "mismatch_tolerance": "0.01",
     # Float rounding: 100.01 - 100 is 0.010000000000005, which must count as "at the tolerance".
     # Far below one micro-unit, far above the rounding error of balances up to ~1e8 units.
     "mismatch_epsilon": "1e-7",
-    "balance_stale_seconds": "600",
-    # How far back the "last good read" clauses look (last_over_time), in seconds; beyond it
-    # the exporter's uptime, capped at this, is reported instead (a lower bound).
-    "lookback_seconds": "21600",
-    # Roles whose wallets are floor-checked (EscrowWalletBelowFloor).
-    "wallet_roles": "treasury|fee",
-    # Withdrawal spike: this many times the same hour's average over the previous 7 days ...
-    "withdrawal_spike_factor": "3",
-    # ... but never below this many withdrawals per hour (quiet hours are noisy) ...
-    "withdrawal_spike_floor": "20",
-    # ... counted only over an hour with ingestion caught up (lag at most this) and the exporter
-    # up for longer than this (a restart counts the downtime's withdrawals at once).
-    "spike_settled_lag_seconds": "300",
-    "spike_settled_uptime_seconds": "3900",
-    "tx_failure_min_rate": "0.05",
-    # Error names (regex alternatives) with which the program rejects transactions while paused.
-    "pause_errors": "ProgramPaused",
-    # Solana's default per-transaction budget is 200k CU; alert at 90% of it.
-    "compute_units_limit": "200000",
-    "rpc_slot_lag": "150",
-    "failovers_per_30m": "4",
+    "withdrawal_event": SITE.withdrawal_event,
+    "pause_event": SITE.pause_event,
+    "pause_errors": "|".join(SITE.pause_errors),
+    "wallet_roles": "|".join(SITE.wallet_roles),
+    **SITE.thresholds,
 }
 
 # Wallet floors in whole units: per mint, overridden per account. A mint without a floor is not
 # floor-checked; nor is a wallet (account or role) emptied by planned sweeps.
-MINT_FLOORS: dict[str, str] = {
-    "SOL": "1",
-    "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v": "100",
-    "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS": "100",
-    "FE3z5sZn5SD9p6NoMKPfyPGMAMJWycKjNchfBgxdqfKR": "100",
-}
-# A high-value token held in small amounts: its own floor.
-ACCOUNT_FLOORS: dict[str, str] = {"treasury_hv": "10"}
-PLANNED_SWEEP_ACCOUNTS: tuple[str, ...] = ()
-PLANNED_SWEEP_ROLES: tuple[str, ...] = ("fee",)
+MINT_FLOORS: dict[str, str] = {m: v.floor for m, v in SITE.mints.items() if v.floor is not None}
+ACCOUNT_FLOORS: dict[str, str] = {a: v.floor for a, v in SITE.accounts.items() if v.floor is not None}
+PLANNED_SWEEP_ACCOUNTS: tuple[str, ...] = tuple(a for a, v in SITE.accounts.items() if v.planned_sweeps)
+PLANNED_SWEEP_ROLES: tuple[str, ...] = tuple(r for r, v in SITE.roles.items() if v.planned_sweeps)
 
 
 def wallet_floor_expr() -> str:
@@ -147,11 +126,16 @@ def fill(text: str, threshold: str = "") -> str:
 
 
 def runbook_url(alert: str) -> str:
-    return f"{RUNBOOK_BASE}/{alert}.md"
+    return SITE.runbook_url.replace("{alert}", alert)
 
 
 def dashboard_url(uid: str) -> str:
-    return f"{GRAFANA_BASE}/{uid}"
+    return SITE.grafana_url + SITE.dashboards[uid]
+
+
+def severity(tier: str) -> str:
+    """The ``severity`` label value of a tier at this site."""
+    return SITE.severities[tier]
 
 
 RECORDINGS: list[Recording] = [
@@ -209,7 +193,7 @@ RECORDINGS: list[Recording] = [
     ),
     Recording(
         "program:escrow_withdrawals:increase1h",
-        'sum by (program) (increase(escrow_events_total{[[job]], event="WithdrawalProcessed"}[1h]))',
+        'sum by (program) (increase(escrow_events_total{[[job]], event="[[withdrawal_event]]"}[1h]))',
         "treasury",
     ),
     # The same hour on each of the previous 7 days, averaged over the days that have data.
@@ -555,7 +539,7 @@ ALERTS: list[Alert] = [
         "chain",
         "program:escrow_transactions_failed:ratio_rate10m > [[threshold]]\n"
         "and program:escrow_transactions_unpaused:rate10m > [[tx_failure_min_rate]]",
-        {"high": "0.5", "medium": "0.2"},
+        {"high": "[[tx_failure_ratio_high]]", "medium": "[[tx_failure_ratio_medium]]"},
         "10m",
         "Many of the program's transactions fail.",
         "{{ $value | humanizePercentage }} of {{ $labels.program }} transactions failed over 10 minutes "
@@ -570,7 +554,7 @@ ALERTS: list[Alert] = [
         "EscrowComputeUnitsNearLimit",
         "chain",
         "program_instruction:escrow_compute_units:p99_rate15m > [[threshold]]",
-        {"medium": "180000"},
+        {"medium": "[[compute_units_p99]]"},
         "15m",
         "An instruction's compute units approach the transaction budget.",
         'p99 compute units of {{ $labels.program }}.{{ $labels.instruction }} are {{ $value | printf "%.0f" }} '
@@ -597,7 +581,7 @@ ALERTS: list[Alert] = [
             )
         )
         + ',\n  "program", "$1", "collector", "ingest:(.+)"\n)) > [[threshold]]',
-        {"high": "600", "medium": "120"},
+        {"high": "[[ingest_lag_high_seconds]]", "medium": "[[ingest_lag_medium_seconds]]"},
         "5m",
         "Event ingestion is behind the chain.",
         "Ingestion of {{ $labels.program }} on {{ $labels.instance }} is {{ $value | humanizeDuration }} behind, "
@@ -641,7 +625,7 @@ ALERTS: list[Alert] = [
         "chain",
         'max by (program) (escrow_program_accounts{[[job]], account="PlatformConfig", state="paused"}) == 1\n'
         # The event counter of a new `reason` label value is created at 1: _counter_grew sees it.
-        "or " + _counter_grew("escrow_events_total", "program", 10, 'event="ProgramPaused"'),
+        "or " + _counter_grew("escrow_events_total", "program", 10, 'event="[[pause_event]]"'),
         {"high": ""},
         "1m",
         "The escrow program is paused (or was paused in the last 10 minutes).",
@@ -685,7 +669,7 @@ ALERTS: list[Alert] = [
         'escrow_sql_query_up{[[job]], query="reconciliation_last_success"}[1d] offset [[threshold]]s)\n'
         "  unless on (job, instance) last_over_time("
         "escrow_business_reconciliation_last_success_timestamp_seconds{[[job]]}[[[threshold]]s])",
-        {"high": "21600", "medium": "7200"},
+        {"high": "[[reconciliation_high_seconds]]", "medium": "[[reconciliation_medium_seconds]]"},
         "10m",
         "The ledger has not been reconciled against the chain recently.",
         "The last successful reconciliation finished {{ $value | humanizeDuration }} ago (threshold "
@@ -700,7 +684,7 @@ ALERTS: list[Alert] = [
         "EscrowPaymentWebhookLatencyHigh",
         "business",
         "escrow_business_payment_webhook_latency_seconds{[[job]]} > [[threshold]]",
-        {"medium": "120"},
+        {"medium": "[[webhook_latency_seconds]]"},
         "10m",
         "Payment-provider webhooks arrive late.",
         "Webhooks from {{ $labels.provider }} arrive {{ $value | humanizeDuration }} after creation (threshold "
@@ -713,7 +697,7 @@ ALERTS: list[Alert] = [
         "EscrowOutboxBacklog",
         "business",
         "escrow_business_outbox_depth{[[job]]} > [[threshold]]",
-        {"medium": "1000"},
+        {"medium": "[[outbox_depth]]"},
         "15m",
         "An outbox queue is backing up.",
         'Queue {{ $labels.queue }} holds {{ $value | printf "%.0f" }} messages for 15 minutes (threshold '

@@ -14,17 +14,20 @@ import yaml
 from bundle.cases import CASES, Case
 from bundle.config import (
     ALERTS,
+    PRIORITY,
     RECORDINGS,
     RULE_GROUP_FILES,
+    SITE,
     TIERS,
     Alert,
     alert_by_name,
     dashboard_url,
     fill,
     runbook_url,
+    severity,
 )
 
-HEADER = "# Generated from bundle/config.py by `make rules` -- edit that, then re-run.\n"
+HEADER = "# Generated from bundle/site.yml and bundle/config.py by `make rules` -- edit those, then re-run.\n"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -52,16 +55,20 @@ def alert_annotations(alert: Alert, threshold: str) -> dict[str, str]:
     }
 
 
+def severity_label(alert: Alert, tier: str) -> str:
+    return SITE.watchdog_severity if alert.name == "Watchdog" else severity(tier)
+
+
 def alert_rules(alert: Alert) -> list[dict[str, Any]]:
     rules = []
-    for severity in sorted(alert.tiers, key=TIERS.index):
-        threshold = alert.tiers[severity]
+    for tier in sorted(alert.tiers, key=TIERS.index):
+        threshold = alert.tiers[tier]
         rule: dict[str, Any] = {"alert": alert.name, "expr": fill(alert.expr, threshold)}
         if alert.for_ != "0m":
             rule["for"] = alert.for_
         if alert.keep_firing_for:
             rule["keep_firing_for"] = alert.keep_firing_for
-        rule["labels"] = {"severity": severity, **alert.labels}
+        rule["labels"] = {"severity": severity_label(alert, tier), **alert.labels}
         rule["annotations"] = alert_annotations(alert, threshold)
         rules.append(rule)
     return rules
@@ -100,7 +107,7 @@ def _test_group(case: Case) -> dict[str, Any]:
     for f in case.fires:
         threshold = alert.tiers[f.severity]
         ann = alert_annotations(alert, threshold)
-        labels = {**f.labels, "severity": f.severity, **alert.labels}
+        labels = {**f.labels, "severity": severity_label(alert, f.severity), **alert.labels}
         ann["description"] = render_description(ann["description"], labels, f.value)
         exp.append({"exp_labels": labels, "exp_annotations": ann})
     return {
@@ -182,10 +189,10 @@ program=paid_match --duration=2h --comment="planned: <ticket>"`).
 def alerts_doc() -> str:
     rows = []
     for a in ALERTS:
-        for severity in sorted(a.tiers, key=TIERS.index):
-            cond = fill(a.condition, a.tiers[severity]).replace("|", "\\|")
+        for tier in sorted(a.tiers, key=TIERS.index):
+            cond = fill(a.condition, a.tiers[tier]).replace("|", "\\|")
             rows.append(
-                f"| `{a.name}` | {severity} | {cond} | {a.for_} | [runbooks/{a.name}.md](runbooks/{a.name}.md) |"
+                f"| `{a.name}` | {tier} | {cond} | {a.for_} | [runbooks/{a.name}.md](runbooks/{a.name}.md) |"
             )
     procedures = """
 ## Procedures
@@ -201,5 +208,38 @@ def alerts_doc() -> str:
     return ALERTS_DOC_INTRO + "\n".join(rows) + "\n" + procedures
 
 
+def site_template() -> str:
+    """The Alertmanager templates that name the site's severities."""
+    sev = SITE.severities
+
+    def chain(mapping: list[tuple[str, str]], default: str, subject: str) -> str:
+        parts = [
+            f'{"if" if i == 0 else "else if"} eq {subject} "{name}" }}}}{value}{{{{ '
+            for i, (name, value) in enumerate(mapping)
+        ]
+        return "{{ " + "".join(parts) + f"else }}}}{default}{{{{ end }}}}"
+
+    tiers = list(TIERS)
+    priority = chain([(sev[t], PRIORITY[t]) for t in tiers], "untiered", ".")
+    color = chain(
+        [(sev["critical"], "danger"), (sev["high"], "warning")], "#439FE0", ".CommonLabels.severity"
+    )
+    # PagerDuty Events v2 accepts only critical, error, warning, info.
+    pd = [(sev["critical"], "critical"), (sev["high"], "error"), (sev["medium"], "warning")]
+    return (
+        "{{/* Generated from bundle/site.yml by `make rules`: the templates that name the site's\n"
+        "     severities. The rest is in escrow.tmpl. */}}\n\n"
+        f'{{{{ define "escrow.priority" }}}}{priority}{{{{ end }}}}\n\n'
+        f'{{{{ define "escrow.slack.color" }}}}{{{{ if eq .Status "resolved" }}}}good{{{{ else }}}}'
+        f"{color}{{{{ end }}}}{{{{ end }}}}\n\n"
+        f'{{{{ define "escrow.pagerduty.severity" }}}}{chain(pd, "info", ".CommonLabels.severity")}{{{{ end }}}}\n'
+    )
+
+
 def all_files() -> dict[str, str]:
-    return {**rule_files(), **test_files(), "docs/alerts.md": alerts_doc()}
+    return {
+        **rule_files(),
+        **test_files(),
+        "docs/alerts.md": alerts_doc(),
+        "alertmanager/templates/site.tmpl": site_template(),
+    }

@@ -332,7 +332,7 @@ def test_withdrawal_burst_on_a_fresh_deployment_does_not_page(stack: E2EStack) -
     # Prometheus has counted the burst (what paged before) ...
     wait(
         stack,
-        lambda: stack.query("program:escrow_withdrawals:increase1h > 100") or None,
+        lambda: stack.prom.query("program:escrow_withdrawals:increase1h > 100") or None,
         "the burst counted in program:escrow_withdrawals:increase1h",
     )
     # ... and several compressed `for:` periods later nothing but Watchdog has fired.

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from bundle.cases import CASES
-from bundle.config import ALERTS, TIERS, alert_by_name
+from bundle.config import ALERTS, TIERS, alert_by_name, fill
 from bundle.render import all_files
 from exporter.ingest.totals import CU_BUCKETS, bucket_label
 from tests.util import ROOT
@@ -180,7 +180,8 @@ def test_thresholds_come_from_one_place() -> None:
     """Changing a threshold in bundle/config.py changes the rule, its description and the doc."""
     lag = alert_by_name("EscrowIngestLag")
     rendered = {r["labels"]["severity"]: r for r in _rules() if r.get("alert") == "EscrowIngestLag"}
-    for tier, threshold in lag.tiers.items():
+    for tier, placeholder in lag.tiers.items():
+        threshold = fill(placeholder)
         assert rendered[tier]["expr"].endswith(f"> {threshold}")
         assert f"(threshold {threshold}s)" in rendered[tier]["annotations"]["description"]
 
@@ -188,7 +189,7 @@ def test_thresholds_come_from_one_place() -> None:
 def test_compute_units_threshold_is_a_bucket_boundary() -> None:
     """histogram_quantile interpolates inside a bucket: with 100k -> 200k, instructions at 110k CU
     read as p99 ~199k and fired. The threshold must be a bucket edge of the exporter's histogram."""
-    threshold = int(alert_by_name("EscrowComputeUnitsNearLimit").tiers["medium"])
+    threshold = int(fill(alert_by_name("EscrowComputeUnitsNearLimit").tiers["medium"]))
     assert threshold in CU_BUCKETS
     assert float(bucket_label(110_000)) < threshold, "110k-CU calls share a bucket with the threshold"
 
@@ -254,8 +255,8 @@ ISSUE_13_CASES = {
         "real failures beside ProgramPaused rejections still fire medium",
     ],
     "EscrowWalletBelowFloor": [
-        "a treasury holding 50 of a token without a configured floor is quiet",
-        "a treasury holding 5 of a token under its account floor of 10 fires",
+        "a treasury holding a token without a configured floor is quiet",
+        "a treasury holding less of a token than its account floor fires",
         "a fee wallet emptied by a planned sweep is quiet",
     ],
 }
