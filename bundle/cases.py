@@ -11,8 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from bundle.config import ACCOUNT_FLOORS, EXPORTER_JOB, MINT_FLOORS, PARAMS, PROBE_JOB
+from bundle.config import ACCOUNT_FLOORS, EXPORTER_JOB, MINT_FLOORS, PARAMS, PROBE_JOB, SITE
 from exporter.ingest.totals import CU_BUCKETS, bucket_label
+from exporter.rpc.metrics import _LATENCY_BUCKETS
+
+RPC_BUCKETS = [str(b) for b in _LATENCY_BUCKETS]
+PROMETHEUS_JOB, ALERTMANAGER_JOB = SITE.prometheus_job, SITE.alertmanager_job
 
 # Boundary values come from the site's thresholds (bundle/site.yml), so a site with other
 # thresholds still has cases just above (fires) and exactly at (quiet) each of these.
@@ -832,10 +836,14 @@ CASES += [
 ]
 
 
-def spike_case(title: str, series: dict[str, str], at: str, fires: list[Fired] | None = None) -> Case:
-    return Case(
-        "EscrowWithdrawalSpike", title, series, at, fires or [], interval="10m", evaluation_interval="10m"
-    )
+def spike_case(
+    title: str,
+    series: dict[str, str],
+    at: str,
+    fires: list[Fired] | None = None,
+    alert: str = "EscrowWithdrawalSpike",
+) -> Case:
+    return Case(alert, title, series, at, fires or [], interval="10m", evaluation_interval="10m")
 
 
 CASES += [
@@ -856,5 +864,211 @@ CASES += [
         "a first deployment's backfill of 1,000 withdrawals is quiet",
         {WD: "0 1000+5x20", LAG: "0x20", PST: "0x20"},
         "40m",
+    ),
+]
+
+
+# ---- blind spots closed in issue 13 --------------------------------------------------------------
+MEM = int(PARAMS["exporter_memory_bytes"])
+FDS_RATIO = float(PARAMS["exporter_fds_ratio"])
+RPC_P95 = float(PARAMS["rpc_latency_p95_seconds"])
+RPC_ERR = round(float(PARAMS["rpc_error_ratio"]) * 100)
+AUDIT_SILENCE = int(PARAMS["audit_log_silence_seconds"])
+PROM_J = f'job="{PROMETHEUS_JOB}",instance="localhost:9090"'
+PROM_JL = {"job": PROMETHEUS_JOB, "instance": "localhost:9090"}
+AM_J = f'job="{ALERTMANAGER_JOB}",instance="localhost:9093"'
+AM_JL = {"job": ALERTMANAGER_JOB, "instance": "localhost:9093"}
+RPC_LAT = f'escrow_rpc_request_duration_seconds_bucket{{{J},endpoint="a",method="getSlot",le="%s"}}'
+RPC_REQ = f'escrow_rpc_requests_total{{{J},endpoint="a",method="getSlot",outcome="%s"}}'
+WD_AMOUNT = f'escrow_event_amount_total{{{J},program="paid_match",event="WithdrawalProcessed",field="amount",mint="{USDC}"}}'
+WEBHOOK = f'escrow_business_payment_webhook_latency_seconds{{{J},provider="stripe"}}'
+WEBHOOK_UP = f'escrow_sql_query_up{{{J},query="payment_webhook_latency"}}'
+AUDIT_TS = f"escrow_business_audit_log_last_entry_timestamp_seconds{{{J}}}"
+
+
+def humanize1024(v: float) -> str:
+    """Prometheus' humanize1024."""
+    prefixes = ["", "ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"]
+    i = 0
+    while abs(v) >= 1024 and i < len(prefixes) - 1:
+        v /= 1024
+        i += 1
+    return f"{v:.4g}{prefixes[i]}"
+
+
+def percent(v: float) -> str:
+    """Prometheus' humanizePercentage of a ratio."""
+    return f"{v * 100:.4g}%"
+
+
+def rpc_latency(seconds_bucket: float) -> dict[str, str]:
+    """60 requests a minute, all in the bucket whose upper edge is ``seconds_bucket``."""
+    out = {}
+    for le in [*RPC_BUCKETS, "+Inf"]:
+        counted = le == "+Inf" or float(le) >= seconds_bucket
+        out[RPC_LAT % le] = "0+60x40" if counted else "0x40"
+    return out
+
+
+_NEXT_EDGE = min(b for b in (float(x) for x in RPC_BUCKETS) if b > RPC_P95)
+_PREV_EDGE = max([0.0, *(b for b in (float(x) for x in RPC_BUCKETS) if b < RPC_P95)])
+
+CASES += [
+    *gauge(
+        "EscrowExporterMemoryHigh",
+        f"process_resident_memory_bytes{{{J}}}",
+        str(MEM + 1024),
+        str(MEM),
+        "17m",
+        [Fired("medium", JL, humanize1024(MEM + 1024))],
+    ),
+    Case(
+        "EscrowExporterFdsNearLimit",
+        "open fds 5% above the ratio fires",
+        {
+            f"process_open_fds{{{J}}}": f"{round(FDS_RATIO * 1000) + 50}x20",
+            f"process_max_fds{{{J}}}": "1000x20",
+        },
+        "12m",
+        [Fired("medium", JL, percent((round(FDS_RATIO * 1000) + 50) / 1000))],
+    ),
+    Case(
+        "EscrowExporterFdsNearLimit",
+        "open fds exactly at the ratio is quiet",
+        {f"process_open_fds{{{J}}}": f"{round(FDS_RATIO * 1000)}x20", f"process_max_fds{{{J}}}": "1000x20"},
+        "12m",
+    ),
+    Case(
+        "EscrowRpcLatencyHigh",
+        f"every request between {RPC_P95:g}s and {_NEXT_EDGE:g}s fires",
+        rpc_latency(_NEXT_EDGE),
+        "22m",
+        [Fired("medium", {**JL, "endpoint": "a"}, f"{RPC_P95 + 0.95 * (_NEXT_EDGE - RPC_P95):.2f}")],
+    ),
+    Case(
+        "EscrowRpcLatencyHigh",
+        f"every request between {_PREV_EDGE:g}s and {RPC_P95:g}s is quiet",
+        rpc_latency(RPC_P95),
+        "22m",
+    ),
+    Case(
+        "EscrowRpcErrorRatio",
+        f"{RPC_ERR + 5}% of requests timing out fires",
+        {RPC_REQ % "success": f"0+{95 - RPC_ERR}x40", RPC_REQ % "timeout": f"0+{RPC_ERR + 5}x40"},
+        "22m",
+        [Fired("medium", {**JL, "endpoint": "a"}, percent((RPC_ERR + 5) / 100))],
+    ),
+    Case(
+        "EscrowRpcErrorRatio",
+        f"exactly {RPC_ERR}% of requests failing is quiet",
+        {RPC_REQ % "success": f"0+{100 - RPC_ERR}x40", RPC_REQ % "error": f"0+{RPC_ERR}x40"},
+        "22m",
+    ),
+    # 600 USDC an hour for 5 hours (60 withdrawals/h), then 6,000 an hour: no 7-day history.
+    spike_case(
+        "6,000 USDC/h after 5 hours at 600/h fires",
+        {WD_AMOUNT: "0+100x30 4000+1000x12", WD: "0+10x42", **SETTLED},
+        "410m",
+        [Fired("high", {**PROG, "mint": USDC}, "6000.00")],
+        alert="EscrowWithdrawalAmountSpike",
+    ),
+    spike_case(
+        "a steady 600 USDC/h is quiet",
+        {WD_AMOUNT: "0+100x42", WD: "0+10x42", **SETTLED},
+        "410m",
+        alert="EscrowWithdrawalAmountSpike",
+    ),
+    *new_counter(
+        "EscrowLedgerWriteErrors",
+        "escrow_business_write_errors_total",
+        {"component": "ledger"},
+        "high",
+        created_by_increment=True,
+    ),
+    Case(
+        "EscrowAuditLogStale",
+        "no entry since 0 fires once older than the threshold for 5m",
+        {AUDIT_TS: "0x600"},
+        f"{-(-AUDIT_SILENCE // 60) + 7}m",
+        [Fired("high", JL, humanize_duration((-(-AUDIT_SILENCE // 60) + 7) * 60))],
+    ),
+    Case(
+        "EscrowAuditLogStale",
+        "newest entry exactly the threshold old is quiet",
+        {AUDIT_TS: f"-{AUDIT_SILENCE}+60x600"},
+        f"{-(-AUDIT_SILENCE // 60) + 7}m",
+    ),
+    Case(
+        "EscrowPaymentWebhooksStopped",
+        "webhooks stopping at 20m fires at 45m",
+        {WEBHOOK: "30x20", WEBHOOK_UP: "1x60"},
+        "45m",
+        [Fired("critical", {**JL, "provider": "stripe"}, "30")],
+    ),
+    Case(
+        "EscrowPaymentWebhooksStopped",
+        "webhooks arriving is quiet",
+        {WEBHOOK: "30x60", WEBHOOK_UP: "1x60"},
+        "45m",
+    ),
+    Case(
+        "EscrowPaymentWebhooksStopped",
+        "the query failing (EscrowSqlQueryFailing's case) is quiet",
+        {WEBHOOK: "30x20", WEBHOOK_UP: "1x20 0x40"},
+        "45m",
+    ),
+    Case(
+        "EscrowAlertmanagerNotificationsFailing",
+        "PagerDuty deliveries failing every minute fires",
+        {f'alertmanager_notifications_failed_total{{{AM_J},integration="pagerduty"}}': "0x5 1+1x40"},
+        "25m",
+        [Fired("high", {**AM_JL, "integration": "pagerduty"}, "10")],
+    ),
+    Case(
+        "EscrowAlertmanagerNotificationsFailing",
+        "one failed delivery (retried) is quiet",
+        {f'alertmanager_notifications_failed_total{{{AM_J},integration="pagerduty"}}': "0x5 1x40"},
+        "20m",
+    ),
+    Case(
+        "EscrowPrometheusRuleFailures",
+        "a rule group failing every minute fires",
+        {f'prometheus_rule_evaluation_failures_total{{{PROM_J},rule_group="escrow.treasury"}}': "0x5 1+1x40"},
+        "20m",
+        [Fired("high", {**PROM_JL, "rule_group": "escrow.treasury"}, "10")],
+    ),
+    Case(
+        "EscrowPrometheusRuleFailures",
+        "no failed evaluation is quiet",
+        {f'prometheus_rule_evaluation_failures_total{{{PROM_J},rule_group="escrow.treasury"}}': "0x40"},
+        "20m",
+    ),
+    Case(
+        "EscrowPrometheusNotificationsDropped",
+        "notifications dropped every minute fires",
+        {
+            f"prometheus_notifications_dropped_total{{{PROM_J}}}": "0x5 1+1x40",
+            f"prometheus_notifications_queue_length{{{PROM_J}}}": "0x40",
+            f"prometheus_notifications_queue_capacity{{{PROM_J}}}": "10000x40",
+        },
+        "20m",
+        [Fired("high", PROM_JL, "10.00")],
+    ),
+    Case(
+        "EscrowPrometheusNotificationsDropped",
+        "a queue 90% full (nothing dropped) is quiet",
+        {
+            f"prometheus_notifications_dropped_total{{{PROM_J}}}": "0x40",
+            f"prometheus_notifications_queue_length{{{PROM_J}}}": "9000x40",
+            f"prometheus_notifications_queue_capacity{{{PROM_J}}}": "10000x40",
+        },
+        "20m",
+    ),
+    *held(
+        "EscrowMonitoringConfigReloadFailed",
+        f"prometheus_config_last_reload_successful{{{PROM_J}}}",
+        10,
+        "medium",
+        PROM_JL,
     ),
 ]

@@ -31,6 +31,8 @@ PROBE_JOB = SITE.probe_job
 PARAMS: dict[str, str] = {
     "job": f'job="{EXPORTER_JOB}"',
     "probe_job": f'job="{PROBE_JOB}"',
+    "prometheus_job": f'job="{SITE.prometheus_job}"',
+    "alertmanager_job": f'job="{SITE.alertmanager_job}"',
     # Float rounding: 100.01 - 100 is 0.010000000000005, which must count as "at the tolerance".
     # Far below one micro-unit, far above the rounding error of balances up to ~1e8 units.
     "mismatch_epsilon": "1e-7",
@@ -216,6 +218,22 @@ RECORDINGS: list[Recording] = [
     Recording(
         "program:escrow_withdrawals:increase1h_baseline",
         "program:escrow_withdrawals:increase1h_baseline7d\nor\nprogram:escrow_withdrawals:increase1h_avg6h",
+        "treasury",
+    ),
+    # The same for the withdrawn amounts, per mint (escrow_event_amount_total, whole units).
+    Recording(
+        "program_mint:escrow_withdrawal_amount:increase1h",
+        'sum by (program, mint) (increase(escrow_event_amount_total{[[job]], event="[[withdrawal_event]]"}[1h]))',
+        "treasury",
+    ),
+    Recording(
+        "program_mint:escrow_withdrawal_amount:increase1h_baseline",
+        "avg without (baseline_day) (\n  "
+        + "\n  or ".join(
+            f'label_replace(program_mint:escrow_withdrawal_amount:increase1h offset {d}d, "baseline_day", "{d}", "", "")'
+            for d in range(1, 8)
+        )
+        + "\n)\nor\navg_over_time(program_mint:escrow_withdrawal_amount:increase1h[6h] offset 1h)",
         "treasury",
     ),
     # Withdrawals are counted when ingested, not when they happened on chain: an hour in which
@@ -742,6 +760,191 @@ ALERTS: list[Alert] = [
         "when the pings stop. Check first, if the pings stopped: Prometheus and Alertmanager health.",
         "escrow-overview",
         "always (`vector(1)`)",
+    ),
+]
+
+_MONITORING_DASHBOARD = "escrow-exporter"
+
+ALERTS += [
+    Alert(
+        "EscrowExporterMemoryHigh",
+        "exporter",
+        "process_resident_memory_bytes{[[job]]} > [[threshold]]",
+        {"medium": "[[exporter_memory_bytes]]"},
+        "15m",
+        "The exporter's memory keeps growing past its budget.",
+        "Exporter {{ $labels.instance }} uses {{ $value | humanize1024 }}B resident memory for 15 minutes "
+        "(threshold [[threshold]] bytes). Left alone it is OOM-killed and every escrow alert goes blind. "
+        "Check first: escrow_exporter_collector_duration_seconds and series counts (label cardinality: "
+        "escrow_event_label_overflow_total).",
+        "escrow-exporter",
+        "`process_resident_memory_bytes > [[threshold]]` for 15m",
+    ),
+    Alert(
+        "EscrowExporterFdsNearLimit",
+        "exporter",
+        "process_open_fds{[[job]]} / process_max_fds{[[job]]} > [[threshold]]",
+        {"medium": "[[exporter_fds_ratio]]"},
+        "10m",
+        "The exporter is running out of file descriptors.",
+        "Exporter {{ $labels.instance }} uses {{ $value | humanizePercentage }} of its file descriptors "
+        "(threshold [[threshold]]): new RPC and database connections will fail. Check first: "
+        "process_open_fds over the last day (a leak grows steadily) and the number of RPC endpoints.",
+        "escrow-exporter",
+        "`process_open_fds / process_max_fds > [[threshold]]` for 10m",
+    ),
+    Alert(
+        "EscrowRpcLatencyHigh",
+        "rpc",
+        "histogram_quantile(0.95, sum by (job, instance, endpoint, le) ("
+        "rate(escrow_rpc_request_duration_seconds_bucket{[[job]]}[10m])))\n  > [[threshold]]",
+        {"medium": "[[rpc_latency_p95_seconds]]"},
+        "10m",
+        "A Solana RPC endpoint answers slowly.",
+        "p95 latency of RPC endpoint {{ $labels.endpoint }} from {{ $labels.instance }} is "
+        '{{ $value | printf "%.2f" }}s over 10 minutes (threshold [[threshold]]s): cycles run long and '
+        "ingestion falls behind. Check first: escrow_rpc_request_duration_seconds by method and the "
+        "provider's status page.",
+        "escrow-chain-rpc",
+        "p95 of `escrow_rpc_request_duration_seconds` per endpoint > [[threshold]]s for 10m",
+    ),
+    Alert(
+        "EscrowRpcErrorRatio",
+        "rpc",
+        'sum by (job, instance, endpoint) (rate(escrow_rpc_requests_total{[[job]], outcome!="success"}[10m]))\n'
+        "/ sum by (job, instance, endpoint) (rate(escrow_rpc_requests_total{[[job]]}[10m]))\n"
+        "> [[threshold]]",
+        {"medium": "[[rpc_error_ratio]]"},
+        "10m",
+        "Many requests to a Solana RPC endpoint fail.",
+        "{{ $value | humanizePercentage }} of requests to RPC endpoint {{ $labels.endpoint }} from "
+        "{{ $labels.instance }} failed over 10 minutes (threshold [[threshold]]). Check first: "
+        'escrow_rpc_requests_total{endpoint="{{ $labels.endpoint }}"} by outcome (rate_limited means the '
+        "plan's quota; timeout the network or the provider).",
+        "escrow-chain-rpc",
+        "non-success / all RPC requests per endpoint > [[threshold]] over 10m, for 10m",
+    ),
+    Alert(
+        "EscrowWithdrawalAmountSpike",
+        "treasury",
+        "program_mint:escrow_withdrawal_amount:increase1h\n"
+        "  > [[withdrawal_spike_factor]] * program_mint:escrow_withdrawal_amount:increase1h_baseline\n"
+        "and on (program) program:escrow_withdrawals:increase1h > [[withdrawal_spike_floor]]\n"
+        "and on (program) program:escrow_ingest_settled:1h",
+        {"high": ""},
+        "5m",
+        "The amount withdrawn is far above its usual level for this hour.",
+        'Program {{ $labels.program }} paid out {{ $value | printf "%.2f" }} {{ $labels.mint }} in withdrawals in '
+        "the last hour, more than [[withdrawal_spike_factor]]x the same hour's 7-day average (before 7 days "
+        "of history: the 6 hours before), with ingestion caught up. A few large withdrawals drain an escrow "
+        "as surely as many small ones. Check first: the largest WithdrawalProcessed events of the hour and "
+        "their users. Procedure: docs/runbooks/fraud-escalation-chargebacks.md.",
+        "escrow-treasury",
+        "withdrawn amount per mint per hour > [[withdrawal_spike_factor]]x its baseline (7d same hour, else the "
+        "6 hours before), with more than [[withdrawal_spike_floor]] withdrawals and ingestion settled, for 5m",
+    ),
+    Alert(
+        "EscrowLedgerWriteErrors",
+        "business",
+        _counter_grew("escrow_business_write_errors_total", "job, instance, component"),
+        {"high": ""},
+        "0m",
+        "The platform failed to write to the ledger.",
+        '{{ $value | printf "%.0f" }} write errors of {{ $labels.component }} recorded in 15 minutes. A failed '
+        "ledger write is money the books do not know about. Check first: the write_errors rows of the "
+        "component in the business DB and the service's logs.",
+        "escrow-business",
+        "`escrow_business_write_errors_total` grew in 15m (including a new component)",
+    ),
+    Alert(
+        "EscrowAuditLogStale",
+        "business",
+        "time() - escrow_business_audit_log_last_entry_timestamp_seconds{[[job]]} > [[threshold]]",
+        {"high": "[[audit_log_silence_seconds]]"},
+        "5m",
+        "Nothing has been written to the audit log recently.",
+        "The newest audit-log entry is {{ $value | humanizeDuration }} old (threshold [[threshold]]s): the "
+        "writer is down or failing, and actions taken meanwhile are not audited. Check first: the audit "
+        "writer's health and escrow_business_write_errors_total. Procedure: docs/runbooks/audit-log-gap.md.",
+        "escrow-business",
+        "newest audit-log entry older than [[threshold]]s for 5m",
+    ),
+    Alert(
+        "EscrowPaymentWebhooksStopped",
+        "business",
+        # payment_webhook_latency returns a row per provider with a webhook in the last 15 minutes:
+        # a provider seen in the last day with no row now has gone silent (while the query works).
+        "max by (job, instance, provider) ("
+        "last_over_time(escrow_business_payment_webhook_latency_seconds{[[job]]}[1d]))\n"
+        "unless on (job, instance, provider) escrow_business_payment_webhook_latency_seconds{[[job]]}\n"
+        'and on (job, instance) escrow_sql_query_up{[[job]], query="payment_webhook_latency"} == 1',
+        {"critical": ""},
+        "15m",
+        "A payment provider's webhooks have stopped arriving.",
+        "No webhook from {{ $labels.provider }} has been received for 30 minutes (15 without any, then 15 more): "
+        "deposits are not being credited. Check first: the provider's status page and dashboard (webhook "
+        "delivery attempts), our webhook endpoint's logs and TLS certificate.",
+        "escrow-business",
+        "a provider seen in the last day has no webhook for 15m, for 15m (the query working)",
+    ),
+    Alert(
+        "EscrowAlertmanagerNotificationsFailing",
+        "meta",
+        "sum by (job, instance, integration) ("
+        "increase(alertmanager_notifications_failed_total{[[alertmanager_job]]}[10m])) > 0",
+        {"high": ""},
+        "10m",
+        "Alertmanager fails to deliver notifications.",
+        'Alertmanager {{ $labels.instance }} failed {{ $value | printf "%.0f" }} {{ $labels.integration }} '
+        "notifications in 10 minutes, for 10 minutes: pages and messages through it are lost. Check first: "
+        "the Alertmanager log (the receiver's error), the integration's secrets (routing key, webhook URL) "
+        "and outbound network.",
+        _MONITORING_DASHBOARD,
+        "`alertmanager_notifications_failed_total` grew per integration over 10m, for 10m",
+    ),
+    Alert(
+        "EscrowPrometheusRuleFailures",
+        "meta",
+        "sum by (job, instance, rule_group) ("
+        "increase(prometheus_rule_evaluation_failures_total{[[prometheus_job]]}[10m])) > 0",
+        {"high": ""},
+        "5m",
+        "Prometheus fails to evaluate rules: alerts cannot fire.",
+        'Prometheus {{ $labels.instance }} failed {{ $value | printf "%.0f" }} evaluations of group '
+        "{{ $labels.rule_group }} in 10 minutes: its alerts are blind. Check first: the Prometheus log "
+        "(many-to-many matching, a query timeout) and `promtool check rules`.",
+        _MONITORING_DASHBOARD,
+        "`prometheus_rule_evaluation_failures_total` grew in 10m, for 5m",
+    ),
+    Alert(
+        "EscrowPrometheusNotificationsDropped",
+        "meta",
+        "increase(prometheus_notifications_dropped_total{[[prometheus_job]]}[10m]) > 0\n"
+        "or on (job, instance)\n"
+        "prometheus_notifications_queue_length{[[prometheus_job]]}\n"
+        "  / prometheus_notifications_queue_capacity{[[prometheus_job]]} > 0.9",
+        {"high": ""},
+        "5m",
+        "Prometheus drops alerts on their way to Alertmanager.",
+        "Prometheus {{ $labels.instance }} dropped alert notifications or its queue is over 90% full "
+        '(value {{ $value | printf "%.2f" }}): firing alerts may never reach Alertmanager. Check first: '
+        "prometheus_notifications_errors_total by alertmanager and Alertmanager's health.",
+        _MONITORING_DASHBOARD,
+        "notifications dropped in 10m, or the notification queue > 90% full, for 5m",
+    ),
+    Alert(
+        "EscrowMonitoringConfigReloadFailed",
+        "meta",
+        "prometheus_config_last_reload_successful{[[prometheus_job]]} == 0\n"
+        "or alertmanager_config_last_reload_successful{[[alertmanager_job]]} == 0",
+        {"medium": ""},
+        "10m",
+        "Prometheus or Alertmanager failed to load its new configuration.",
+        "{{ $labels.job }} {{ $labels.instance }} still runs its previous configuration: the last reload "
+        "failed. Rules, routes or receivers changed since are not in effect. Check first: "
+        "`promtool check config` / `amtool check-config` on the deployed files.",
+        _MONITORING_DASHBOARD,
+        "`*_config_last_reload_successful == 0` for 10m",
     ),
 ]
 

@@ -167,11 +167,12 @@ Inhibitions: a `critical` alert mutes `high`/`medium`/`low` alerts with the same
 `program`, `account`, `mint` and `instance` (and `high` mutes `medium`/`low`, `medium` mutes `low`);
 `EscrowRpcOutage` mutes its symptoms on the same exporter (same `job` and `instance`:
 `EscrowRpcEndpointDown`, `EscrowRpcEndpointLagging`, `EscrowRpcFailoverFlapping`,
+`EscrowRpcLatencyHigh`, `EscrowRpcErrorRatio`,
 `EscrowBalanceStale`, `EscrowIngestLag`, and `EscrowCollectorFailing` for the non-SQL collectors;
 an outage on one shard mutes nothing on another); `EscrowSqlDatabaseDown` mutes `EscrowSqlQueryFailing`
 and `EscrowCollectorFailing` of the SQL collectors (`sql`, `sql:<query>`) on the same exporter;
-`EscrowRpcEndpointDown` mutes `EscrowRpcEndpointLagging` of the same endpoint (a lagging endpoint
-is reported down too);
+`EscrowRpcEndpointDown` mutes `EscrowRpcEndpointLagging`, `EscrowRpcErrorRatio` and
+`EscrowRpcLatencyHigh` of the same endpoint (a lagging endpoint is reported down too);
 `EscrowProgramPaused` mutes `EscrowTransactionFailureRatio` for the same program (every
 transaction fails with `ProgramPaused` while paused). Nothing mutes `EscrowAppProbeFailed`: the
 application can fail independently of the exporter.

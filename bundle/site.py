@@ -44,6 +44,8 @@ class Wallet:
 class Site:
     exporter_job: str
     probe_job: str
+    prometheus_job: str
+    alertmanager_job: str
     runbook_url: str  # contains {alert}
     grafana_url: str
     dashboards: dict[str, str]  # uid -> path under grafana_url
@@ -63,7 +65,12 @@ class Site:
 # Schema: key -> type name; a nested dict is a mapping with exactly these keys ("?" prefix: optional).
 _NUM = "number"
 _SCHEMA: dict[str, Any] = {
-    "selectors": {"exporter_job": "str", "probe_job": "str"},
+    "selectors": {
+        "exporter_job": "str",
+        "probe_job": "str",
+        "prometheus_job": "str",
+        "alertmanager_job": "str",
+    },
     "links": {"runbook_url": "str", "grafana_url": "str", "dashboards": "map:str"},
     "severities": {"critical": "str", "high": "str", "medium": "str", "low": "str", "watchdog": "str"},
     "contacts": {"critical": "str", "high": "str", "medium": "str", "low": "str"},
@@ -98,6 +105,11 @@ THRESHOLDS = (
     "reconciliation_medium_seconds",
     "webhook_latency_seconds",
     "outbox_depth",
+    "exporter_memory_bytes",
+    "exporter_fds_ratio",
+    "rpc_latency_p95_seconds",
+    "rpc_error_ratio",
+    "audit_log_silence_seconds",
 )
 
 
@@ -202,6 +214,8 @@ def load(path: Path | None = None) -> Site:
     return Site(
         exporter_job=data["selectors"]["exporter_job"],
         probe_job=data["selectors"]["probe_job"],
+        prometheus_job=data["selectors"]["prometheus_job"],
+        alertmanager_job=data["selectors"]["alertmanager_job"],
         runbook_url=data["links"]["runbook_url"],
         grafana_url=data["links"]["grafana_url"].rstrip("/"),
         dashboards=data["links"]["dashboards"],

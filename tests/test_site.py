@@ -110,8 +110,18 @@ OTHER_SITE: dict[str, Any] = {
         "ingest_lag_medium_seconds": 180,
         "webhook_latency_seconds": 300,
         "outbox_depth": 250,
+        "exporter_memory_bytes": 536870912,
+        "exporter_fds_ratio": 0.7,
+        "rpc_latency_p95_seconds": 1.0,  # another bucket edge
+        "rpc_error_ratio": 0.2,
+        "audit_log_silence_seconds": 7200,
     },
-    "selectors": {"exporter_job": "escrow-prod", "probe_job": "app-probes"},
+    "selectors": {
+        "exporter_job": "escrow-prod",
+        "probe_job": "app-probes",
+        "prometheus_job": "prom-self",
+        "alertmanager_job": "am-self",
+    },
     "links": {
         "runbook_url": "https://wiki.example.org/escrow/{alert}",
         "grafana_url": "https://grafana.example.org/",
