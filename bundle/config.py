@@ -663,9 +663,10 @@ ALERTS: list[Alert] = [
         "The audit log has missing sequence numbers.",
         '{{ $value | printf "%.0f" }} audit-log sequence numbers are missing for 5 minutes. The audit log must be '
         "gap-free; a gap means a lost write or tampering. Check first: the missing sequence range in the "
-        "business DB. Procedure: docs/runbooks/audit-log-gap.md.",
+        "business DB; once explained, record it in audit_log_gap_explanations and the alert clears. "
+        "Procedure: docs/runbooks/audit-log-gap.md.",
         "escrow-business",
-        "`escrow_business_audit_log_missing_entries > 0` for 5m",
+        "`escrow_business_audit_log_missing_entries > 0` (unexplained missing numbers) for 5m",
     ),
     Alert(
         "EscrowReconciliationOverdue",
