@@ -388,7 +388,7 @@ ALERTS: list[Alert] = [
         "or up{[[probe_job]]} == 0\n"
         "or (up{[[probe_job]]} == 1 unless on (job, instance) probe_success{[[probe_job]]})\n"
         "or (absent(up{[[probe_job]]}) and on () count(last_over_time(up{[[probe_job]]}[1d])) > 0)",
-        {"high": ""},
+        {"critical": ""},
         "2m",
         "An application health endpoint fails its blackbox probe, or is no longer probed.",
         "Probe {{ $labels.instance }} of job {{ $labels.job }} has failed or stopped reporting for 2 minutes: "
@@ -538,7 +538,7 @@ ALERTS: list[Alert] = [
         "  > [[withdrawal_spike_factor]] * program:escrow_withdrawals:increase1h_baseline\n"
         "and program:escrow_withdrawals:increase1h > [[withdrawal_spike_floor]]\n"
         "and on (program) program:escrow_ingest_settled:1h",
-        {"high": ""},
+        {"critical": ""},
         "5m",
         "Withdrawals are far above their usual level for this hour.",
         'Program {{ $labels.program }} processed {{ $value | printf "%.0f" }} withdrawals in the last hour, '
@@ -658,7 +658,7 @@ ALERTS: list[Alert] = [
         "EscrowAuditLogGap",
         "business",
         "escrow_business_audit_log_missing_entries{[[job]]} > 0",
-        {"high": ""},
+        {"critical": ""},
         "5m",
         "The audit log has missing sequence numbers.",
         '{{ $value | printf "%.0f" }} audit-log sequence numbers are missing for 5 minutes. The audit log must be '
@@ -832,7 +832,7 @@ ALERTS += [
         "  > [[withdrawal_spike_factor]] * program_mint:escrow_withdrawal_amount:increase1h_baseline\n"
         "and on (program) program:escrow_withdrawals:increase1h > [[withdrawal_spike_floor]]\n"
         "and on (program) program:escrow_ingest_settled:1h",
-        {"high": ""},
+        {"critical": ""},
         "5m",
         "The amount withdrawn is far above its usual level for this hour.",
         'Program {{ $labels.program }} paid out {{ $value | printf "%.2f" }} {{ $labels.mint }} in withdrawals in '
@@ -848,7 +848,7 @@ ALERTS += [
         "EscrowLedgerWriteErrors",
         "business",
         _counter_grew("escrow_business_write_errors_total", "job, instance, component"),
-        {"high": ""},
+        {"critical": ""},
         "0m",
         "The platform failed to write to the ledger.",
         '{{ $value | printf "%.0f" }} write errors of {{ $labels.component }} recorded in 15 minutes. A failed '

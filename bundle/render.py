@@ -7,6 +7,7 @@ Pure functions from the config to file contents (path relative to the repository
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -139,19 +140,58 @@ def test_files() -> dict[str, str]:
 ALERTS_DOC_INTRO = """\
 # Alerts
 
-Every alert the bundle ships, generated from `bundle/config.py` (thresholds, selectors and tiers
-live there; run `make rules` after an edit). Rules: `prometheus/rules/*.yml`;
-unit tests: `prometheus/tests/*.yml`; routing: `alertmanager/alertmanager.yml`.
+Every alert the bundle ships, generated from `bundle/site.yml` (the site config: what an operator
+edits) and `bundle/config.py` (the rules' logic); run `make rules` after an edit. Rules:
+`prometheus/rules/*.yml`; unit tests: `prometheus/tests/*.yml`; routing: `alertmanager/alertmanager.yml`.
 
-## Tiers
+## The site config (`bundle/site.yml`)
 
-| tier | meaning | where it goes | group_wait / group_interval / repeat |
-|---|---|---|---|
-| `critical` (P0) | money at risk or total loss of visibility | PagerDuty, high-urgency service + Slack `#escrow-critical` | 10s / 1m / 1h |
-| `high` (P1) | needs a human within the hour | PagerDuty, low-urgency service + Slack `#escrow-alerts` | 30s / 5m / 4h |
-| `medium` (P2) | needs attention today | Slack `#escrow-alerts` | 1m / 10m / 12h |
-| `low` (P3) | review in the next working day | Slack `#escrow-digest`, one batched digest listing firing and resolved alerts | 10m / 1h / 24h |
-| `Watchdog` | always firing | dead-man's-switch webhook every minute | 0s / 1m / 1m |
+Like a monitoring mixin's `_config`, one YAML file holds everything site-specific; it is
+validated strictly (an unknown, missing or mistyped key is reported as `file:line: key: problem`).
+
+| section | what it sets |
+|---|---|
+| `selectors` | the `job` of the exporter, the blackbox probes, Prometheus and Alertmanager scraping themselves |
+| `links` | `runbook_url` (a pattern with `{alert}`), `grafana_url` and each dashboard's path: every alert's `runbook_url` / `dashboard_url` annotation |
+| `severities` | the `severity` label of each tier and of Watchdog (kube-prometheus names: `critical`, `warning`, `info`, Watchdog `none`); Alertmanager's matchers and templates follow |
+| `contacts` | who answers each tier: the "Contact tree" section of every runbook |
+| `events` | the event names meaning "withdrawal" and "pause", and the errors of transactions rejected while paused |
+| `wallet_roles` | the account roles whose wallets are floor-checked |
+| `mints` | per mint: symbol, decimals, mismatch tolerance and `floor` (a mint without a floor is not floor-checked) |
+| `accounts`, `roles` | per account or role: its own `floor`, `planned_sweeps: true` (emptied on purpose, never floor-checked) |
+| `thresholds` | every threshold the rules use, in the metric's unit |
+
+`python scripts/gen_rules.py --site FILE --out DIR` renders the whole bundle for another site file
+(rules, promtool tests whose boundary values derive from its thresholds, Alertmanager config and
+templates, PrometheusRule); `tests/test_site.py` does this with other thresholds, names and links
+and runs promtool and amtool on the result.
+
+## Tiers (from the platform's severity policy)
+
+| tier | meaning | where it goes | answer | group_wait / group_interval / repeat |
+|---|---|---|---|---|
+| `critical` (P0) | money at risk, payments or the application down, data loss | PagerDuty high-urgency service + Slack `#escrow-critical` | immediately (page at once, within 15 min) | 10s / 1m / 1h |
+| `high` (P1) | needs a human soon | PagerDuty low-urgency service + Slack `#escrow-alerts` | within 30 min; escalates after 1 h | 30s / 5m / 4h |
+| `medium` (P2) | needs attention today | Slack `#escrow-alerts` | within 4 h | 1m / 10m / 12h |
+| `low` (P3) | review in the next working day | Slack `#escrow-digest`, one batched digest listing firing and resolved alerts | daily review | 10m / 1h / 24h |
+| `Watchdog` | always firing | dead-man's-switch webhook every minute | | 0s / 1m / 1m |
+
+How PagerDuty carries the policy (configure the two services so): the **high-urgency service**
+(P0) notifies with high urgency at once and its escalation policy escalates an unacknowledged
+incident to the secondary after 15 minutes. The **low-urgency service** (P1) uses an escalation
+policy whose first level is the primary on-call with a 30-minute escalation timeout (not
+acknowledged in 30 minutes: the secondary is paged), and an *acknowledgement timeout* of 60
+minutes: an incident acknowledged but not resolved within an hour re-triggers and walks the
+escalation policy again, so an unresolved P1 escalates after 1 hour. Alertmanager re-sends a
+firing P1 every 4 hours (`repeat_interval`) under the same dedup key, which never opens a second
+incident. Who is on each level: `contacts` in the site config (and every runbook's contact tree).
+
+Tier review (issue 13): money-path signals are P0: `EscrowBalanceMismatch`, `EscrowAuditLogGap`
+(a lost write or tampering), `EscrowWithdrawalSpike` and `EscrowWithdrawalAmountSpike` (a drain in
+progress), `EscrowLedgerWriteErrors` (money the books do not know about), `EscrowPaymentWebhooksStopped`
+(payments not processed), `EscrowAppProbeFailed` (the application down) and `EscrowRpcOutage`
+(every balance and event blind). Losing one source of visibility (exporter, database connection,
+a stale balance, the alerting pipeline itself) is P1; degraded but working is P2.
 
 Discord is an optional extra channel for `critical` and `high`, added by
 `python -m bundle.amconfig --out OUT --discord-webhook-url-file FILE` (see `alertmanager/README.md`).
@@ -182,8 +222,12 @@ program=paid_match --duration=2h --comment="planned: <ticket>"`).
 
 ## Alert list
 
-| alert | tier | condition | for | runbook |
-|---|---|---|---|---|
+`keep_firing_for` holds an alert this long after its condition clears: set on the outages whose
+symptoms Alertmanager mutes (`EscrowRpcOutage`, `EscrowRpcEndpointDown`, `EscrowSqlDatabaseDown`),
+because the symptoms clear a cycle after the cause and would otherwise notify in between.
+
+| alert | tier | condition | for | keep_firing_for | runbook |
+|---|---|---|---|---|---|
 """
 
 
@@ -193,7 +237,8 @@ def alerts_doc() -> str:
         for tier in sorted(a.tiers, key=TIERS.index):
             cond = fill(a.condition, a.tiers[tier]).replace("|", "\\|")
             rows.append(
-                f"| `{a.name}` | {tier} | {cond} | {a.for_} | [runbooks/{a.name}.md](runbooks/{a.name}.md) |"
+                f"| `{a.name}` | {tier} | {cond} | {a.for_} | {a.keep_firing_for or '-'} "
+                f"| [runbooks/{a.name}.md](runbooks/{a.name}.md) |"
             )
     procedures = """
 ## Procedures
@@ -237,9 +282,44 @@ def site_template() -> str:
     )
 
 
+ROOT = Path(__file__).resolve().parent.parent
+CONTACT_TREE = "## Contact tree"
+
+
+def contact_tree(alert: Alert) -> str:
+    lines = [
+        CONTACT_TREE,
+        "Generated from `contacts` in `bundle/site.yml` by `make rules`; edit it there.",
+        "",
+    ]
+    for tier in sorted(alert.tiers, key=TIERS.index):
+        lines.append(f"- {PRIORITY[tier]} (`severity={severity_label(alert, tier)}`): {SITE.contacts[tier]}")
+    if "critical" not in alert.tiers:
+        lines.append(f"- Beyond that (money at risk, or no answer): the P0 path, {SITE.contacts['critical']}")
+    return "\n".join(lines) + "\n"
+
+
+def runbooks() -> dict[str, str]:
+    """Each alert's runbook with its contact tree (re)generated at the end."""
+    out = {}
+    for alert in ALERTS:
+        rel = f"docs/runbooks/{alert.name}.md"
+        path = ROOT / rel
+        if not path.exists():
+            continue  # tests/test_rules.py reports the missing runbook
+        text = path.read_text()
+        start = text.find("\n" + CONTACT_TREE)
+        if start >= 0:
+            end = text.find("\n## ", start + 1)
+            text = text[: start + 1] + (text[end + 1 :] if end >= 0 else "")
+        out[rel] = text.rstrip("\n") + "\n\n" + contact_tree(alert)
+    return out
+
+
 def all_files() -> dict[str, str]:
     return {
         **rule_files(),
+        **runbooks(),
         **test_files(),
         "docs/alerts.md": alerts_doc(),
         "alertmanager/templates/site.tmpl": site_template(),

@@ -23,7 +23,7 @@ import yaml
 
 from bundle.config import ALERTS
 from tests.receivers import Message
-from tests.stack import EXAMPLES, PD_HIGH_URGENCY, PD_LOW_URGENCY, E2EStack
+from tests.stack import EXAMPLES, PD_HIGH_URGENCY, E2EStack
 from tests.util import ROOT
 
 pytestmark = pytest.mark.skipif(
@@ -342,7 +342,7 @@ def test_withdrawal_burst_on_a_fresh_deployment_does_not_page(stack: E2EStack) -
     assert rx.errors == []
 
 
-def test_audit_log_gap_pages_high_tier(stack: E2EStack) -> None:
+def test_audit_log_gap_pages_critical_tier(stack: E2EStack) -> None:
     rx = stack.rx
     wait_quiet(stack, {"Watchdog"})
     start = len(rx.messages)
@@ -353,21 +353,22 @@ def test_audit_log_gap_pages_high_tier(stack: E2EStack) -> None:
         lambda: pd_event(stack, "trigger", "EscrowAuditLogGap"),
         "PagerDuty trigger for EscrowAuditLogGap",
     )
-    # High: PagerDuty's low-urgency service (Events v2 severity "error") and Slack #escrow-alerts.
-    assert_pagerduty_actionable(trigger, "EscrowAuditLogGap", "high", PD_LOW_URGENCY, "error")
+    # A money-path signal (lost write or tampering), P0 since issue 13: PagerDuty's high-urgency
+    # service (Events v2 severity "critical") and Slack #escrow-critical.
+    assert_pagerduty_actionable(trigger, "EscrowAuditLogGap", "critical", PD_HIGH_URGENCY, "critical")
     msg = wait(
         stack,
-        lambda: slack(stack, SLACK_ALERTS, "[FIRING:1] HIGH EscrowAuditLogGap"),
-        "Slack #escrow-alerts message",
+        lambda: slack(stack, SLACK_CRITICAL, "[FIRING:1] CRITICAL EscrowAuditLogGap"),
+        "Slack #escrow-critical message",
     )
     text = assert_slack_actionable(
-        msg, "EscrowAuditLogGap", "high", "P1", "The audit log has missing sequence numbers."
+        msg, "EscrowAuditLogGap", "critical", "P0", "The audit log has missing sequence numbers."
     )
     assert "1 audit-log sequence numbers are missing" in text, text  # the value: one skipped entry
     assert "docs/runbooks/audit-log-gap.md" in text
     wait(stack, lambda: rx.find("discord", "EscrowAuditLogGap"), "Discord message")
-    assert not [m for m in rx.messages[start:] if m.path == SLACK_CRITICAL], "high reached #escrow-critical"
-    # A gap in an append-only log cannot be cleared, so this case is last and only fires.
+    assert not [m for m in rx.messages[start:] if m.path == SLACK_ALERTS], "P0 went to #escrow-alerts"
+    # The gap stays until someone explains it in the business DB, so this case is last.
     assert notified(rx.messages[start:]) <= {"EscrowAuditLogGap", "Watchdog"}
     assert rx.errors == []
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from bundle.cases import CASES
-from bundle.config import ALERTS, TIERS, alert_by_name, fill
+from bundle.config import ALERTS, SITE, TIERS, alert_by_name, fill
 from bundle.render import all_files
 from exporter.ingest.totals import CU_BUCKETS, bucket_label
 from tests.util import ROOT
@@ -208,7 +208,9 @@ REGRESSION_CASES = {
         "a drained-and-closed escrow with 250k on the books fires",
         "a drift of exactly the tolerance (100.01 vs 100) is quiet",
     ],
-    "EscrowWalletBelowFloor": ["a treasury SOL wallet and a treasury token account drained and closed fire at 0"],
+    "EscrowWalletBelowFloor": [
+        "a treasury SOL wallet and a treasury token account drained and closed fire at 0"
+    ],
     "EscrowIngestLag": [
         "every cycle failing from a caught-up state (lag stays 0) fires high and medium",
         "no successful cycle since the exporter started 22m ago fires high and medium",
@@ -283,3 +285,26 @@ def test_compute_units_cases_use_the_exporters_buckets() -> None:
         for series in case.series
     }
     assert les == {str(b) for b in CU_BUCKETS} | {"+Inf"}
+
+
+def test_runbooks_carry_the_contact_tree_of_their_tiers() -> None:
+    """Issue 13: who answers comes from the site config, per tier, in every alert's runbook."""
+    for alert in ALERTS:
+        sections = _sections((RUNBOOKS / f"{alert.name}.md").read_text())
+        tree = sections.get("Contact tree", "")
+        for tier in alert.tiers:
+            assert SITE.contacts[tier] in tree, f"{alert.name}: no {tier} contact in its contact tree"
+
+
+def test_money_path_signals_page_at_p0() -> None:
+    """The platform's policy: payments broken, data loss and money at risk are P0 (critical)."""
+    for name in (
+        "EscrowBalanceMismatch",
+        "EscrowAuditLogGap",
+        "EscrowWithdrawalSpike",
+        "EscrowWithdrawalAmountSpike",
+        "EscrowLedgerWriteErrors",
+        "EscrowPaymentWebhooksStopped",
+        "EscrowAppProbeFailed",
+    ):
+        assert "critical" in alert_by_name(name).tiers, name
