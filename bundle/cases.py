@@ -985,6 +985,13 @@ CASES += [
         "critical",
         created_by_increment=True,
     ),
+    # write_errors_total is COUNT(*) of a table: deleting old rows lowers it.
+    Case(
+        "EscrowLedgerWriteErrors",
+        "a retention purge of old write_errors rows is quiet",
+        {f'escrow_business_write_errors_total{{{J},component="ledger"}}': "50x10 20x20", PST: "0x40"},
+        "15m",
+    ),
     Case(
         "EscrowAuditLogStale",
         "no entry since 0 fires once older than the threshold for 5m",

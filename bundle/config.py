@@ -847,7 +847,16 @@ ALERTS += [
     Alert(
         "EscrowLedgerWriteErrors",
         "business",
-        _counter_grew("escrow_business_write_errors_total", "job, instance, component"),
+        # The "counter" is COUNT(*) of the write_errors table: a retention purge makes it drop, which
+        # increase() reads as a reset and counts the remaining rows as new. Growth above the window's
+        # minimum is what was added since (a purge alone adds nothing).
+        "sum by (job, instance, component) (\n"
+        "  escrow_business_write_errors_total{[[job]]}\n"
+        "  - min_over_time(escrow_business_write_errors_total{[[job]]}[15m])\n"
+        ") > 0\nor\n"
+        + _counter_grew("escrow_business_write_errors_total", "job, instance, component").split("\nor ", 1)[
+            1
+        ],
         {"critical": ""},
         "0m",
         "The platform failed to write to the ledger.",
