@@ -910,8 +910,23 @@ def rpc_latency(seconds_bucket: float) -> dict[str, str]:
     return out
 
 
+def rpc_latency_outage() -> dict[str, str]:
+    """60 requests a minute: slow (just above the threshold) until 20m, then fast (at or under
+    the bucket below it)."""
+    out = {}
+    for le in [*RPC_BUCKETS, "+Inf"]:
+        edge = float("inf") if le == "+Inf" else float(le)
+        values = []
+        for t in range(41):
+            slow, fast = 60 * min(t, 20), 60 * max(0, t - 20)
+            values.append(str((slow if edge >= _NEXT_EDGE else 0) + (fast if edge >= _FAST_EDGE else 0)))
+        out[RPC_LAT % le] = " ".join(values)
+    return out
+
+
 _NEXT_EDGE = min(b for b in (float(x) for x in RPC_BUCKETS) if b > RPC_P95)
 _PREV_EDGE = max([0.0, *(b for b in (float(x) for x in RPC_BUCKETS) if b < RPC_P95)])
+_FAST_EDGE = min(float(x) for x in RPC_BUCKETS)
 
 CASES += [
     *gauge(
@@ -957,6 +972,19 @@ CASES += [
         {RPC_REQ % "success": f"0+{95 - RPC_ERR}x40", RPC_REQ % "timeout": f"0+{RPC_ERR + 5}x40"},
         "22m",
         [Fired("medium", {**JL, "endpoint": "a"}, percent((RPC_ERR + 5) / 100))],
+    ),
+    # An outage: every request timing out from 0 to 20m, then all succeed again.
+    Case(
+        "EscrowRpcErrorRatio",
+        "5 minutes after an outage's timeouts stopped is quiet",
+        {RPC_REQ % "success": "0x20 0+100x20", RPC_REQ % "timeout": "0+100x20 2000x20"},
+        "25m",
+    ),
+    Case(
+        "EscrowRpcLatencyHigh",
+        "5 minutes after an outage's slow timeouts stopped is quiet",
+        rpc_latency_outage(),
+        "25m",
     ),
     Case(
         "EscrowRpcErrorRatio",

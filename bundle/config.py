@@ -797,8 +797,13 @@ ALERTS += [
     Alert(
         "EscrowRpcLatencyHigh",
         "rpc",
+        # Over 10 minutes, and still in the last minute: an outage's timeouts stay in the 10-minute
+        # window after it ends, and paged once EscrowRpcOutage (which mutes this) had resolved.
         "histogram_quantile(0.95, sum by (job, instance, endpoint, le) ("
-        "rate(escrow_rpc_request_duration_seconds_bucket{[[job]]}[10m])))\n  > [[threshold]]",
+        "rate(escrow_rpc_request_duration_seconds_bucket{[[job]]}[10m])))\n  > [[threshold]]\n"
+        "and on (job, instance, endpoint)\n"
+        "histogram_quantile(0.95, sum by (job, instance, endpoint, le) ("
+        "rate(escrow_rpc_request_duration_seconds_bucket{[[job]]}[1m])))\n  > [[threshold]]",
         {"medium": "[[rpc_latency_p95_seconds]]"},
         "10m",
         "A Solana RPC endpoint answers slowly.",
@@ -807,13 +812,19 @@ ALERTS += [
         "ingestion falls behind. Check first: escrow_rpc_request_duration_seconds by method and the "
         "provider's status page.",
         "escrow-chain-rpc",
-        "p95 of `escrow_rpc_request_duration_seconds` per endpoint > [[threshold]]s for 10m",
+        "p95 of `escrow_rpc_request_duration_seconds` per endpoint > [[threshold]]s over 10m and over the last "
+        "minute, for 10m",
     ),
     Alert(
         "EscrowRpcErrorRatio",
         "rpc",
+        # Over 10 minutes, and still in the last minute (see EscrowRpcLatencyHigh).
         'sum by (job, instance, endpoint) (rate(escrow_rpc_requests_total{[[job]], outcome!="success"}[10m]))\n'
         "/ sum by (job, instance, endpoint) (rate(escrow_rpc_requests_total{[[job]]}[10m]))\n"
+        "> [[threshold]]\n"
+        "and on (job, instance, endpoint)\n"
+        'sum by (job, instance, endpoint) (rate(escrow_rpc_requests_total{[[job]], outcome!="success"}[1m]))\n'
+        "/ sum by (job, instance, endpoint) (rate(escrow_rpc_requests_total{[[job]]}[1m]))\n"
         "> [[threshold]]",
         {"medium": "[[rpc_error_ratio]]"},
         "10m",
@@ -823,7 +834,7 @@ ALERTS += [
         'escrow_rpc_requests_total{endpoint="{{ $labels.endpoint }}"} by outcome (rate_limited means the '
         "plan's quota; timeout the network or the provider).",
         "escrow-chain-rpc",
-        "non-success / all RPC requests per endpoint > [[threshold]] over 10m, for 10m",
+        "non-success / all RPC requests per endpoint > [[threshold]] over 10m and over the last minute, for 10m",
     ),
     Alert(
         "EscrowWithdrawalAmountSpike",

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from bundle.cases import CASES, Case
+from bundle.cases import CASES, Case, Fired
 from bundle.config import (
     ALERTS,
     PRIORITY,
@@ -119,6 +119,36 @@ def _test_group(case: Case) -> dict[str, Any]:
     }
 
 
+def drill_file() -> str:
+    """prometheus/tests/drill_test.yml: every alert at every checkpoint of bundle.drill."""
+    from bundle import drill
+
+    tests = []
+    for cp in drill.CHECKPOINTS:
+        expected = {"Watchdog": [Fired("low", {}, "1")], **cp.fires}
+        for alert in ALERTS:
+            exp = []
+            for f in expected.get(alert.name, []):
+                ann = alert_annotations(alert, alert.tiers[f.severity])
+                labels = {**f.labels, "severity": severity_label(alert, f.severity), **alert.labels}
+                ann["description"] = render_description(ann["description"], labels, f.value)
+                exp.append({"exp_labels": labels, "exp_annotations": ann})
+            tests.append({"eval_time": f"{cp.at}m", "alertname": alert.name, "exp_alerts": exp})
+    doc = {
+        "rule_files": [f"../rules/{f}" for f in RULE_GROUP_FILES.values()],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "name": "a day in the life: " + "; ".join(f"{cp.at}m {cp.step}" for cp in drill.CHECKPOINTS),
+                "interval": "1m",
+                "input_series": [{"series": k, "values": v} for k, v in drill.series().items()],
+                "alert_rule_test": tests,
+            }
+        ],
+    }
+    return HEADER + dump(doc)
+
+
 def test_files() -> dict[str, str]:
     rule_paths = [f"../rules/{f}" for f in RULE_GROUP_FILES.values()]
     by_file: dict[tuple[str, str], list[Case]] = {}
@@ -134,6 +164,7 @@ def test_files() -> dict[str, str]:
             "tests": [_test_group(c) for c in cases],
         }
         out[f"prometheus/tests/{group}{suffix}_test.yml"] = HEADER + dump(doc)
+    out["prometheus/tests/drill_test.yml"] = drill_file()
     return out
 
 
@@ -165,6 +196,14 @@ validated strictly (an unknown, missing or mistyped key is reported as `file:lin
 (rules, promtool tests whose boundary values derive from its thresholds, Alertmanager config and
 templates, PrometheusRule); `tests/test_site.py` does this with other thresholds, names and links
 and runs promtool and amtool on the result.
+
+A day in the life (`bundle/drill.py`, rendered to `prometheus/tests/drill_test.yml`, run by
+`make test`): four compressed hours of a healthy platform going through a first deployment's
+backfill, an exporter restart, a 3-minute scrape failure, a 10-minute Prometheus outage, a planned
+pause and resume, a planned fee sweep, a database restart and an RPC failover; at checkpoints
+after each step every alert is evaluated, and only Watchdog and what the step must cause fire
+(`EscrowExporterDown` during the scrape failure, `EscrowProgramPaused` during the pause, which
+the runbook silences beforehand).
 
 ## Tiers (from the platform's severity policy)
 

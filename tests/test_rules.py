@@ -261,6 +261,9 @@ ISSUE_13_CASES = {
         "a treasury holding less of a token than its account floor fires",
         "a fee wallet emptied by a planned sweep is quiet",
     ],
+    "EscrowLedgerWriteErrors": ["a retention purge of old write_errors rows is quiet"],
+    "EscrowRpcErrorRatio": ["5 minutes after an outage's timeouts stopped is quiet"],
+    "EscrowRpcLatencyHigh": ["5 minutes after an outage's slow timeouts stopped is quiet"],
 }
 for _alert, _titles in ISSUE_13_CASES.items():
     REGRESSION_CASES.setdefault(_alert, []).extend(_titles)
@@ -308,3 +311,22 @@ def test_money_path_signals_page_at_p0() -> None:
         "EscrowAppProbeFailed",
     ):
         assert "critical" in alert_by_name(name).tiers, name
+
+
+def test_day_in_the_life_drill_checks_every_alert_after_every_step() -> None:
+    """bundle/drill.py rendered for promtool (run by test_promtool_unit_tests_pass)."""
+    from bundle import drill
+
+    doc = yaml.safe_load((PROM / "tests" / "drill_test.yml").read_text())
+    (group,) = doc["tests"]
+    checked = {(t["eval_time"], t["alertname"]) for t in group["alert_rule_test"]}
+    assert checked == {(f"{cp.at}m", a.name) for cp in drill.CHECKPOINTS for a in ALERTS}
+    for step in (
+        "backfill",
+        "exporter restart",
+        "scrape failure",
+        "Prometheus outage",
+        "resume",
+        "fee sweep",
+    ):
+        assert step in group["name"], step
