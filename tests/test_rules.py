@@ -330,3 +330,13 @@ def test_day_in_the_life_drill_checks_every_alert_after_every_step() -> None:
         "fee sweep",
     ):
         assert step in group["name"], step
+
+
+def test_runbook_titles_name_the_alerts_tiers() -> None:
+    for alert in ALERTS:
+        if alert.name == "Watchdog":
+            continue  # "(always firing)"
+        first = (RUNBOOKS / f"{alert.name}.md").read_text().splitlines()[0]
+        assert first.startswith(f"# {alert.name} ("), first
+        for tier in alert.tiers:
+            assert tier in first, f"{alert.name}: runbook title {first!r} lacks its tier {tier}"
