@@ -46,7 +46,7 @@ demo: setup
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
 
-## Regenerate Prometheus rules, promtool tests and docs/alerts.md from bundle/config.py.
+## Regenerate Prometheus rules, promtool tests, docs/alerts.md and the site templates from bundle/site.yml + bundle/config.py.
 rules: setup
 	$(PY) scripts/gen_rules.py
 	$(PY) -m bundle.prometheusrule

@@ -17,11 +17,14 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bundle.config import SITE
 
 ROOT = Path(__file__).resolve().parent.parent
 AM_DIR = ROOT / "alertmanager"
@@ -29,16 +32,42 @@ AM_CONFIG = AM_DIR / "alertmanager.yml"
 
 DISCORD_RECEIVER = "discord"
 # The optional extra channel mirrors the paging tiers.
-DISCORD_MATCHERS = ['severity=~"critical|high"']
+DISCORD_MATCHERS = ['severity=~"critical|high"']  # renamed to the site's names by add_discord
 #: group_by of the critical and high routes in alertmanager.yml (tests/test_alertmanager.py checks).
-PAGING_GROUP_BY = ["alertname", "program", "account", "mint", "instance"]
+PAGING_GROUP_BY = ["alertname", "program", "account", "mint", "instance", "database"]
 
 
-def load(path: Path = AM_CONFIG) -> dict[str, Any]:
+def load(path: Path = AM_CONFIG, *, site: bool = True) -> dict[str, Any]:
+    """The config, its ``severity`` matchers renamed to the site's (``bundle/site.yml``) unless
+    ``site`` is false: the repository's file names the tiers critical/high/medium/low."""
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
-    return data
+    return with_site_severities(data) if site else data
+
+
+_SEVERITY_MATCHER = re.compile(r'^severity(=~|=|!=|!~)"([^"]*)"$')
+
+
+def with_site_severities(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Rename the tiers in every ``severity`` matcher (routes and inhibitions) to the site's names."""
+    names = SITE.severities
+
+    def rename(matcher: str) -> str:
+        m = _SEVERITY_MATCHER.match(matcher)
+        if not m:
+            return matcher
+        values = "|".join(names.get(v, v) for v in m.group(2).split("|"))
+        return f'severity{m.group(1)}"{values}"'
+
+    out = copy.deepcopy(cfg)
+    for route in _routes(out["route"]):
+        if "matchers" in route:
+            route["matchers"] = [rename(x) for x in route["matchers"]]
+    for rule in out.get("inhibit_rules", []):
+        for key in ("source_matchers", "target_matchers"):
+            rule[key] = [rename(x) for x in rule.get(key, [])]
+    return out
 
 
 def add_discord(cfg: dict[str, Any], webhook_url: str) -> dict[str, Any]:
@@ -58,7 +87,7 @@ def add_discord(cfg: dict[str, Any], webhook_url: str) -> dict[str, Any]:
         }
     )
     route = {
-        "matchers": DISCORD_MATCHERS,
+        "matchers": with_site_severities({"route": {"matchers": DISCORD_MATCHERS}})["route"]["matchers"],
         "receiver": DISCORD_RECEIVER,
         # As the paging tiers' routes: one message thread per affected account and exporter.
         "group_by": list(PAGING_GROUP_BY),

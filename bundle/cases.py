@@ -11,15 +11,66 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from bundle.config import ACCOUNT_FLOORS, EXPORTER_JOB, MINT_FLOORS, PARAMS, PROBE_JOB, SITE
 from exporter.ingest.totals import CU_BUCKETS, bucket_label
+from exporter.rpc.metrics import _LATENCY_BUCKETS
 
-J = 'job="escrow-exporter",instance="exporter:10190"'
-JL = {"job": "escrow-exporter", "instance": "exporter:10190"}
+RPC_BUCKETS = [str(b) for b in _LATENCY_BUCKETS]
+PROMETHEUS_JOB, ALERTMANAGER_JOB = SITE.prometheus_job, SITE.alertmanager_job
+
+# Boundary values come from the site's thresholds (bundle/site.yml), so a site with other
+# thresholds still has cases just above (fires) and exactly at (quiet) each of these.
+SLOT_LAG = int(PARAMS["rpc_slot_lag"])
+WEBHOOK_S = int(PARAMS["webhook_latency_seconds"])
+OUTBOX = int(PARAMS["outbox_depth"])
+LAG_HIGH = int(PARAMS["ingest_lag_high_seconds"])
+LAG_MEDIUM = int(PARAMS["ingest_lag_medium_seconds"])
+STALE_S = int(PARAMS["balance_stale_seconds"])
+# When ingestion failing since 5m (or never succeeding) has been over the high threshold for
+# EscrowIngestLag's 5m `for:`.
+LAG_AT = max(22, -(-(300 + LAG_HIGH) // 60) + 7)
+FAILOVERS_MAX = int(PARAMS["failovers_per_30m"])
+# Failed transactions per 100: between the tiers, above high, and just under medium.
+_MED, _HIGH = (
+    round(float(PARAMS["tx_failure_ratio_medium"]) * 100),
+    round(float(PARAMS["tx_failure_ratio_high"]) * 100),
+)
+FAIL_MID, FAIL_HIGH, FAIL_LOW = (_MED + _HIGH) // 2 + 1, (_HIGH + 100) // 2 + 1, _MED - 1
+
+
+def failovers(n: int) -> str:
+    """10 failovers long ago, then ``n`` more 1 minute apart (15 s scrapes), then none."""
+    steps = " ".join(f"{10 + i}x4" for i in range(1, n))
+    return f"10x240 {steps} {10 + n}x200".replace("  ", " ")
+
+
+def humanize_duration(seconds: float) -> str:
+    """Prometheus' humanizeDuration for whole seconds of a minute or more."""
+    s = int(seconds)
+    d, h, m, sec = s // 86400, s % 86400 // 3600, s % 3600 // 60, s % 60
+    if d:
+        return f"{d}d {h}h {m}m {sec}s"
+    if h:
+        return f"{h}h {m}m {sec}s"
+    return f"{m}m {sec}s"
+
+
+def under(floor: str) -> str:
+    """A balance half a unit under ``floor``, as Prometheus prints it."""
+    return f"{float(floor) - 0.5:g}"
+
+
+J = f'job="{EXPORTER_JOB}",instance="exporter:10190"'
+JL = {"job": EXPORTER_JOB, "instance": "exporter:10190"}
 # The same exporter restarted under another instance (a Kubernetes pod gets a new IP).
-J2 = 'job="escrow-exporter",instance="exporter-2:10190"'
+J2 = f'job="{EXPORTER_JOB}",instance="exporter-2:10190"'
 # The exporter serves process_start_time_seconds; the restart-aware clauses read it.
 PST = f"process_start_time_seconds{{{J}}}"
 USDC = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+SOL_FLOOR, USDC_FLOOR = MINT_FLOORS["SOL"], MINT_FLOORS[USDC]
+SOL_WALLET = {"account": "treasury_sol", "mint": "SOL", "role": "treasury"}
+USDC_WALLET = {"account": "treasury_usdc", "mint": USDC, "role": "treasury"}
+HV_FLOOR = ACCOUNT_FLOORS["treasury_hv"]
 
 
 @dataclass(frozen=True)
@@ -127,11 +178,17 @@ PAUSED_EVENTS = f'escrow_events_total{{{J},program="paid_match",event="ProgramPa
 # ProgramPaused configured with labels: [reason] (examples/config.yml): one series per reason.
 PAUSED_INCIDENT = f'escrow_events_total{{{J},program="paid_match",event="ProgramPaused",reason="Incident"}}'
 FAILOVERS = f"escrow_rpc_failovers_total{{{J}}}"
-PROBE = 'job="escrow-app-health",instance="http://app:8080/readyz"'
-PROBE_LABELS = {"job": "escrow-app-health", "instance": "http://app:8080/readyz"}
+TX_PAUSED = f'escrow_transaction_errors_total{{{J},program="paid_match",error="ProgramPaused"}}'
+DECODE_ERR = f'escrow_event_decode_errors_total{{{J},program="paid_match",reason="unknown_discriminator"}}'
+PROBE = f'job="{PROBE_JOB}",instance="http://app:8080/readyz"'
+PROBE_LABELS = {"job": PROBE_JOB, "instance": "http://app:8080/readyz"}
 # Balances read every 15 s until 60m; then every read fails, and the exporter serves the last
 # value (and its timestamp) for interval x staleness_intervals = 75 s before dropping both.
 TS_READS_FAIL_AT_60M = "0+15x240 3600x4"
+
+
+# Ingestion caught up and the exporter up since 0, for the 8-day withdrawal cases (10m samples).
+SETTLED = {LAG: "0x1200", PST: "0x1200"}
 
 
 def cu_buckets(calls_per_minute: dict[int, int]) -> dict[str, str]:
@@ -152,7 +209,7 @@ CASES: list[Case] = [
         "no target for 6m fires",
         {'up{job="other",instance="x:1"}': "1x10"},
         "6m",
-        [Fired("high", {"job": "escrow-exporter"}, "1")],
+        [Fired("high", {"job": EXPORTER_JOB}, "1")],
     ),
     Case("EscrowExporterAbsent", "a target that is up is quiet", {f"up{{{J}}}": "1x10"}, "6m"),
     *held(
@@ -162,20 +219,20 @@ CASES: list[Case] = [
         "medium",
         {**JL, "collector": "balances"},
     ),
-    *held("EscrowAppProbeFailed", f"probe_success{{{PROBE}}}", 2, "high", PROBE_LABELS),
+    *held("EscrowAppProbeFailed", f"probe_success{{{PROBE}}}", 2, "critical", PROBE_LABELS),
     Case(
         "EscrowAppProbeFailed",
         "blackbox_exporter down (probe scrape fails, no probe_success) fires",
         {f"up{{{PROBE}}}": "1x5 0x40", f"probe_success{{{PROBE}}}": "1x5"},
         "30m",
-        [Fired("high", PROBE_LABELS, "0")],
+        [Fired("critical", PROBE_LABELS, "0")],
     ),
     Case(
         "EscrowAppProbeFailed",
         "every probe target vanished fires",
         {f"up{{{PROBE}}}": "1x5", f"probe_success{{{PROBE}}}": "1x5"},
         "20m",
-        [Fired("high", {"job": "escrow-app-health"}, "1")],
+        [Fired("critical", {"job": PROBE_JOB}, "1")],
     ),
     Case(
         "EscrowAppProbeFailed",
@@ -207,20 +264,20 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowRpcEndpointLagging",
-        "151 slots behind fires",
+        f"{SLOT_LAG + 1} slots behind fires",
         {
             f'escrow_rpc_slot{{{J},endpoint="a"}}': "10000x20",
-            f'escrow_rpc_slot{{{J},endpoint="b"}}': "9849x20",
+            f'escrow_rpc_slot{{{J},endpoint="b"}}': f"{10000 - SLOT_LAG - 1}x20",
         },
         "7m",
-        [Fired("low", {**JL, "endpoint": "b"}, "151")],
+        [Fired("low", {**JL, "endpoint": "b"}, str(SLOT_LAG + 1))],
     ),
     Case(
         "EscrowRpcEndpointLagging",
-        "150 slots behind is quiet",
+        f"{SLOT_LAG} slots behind is quiet",
         {
             f'escrow_rpc_slot{{{J},endpoint="a"}}': "10000x20",
-            f'escrow_rpc_slot{{{J},endpoint="b"}}': "9850x20",
+            f'escrow_rpc_slot{{{J},endpoint="b"}}': f"{10000 - SLOT_LAG}x20",
         },
         "7m",
     ),
@@ -228,17 +285,17 @@ CASES: list[Case] = [
     # extrapolates (exactly 4 failovers read as 4.03).
     Case(
         "EscrowRpcFailoverFlapping",
-        "5 failovers in 30m (unaligned scrapes) fires",
-        {FAILOVERS: "10x240 11x4 12x4 13x4 14x4 15x200"},
+        f"{FAILOVERS_MAX + 1} failovers in 30m (unaligned scrapes) fires",
+        {FAILOVERS: failovers(FAILOVERS_MAX + 1)},
         "70m10s",
-        [Fired("medium", JL, "5")],
+        [Fired("medium", JL, str(FAILOVERS_MAX + 1))],
         interval="15s",
         evaluation_interval="10s",
     ),
     Case(
         "EscrowRpcFailoverFlapping",
-        "exactly 4 failovers in 30m (unaligned scrapes) is quiet",
-        {FAILOVERS: "10x240 11x4 12x4 13x4 14x200"},
+        f"exactly {FAILOVERS_MAX} failovers in 30m (unaligned scrapes) is quiet",
+        {FAILOVERS: failovers(FAILOVERS_MAX)},
         "70m10s",
         interval="15s",
         evaluation_interval="10s",
@@ -337,8 +394,8 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowBalanceStale",
-        "last read exactly 600s ago is quiet",
-        {TS: "-600+15x200", ESCROW_INFO: "1x200", EXISTS % "escrow_usdc": "1x200", PST: "-3600x200"},
+        f"last read exactly {STALE_S}s ago is quiet",
+        {TS: f"-{STALE_S}+15x200", ESCROW_INFO: "1x200", EXISTS % "escrow_usdc": "1x200", PST: "-3600x200"},
         "30m",
         interval="15s",
     ),
@@ -380,109 +437,105 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowWalletBelowFloor",
-        "treasury 0.5 SOL and fee 99.5 USDC fire; escrow role ignored",
+        "treasury 0.5 SOL and treasury 99.5 USDC fire; escrow role ignored",
         {
-            BAL % ("treasury_sol", "SOL"): "0.5x20",
+            BAL % ("treasury_sol", "SOL"): f"{under(SOL_FLOOR)}x20",
             INFO % ("treasury_sol", "treasury", "sol", "1"): "1x20",
-            BAL % ("fee_usdc", USDC): "99.5x20",
-            INFO % ("fee_usdc", "fee", "token", "2"): "1x20",
+            BAL % ("treasury_usdc", USDC): f"{under(USDC_FLOOR)}x20",
+            INFO % ("treasury_usdc", "treasury", "token", "2"): "1x20",
             BAL % ("escrow_usdc", USDC): "0x20",
             INFO % ("escrow_usdc", "escrow", "token", "3"): "1x20",
         },
         "12m",
         [
-            Fired("high", {"account": "treasury_sol", "mint": "SOL", "role": "treasury"}, "0.5"),
-            Fired("high", {"account": "fee_usdc", "mint": USDC, "role": "fee"}, "99.5"),
+            Fired("high", {**SOL_WALLET, "floor": SOL_FLOOR}, under(SOL_FLOOR)),
+            Fired("high", {**USDC_WALLET, "floor": USDC_FLOOR}, under(USDC_FLOOR)),
         ],
     ),
     # Drained to 0 and closed at 10m: the exporter drops the balance series and sets exists=0.
     Case(
         "EscrowWalletBelowFloor",
-        "a treasury SOL wallet and a fee token account drained and closed fire at 0",
+        "a treasury SOL wallet and a treasury token account drained and closed fire at 0",
         {
             BAL % ("treasury_sol", "SOL"): "5x9",
             INFO % ("treasury_sol", "treasury", "sol", "1"): "1x60",
             EXISTS % "treasury_sol": "1x9 0x50",
-            BAL % ("fee_usdc", USDC): "500x9",
-            INFO % ("fee_usdc", "fee", "token", "2"): "1x60",
-            EXISTS % "fee_usdc": "1x9 0x50",
+            BAL % ("treasury_usdc", USDC): "500x9",
+            INFO % ("treasury_usdc", "treasury", "token", "2"): "1x60",
+            EXISTS % "treasury_usdc": "1x9 0x50",
         },
         "30m",
         [
-            Fired("high", {"account": "treasury_sol", "mint": "SOL", "role": "treasury"}, "0"),
-            Fired("high", {"account": "fee_usdc", "mint": "token", "role": "fee"}, "0"),
+            Fired("high", {**SOL_WALLET, "floor": SOL_FLOOR}, "0"),
+            Fired("high", {**USDC_WALLET, "floor": USDC_FLOOR}, "0"),
         ],
     ),
     Case(
         "EscrowWalletBelowFloor",
         "exactly at the floors is quiet",
         {
-            BAL % ("treasury_sol", "SOL"): "1x20",
+            BAL % ("treasury_sol", "SOL"): f"{SOL_FLOOR}x20",
             INFO % ("treasury_sol", "treasury", "sol", "1"): "1x20",
-            BAL % ("fee_usdc", USDC): "100x20",
-            INFO % ("fee_usdc", "fee", "token", "2"): "1x20",
+            BAL % ("treasury_usdc", USDC): f"{USDC_FLOOR}x20",
+            INFO % ("treasury_usdc", "treasury", "token", "2"): "1x20",
         },
         "12m",
     ),
     # 8 days at 30 withdrawals/h, then 120/h (4x the same hour's average) fires; 90/h (3x) does not.
+    # Ingestion caught up and the exporter up throughout (SETTLED).
     Case(
         "EscrowWithdrawalSpike",
         "120/h against a 30/h baseline fires",
-        {WD: "0+5x1152 5780+20x20"},
+        {WD: "0+5x1152 5780+20x20", **SETTLED},
         "11590m",
-        [Fired("high", PROG, "120")],
+        [Fired("critical", PROG, "120")],
         interval="10m",
         evaluation_interval="10m",
     ),
     Case(
         "EscrowWithdrawalSpike",
         "90/h (3x baseline) is quiet",
-        {WD: "0+5x1152 5775+15x20"},
+        {WD: "0+5x1152 5775+15x20", **SETTLED},
         "11590m",
         interval="10m",
         evaluation_interval="10m",
     ),
     Case(
         "EscrowWithdrawalSpike",
-        "without history, 120/h fires",
-        {WD: "0+20x20"},
-        "90m",
-        [Fired("high", PROG, "120")],
-        interval="10m",
-        evaluation_interval="10m",
-    ),
-    Case(
-        "EscrowWithdrawalSpike",
-        "without history, 96/h is quiet",
-        {WD: "0+16x20"},
-        "90m",
+        "without 7-day history, 300/h after 5 hours at 30/h fires",
+        {WD: "0+5x30 205+50x12", **SETTLED},
+        "410m",
+        [Fired("critical", PROG, "300")],
         interval="10m",
         evaluation_interval="10m",
     ),
     Case(
         "EscrowWithdrawalSpike",
         "18/h after a week of none is under the floor",
-        {WD: "0x1152 3+3x20"},
+        {WD: "0x1152 3+3x20", **SETTLED},
         "11590m",
         interval="10m",
         evaluation_interval="10m",
     ),
     Case(
         "EscrowTransactionFailureRatio",
-        "1 in 3 failing fires medium",
-        {TX_OK: "0+60x40", TX_FAIL: "0+30x40"},
+        f"{FAIL_MID}% failing fires medium",
+        {TX_OK: f"0+{100 - FAIL_MID}x40", TX_FAIL: f"0+{FAIL_MID}x40"},
         "25m",
-        [Fired("medium", PROG, "33.33%")],
+        [Fired("medium", PROG, f"{FAIL_MID}%")],
     ),
     Case(
         "EscrowTransactionFailureRatio",
-        "7 in 10 failing fires medium and high",
-        {TX_OK: "0+30x40", TX_FAIL: "0+70x40"},
+        f"{FAIL_HIGH}% failing fires medium and high",
+        {TX_OK: f"0+{100 - FAIL_HIGH}x40", TX_FAIL: f"0+{FAIL_HIGH}x40"},
         "25m",
-        [Fired("high", PROG, "70%"), Fired("medium", PROG, "70%")],
+        [Fired("high", PROG, f"{FAIL_HIGH}%"), Fired("medium", PROG, f"{FAIL_HIGH}%")],
     ),
     Case(
-        "EscrowTransactionFailureRatio", "19% failing is quiet", {TX_OK: "0+81x40", TX_FAIL: "0+19x40"}, "25m"
+        "EscrowTransactionFailureRatio",
+        f"{FAIL_LOW}% failing is quiet",
+        {TX_OK: f"0+{100 - FAIL_LOW}x40", TX_FAIL: f"0+{FAIL_LOW}x40"},
+        "25m",
     ),
     Case(
         "EscrowTransactionFailureRatio",
@@ -517,31 +570,42 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowIngestLag",
-        "700s behind fires high and medium",
-        {LAG: "700x20"},
+        f"{LAG_HIGH + 100}s behind fires high and medium",
+        {LAG: f"{LAG_HIGH + 100}x20"},
         "7m",
-        [Fired("high", {**JL, **PROG}, "11m 40s"), Fired("medium", {**JL, **PROG}, "11m 40s")],
+        [
+            Fired("high", {**JL, **PROG}, humanize_duration(LAG_HIGH + 100)),
+            Fired("medium", {**JL, **PROG}, humanize_duration(LAG_HIGH + 100)),
+        ],
     ),
     Case(
         "EscrowIngestLag",
-        "300s behind fires medium only",
-        {LAG: "300x20"},
+        f"{(LAG_HIGH + LAG_MEDIUM) // 2}s behind fires medium only",
+        {LAG: f"{(LAG_HIGH + LAG_MEDIUM) // 2}x20"},
         "7m",
-        [Fired("medium", {**JL, **PROG}, "5m 0s")],
+        [Fired("medium", {**JL, **PROG}, humanize_duration((LAG_HIGH + LAG_MEDIUM) // 2))],
     ),
-    Case("EscrowIngestLag", "120s behind is quiet", {LAG: "120x20"}, "7m"),
+    Case("EscrowIngestLag", f"{LAG_MEDIUM}s behind is quiet", {LAG: f"{LAG_MEDIUM}x20"}, "7m"),
     # Caught up, then every cycle fails from 6m: the lag gauge stays 0 (exporter/ingest/ingester.py).
     Case(
         "EscrowIngestLag",
         "every cycle failing from a caught-up state (lag stays 0) fires high and medium",
-        {LAG: "0x30", INGEST_UP: "1x5 0x30", INGEST_OK: "0+60x5 300x30", PST: "0x30"},
-        "22m",
-        [Fired("high", {**JL, **PROG}, "17m 0s"), Fired("medium", {**JL, **PROG}, "17m 0s")],
+        {
+            LAG: f"0x{LAG_AT}",
+            INGEST_UP: f"1x5 0x{LAG_AT}",
+            INGEST_OK: f"0+60x5 300x{LAG_AT}",
+            PST: f"0x{LAG_AT}",
+        },
+        f"{LAG_AT}m",
+        [
+            Fired("high", {**JL, **PROG}, humanize_duration(LAG_AT * 60 - 300)),
+            Fired("medium", {**JL, **PROG}, humanize_duration(LAG_AT * 60 - 300)),
+        ],
     ),
     Case(
         "EscrowIngestLag",
-        "last successful cycle exactly 120s ago is quiet",
-        {LAG: "0x30", INGEST_UP: "1x30", INGEST_OK: "-120+60x30", PST: "0x30"},
+        f"last successful cycle exactly {LAG_MEDIUM}s ago is quiet",
+        {LAG: "0x30", INGEST_UP: "1x30", INGEST_OK: f"-{LAG_MEDIUM}+60x30", PST: "0x30"},
         "22m",
     ),
     Case(
@@ -605,7 +669,7 @@ CASES: list[Case] = [
         "3",
         "0",
         "7m",
-        [Fired("high", JL, "3")],
+        [Fired("critical", JL, "3")],
     ),
     Case(
         "EscrowReconciliationOverdue",
@@ -662,18 +726,18 @@ CASES: list[Case] = [
     *gauge(
         "EscrowPaymentWebhookLatencyHigh",
         f'escrow_business_payment_webhook_latency_seconds{{{J},provider="stripe"}}',
-        "121",
-        "120",
+        str(WEBHOOK_S + 1),
+        str(WEBHOOK_S),
         "12m",
-        [Fired("medium", {**JL, "provider": "stripe"}, "2m 1s")],
+        [Fired("medium", {**JL, "provider": "stripe"}, humanize_duration(WEBHOOK_S + 1))],
     ),
     *gauge(
         "EscrowOutboxBacklog",
         f'escrow_business_outbox_depth{{{J},queue="payouts"}}',
-        "1001",
-        "1000",
+        str(OUTBOX + 1),
+        str(OUTBOX),
         "17m",
-        [Fired("medium", {**JL, "queue": "payouts"}, "1001")],
+        [Fired("medium", {**JL, "queue": "payouts"}, str(OUTBOX + 1))],
     ),
     *held(
         "EscrowSqlQueryFailing",
@@ -690,6 +754,358 @@ CASES: list[Case] = [
         {**JL, "database": "business"},
     ),
     Case("Watchdog", "always fires", {}, "1m", [Fired("low", {}, "1")]),
+]
+
+# Ordinary days that used to page (issue 13). Each case fails on the rules it replaced.
+HV_TOKEN = "HvTok1111111111111111111111111111111111111"
+HV_WALLET = {"account": "treasury_hv", "mint": HV_TOKEN, "role": "treasury"}
+CASES += [
+    # Prometheus-side gaps: the exporter kept running (same process_start_time_seconds) and
+    # nothing new happened, but `X unless X offset 15m` saw the series "appear" again.
+    Case(
+        "EscrowEventDecodeErrors",
+        "a 3-minute scrape failure (stale markers) is quiet",
+        {DECODE_ERR: "2x10 stale _x2 2x20", PST: "0x10 stale _x2 0x20"},
+        "27m",
+    ),
+    Case(
+        "EscrowEventDecodeErrors",
+        "Prometheus down for 10 minutes is quiet",
+        {DECODE_ERR: "2x10 _x10 2x20", PST: "0x10 _x10 0x20"},
+        "33m",
+    ),
+    Case(
+        "EscrowProgramPaused",
+        "a 3-minute scrape failure (stale markers) is quiet",
+        {
+            PAUSED_STATE: "0x10 stale _x2 0x20",
+            PAUSED_INCIDENT: "1x10 stale _x2 1x20",
+            PST: "0x10 stale _x2 0x20",
+        },
+        "23m",
+    ),
+    Case(
+        "EscrowProgramPaused",
+        "Prometheus down for 10 minutes is quiet",
+        {PAUSED_STATE: "0x10 _x10 0x20", PAUSED_INCIDENT: "1x10 _x10 1x20", PST: "0x10 _x10 0x20"},
+        "28m",
+    ),
+    # Paused from 11m to 31m (every transaction rejected with ProgramPaused), resumed at 32m.
+    Case(
+        "EscrowTransactionFailureRatio",
+        "2 minutes after a resume (the window still holds the pause's rejections) is quiet",
+        {
+            TX_OK: "0+60x10 600x20 600+60x20",
+            TX_FAIL: "0x10 0+30x20 600x20",
+            TX_PAUSED: "0x10 0+30x20 600x20",
+        },
+        "34m",
+    ),
+    Case(
+        "EscrowTransactionFailureRatio",
+        "real failures beside ProgramPaused rejections still fire medium",
+        {TX_OK: f"0+{100 - FAIL_MID}x40", TX_FAIL: f"0+{FAIL_MID + 30}x40", TX_PAUSED: "0+30x40"},
+        "25m",
+        [Fired("medium", PROG, f"{FAIL_MID}%")],
+    ),
+    Case(
+        "EscrowWalletBelowFloor",
+        "a treasury holding a token without a configured floor is quiet",
+        {
+            BAL % ("treasury_gov", HV_TOKEN): "0.5x20",
+            INFO % ("treasury_gov", "treasury", "token", "5"): "1x20",
+        },
+        "12m",
+    ),
+    Case(
+        "EscrowWalletBelowFloor",
+        "a treasury holding less of a token than its account floor fires",
+        {
+            BAL % ("treasury_hv", HV_TOKEN): f"{under(HV_FLOOR)}x20",
+            INFO % ("treasury_hv", "treasury", "token", "4"): "1x20",
+        },
+        "12m",
+        [Fired("high", {**HV_WALLET, "floor": HV_FLOOR}, under(HV_FLOOR))],
+    ),
+    Case(
+        "EscrowWalletBelowFloor",
+        "a fee wallet emptied by a planned sweep is quiet",
+        {BAL % ("fee_usdc", USDC): "0x20", INFO % ("fee_usdc", "fee", "token", "2"): "1x20"},
+        "12m",
+    ),
+]
+
+
+def spike_case(
+    title: str,
+    series: dict[str, str],
+    at: str,
+    fires: list[Fired] | None = None,
+    alert: str = "EscrowWithdrawalSpike",
+) -> Case:
+    return Case(alert, title, series, at, fires or [], interval="10m", evaluation_interval="10m")
+
+
+CASES += [
+    # The issue's demo: a steady 300 withdrawals/h, no 7-day history, exporter up for hours.
+    spike_case(
+        "a steady 300/h with no 7-day history is quiet",
+        {WD: "0+50x40", LAG: "0x40", PST: "0x40"},
+        "290m",
+    ),
+    # 30/h for 4h, ingestion stalled for 3h (lag grows), then the backlog of 90 is counted at once.
+    spike_case(
+        "the catch-up after a 3-hour ingestion stall is quiet",
+        {WD: "0+5x24 120x18 215+5x20", LAG: "0x24 600+600x17 0x21", PST: "0x70"},
+        "470m",
+    ),
+    # A first deployment backfills 1,000 historical withdrawals in its first cycles.
+    spike_case(
+        "a first deployment's backfill of 1,000 withdrawals is quiet",
+        {WD: "0 1000+5x20", LAG: "0x20", PST: "0x20"},
+        "40m",
+    ),
+]
+
+
+# ---- blind spots closed in issue 13 --------------------------------------------------------------
+MEM = int(PARAMS["exporter_memory_bytes"])
+FDS_RATIO = float(PARAMS["exporter_fds_ratio"])
+RPC_P95 = float(PARAMS["rpc_latency_p95_seconds"])
+RPC_ERR = round(float(PARAMS["rpc_error_ratio"]) * 100)
+AUDIT_SILENCE = int(PARAMS["audit_log_silence_seconds"])
+PROM_J = f'job="{PROMETHEUS_JOB}",instance="localhost:9090"'
+PROM_JL = {"job": PROMETHEUS_JOB, "instance": "localhost:9090"}
+AM_J = f'job="{ALERTMANAGER_JOB}",instance="localhost:9093"'
+AM_JL = {"job": ALERTMANAGER_JOB, "instance": "localhost:9093"}
+RPC_LAT = f'escrow_rpc_request_duration_seconds_bucket{{{J},endpoint="a",method="getSlot",le="%s"}}'
+RPC_REQ = f'escrow_rpc_requests_total{{{J},endpoint="a",method="getSlot",outcome="%s"}}'
+WD_AMOUNT = f'escrow_event_amount_total{{{J},program="paid_match",event="WithdrawalProcessed",field="amount",mint="{USDC}"}}'
+WEBHOOK = f'escrow_business_payment_webhook_latency_seconds{{{J},provider="stripe"}}'
+WEBHOOK_UP = f'escrow_sql_query_up{{{J},query="payment_webhook_latency"}}'
+AUDIT_TS = f"escrow_business_audit_log_last_entry_timestamp_seconds{{{J}}}"
+
+
+def humanize1024(v: float) -> str:
+    """Prometheus' humanize1024."""
+    prefixes = ["", "ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi"]
+    i = 0
+    while abs(v) >= 1024 and i < len(prefixes) - 1:
+        v /= 1024
+        i += 1
+    return f"{v:.4g}{prefixes[i]}"
+
+
+def percent(v: float) -> str:
+    """Prometheus' humanizePercentage of a ratio."""
+    return f"{v * 100:.4g}%"
+
+
+def rpc_latency(seconds_bucket: float) -> dict[str, str]:
+    """60 requests a minute, all in the bucket whose upper edge is ``seconds_bucket``."""
+    out = {}
+    for le in [*RPC_BUCKETS, "+Inf"]:
+        counted = le == "+Inf" or float(le) >= seconds_bucket
+        out[RPC_LAT % le] = "0+60x40" if counted else "0x40"
+    return out
+
+
+def rpc_latency_outage() -> dict[str, str]:
+    """60 requests a minute: slow (just above the threshold) until 20m, then fast (at or under
+    the bucket below it)."""
+    out = {}
+    for le in [*RPC_BUCKETS, "+Inf"]:
+        edge = float("inf") if le == "+Inf" else float(le)
+        values = []
+        for t in range(41):
+            slow, fast = 60 * min(t, 20), 60 * max(0, t - 20)
+            values.append(str((slow if edge >= _NEXT_EDGE else 0) + (fast if edge >= _FAST_EDGE else 0)))
+        out[RPC_LAT % le] = " ".join(values)
+    return out
+
+
+_NEXT_EDGE = min(b for b in (float(x) for x in RPC_BUCKETS) if b > RPC_P95)
+_PREV_EDGE = max([0.0, *(b for b in (float(x) for x in RPC_BUCKETS) if b < RPC_P95)])
+_FAST_EDGE = min(float(x) for x in RPC_BUCKETS)
+
+CASES += [
+    *gauge(
+        "EscrowExporterMemoryHigh",
+        f"process_resident_memory_bytes{{{J}}}",
+        str(MEM + 1024),
+        str(MEM),
+        "17m",
+        [Fired("medium", JL, humanize1024(MEM + 1024))],
+    ),
+    Case(
+        "EscrowExporterFdsNearLimit",
+        "open fds 5% above the ratio fires",
+        {
+            f"process_open_fds{{{J}}}": f"{round(FDS_RATIO * 1000) + 50}x20",
+            f"process_max_fds{{{J}}}": "1000x20",
+        },
+        "12m",
+        [Fired("medium", JL, percent((round(FDS_RATIO * 1000) + 50) / 1000))],
+    ),
+    Case(
+        "EscrowExporterFdsNearLimit",
+        "open fds exactly at the ratio is quiet",
+        {f"process_open_fds{{{J}}}": f"{round(FDS_RATIO * 1000)}x20", f"process_max_fds{{{J}}}": "1000x20"},
+        "12m",
+    ),
+    Case(
+        "EscrowRpcLatencyHigh",
+        f"every request between {RPC_P95:g}s and {_NEXT_EDGE:g}s fires",
+        rpc_latency(_NEXT_EDGE),
+        "22m",
+        [Fired("medium", {**JL, "endpoint": "a"}, f"{RPC_P95 + 0.95 * (_NEXT_EDGE - RPC_P95):.2f}")],
+    ),
+    Case(
+        "EscrowRpcLatencyHigh",
+        f"every request between {_PREV_EDGE:g}s and {RPC_P95:g}s is quiet",
+        rpc_latency(RPC_P95),
+        "22m",
+    ),
+    Case(
+        "EscrowRpcErrorRatio",
+        f"{RPC_ERR + 5}% of requests timing out fires",
+        {RPC_REQ % "success": f"0+{95 - RPC_ERR}x40", RPC_REQ % "timeout": f"0+{RPC_ERR + 5}x40"},
+        "22m",
+        [Fired("medium", {**JL, "endpoint": "a"}, percent((RPC_ERR + 5) / 100))],
+    ),
+    # An outage: every request timing out from 0 to 20m, then all succeed again.
+    Case(
+        "EscrowRpcErrorRatio",
+        "5 minutes after an outage's timeouts stopped is quiet",
+        {RPC_REQ % "success": "0x20 0+100x20", RPC_REQ % "timeout": "0+100x20 2000x20"},
+        "25m",
+    ),
+    Case(
+        "EscrowRpcLatencyHigh",
+        "5 minutes after an outage's slow timeouts stopped is quiet",
+        rpc_latency_outage(),
+        "25m",
+    ),
+    Case(
+        "EscrowRpcErrorRatio",
+        f"exactly {RPC_ERR}% of requests failing is quiet",
+        {RPC_REQ % "success": f"0+{100 - RPC_ERR}x40", RPC_REQ % "error": f"0+{RPC_ERR}x40"},
+        "22m",
+    ),
+    # 600 USDC an hour for 5 hours (60 withdrawals/h), then 6,000 an hour: no 7-day history.
+    spike_case(
+        "6,000 USDC/h after 5 hours at 600/h fires",
+        {WD_AMOUNT: "0+100x30 4000+1000x12", WD: "0+10x42", **SETTLED},
+        "410m",
+        [Fired("critical", {**PROG, "mint": USDC}, "6000.00")],
+        alert="EscrowWithdrawalAmountSpike",
+    ),
+    spike_case(
+        "a steady 600 USDC/h is quiet",
+        {WD_AMOUNT: "0+100x42", WD: "0+10x42", **SETTLED},
+        "410m",
+        alert="EscrowWithdrawalAmountSpike",
+    ),
+    *new_counter(
+        "EscrowLedgerWriteErrors",
+        "escrow_business_write_errors_total",
+        {"component": "ledger"},
+        "critical",
+        created_by_increment=True,
+    ),
+    # write_errors_total is COUNT(*) of a table: deleting old rows lowers it.
+    Case(
+        "EscrowLedgerWriteErrors",
+        "a retention purge of old write_errors rows is quiet",
+        {f'escrow_business_write_errors_total{{{J},component="ledger"}}': "50x10 20x20", PST: "0x40"},
+        "15m",
+    ),
+    Case(
+        "EscrowAuditLogStale",
+        "no entry since 0 fires once older than the threshold for 5m",
+        {AUDIT_TS: "0x600"},
+        f"{-(-AUDIT_SILENCE // 60) + 7}m",
+        [Fired("high", JL, humanize_duration((-(-AUDIT_SILENCE // 60) + 7) * 60))],
+    ),
+    Case(
+        "EscrowAuditLogStale",
+        "newest entry exactly the threshold old is quiet",
+        {AUDIT_TS: f"-{AUDIT_SILENCE}+60x600"},
+        f"{-(-AUDIT_SILENCE // 60) + 7}m",
+    ),
+    Case(
+        "EscrowPaymentWebhooksStopped",
+        "webhooks stopping at 20m fires at 45m",
+        {WEBHOOK: "30x20", WEBHOOK_UP: "1x60"},
+        "45m",
+        [Fired("critical", {**JL, "provider": "stripe"}, "30")],
+    ),
+    Case(
+        "EscrowPaymentWebhooksStopped",
+        "webhooks arriving is quiet",
+        {WEBHOOK: "30x60", WEBHOOK_UP: "1x60"},
+        "45m",
+    ),
+    Case(
+        "EscrowPaymentWebhooksStopped",
+        "the query failing (EscrowSqlQueryFailing's case) is quiet",
+        {WEBHOOK: "30x20", WEBHOOK_UP: "1x20 0x40"},
+        "45m",
+    ),
+    Case(
+        "EscrowAlertmanagerNotificationsFailing",
+        "PagerDuty deliveries failing every minute fires",
+        {f'alertmanager_notifications_failed_total{{{AM_J},integration="pagerduty"}}': "0x5 1+1x40"},
+        "25m",
+        [Fired("high", {**AM_JL, "integration": "pagerduty"}, "10")],
+    ),
+    Case(
+        "EscrowAlertmanagerNotificationsFailing",
+        "one failed delivery (retried) is quiet",
+        {f'alertmanager_notifications_failed_total{{{AM_J},integration="pagerduty"}}': "0x5 1x40"},
+        "20m",
+    ),
+    Case(
+        "EscrowPrometheusRuleFailures",
+        "a rule group failing every minute fires",
+        {f'prometheus_rule_evaluation_failures_total{{{PROM_J},rule_group="escrow.treasury"}}': "0x5 1+1x40"},
+        "20m",
+        [Fired("high", {**PROM_JL, "rule_group": "escrow.treasury"}, "10")],
+    ),
+    Case(
+        "EscrowPrometheusRuleFailures",
+        "no failed evaluation is quiet",
+        {f'prometheus_rule_evaluation_failures_total{{{PROM_J},rule_group="escrow.treasury"}}': "0x40"},
+        "20m",
+    ),
+    Case(
+        "EscrowPrometheusNotificationsDropped",
+        "notifications dropped every minute fires",
+        {
+            f"prometheus_notifications_dropped_total{{{PROM_J}}}": "0x5 1+1x40",
+            f"prometheus_notifications_queue_length{{{PROM_J}}}": "0x40",
+            f"prometheus_notifications_queue_capacity{{{PROM_J}}}": "10000x40",
+        },
+        "20m",
+        [Fired("high", PROM_JL, "10.00")],
+    ),
+    Case(
+        "EscrowPrometheusNotificationsDropped",
+        "a queue 90% full (nothing dropped) is quiet",
+        {
+            f"prometheus_notifications_dropped_total{{{PROM_J}}}": "0x40",
+            f"prometheus_notifications_queue_length{{{PROM_J}}}": "9000x40",
+            f"prometheus_notifications_queue_capacity{{{PROM_J}}}": "10000x40",
+        },
+        "20m",
+    ),
+    *held(
+        "EscrowMonitoringConfigReloadFailed",
+        f"prometheus_config_last_reload_successful{{{PROM_J}}}",
+        10,
+        "medium",
+        PROM_JL,
+    ),
 ]
 
 

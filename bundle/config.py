@@ -1,6 +1,8 @@
 """Selectors, thresholds, tiers and links for every Prometheus rule: the one place to edit.
 
-Expressions and descriptions use ``[[name]]`` placeholders filled from ``PARAMS`` (and, per
+Site-specific values (selectors, links, severity names, floors, event names and every threshold)
+come from the site config, ``bundle/site.yml`` (``bundle.site``); this module holds the rules'
+logic. Expressions and descriptions use ``[[name]]`` placeholders filled from ``PARAMS`` (and, per
 tier, ``[[threshold]]``), so a threshold is written once and shows up identically in the rule,
 its description, its promtool test and ``docs/alerts.md``. Go template syntax (``{{ }}``) is
 left untouched for Prometheus. After an edit run ``make rules`` (rules, promtool tests,
@@ -12,46 +14,65 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-# Severity tiers, highest first (P0..P3). Alertmanager routes and inhibits on these names.
+from bundle.site import Site, load
+
+SITE: Site = load()
+
+# Severity tiers, highest first (P0..P3): the bundle's own names. The `severity` label a rule
+# carries is the site's name for its tier (SITE.severities); Alertmanager routes on those.
 TIERS: tuple[str, ...] = ("critical", "high", "medium", "low")
+PRIORITY = {"critical": "P0", "high": "P1", "medium": "P2", "low": "P3"}
 
-# Links: runbooks live in this repository; dashboards are the Grafana uids of issue 6.
-RUNBOOK_BASE = "https://github.com/example/solana-escrow-exporter/blob/main/docs/runbooks"
-GRAFANA_BASE = "http://localhost:3000/d"
-DASHBOARDS = ("escrow-overview", "escrow-treasury", "escrow-business", "escrow-chain-rpc", "escrow-exporter")
+DASHBOARDS = tuple(SITE.dashboards)
+EXPORTER_JOB = SITE.exporter_job
+PROBE_JOB = SITE.probe_job
 
-EXPORTER_JOB = "escrow-exporter"
-PROBE_JOB = "escrow-app-health"
-
-# Everything an expression may reference. Thresholds are in the metric's unit.
+# Everything an expression may reference: the site's thresholds (in the metric's unit) and names.
 PARAMS: dict[str, str] = {
     "job": f'job="{EXPORTER_JOB}"',
     "probe_job": f'job="{PROBE_JOB}"',
-    # A balance difference (whole units, either direction) the books may legitimately show
-    # while a transfer is between chain confirmation and the ledger write.
-    "mismatch_tolerance": "0.01",
+    "prometheus_job": f'job="{SITE.prometheus_job}"',
+    "alertmanager_job": f'job="{SITE.alertmanager_job}"',
     # Float rounding: 100.01 - 100 is 0.010000000000005, which must count as "at the tolerance".
     # Far below one micro-unit, far above the rounding error of balances up to ~1e8 units.
     "mismatch_epsilon": "1e-7",
-    "balance_stale_seconds": "600",
-    # How far back the "last good read" clauses look (last_over_time), in seconds; beyond it
-    # the exporter's uptime, capped at this, is reported instead (a lower bound).
-    "lookback_seconds": "21600",
-    # Treasury and fee wallets: SOL pays transaction fees, tokens pay out winners.
-    "wallet_floor_sol": "1",
-    "wallet_floor_token": "100",
-    # Withdrawal spike: this many times the same hour's average over the previous 7 days ...
-    "withdrawal_spike_factor": "3",
-    # ... but never below this many withdrawals per hour (quiet hours are noisy) ...
-    "withdrawal_spike_floor": "20",
-    # ... and, while there is no history yet (first week), above this absolute count.
-    "withdrawal_spike_no_baseline": "100",
-    "tx_failure_min_rate": "0.05",
-    # Solana's default per-transaction budget is 200k CU; alert at 90% of it.
-    "compute_units_limit": "200000",
-    "rpc_slot_lag": "150",
-    "failovers_per_30m": "4",
+    "withdrawal_event": SITE.withdrawal_event,
+    "pause_event": SITE.pause_event,
+    "pause_errors": "|".join(SITE.pause_errors),
+    "wallet_roles": "|".join(SITE.wallet_roles),
+    **SITE.thresholds,
 }
+
+# Wallet floors in whole units: per mint, overridden per account. A mint without a floor is not
+# floor-checked; nor is a wallet (account or role) emptied by planned sweeps.
+MINT_FLOORS: dict[str, str] = {m: v.floor for m, v in SITE.mints.items() if v.floor is not None}
+ACCOUNT_FLOORS: dict[str, str] = {a: v.floor for a, v in SITE.accounts.items() if v.floor is not None}
+PLANNED_SWEEP_ACCOUNTS: tuple[str, ...] = tuple(a for a, v in SITE.accounts.items() if v.planned_sweeps)
+PLANNED_SWEEP_ROLES: tuple[str, ...] = tuple(r for r, v in SITE.roles.items() if v.planned_sweeps)
+
+
+def wallet_floor_expr() -> str:
+    """One comparison per configured floor, each labelled with its ``floor``."""
+    metric = "account_mint_role:escrow_wallet_balance:max"
+
+    def term(matchers: str, floor: str) -> str:
+        return f'label_replace({metric}{{{matchers}}} < {floor}, "floor", "{floor}", "", "")'
+
+    terms = [
+        term(f'account="{a}"', f)
+        for a, f in sorted(ACCOUNT_FLOORS.items())
+        if a not in PLANNED_SWEEP_ACCOUNTS
+    ]
+    skip_accounts = "|".join(sorted({*ACCOUNT_FLOORS, *PLANNED_SWEEP_ACCOUNTS}))
+    for mint, floor in MINT_FLOORS.items():
+        matchers = [f'mint="{mint}"']
+        if skip_accounts:
+            matchers.append(f'account!~"{skip_accounts}"')
+        if PLANNED_SWEEP_ROLES:
+            matchers.append(f'role!~"{"|".join(PLANNED_SWEEP_ROLES)}"')
+        terms.append(term(", ".join(matchers), floor))
+    return "\nor ".join(terms) if terms else "vector(0) > 1"
+
 
 # Tiers per alert may carry different thresholds; these are looked up as [[threshold]].
 RULE_GROUP_FILES: dict[str, str] = {
@@ -97,6 +118,8 @@ def fill(text: str, threshold: str = "") -> str:
         key = m.group(1)
         if key == "threshold":
             return threshold
+        if key == "wallet_floor_expr":
+            return wallet_floor_expr()
         if key not in PARAMS:
             raise KeyError(f"bundle/config.py: unknown placeholder [[{key}]]")
         return PARAMS[key]
@@ -105,11 +128,16 @@ def fill(text: str, threshold: str = "") -> str:
 
 
 def runbook_url(alert: str) -> str:
-    return f"{RUNBOOK_BASE}/{alert}.md"
+    return SITE.runbook_url.replace("{alert}", alert)
 
 
 def dashboard_url(uid: str) -> str:
-    return f"{GRAFANA_BASE}/{uid}"
+    return SITE.grafana_url + SITE.dashboards[uid]
+
+
+def severity(tier: str) -> str:
+    """The ``severity`` label value of a tier at this site."""
+    return SITE.severities[tier]
 
 
 RECORDINGS: list[Recording] = [
@@ -142,18 +170,24 @@ RECORDINGS: list[Recording] = [
         " and on (account) (max by (account) (escrow_account_exists{[[job]]}) == 0))",
         "treasury",
     ),
-    # Likewise a closed treasury/fee wallet holds 0. Its mint is gone with its balance series:
-    # "SOL" for a SOL wallet, "token" for a token account.
+    # Likewise a closed treasury/fee wallet holds 0, under the mint its balance series had (kept by
+    # last_over_time); a wallet never read has no mint: "SOL" for a SOL wallet, "token" otherwise.
     Recording(
         "account_mint_role:escrow_wallet_balance:max",
         "max by (account, mint, role) (\n"
         "  escrow_account_balance{[[job]]}"
-        ' * on (job, instance, account) group_left (role) escrow_account_info{[[job]], role=~"treasury|fee"}\n'
+        ' * on (job, instance, account) group_left (role) escrow_account_info{[[job]], role=~"[[wallet_roles]]"}\n'
+        ")\n"
+        "or on (account)\n"
+        "max by (account, mint, role) (\n"
+        "  0 * last_over_time(escrow_account_balance{[[job]]}[[[lookback_seconds]]s])"
+        ' * on (job, instance, account) group_left (role) escrow_account_info{[[job]], role=~"[[wallet_roles]]"}\n'
+        "  and on (job, instance, account) escrow_account_exists{[[job]]} == 0\n"
         ")\n"
         "or on (account)\n"
         "max by (account, mint, role) (\n"
         "  label_replace(label_replace(\n"
-        '    0 * escrow_account_info{[[job]], role=~"treasury|fee"}'
+        '    0 * escrow_account_info{[[job]], role=~"[[wallet_roles]]"}'
         " and on (job, instance, account) escrow_account_exists{[[job]]} == 0,\n"
         '    "mint", "SOL", "kind", "sol"), "mint", "token", "kind", "token")\n'
         ")",
@@ -161,7 +195,7 @@ RECORDINGS: list[Recording] = [
     ),
     Recording(
         "program:escrow_withdrawals:increase1h",
-        'sum by (program) (increase(escrow_events_total{[[job]], event="WithdrawalProcessed"}[1h]))',
+        'sum by (program) (increase(escrow_events_total{[[job]], event="[[withdrawal_event]]"}[1h]))',
         "treasury",
     ),
     # The same hour on each of the previous 7 days, averaged over the days that have data.
@@ -175,15 +209,72 @@ RECORDINGS: list[Recording] = [
         + "\n)",
         "treasury",
     ),
+    # Before 7 days of history: the hourly count averaged over the 6 hours before the last one.
+    Recording(
+        "program:escrow_withdrawals:increase1h_avg6h",
+        "avg_over_time(program:escrow_withdrawals:increase1h[6h] offset 1h)",
+        "treasury",
+    ),
+    Recording(
+        "program:escrow_withdrawals:increase1h_baseline",
+        "program:escrow_withdrawals:increase1h_baseline7d\nor\nprogram:escrow_withdrawals:increase1h_avg6h",
+        "treasury",
+    ),
+    # The same for the withdrawn amounts, per mint (escrow_event_amount_total, whole units).
+    Recording(
+        "program_mint:escrow_withdrawal_amount:increase1h",
+        'sum by (program, mint) (increase(escrow_event_amount_total{[[job]], event="[[withdrawal_event]]"}[1h]))',
+        "treasury",
+    ),
+    Recording(
+        "program_mint:escrow_withdrawal_amount:increase1h_baseline",
+        "avg without (baseline_day) (\n  "
+        + "\n  or ".join(
+            f'label_replace(program_mint:escrow_withdrawal_amount:increase1h offset {d}d, "baseline_day", "{d}", "", "")'
+            for d in range(1, 8)
+        )
+        + "\n)\nor\navg_over_time(program_mint:escrow_withdrawal_amount:increase1h[6h] offset 1h)",
+        "treasury",
+    ),
+    # Withdrawals are counted when ingested, not when they happened on chain: an hour in which
+    # ingestion lagged (a stall's catch-up, a first deployment's backfill) or the exporter
+    # (re)started (the downtime's withdrawals are counted at once) says nothing about the rate
+    # on chain. 1 per program whose ingestion was caught up for the whole last hour.
+    Recording(
+        "program:escrow_ingest_settled:1h",
+        "max by (program) (max_over_time(escrow_ingest_lag_seconds{[[job]]}[1h])) <= [[spike_settled_lag_seconds]]\n"
+        "unless on (program)\n"
+        "min by (program) (\n"
+        "  time() - (0 * escrow_ingest_lag_seconds{[[job]]}"
+        " + on (job, instance) group_left () process_start_time_seconds{[[job]]})\n"
+        ") <= [[spike_settled_uptime_seconds]]",
+        "treasury",
+    ),
     Recording(
         "program:escrow_transactions:rate10m",
         "sum by (program) (rate(escrow_transactions_total{[[job]]}[10m]))",
         "chain",
     ),
+    # Transactions the program rejects because it is paused: EscrowProgramPaused covers the pause,
+    # and after a resume the 10-minute window still holds them (they paged right after resuming).
+    Recording(
+        "program:escrow_transactions_rejected_paused:rate10m",
+        'sum by (program) (rate(escrow_transaction_errors_total{[[job]], error=~"[[pause_errors]]"}[10m]))\n'
+        "or on (program)\n0 * program:escrow_transactions:rate10m",
+        "chain",
+    ),
+    Recording(
+        "program:escrow_transactions_unpaused:rate10m",
+        "program:escrow_transactions:rate10m - program:escrow_transactions_rejected_paused:rate10m",
+        "chain",
+    ),
+    # 0/0 (every transaction rejected as paused) is NaN: no failure ratio while paused.
     Recording(
         "program:escrow_transactions_failed:ratio_rate10m",
-        'sum by (program) (rate(escrow_transactions_total{[[job]], status="failed"}[10m]))'
-        " / program:escrow_transactions:rate10m",
+        "(\n"
+        '  sum by (program) (rate(escrow_transactions_total{[[job]], status="failed"}[10m]))\n'
+        "  - program:escrow_transactions_rejected_paused:rate10m\n"
+        ")\n/ program:escrow_transactions_unpaused:rate10m",
         "chain",
     ),
     Recording(
@@ -204,13 +295,17 @@ def _counter_grew(metric: str, by: str, window_minutes: int = 15, matchers: str 
     series looks new. It therefore applies only once the process has been up for the window plus
     2 minutes (first cycle and scrape): a series created within the first 2 minutes of uptime is
     indistinguishable from a restored one and is not reported by that clause.
+
+    "Absent before" looks back ``lookback_seconds`` (last_over_time), not at one instant: a failed
+    scrape writes stale markers and a Prometheus outage leaves a hole, and either made a series
+    that was there all along look new when the window's start fell into the gap.
     """
     sel = f"{metric}{{[[job]]{', ' + matchers if matchers else ''}}}"
     grace = window_minutes * 60 + 120
     return (
         f"sum by ({by}) (increase({sel}[{window_minutes}m])) > 0\n"
         f"or sum by ({by}) (\n"
-        f"  ({sel} unless {sel} offset {window_minutes}m)\n"
+        f"  ({sel} unless last_over_time({sel}[[[lookback_seconds]]s] offset {window_minutes}m))\n"
         f"  and on (job, instance) time() - process_start_time_seconds{{[[job]]}} > {grace}\n"
         ") > 0"
     )
@@ -293,7 +388,7 @@ ALERTS: list[Alert] = [
         "or up{[[probe_job]]} == 0\n"
         "or (up{[[probe_job]]} == 1 unless on (job, instance) probe_success{[[probe_job]]})\n"
         "or (absent(up{[[probe_job]]}) and on () count(last_over_time(up{[[probe_job]]}[1d])) > 0)",
-        {"high": ""},
+        {"critical": ""},
         "2m",
         "An application health endpoint fails its blackbox probe, or is no longer probed.",
         "Probe {{ $labels.instance }} of job {{ $labels.job }} has failed or stopped reporting for 2 minutes: "
@@ -332,6 +427,7 @@ ALERTS: list[Alert] = [
         'escrow_rpc_requests_total{endpoint="{{ $labels.endpoint }}"} by outcome.',
         "escrow-chain-rpc",
         "`escrow_rpc_up == 0` for 5m",
+        keep_firing_for="2m",
     ),
     Alert(
         "EscrowRpcEndpointLagging",
@@ -424,61 +520,59 @@ ALERTS: list[Alert] = [
     Alert(
         "EscrowWalletBelowFloor",
         "treasury",
-        'account_mint_role:escrow_wallet_balance:max{mint="SOL"} < [[wallet_floor_sol]]\n'
-        'or account_mint_role:escrow_wallet_balance:max{mint!="SOL"} < [[wallet_floor_token]]',
+        "[[wallet_floor_expr]]",
         {"high": ""},
         "10m",
         "A treasury or fee wallet is below its floor.",
         "The {{ $labels.role }} wallet {{ $labels.account }} holds {{ $value }} {{ $labels.mint }} "
-        "(floor [[wallet_floor_sol]] SOL, [[wallet_floor_token]] per token; a wallet closed on chain counts as 0). "
-        "Check first: the wallet's "
+        "(floor {{ $labels.floor }}; a wallet closed on chain counts as 0). Check first: the wallet's "
         "recent outgoing transfers and whether a planned sweep ran.",
         "escrow-treasury",
-        "treasury/fee balance < [[wallet_floor_sol]] SOL or < [[wallet_floor_token]] token units "
-        "(closed = 0) for 10m",
+        "treasury/fee balance below the floor of its account, else of its mint (closed = 0), for 10m; "
+        "a mint without a floor, and a wallet with planned sweeps, is not floor-checked",
     ),
     Alert(
         "EscrowWithdrawalSpike",
         "treasury",
-        "(\n"
-        "  program:escrow_withdrawals:increase1h\n"
-        "    > [[withdrawal_spike_factor]] * program:escrow_withdrawals:increase1h_baseline7d\n"
-        "  or\n"
-        "  (program:escrow_withdrawals:increase1h unless program:escrow_withdrawals:increase1h_baseline7d)\n"
-        "    > [[withdrawal_spike_no_baseline]]\n"
-        ")\n"
-        "and program:escrow_withdrawals:increase1h > [[withdrawal_spike_floor]]",
-        {"high": ""},
+        "program:escrow_withdrawals:increase1h\n"
+        "  > [[withdrawal_spike_factor]] * program:escrow_withdrawals:increase1h_baseline\n"
+        "and program:escrow_withdrawals:increase1h > [[withdrawal_spike_floor]]\n"
+        "and on (program) program:escrow_ingest_settled:1h",
+        {"critical": ""},
         "5m",
         "Withdrawals are far above their usual level for this hour.",
         'Program {{ $labels.program }} processed {{ $value | printf "%.0f" }} withdrawals in the last hour, '
-        "more than [[withdrawal_spike_factor]]x the same hour's 7-day average (or > [[withdrawal_spike_no_baseline]] "
-        "without history; ignored below [[withdrawal_spike_floor]]). Check first: top withdrawing users "
+        "more than [[withdrawal_spike_factor]]x the same hour's 7-day average (before 7 days of history: "
+        "the average hour of the 6 hours before; ignored below [[withdrawal_spike_floor]]), with ingestion caught up "
+        "for the whole hour. Check first: top withdrawing users "
         'in the business DB and escrow_event_amount_total{event="WithdrawalProcessed"}. '
         "Procedure: docs/runbooks/fraud-escalation-chargebacks.md.",
         "escrow-treasury",
-        "withdrawals/h > [[withdrawal_spike_factor]]x same-hour 7d average (or > [[withdrawal_spike_no_baseline]] "
-        "without history) and > [[withdrawal_spike_floor]]/h, for 5m",
+        "withdrawals/h > [[withdrawal_spike_factor]]x same-hour 7d average (before that: the 6 hours before) "
+        "and > [[withdrawal_spike_floor]]/h, ingestion caught up (lag <= [[spike_settled_lag_seconds]]s) for the "
+        "whole hour and the exporter up for > [[spike_settled_uptime_seconds]]s, for 5m",
     ),
     Alert(
         "EscrowTransactionFailureRatio",
         "chain",
         "program:escrow_transactions_failed:ratio_rate10m > [[threshold]]\n"
-        "and program:escrow_transactions:rate10m > [[tx_failure_min_rate]]",
-        {"high": "0.5", "medium": "0.2"},
+        "and program:escrow_transactions_unpaused:rate10m > [[tx_failure_min_rate]]",
+        {"high": "[[tx_failure_ratio_high]]", "medium": "[[tx_failure_ratio_medium]]"},
         "10m",
         "Many of the program's transactions fail.",
         "{{ $value | humanizePercentage }} of {{ $labels.program }} transactions failed over 10 minutes "
+        "(not counting rejections while paused: [[pause_errors]]) "
         "(threshold [[threshold]]). Check first: "
         'topk(5, increase(escrow_transaction_errors_total{program="{{ $labels.program }}"}[10m])) by error.',
         "escrow-overview",
-        "failed/total transactions > [[threshold]] (and > [[tx_failure_min_rate]] tx/s) for 10m",
+        "failed/total transactions, rejections while paused (`[[pause_errors]]`) left out, > [[threshold]] "
+        "(and > [[tx_failure_min_rate]] tx/s) for 10m",
     ),
     Alert(
         "EscrowComputeUnitsNearLimit",
         "chain",
         "program_instruction:escrow_compute_units:p99_rate15m > [[threshold]]",
-        {"medium": "180000"},
+        {"medium": "[[compute_units_p99]]"},
         "15m",
         "An instruction's compute units approach the transaction budget.",
         'p99 compute units of {{ $labels.program }}.{{ $labels.instruction }} are {{ $value | printf "%.0f" }} '
@@ -505,7 +599,7 @@ ALERTS: list[Alert] = [
             )
         )
         + ',\n  "program", "$1", "collector", "ingest:(.+)"\n)) > [[threshold]]',
-        {"high": "600", "medium": "120"},
+        {"high": "[[ingest_lag_high_seconds]]", "medium": "[[ingest_lag_medium_seconds]]"},
         "5m",
         "Event ingestion is behind the chain.",
         "Ingestion of {{ $labels.program }} on {{ $labels.instance }} is {{ $value | humanizeDuration }} behind, "
@@ -549,7 +643,7 @@ ALERTS: list[Alert] = [
         "chain",
         'max by (program) (escrow_program_accounts{[[job]], account="PlatformConfig", state="paused"}) == 1\n'
         # The event counter of a new `reason` label value is created at 1: _counter_grew sees it.
-        "or " + _counter_grew("escrow_events_total", "program", 10, 'event="ProgramPaused"'),
+        "or " + _counter_grew("escrow_events_total", "program", 10, 'event="[[pause_event]]"'),
         {"high": ""},
         "1m",
         "The escrow program is paused (or was paused in the last 10 minutes).",
@@ -564,14 +658,15 @@ ALERTS: list[Alert] = [
         "EscrowAuditLogGap",
         "business",
         "escrow_business_audit_log_missing_entries{[[job]]} > 0",
-        {"high": ""},
+        {"critical": ""},
         "5m",
         "The audit log has missing sequence numbers.",
         '{{ $value | printf "%.0f" }} audit-log sequence numbers are missing for 5 minutes. The audit log must be '
         "gap-free; a gap means a lost write or tampering. Check first: the missing sequence range in the "
-        "business DB. Procedure: docs/runbooks/audit-log-gap.md.",
+        "business DB; once explained, record it in audit_log_gap_explanations and the alert clears. "
+        "Procedure: docs/runbooks/audit-log-gap.md.",
         "escrow-business",
-        "`escrow_business_audit_log_missing_entries > 0` for 5m",
+        "`escrow_business_audit_log_missing_entries > 0` (unexplained missing numbers) for 5m",
     ),
     Alert(
         "EscrowReconciliationOverdue",
@@ -593,7 +688,7 @@ ALERTS: list[Alert] = [
         'escrow_sql_query_up{[[job]], query="reconciliation_last_success"}[1d] offset [[threshold]]s)\n'
         "  unless on (job, instance) last_over_time("
         "escrow_business_reconciliation_last_success_timestamp_seconds{[[job]]}[[[threshold]]s])",
-        {"high": "21600", "medium": "7200"},
+        {"high": "[[reconciliation_high_seconds]]", "medium": "[[reconciliation_medium_seconds]]"},
         "10m",
         "The ledger has not been reconciled against the chain recently.",
         "The last successful reconciliation finished {{ $value | humanizeDuration }} ago (threshold "
@@ -608,7 +703,7 @@ ALERTS: list[Alert] = [
         "EscrowPaymentWebhookLatencyHigh",
         "business",
         "escrow_business_payment_webhook_latency_seconds{[[job]]} > [[threshold]]",
-        {"medium": "120"},
+        {"medium": "[[webhook_latency_seconds]]"},
         "10m",
         "Payment-provider webhooks arrive late.",
         "Webhooks from {{ $labels.provider }} arrive {{ $value | humanizeDuration }} after creation (threshold "
@@ -621,7 +716,7 @@ ALERTS: list[Alert] = [
         "EscrowOutboxBacklog",
         "business",
         "escrow_business_outbox_depth{[[job]]} > [[threshold]]",
-        {"medium": "1000"},
+        {"medium": "[[outbox_depth]]"},
         "15m",
         "An outbox queue is backing up.",
         'Queue {{ $labels.queue }} holds {{ $value | printf "%.0f" }} messages for 15 minutes (threshold '
@@ -653,6 +748,7 @@ ALERTS: list[Alert] = [
         "the exporter's DSN secret.",
         "escrow-business",
         "`escrow_sql_up == 0` for 5m",
+        keep_firing_for="2m",
     ),
     Alert(
         "Watchdog",
@@ -665,6 +761,211 @@ ALERTS: list[Alert] = [
         "when the pings stop. Check first, if the pings stopped: Prometheus and Alertmanager health.",
         "escrow-overview",
         "always (`vector(1)`)",
+    ),
+]
+
+_MONITORING_DASHBOARD = "escrow-exporter"
+
+ALERTS += [
+    Alert(
+        "EscrowExporterMemoryHigh",
+        "exporter",
+        "process_resident_memory_bytes{[[job]]} > [[threshold]]",
+        {"medium": "[[exporter_memory_bytes]]"},
+        "15m",
+        "The exporter's memory keeps growing past its budget.",
+        "Exporter {{ $labels.instance }} uses {{ $value | humanize1024 }}B resident memory for 15 minutes "
+        "(threshold [[threshold]] bytes). Left alone it is OOM-killed and every escrow alert goes blind. "
+        "Check first: escrow_exporter_collector_duration_seconds and series counts (label cardinality: "
+        "escrow_event_label_overflow_total).",
+        "escrow-exporter",
+        "`process_resident_memory_bytes > [[threshold]]` for 15m",
+    ),
+    Alert(
+        "EscrowExporterFdsNearLimit",
+        "exporter",
+        "process_open_fds{[[job]]} / process_max_fds{[[job]]} > [[threshold]]",
+        {"medium": "[[exporter_fds_ratio]]"},
+        "10m",
+        "The exporter is running out of file descriptors.",
+        "Exporter {{ $labels.instance }} uses {{ $value | humanizePercentage }} of its file descriptors "
+        "(threshold [[threshold]]): new RPC and database connections will fail. Check first: "
+        "process_open_fds over the last day (a leak grows steadily) and the number of RPC endpoints.",
+        "escrow-exporter",
+        "`process_open_fds / process_max_fds > [[threshold]]` for 10m",
+    ),
+    Alert(
+        "EscrowRpcLatencyHigh",
+        "rpc",
+        # Over 10 minutes, and still in the last minute: an outage's timeouts stay in the 10-minute
+        # window after it ends, and paged once EscrowRpcOutage (which mutes this) had resolved.
+        "histogram_quantile(0.95, sum by (job, instance, endpoint, le) ("
+        "rate(escrow_rpc_request_duration_seconds_bucket{[[job]]}[10m])))\n  > [[threshold]]\n"
+        "and on (job, instance, endpoint)\n"
+        "histogram_quantile(0.95, sum by (job, instance, endpoint, le) ("
+        "rate(escrow_rpc_request_duration_seconds_bucket{[[job]]}[1m])))\n  > [[threshold]]",
+        {"medium": "[[rpc_latency_p95_seconds]]"},
+        "10m",
+        "A Solana RPC endpoint answers slowly.",
+        "p95 latency of RPC endpoint {{ $labels.endpoint }} from {{ $labels.instance }} is "
+        '{{ $value | printf "%.2f" }}s over 10 minutes (threshold [[threshold]]s): cycles run long and '
+        "ingestion falls behind. Check first: escrow_rpc_request_duration_seconds by method and the "
+        "provider's status page.",
+        "escrow-chain-rpc",
+        "p95 of `escrow_rpc_request_duration_seconds` per endpoint > [[threshold]]s over 10m and over the last "
+        "minute, for 10m",
+    ),
+    Alert(
+        "EscrowRpcErrorRatio",
+        "rpc",
+        # Over 10 minutes, and still in the last minute (see EscrowRpcLatencyHigh).
+        'sum by (job, instance, endpoint) (rate(escrow_rpc_requests_total{[[job]], outcome!="success"}[10m]))\n'
+        "/ sum by (job, instance, endpoint) (rate(escrow_rpc_requests_total{[[job]]}[10m]))\n"
+        "> [[threshold]]\n"
+        "and on (job, instance, endpoint)\n"
+        'sum by (job, instance, endpoint) (rate(escrow_rpc_requests_total{[[job]], outcome!="success"}[1m]))\n'
+        "/ sum by (job, instance, endpoint) (rate(escrow_rpc_requests_total{[[job]]}[1m]))\n"
+        "> [[threshold]]",
+        {"medium": "[[rpc_error_ratio]]"},
+        "10m",
+        "Many requests to a Solana RPC endpoint fail.",
+        "{{ $value | humanizePercentage }} of requests to RPC endpoint {{ $labels.endpoint }} from "
+        "{{ $labels.instance }} failed over 10 minutes (threshold [[threshold]]). Check first: "
+        'escrow_rpc_requests_total{endpoint="{{ $labels.endpoint }}"} by outcome (rate_limited means the '
+        "plan's quota; timeout the network or the provider).",
+        "escrow-chain-rpc",
+        "non-success / all RPC requests per endpoint > [[threshold]] over 10m and over the last minute, for 10m",
+    ),
+    Alert(
+        "EscrowWithdrawalAmountSpike",
+        "treasury",
+        "program_mint:escrow_withdrawal_amount:increase1h\n"
+        "  > [[withdrawal_spike_factor]] * program_mint:escrow_withdrawal_amount:increase1h_baseline\n"
+        "and on (program) program:escrow_withdrawals:increase1h > [[withdrawal_spike_floor]]\n"
+        "and on (program) program:escrow_ingest_settled:1h",
+        {"critical": ""},
+        "5m",
+        "The amount withdrawn is far above its usual level for this hour.",
+        'Program {{ $labels.program }} paid out {{ $value | printf "%.2f" }} {{ $labels.mint }} in withdrawals in '
+        "the last hour, more than [[withdrawal_spike_factor]]x the same hour's 7-day average (before 7 days "
+        "of history: the 6 hours before), with ingestion caught up. A few large withdrawals drain an escrow "
+        "as surely as many small ones. Check first: the largest WithdrawalProcessed events of the hour and "
+        "their users. Procedure: docs/runbooks/fraud-escalation-chargebacks.md.",
+        "escrow-treasury",
+        "withdrawn amount per mint per hour > [[withdrawal_spike_factor]]x its baseline (7d same hour, else the "
+        "6 hours before), with more than [[withdrawal_spike_floor]] withdrawals and ingestion settled, for 5m",
+    ),
+    Alert(
+        "EscrowLedgerWriteErrors",
+        "business",
+        # The "counter" is COUNT(*) of the write_errors table: a retention purge makes it drop, which
+        # increase() reads as a reset and counts the remaining rows as new. Growth above the window's
+        # minimum is what was added since (a purge alone adds nothing).
+        "sum by (job, instance, component) (\n"
+        "  escrow_business_write_errors_total{[[job]]}\n"
+        "  - min_over_time(escrow_business_write_errors_total{[[job]]}[15m])\n"
+        ") > 0\nor\n"
+        + _counter_grew("escrow_business_write_errors_total", "job, instance, component").split("\nor ", 1)[
+            1
+        ],
+        {"critical": ""},
+        "0m",
+        "The platform failed to write to the ledger.",
+        '{{ $value | printf "%.0f" }} write errors of {{ $labels.component }} recorded in 15 minutes. A failed '
+        "ledger write is money the books do not know about. Check first: the write_errors rows of the "
+        "component in the business DB and the service's logs.",
+        "escrow-business",
+        "`escrow_business_write_errors_total` grew in 15m (including a new component)",
+    ),
+    Alert(
+        "EscrowAuditLogStale",
+        "business",
+        "time() - escrow_business_audit_log_last_entry_timestamp_seconds{[[job]]} > [[threshold]]",
+        {"high": "[[audit_log_silence_seconds]]"},
+        "5m",
+        "Nothing has been written to the audit log recently.",
+        "The newest audit-log entry is {{ $value | humanizeDuration }} old (threshold [[threshold]]s): the "
+        "writer is down or failing, and actions taken meanwhile are not audited. Check first: the audit "
+        "writer's health and escrow_business_write_errors_total. Procedure: docs/runbooks/audit-log-gap.md.",
+        "escrow-business",
+        "newest audit-log entry older than [[threshold]]s for 5m",
+    ),
+    Alert(
+        "EscrowPaymentWebhooksStopped",
+        "business",
+        # payment_webhook_latency returns a row per provider with a webhook in the last 15 minutes:
+        # a provider seen in the last day with no row now has gone silent (while the query works).
+        "max by (job, instance, provider) ("
+        "last_over_time(escrow_business_payment_webhook_latency_seconds{[[job]]}[1d]))\n"
+        "unless on (job, instance, provider) escrow_business_payment_webhook_latency_seconds{[[job]]}\n"
+        'and on (job, instance) escrow_sql_query_up{[[job]], query="payment_webhook_latency"} == 1',
+        {"critical": ""},
+        "15m",
+        "A payment provider's webhooks have stopped arriving.",
+        "No webhook from {{ $labels.provider }} has been received for 30 minutes (15 without any, then 15 more): "
+        "deposits are not being credited. Check first: the provider's status page and dashboard (webhook "
+        "delivery attempts), our webhook endpoint's logs and TLS certificate.",
+        "escrow-business",
+        "a provider seen in the last day has no webhook for 15m, for 15m (the query working)",
+    ),
+    Alert(
+        "EscrowAlertmanagerNotificationsFailing",
+        "meta",
+        "sum by (job, instance, integration) ("
+        "increase(alertmanager_notifications_failed_total{[[alertmanager_job]]}[10m])) > 0",
+        {"high": ""},
+        "10m",
+        "Alertmanager fails to deliver notifications.",
+        'Alertmanager {{ $labels.instance }} failed {{ $value | printf "%.0f" }} {{ $labels.integration }} '
+        "notifications in 10 minutes, for 10 minutes: pages and messages through it are lost. Check first: "
+        "the Alertmanager log (the receiver's error), the integration's secrets (routing key, webhook URL) "
+        "and outbound network.",
+        _MONITORING_DASHBOARD,
+        "`alertmanager_notifications_failed_total` grew per integration over 10m, for 10m",
+    ),
+    Alert(
+        "EscrowPrometheusRuleFailures",
+        "meta",
+        "sum by (job, instance, rule_group) ("
+        "increase(prometheus_rule_evaluation_failures_total{[[prometheus_job]]}[10m])) > 0",
+        {"high": ""},
+        "5m",
+        "Prometheus fails to evaluate rules: alerts cannot fire.",
+        'Prometheus {{ $labels.instance }} failed {{ $value | printf "%.0f" }} evaluations of group '
+        "{{ $labels.rule_group }} in 10 minutes: its alerts are blind. Check first: the Prometheus log "
+        "(many-to-many matching, a query timeout) and `promtool check rules`.",
+        _MONITORING_DASHBOARD,
+        "`prometheus_rule_evaluation_failures_total` grew in 10m, for 5m",
+    ),
+    Alert(
+        "EscrowPrometheusNotificationsDropped",
+        "meta",
+        "increase(prometheus_notifications_dropped_total{[[prometheus_job]]}[10m]) > 0\n"
+        "or on (job, instance)\n"
+        "prometheus_notifications_queue_length{[[prometheus_job]]}\n"
+        "  / prometheus_notifications_queue_capacity{[[prometheus_job]]} > 0.9",
+        {"high": ""},
+        "5m",
+        "Prometheus drops alerts on their way to Alertmanager.",
+        "Prometheus {{ $labels.instance }} dropped alert notifications or its queue is over 90% full "
+        '(value {{ $value | printf "%.2f" }}): firing alerts may never reach Alertmanager. Check first: '
+        "prometheus_notifications_errors_total by alertmanager and Alertmanager's health.",
+        _MONITORING_DASHBOARD,
+        "notifications dropped in 10m, or the notification queue > 90% full, for 5m",
+    ),
+    Alert(
+        "EscrowMonitoringConfigReloadFailed",
+        "meta",
+        "prometheus_config_last_reload_successful{[[prometheus_job]]} == 0\n"
+        "or alertmanager_config_last_reload_successful{[[alertmanager_job]]} == 0",
+        {"medium": ""},
+        "10m",
+        "Prometheus or Alertmanager failed to load its new configuration.",
+        "{{ $labels.job }} {{ $labels.instance }} still runs its previous configuration: the last reload "
+        "failed. Rules, routes or receivers changed since are not in effect. Check first: "
+        "`promtool check config` / `amtool check-config` on the deployed files.",
+        _MONITORING_DASHBOARD,
+        "`*_config_last_reload_successful == 0` for 10m",
     ),
 ]
 

@@ -7,24 +7,28 @@ Pure functions from the config to file contents (path relative to the repository
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bundle.cases import CASES, Case
+from bundle.cases import CASES, Case, Fired
 from bundle.config import (
     ALERTS,
+    PRIORITY,
     RECORDINGS,
     RULE_GROUP_FILES,
+    SITE,
     TIERS,
     Alert,
     alert_by_name,
     dashboard_url,
     fill,
     runbook_url,
+    severity,
 )
 
-HEADER = "# Generated from bundle/config.py by `make rules` -- edit that, then re-run.\n"
+HEADER = "# Generated from bundle/site.yml and bundle/config.py by `make rules` -- edit those, then re-run.\n"
 
 
 class _Dumper(yaml.SafeDumper):
@@ -52,16 +56,20 @@ def alert_annotations(alert: Alert, threshold: str) -> dict[str, str]:
     }
 
 
+def severity_label(alert: Alert, tier: str) -> str:
+    return SITE.watchdog_severity if alert.name == "Watchdog" else severity(tier)
+
+
 def alert_rules(alert: Alert) -> list[dict[str, Any]]:
     rules = []
-    for severity in sorted(alert.tiers, key=TIERS.index):
-        threshold = alert.tiers[severity]
+    for tier in sorted(alert.tiers, key=TIERS.index):
+        threshold = alert.tiers[tier]
         rule: dict[str, Any] = {"alert": alert.name, "expr": fill(alert.expr, threshold)}
         if alert.for_ != "0m":
             rule["for"] = alert.for_
         if alert.keep_firing_for:
             rule["keep_firing_for"] = alert.keep_firing_for
-        rule["labels"] = {"severity": severity, **alert.labels}
+        rule["labels"] = {"severity": severity_label(alert, tier), **alert.labels}
         rule["annotations"] = alert_annotations(alert, threshold)
         rules.append(rule)
     return rules
@@ -100,7 +108,7 @@ def _test_group(case: Case) -> dict[str, Any]:
     for f in case.fires:
         threshold = alert.tiers[f.severity]
         ann = alert_annotations(alert, threshold)
-        labels = {**f.labels, "severity": f.severity, **alert.labels}
+        labels = {**f.labels, "severity": severity_label(alert, f.severity), **alert.labels}
         ann["description"] = render_description(ann["description"], labels, f.value)
         exp.append({"exp_labels": labels, "exp_annotations": ann})
     return {
@@ -109,6 +117,36 @@ def _test_group(case: Case) -> dict[str, Any]:
         "input_series": [{"series": s, "values": v} for s, v in case.series.items()],
         "alert_rule_test": [{"eval_time": case.at, "alertname": case.alert, "exp_alerts": exp}],
     }
+
+
+def drill_file() -> str:
+    """prometheus/tests/drill_test.yml: every alert at every checkpoint of bundle.drill."""
+    from bundle import drill
+
+    tests = []
+    for cp in drill.CHECKPOINTS:
+        expected = {"Watchdog": [Fired("low", {}, "1")], **cp.fires}
+        for alert in ALERTS:
+            exp = []
+            for f in expected.get(alert.name, []):
+                ann = alert_annotations(alert, alert.tiers[f.severity])
+                labels = {**f.labels, "severity": severity_label(alert, f.severity), **alert.labels}
+                ann["description"] = render_description(ann["description"], labels, f.value)
+                exp.append({"exp_labels": labels, "exp_annotations": ann})
+            tests.append({"eval_time": f"{cp.at}m", "alertname": alert.name, "exp_alerts": exp})
+    doc = {
+        "rule_files": [f"../rules/{f}" for f in RULE_GROUP_FILES.values()],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "name": "a day in the life: " + "; ".join(f"{cp.at}m {cp.step}" for cp in drill.CHECKPOINTS),
+                "interval": "1m",
+                "input_series": [{"series": k, "values": v} for k, v in drill.series().items()],
+                "alert_rule_test": tests,
+            }
+        ],
+    }
+    return HEADER + dump(doc)
 
 
 def test_files() -> dict[str, str]:
@@ -126,32 +164,81 @@ def test_files() -> dict[str, str]:
             "tests": [_test_group(c) for c in cases],
         }
         out[f"prometheus/tests/{group}{suffix}_test.yml"] = HEADER + dump(doc)
+    out["prometheus/tests/drill_test.yml"] = drill_file()
     return out
 
 
 ALERTS_DOC_INTRO = """\
 # Alerts
 
-Every alert the bundle ships, generated from `bundle/config.py` (thresholds, selectors and tiers
-live there; run `make rules` after an edit). Rules: `prometheus/rules/*.yml`;
-unit tests: `prometheus/tests/*.yml`; routing: `alertmanager/alertmanager.yml`.
+Every alert the bundle ships, generated from `bundle/site.yml` (the site config: what an operator
+edits) and `bundle/config.py` (the rules' logic); run `make rules` after an edit. Rules:
+`prometheus/rules/*.yml`; unit tests: `prometheus/tests/*.yml`; routing: `alertmanager/alertmanager.yml`.
 
-## Tiers
+## The site config (`bundle/site.yml`)
 
-| tier | meaning | where it goes | group_wait / group_interval / repeat |
-|---|---|---|---|
-| `critical` (P0) | money at risk or total loss of visibility | PagerDuty, high-urgency service + Slack `#escrow-critical` | 10s / 1m / 1h |
-| `high` (P1) | needs a human within the hour | PagerDuty, low-urgency service + Slack `#escrow-alerts` | 30s / 5m / 4h |
-| `medium` (P2) | needs attention today | Slack `#escrow-alerts` | 1m / 10m / 12h |
-| `low` (P3) | review in the next working day | Slack `#escrow-digest`, one batched digest listing firing and resolved alerts | 10m / 1h / 24h |
-| `Watchdog` | always firing | dead-man's-switch webhook every minute | 0s / 1m / 1m |
+Like a monitoring mixin's `_config`, one YAML file holds everything site-specific; it is
+validated strictly (an unknown, missing or mistyped key is reported as `file:line: key: problem`).
+
+| section | what it sets |
+|---|---|
+| `selectors` | the `job` of the exporter, the blackbox probes, Prometheus and Alertmanager scraping themselves |
+| `links` | `runbook_url` (a pattern with `{alert}`), `grafana_url` and each dashboard's path: every alert's `runbook_url` / `dashboard_url` annotation |
+| `severities` | the `severity` label of each tier and of Watchdog (kube-prometheus names: `critical`, `warning`, `info`, Watchdog `none`); Alertmanager's matchers and templates follow |
+| `contacts` | who answers each tier: the "Contact tree" section of every runbook |
+| `events` | the event names meaning "withdrawal" and "pause", and the errors of transactions rejected while paused |
+| `wallet_roles` | the account roles whose wallets are floor-checked |
+| `mints` | per mint: symbol, decimals, mismatch tolerance and `floor` (a mint without a floor is not floor-checked) |
+| `accounts`, `roles` | per account or role: its own `floor`, `planned_sweeps: true` (emptied on purpose, never floor-checked) |
+| `thresholds` | every threshold the rules use, in the metric's unit |
+
+`python scripts/gen_rules.py --site FILE --out DIR` renders the whole bundle for another site file
+(rules, promtool tests whose boundary values derive from its thresholds, Alertmanager config and
+templates, PrometheusRule); `tests/test_site.py` does this with other thresholds, names and links
+and runs promtool and amtool on the result.
+
+A day in the life (`bundle/drill.py`, rendered to `prometheus/tests/drill_test.yml`, run by
+`make test`): four compressed hours of a healthy platform going through a first deployment's
+backfill, an exporter restart, a 3-minute scrape failure, a 10-minute Prometheus outage, a planned
+pause and resume, a planned fee sweep, a database restart and an RPC failover; at checkpoints
+after each step every alert is evaluated, and only Watchdog and what the step must cause fire
+(`EscrowExporterDown` during the scrape failure, `EscrowProgramPaused` during the pause, which
+the runbook silences beforehand).
+
+## Tiers (from the platform's severity policy)
+
+| tier | meaning | where it goes | answer | group_wait / group_interval / repeat |
+|---|---|---|---|---|
+| `critical` (P0) | money at risk, payments or the application down, data loss | PagerDuty high-urgency service + Slack `#escrow-critical` | immediately (page at once, within 15 min) | 10s / 1m / 1h |
+| `high` (P1) | needs a human soon | PagerDuty low-urgency service + Slack `#escrow-alerts` | within 30 min; escalates after 1 h | 30s / 5m / 4h |
+| `medium` (P2) | needs attention today | Slack `#escrow-alerts` | within 4 h | 1m / 10m / 12h |
+| `low` (P3) | review in the next working day | Slack `#escrow-digest`, one batched digest listing firing and resolved alerts | daily review | 10m / 1h / 24h |
+| `Watchdog` | always firing | dead-man's-switch webhook every minute | | 0s / 1m / 1m |
+
+How PagerDuty carries the policy (configure the two services so): the **high-urgency service**
+(P0) notifies with high urgency at once and its escalation policy escalates an unacknowledged
+incident to the secondary after 15 minutes. The **low-urgency service** (P1) uses an escalation
+policy whose first level is the primary on-call with a 30-minute escalation timeout (not
+acknowledged in 30 minutes: the secondary is paged), and an *acknowledgement timeout* of 60
+minutes: an incident acknowledged but not resolved within an hour re-triggers and walks the
+escalation policy again, so an unresolved P1 escalates after 1 hour. Alertmanager re-sends a
+firing P1 every 4 hours (`repeat_interval`) under the same dedup key, which never opens a second
+incident. Who is on each level: `contacts` in the site config (and every runbook's contact tree).
+
+Tier review (issue 13): money-path signals are P0: `EscrowBalanceMismatch`, `EscrowAuditLogGap`
+(a lost write or tampering), `EscrowWithdrawalSpike` and `EscrowWithdrawalAmountSpike` (a drain in
+progress), `EscrowLedgerWriteErrors` (money the books do not know about), `EscrowPaymentWebhooksStopped`
+(payments not processed), `EscrowAppProbeFailed` (the application down) and `EscrowRpcOutage`
+(every balance and event blind). Losing one source of visibility (exporter, database connection,
+a stale balance, the alerting pipeline itself) is P1; degraded but working is P2.
 
 Discord is an optional extra channel for `critical` and `high`, added by
 `python -m bundle.amconfig --out OUT --discord-webhook-url-file FILE` (see `alertmanager/README.md`).
 
-Grouping: `critical` and `high` group by `alertname`, `program`, `account`, `mint` and `instance`, so
-each affected account or exporter is its own PagerDuty incident (two wallets below their floor are
-two pages); `medium` groups by `alertname` and `program`; the `low` digest is one message for all
+Grouping: `critical` and `high` group by `alertname`, `program`, `account`, `mint`, `instance` and
+`database`, so each affected account or exporter is its own PagerDuty incident (two wallets below
+their floor are two pages) and its title names them (`[HIGH] EscrowWalletBelowFloor account=treasury_sol
+mint=SOL: ...`); `medium` groups by `alertname` and `program`; the `low` digest is one message for all
 low alerts, sent at most hourly, listing the firing ones and those resolved since the previous
 digest (a low alert that fired and cleared in between is still reported).
 
@@ -159,8 +246,12 @@ Inhibitions: a `critical` alert mutes `high`/`medium`/`low` alerts with the same
 `program`, `account`, `mint` and `instance` (and `high` mutes `medium`/`low`, `medium` mutes `low`);
 `EscrowRpcOutage` mutes its symptoms on the same exporter (same `job` and `instance`:
 `EscrowRpcEndpointDown`, `EscrowRpcEndpointLagging`, `EscrowRpcFailoverFlapping`,
+`EscrowRpcLatencyHigh`, `EscrowRpcErrorRatio`,
 `EscrowBalanceStale`, `EscrowIngestLag`, and `EscrowCollectorFailing` for the non-SQL collectors;
-an outage on one shard mutes nothing on another); `EscrowSqlDatabaseDown` mutes `EscrowSqlQueryFailing`;
+an outage on one shard mutes nothing on another); `EscrowSqlDatabaseDown` mutes `EscrowSqlQueryFailing`
+and `EscrowCollectorFailing` of the SQL collectors (`sql`, `sql:<query>`) on the same exporter;
+`EscrowRpcEndpointDown` mutes `EscrowRpcEndpointLagging`, `EscrowRpcErrorRatio` and
+`EscrowRpcLatencyHigh` of the same endpoint (a lagging endpoint is reported down too);
 `EscrowProgramPaused` mutes `EscrowTransactionFailureRatio` for the same program (every
 transaction fails with `ProgramPaused` while paused). Nothing mutes `EscrowAppProbeFailed`: the
 application can fail independently of the exporter.
@@ -170,18 +261,23 @@ program=paid_match --duration=2h --comment="planned: <ticket>"`).
 
 ## Alert list
 
-| alert | tier | condition | for | runbook |
-|---|---|---|---|---|
+`keep_firing_for` holds an alert this long after its condition clears: set on the outages whose
+symptoms Alertmanager mutes (`EscrowRpcOutage`, `EscrowRpcEndpointDown`, `EscrowSqlDatabaseDown`),
+because the symptoms clear a cycle after the cause and would otherwise notify in between.
+
+| alert | tier | condition | for | keep_firing_for | runbook |
+|---|---|---|---|---|---|
 """
 
 
 def alerts_doc() -> str:
     rows = []
     for a in ALERTS:
-        for severity in sorted(a.tiers, key=TIERS.index):
-            cond = fill(a.condition, a.tiers[severity]).replace("|", "\\|")
+        for tier in sorted(a.tiers, key=TIERS.index):
+            cond = fill(a.condition, a.tiers[tier]).replace("|", "\\|")
             rows.append(
-                f"| `{a.name}` | {severity} | {cond} | {a.for_} | [runbooks/{a.name}.md](runbooks/{a.name}.md) |"
+                f"| `{a.name}` | {tier} | {cond} | {a.for_} | {a.keep_firing_for or '-'} "
+                f"| [runbooks/{a.name}.md](runbooks/{a.name}.md) |"
             )
     procedures = """
 ## Procedures
@@ -197,5 +293,73 @@ def alerts_doc() -> str:
     return ALERTS_DOC_INTRO + "\n".join(rows) + "\n" + procedures
 
 
+def site_template() -> str:
+    """The Alertmanager templates that name the site's severities."""
+    sev = SITE.severities
+
+    def chain(mapping: list[tuple[str, str]], default: str, subject: str) -> str:
+        parts = [
+            f'{"if" if i == 0 else "else if"} eq {subject} "{name}" }}}}{value}{{{{ '
+            for i, (name, value) in enumerate(mapping)
+        ]
+        return "{{ " + "".join(parts) + f"else }}}}{default}{{{{ end }}}}"
+
+    tiers = list(TIERS)
+    priority = chain([(sev[t], PRIORITY[t]) for t in tiers], "untiered", ".")
+    color = chain(
+        [(sev["critical"], "danger"), (sev["high"], "warning")], "#439FE0", ".CommonLabels.severity"
+    )
+    # PagerDuty Events v2 accepts only critical, error, warning, info.
+    pd = [(sev["critical"], "critical"), (sev["high"], "error"), (sev["medium"], "warning")]
+    return (
+        "{{/* Generated from bundle/site.yml by `make rules`: the templates that name the site's\n"
+        "     severities. The rest is in escrow.tmpl. */}}\n\n"
+        f'{{{{ define "escrow.priority" }}}}{priority}{{{{ end }}}}\n\n'
+        f'{{{{ define "escrow.slack.color" }}}}{{{{ if eq .Status "resolved" }}}}good{{{{ else }}}}'
+        f"{color}{{{{ end }}}}{{{{ end }}}}\n\n"
+        f'{{{{ define "escrow.pagerduty.severity" }}}}{chain(pd, "info", ".CommonLabels.severity")}{{{{ end }}}}\n'
+    )
+
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTACT_TREE = "## Contact tree"
+
+
+def contact_tree(alert: Alert) -> str:
+    lines = [
+        CONTACT_TREE,
+        "Generated from `contacts` in `bundle/site.yml` by `make rules`; edit it there.",
+        "",
+    ]
+    for tier in sorted(alert.tiers, key=TIERS.index):
+        lines.append(f"- {PRIORITY[tier]} (`severity={severity_label(alert, tier)}`): {SITE.contacts[tier]}")
+    if "critical" not in alert.tiers:
+        lines.append(f"- Beyond that (money at risk, or no answer): the P0 path, {SITE.contacts['critical']}")
+    return "\n".join(lines) + "\n"
+
+
+def runbooks() -> dict[str, str]:
+    """Each alert's runbook with its contact tree (re)generated at the end."""
+    out = {}
+    for alert in ALERTS:
+        rel = f"docs/runbooks/{alert.name}.md"
+        path = ROOT / rel
+        if not path.exists():
+            continue  # tests/test_rules.py reports the missing runbook
+        text = path.read_text()
+        start = text.find("\n" + CONTACT_TREE)
+        if start >= 0:
+            end = text.find("\n## ", start + 1)
+            text = text[: start + 1] + (text[end + 1 :] if end >= 0 else "")
+        out[rel] = text.rstrip("\n") + "\n\n" + contact_tree(alert)
+    return out
+
+
 def all_files() -> dict[str, str]:
-    return {**rule_files(), **test_files(), "docs/alerts.md": alerts_doc()}
+    return {
+        **rule_files(),
+        **runbooks(),
+        **test_files(),
+        "docs/alerts.md": alerts_doc(),
+        "alertmanager/templates/site.tmpl": site_template(),
+    }

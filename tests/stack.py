@@ -106,7 +106,10 @@ def _shorten_intervals(cfg: dict[str, Any], seconds: float) -> None:
 #: Compressed ``for:`` floors (seconds). The mismatch alert's 10m must outlast the moment the
 #: books trail the chain; the simulator's ledger writer trails by up to ~20 s while a
 #: 150-withdrawal spike is written on a loaded 2-core machine, which 10m/30 = 20 s would page on.
-FOR_FLOOR_SECONDS = {"EscrowBalanceMismatch": 45}
+#: The RPC error and latency alerts also require the last minute over their threshold (real
+#: time, not compressed): a compressed 10m (20 s) would fire on an ended outage's last minute
+#: once the outage's compressed keep_firing_for stopped muting them.
+FOR_FLOOR_SECONDS = {"EscrowBalanceMismatch": 45, "EscrowRpcErrorRatio": 90, "EscrowRpcLatencyHigh": 90}
 
 
 def compress_for(rules_yaml: str, scale: float) -> str:

@@ -31,8 +31,9 @@ escrow_rpc_up{endpoint="b"} 0
 escrow_sql_up{database="business"} 0
 escrow_exporter_collector_up{collector="sql"} 0
 escrow_logs_truncated_total{program="paid_match"} 2
+escrow_business_outbox_depth{queue="payouts"} 5000
 """
-HEALTHY = FAULTY.replace("} 0\n", "} 1\n")
+HEALTHY = FAULTY.replace("} 0\n", "} 1\n").replace("} 5000\n", "} 0\n")
 # The exporter serves escrow_logs_truncated_total from 0; the low alert fires once it grows.
 FAULTY_BEFORE_TRUNCATION = FAULTY.replace(
     'escrow_logs_truncated_total{program="paid_match"} 2',
@@ -99,7 +100,9 @@ def test_tiers_reach_their_receivers_and_resolve(tmp_path: Path, page: MetricsPa
         assert pd.body["routing_key"] == PD_HIGH
         payload = pd.body["payload"]
         assert payload["severity"] == "critical"
-        assert payload["summary"].startswith("[CRITICAL] EscrowRpcOutage: Every Solana RPC endpoint is down")
+        assert payload["summary"].startswith(
+            f"[CRITICAL] EscrowRpcOutage on {page.target}: Every Solana RPC endpoint is down"
+        )
         assert payload["source"] == page.target
         assert any(link["href"].endswith("docs/runbooks/EscrowRpcOutage.md") for link in pd.body["links"])
         slack = rx.wait_for(
@@ -120,10 +123,9 @@ def test_tiers_reach_their_receivers_and_resolve(tmp_path: Path, page: MetricsPa
         assert pd_high.body["routing_key"] == PD_LOW
         assert pd_high.body["payload"]["severity"] == "error"
         rx.wait_for(lambda: rx.find("slack", "EscrowSqlDatabaseDown", path="/slack/slack_alerts_webhook_url"))
-        # medium: Slack only; low: the digest channel.
-        rx.wait_for(
-            lambda: rx.find("slack", "EscrowCollectorFailing", path="/slack/slack_alerts_webhook_url")
-        )
+        # medium: Slack only (the failing "sql" collector is the database outage's symptom, muted);
+        # low: the digest channel.
+        rx.wait_for(lambda: rx.find("slack", "EscrowOutboxBacklog", path="/slack/slack_alerts_webhook_url"))
         digest = rx.wait_for(
             lambda: rx.find("slack", "EscrowLogsTruncated", path="/slack/slack_digest_webhook_url")
         )
@@ -131,7 +133,7 @@ def test_tiers_reach_their_receivers_and_resolve(tmp_path: Path, page: MetricsPa
         # Watchdog: the dead-man's switch, with its bearer token from the credentials file.
         ping = rx.wait_for(lambda: rx.find("deadman", "Watchdog"), what="dead-man's-switch ping")
         assert ping.headers.get("Authorization") == "Bearer test-deadman-token"
-        assert not _pd(rx, "trigger", "EscrowCollectorFailing"), "medium must not page"
+        assert not _pd(rx, "trigger", "EscrowOutboxBacklog"), "medium must not page"
 
         # The outage's symptom (each endpoint down) is held by Alertmanager but inhibited.
         def endpoint_down() -> list[dict[str, Any]]:
@@ -292,3 +294,69 @@ def _resolve_by_key(rx: Receivers, trigger: Message) -> Message | None:
         if m.body["event_action"] == "resolve" and m.body.get("dedup_key") == trigger.body["dedup_key"]:
             return m
     return None
+
+
+def test_database_outage_and_endpoint_down_mute_their_symptoms(tmp_path: Path) -> None:
+    """Issue 13: a database outage left 13 EscrowCollectorFailing alerts beside EscrowSqlDatabaseDown,
+    and EscrowRpcEndpointLagging always fired with EscrowRpcEndpointDown for the same endpoint."""
+    with Receivers() as rx, PromStack(tmp_path, rx, {}, repo_rules=False, discord=False) as stack:
+        ex = {"job": "escrow-exporter", "instance": "shard-a:10190"}
+        _post_alerts(
+            stack,
+            [
+                _alert("EscrowSqlDatabaseDown", "high", database="business", **ex),
+                _alert("EscrowCollectorFailing", "medium", collector="sql", **ex),
+                _alert("EscrowCollectorFailing", "medium", collector="sql:matches", **ex),
+                _alert("EscrowCollectorFailing", "medium", collector="balances", **ex),
+                _alert("EscrowRpcEndpointDown", "medium", endpoint="b", **ex),
+                _alert("EscrowRpcEndpointLagging", "low", endpoint="b", **ex),
+                _alert("EscrowRpcEndpointLagging", "low", endpoint="c", **ex),
+            ],
+        )
+
+        def states() -> dict[str, bool] | None:
+            found = {
+                f"{a['labels']['alertname']}/{a['labels'].get('collector') or a['labels'].get('endpoint', '')}": bool(
+                    a["status"]["inhibitedBy"]
+                )
+                for a in stack.am_alerts()
+            }
+            return found if len(found) == 7 and found["EscrowCollectorFailing/sql"] else None
+
+        held = rx.wait_for(states, what="the SQL collectors' failures inhibited")
+        assert held == {
+            "EscrowSqlDatabaseDown/": False,
+            "EscrowCollectorFailing/sql": True,
+            "EscrowCollectorFailing/sql:matches": True,
+            "EscrowCollectorFailing/balances": False,  # not a database symptom
+            "EscrowRpcEndpointDown/b": False,
+            "EscrowRpcEndpointLagging/b": True,
+            "EscrowRpcEndpointLagging/c": False,  # another endpoint
+        }
+
+
+def test_paging_titles_name_the_account_and_exporter(tmp_path: Path) -> None:
+    """Distinct PagerDuty incidents of one alert have distinct titles (issue 13)."""
+    with Receivers() as rx, PromStack(tmp_path, rx, {}, repo_rules=False, discord=False) as stack:
+        _post_alerts(
+            stack,
+            [
+                _alert("EscrowSqlDatabaseDown", "high", database="business", instance="shard-a:10190"),
+                _alert("EscrowSqlDatabaseDown", "high", database="business", instance="shard-b:10190"),
+                _alert("EscrowWalletBelowFloor", "high", account="treasury_sol", mint="SOL", role="treasury"),
+            ],
+        )
+
+        def summaries() -> set[str] | None:
+            found = {
+                m.body["payload"]["summary"]
+                for m in rx.of("pagerduty")
+                if m.body["event_action"] == "trigger"
+            }
+            return found if len(found) >= 3 else None
+
+        assert rx.wait_for(summaries, what="three PagerDuty triggers") == {
+            "[HIGH] EscrowSqlDatabaseDown database=business on shard-a:10190: summary of EscrowSqlDatabaseDown",
+            "[HIGH] EscrowSqlDatabaseDown database=business on shard-b:10190: summary of EscrowSqlDatabaseDown",
+            "[HIGH] EscrowWalletBelowFloor account=treasury_sol mint=SOL: summary of EscrowWalletBelowFloor",
+        }

@@ -3,10 +3,10 @@ repository's routes, inhibitions and templates) -> Slack / PagerDuty / Discord /
 receivers, all real processes on loopback.
 
 One stack for the module; the cases run in file order, each fault injected after the previous
-one is cleared and resolved: a healthy run pages nobody, then an RPC outage, an escrow drain, a
-withdrawal spike and an audit-log gap each reach the right tier with a message an on-call
-engineer can act on. The last two cannot be undone on chain, so they come last and only their
-firing is asserted. ``for:`` durations are time-compressed (tests/stack.py), keeping their order.
+one is cleared and resolved: a healthy run pages nobody, then an RPC outage, an escrow drain and
+an audit-log gap each reach the right tier with a message an on-call engineer can act on, and a
+withdrawal burst on the fresh deployment (no baseline) pages nobody. The burst and the gap cannot
+be undone on chain, so they come last. ``for:`` durations are time-compressed (tests/stack.py), keeping their order.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import yaml
 
 from bundle.config import ALERTS
 from tests.receivers import Message
-from tests.stack import EXAMPLES, PD_HIGH_URGENCY, PD_LOW_URGENCY, E2EStack
+from tests.stack import EXAMPLES, PD_HIGH_URGENCY, E2EStack
 from tests.util import ROOT
 
 pytestmark = pytest.mark.skipif(
@@ -336,45 +336,34 @@ def _example_ingests_programs() -> bool:
     return bool(yaml.safe_load((EXAMPLES / "config.yml").read_text()).get("programs"))
 
 
-def test_withdrawal_spike_pages_high_tier(stack: E2EStack) -> None:
+def test_withdrawal_burst_on_a_fresh_deployment_does_not_page(stack: E2EStack) -> None:
+    """Issue 13: with no history, any hour above 100 withdrawals used to page. A fresh deployment
+    has no baseline to call anything a spike (nor an hour of settled ingestion), so the burst is
+    counted but pages nobody; prometheus/tests/treasury_eval10m_test.yml proves a spike against
+    a 7-day or 6-hour baseline does page."""
     if not _example_ingests_programs():
         pytest.skip("ingestion not wired: examples/config.yml has no `programs:` section")
     rx = stack.rx
     wait_quiet(stack, {"Watchdog"})
     start = len(rx.messages)
-    # No 7-day history in a fresh Prometheus: the absolute no-baseline threshold (100/h) applies.
     done = stack.chain.action("withdrawal_spike", count=150)["withdrawals"]
     assert done > 100, f"the simulator could only make {done} withdrawals"
-
-    trigger = wait(
+    # Prometheus has counted the burst (what paged before) ...
+    wait(
         stack,
-        lambda: pd_event(stack, "trigger", "EscrowWithdrawalSpike"),
-        "PagerDuty trigger for EscrowWithdrawalSpike",
+        lambda: stack.prom.query("program:escrow_withdrawals:increase1h > 100") or None,
+        "the burst counted in program:escrow_withdrawals:increase1h",
     )
-    assert_pagerduty_actionable(trigger, "EscrowWithdrawalSpike", "high", PD_LOW_URGENCY, "error")
-    msg = wait(
-        stack,
-        lambda: slack(stack, SLACK_ALERTS, "[FIRING:1] HIGH EscrowWithdrawalSpike"),
-        "Slack #escrow-alerts message",
-    )
-    text = assert_slack_actionable(
-        msg,
-        "EscrowWithdrawalSpike",
-        "high",
-        "P1",
-        "Withdrawals are far above their usual level for this hour.",
-    )
-    count = re.search(r"Program paid_match processed (\d+) withdrawals in the last hour", text)
-    assert count and int(count.group(1)) > 100, text
-    # Still firing: an hour's worth of withdrawals cannot be undone, so this case only fires.
-    assert notified(rx.messages[start:]) <= {"EscrowWithdrawalSpike", "Watchdog"}
+    # ... and several compressed `for:` periods later nothing but Watchdog has fired.
+    time.sleep(5)
+    assert "EscrowWithdrawalSpike" not in firing(stack)
+    assert notified(rx.messages[start:]) <= {"Watchdog"}, notified(rx.messages[start:])
     assert rx.errors == []
 
 
-def test_audit_log_gap_pages_high_tier(stack: E2EStack) -> None:
+def test_audit_log_gap_pages_critical_tier(stack: E2EStack) -> None:
     rx = stack.rx
-    # A spike from the previous case stays firing for the hour its withdrawals are counted.
-    wait_quiet(stack, {"Watchdog", "EscrowWithdrawalSpike"})
+    wait_quiet(stack, {"Watchdog"})
     start = len(rx.messages)
     stack.chain.action("audit_gap")
 
@@ -383,33 +372,29 @@ def test_audit_log_gap_pages_high_tier(stack: E2EStack) -> None:
         lambda: pd_event(stack, "trigger", "EscrowAuditLogGap"),
         "PagerDuty trigger for EscrowAuditLogGap",
     )
-    # High: PagerDuty's low-urgency service (Events v2 severity "error") and Slack #escrow-alerts.
-    assert_pagerduty_actionable(trigger, "EscrowAuditLogGap", "high", PD_LOW_URGENCY, "error")
+    # A money-path signal (lost write or tampering), P0 since issue 13: PagerDuty's high-urgency
+    # service (Events v2 severity "critical") and Slack #escrow-critical.
+    assert_pagerduty_actionable(trigger, "EscrowAuditLogGap", "critical", PD_HIGH_URGENCY, "critical")
     msg = wait(
         stack,
-        lambda: slack(stack, SLACK_ALERTS, "[FIRING:1] HIGH EscrowAuditLogGap"),
-        "Slack #escrow-alerts message",
+        lambda: slack(stack, SLACK_CRITICAL, "[FIRING:1] CRITICAL EscrowAuditLogGap"),
+        "Slack #escrow-critical message",
     )
     text = assert_slack_actionable(
-        msg, "EscrowAuditLogGap", "high", "P1", "The audit log has missing sequence numbers."
+        msg, "EscrowAuditLogGap", "critical", "P0", "The audit log has missing sequence numbers."
     )
     assert "1 audit-log sequence numbers are missing" in text, text  # the value: one skipped entry
     assert "docs/runbooks/audit-log-gap.md" in text
     wait(stack, lambda: rx.find("discord", "EscrowAuditLogGap"), "Discord message")
-    assert not [m for m in rx.messages[start:] if m.path == SLACK_CRITICAL], "high reached #escrow-critical"
-    # A gap in an append-only log cannot be cleared, so this case is last and only fires.
-    assert notified(rx.messages[start:]) <= {"EscrowAuditLogGap", "EscrowWithdrawalSpike", "Watchdog"}
+    assert not [m for m in rx.messages[start:] if m.path == SLACK_ALERTS], "P0 went to #escrow-alerts"
+    # The gap stays until someone explains it in the business DB, so this case is last.
+    assert notified(rx.messages[start:]) <= {"EscrowAuditLogGap", "Watchdog"}
     assert rx.errors == []
 
 
 def test_whole_run_notified_only_the_injected_faults(stack: E2EStack) -> None:
     """Nothing else fired during the whole run: no false positives under faults or after them."""
-    injected = {
-        "EscrowRpcOutage",
-        "EscrowReconciliationMismatch",
-        "EscrowWithdrawalSpike",
-        "EscrowAuditLogGap",
-    }
+    injected = {"EscrowRpcOutage", "EscrowReconciliationMismatch", "EscrowAuditLogGap"}
     assert notified(stack.rx.messages) <= injected | {"Watchdog"}
-    assert firing(stack) <= {"Watchdog", "EscrowWithdrawalSpike", "EscrowAuditLogGap"}
+    assert firing(stack) <= {"Watchdog", "EscrowAuditLogGap"}
     assert stack.rx.errors == []

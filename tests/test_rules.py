@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from bundle.cases import CASES
-from bundle.config import ALERTS, TIERS, alert_by_name
+from bundle.config import ALERTS, SITE, TIERS, alert_by_name, fill
 from bundle.render import all_files
 from exporter.ingest.totals import CU_BUCKETS, bucket_label
 from tests.util import ROOT
@@ -180,7 +180,8 @@ def test_thresholds_come_from_one_place() -> None:
     """Changing a threshold in bundle/config.py changes the rule, its description and the doc."""
     lag = alert_by_name("EscrowIngestLag")
     rendered = {r["labels"]["severity"]: r for r in _rules() if r.get("alert") == "EscrowIngestLag"}
-    for tier, threshold in lag.tiers.items():
+    for tier, placeholder in lag.tiers.items():
+        threshold = fill(placeholder)
         assert rendered[tier]["expr"].endswith(f"> {threshold}")
         assert f"(threshold {threshold}s)" in rendered[tier]["annotations"]["description"]
 
@@ -188,7 +189,7 @@ def test_thresholds_come_from_one_place() -> None:
 def test_compute_units_threshold_is_a_bucket_boundary() -> None:
     """histogram_quantile interpolates inside a bucket: with 100k -> 200k, instructions at 110k CU
     read as p99 ~199k and fired. The threshold must be a bucket edge of the exporter's histogram."""
-    threshold = int(alert_by_name("EscrowComputeUnitsNearLimit").tiers["medium"])
+    threshold = int(fill(alert_by_name("EscrowComputeUnitsNearLimit").tiers["medium"]))
     assert threshold in CU_BUCKETS
     assert float(bucket_label(110_000)) < threshold, "110k-CU calls share a bucket with the threshold"
 
@@ -207,7 +208,9 @@ REGRESSION_CASES = {
         "a drained-and-closed escrow with 250k on the books fires",
         "a drift of exactly the tolerance (100.01 vs 100) is quiet",
     ],
-    "EscrowWalletBelowFloor": ["a treasury SOL wallet and a fee token account drained and closed fire at 0"],
+    "EscrowWalletBelowFloor": [
+        "a treasury SOL wallet and a treasury token account drained and closed fire at 0"
+    ],
     "EscrowIngestLag": [
         "every cycle failing from a caught-up state (lag stays 0) fires high and medium",
         "no successful cycle since the exporter started 22m ago fires high and medium",
@@ -233,6 +236,37 @@ REGRESSION_CASES = {
     "EscrowLogsTruncated": ["totals restored after a 20-minute downtime are quiet"],
     "EscrowRpcFailoverFlapping": ["exactly 4 failovers in 30m (unaligned scrapes) is quiet"],
 }
+# Issue 13: pages an ordinary day used to send.
+ISSUE_13_CASES = {
+    "EscrowEventDecodeErrors": [
+        "a 3-minute scrape failure (stale markers) is quiet",
+        "Prometheus down for 10 minutes is quiet",
+    ],
+    "EscrowProgramPaused": [
+        "a 3-minute scrape failure (stale markers) is quiet",
+        "Prometheus down for 10 minutes is quiet",
+    ],
+    "EscrowWithdrawalSpike": [
+        "a steady 300/h with no 7-day history is quiet",
+        "the catch-up after a 3-hour ingestion stall is quiet",
+        "a first deployment's backfill of 1,000 withdrawals is quiet",
+        "without 7-day history, 300/h after 5 hours at 30/h fires",
+    ],
+    "EscrowTransactionFailureRatio": [
+        "2 minutes after a resume (the window still holds the pause's rejections) is quiet",
+        "real failures beside ProgramPaused rejections still fire medium",
+    ],
+    "EscrowWalletBelowFloor": [
+        "a treasury holding a token without a configured floor is quiet",
+        "a treasury holding less of a token than its account floor fires",
+        "a fee wallet emptied by a planned sweep is quiet",
+    ],
+    "EscrowLedgerWriteErrors": ["a retention purge of old write_errors rows is quiet"],
+    "EscrowRpcErrorRatio": ["5 minutes after an outage's timeouts stopped is quiet"],
+    "EscrowRpcLatencyHigh": ["5 minutes after an outage's slow timeouts stopped is quiet"],
+}
+for _alert, _titles in ISSUE_13_CASES.items():
+    REGRESSION_CASES.setdefault(_alert, []).extend(_titles)
 
 
 def test_review_regression_cases_are_generated() -> None:
@@ -254,3 +288,55 @@ def test_compute_units_cases_use_the_exporters_buckets() -> None:
         for series in case.series
     }
     assert les == {str(b) for b in CU_BUCKETS} | {"+Inf"}
+
+
+def test_runbooks_carry_the_contact_tree_of_their_tiers() -> None:
+    """Issue 13: who answers comes from the site config, per tier, in every alert's runbook."""
+    for alert in ALERTS:
+        sections = _sections((RUNBOOKS / f"{alert.name}.md").read_text())
+        tree = sections.get("Contact tree", "")
+        for tier in alert.tiers:
+            assert SITE.contacts[tier] in tree, f"{alert.name}: no {tier} contact in its contact tree"
+
+
+def test_money_path_signals_page_at_p0() -> None:
+    """The platform's policy: payments broken, data loss and money at risk are P0 (critical)."""
+    for name in (
+        "EscrowBalanceMismatch",
+        "EscrowAuditLogGap",
+        "EscrowWithdrawalSpike",
+        "EscrowWithdrawalAmountSpike",
+        "EscrowLedgerWriteErrors",
+        "EscrowPaymentWebhooksStopped",
+        "EscrowAppProbeFailed",
+    ):
+        assert "critical" in alert_by_name(name).tiers, name
+
+
+def test_day_in_the_life_drill_checks_every_alert_after_every_step() -> None:
+    """bundle/drill.py rendered for promtool (run by test_promtool_unit_tests_pass)."""
+    from bundle import drill
+
+    doc = yaml.safe_load((PROM / "tests" / "drill_test.yml").read_text())
+    (group,) = doc["tests"]
+    checked = {(t["eval_time"], t["alertname"]) for t in group["alert_rule_test"]}
+    assert checked == {(f"{cp.at}m", a.name) for cp in drill.CHECKPOINTS for a in ALERTS}
+    for step in (
+        "backfill",
+        "exporter restart",
+        "scrape failure",
+        "Prometheus outage",
+        "resume",
+        "fee sweep",
+    ):
+        assert step in group["name"], step
+
+
+def test_runbook_titles_name_the_alerts_tiers() -> None:
+    for alert in ALERTS:
+        if alert.name == "Watchdog":
+            continue  # "(always firing)"
+        first = (RUNBOOKS / f"{alert.name}.md").read_text().splitlines()[0]
+        assert first.startswith(f"# {alert.name} ("), first
+        for tier in alert.tiers:
+            assert tier in first, f"{alert.name}: runbook title {first!r} lacks its tier {tier}"

@@ -18,13 +18,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.collectors.sql import build_sql_collectors
 from exporter.config.model import Config
 from exporter.scheduler import Scheduler
-from exporter.sql.migrate import apply_sqlite
+from exporter.sql.migrate import apply_sqlite, migrations
 from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
 from tests.util import ROOT
 
 PACK = ROOT / "schema" / "queries.yml"
 USDC = "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS"
 NOW = time.time()
+#: Every migration of the reference schema, in order (the same for both drivers).
+VERSIONS = [v for v, _ in migrations("sqlite")]
 Scrape = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -149,7 +151,7 @@ def assert_matches_expected(m: Scrape) -> None:
 
 async def test_pack_on_sqlite_matches_the_demo_data(tmp_path: Path) -> None:
     path = tmp_path / "business.sqlite"
-    assert apply_sqlite(path) == ["001_business", "002_ledger_slot"]
+    assert apply_sqlite(path) == VERSIONS
     conn = sqlite3.connect(path)
     conn.executescript(demo_rows("sqlite"))
     conn.close()
@@ -166,7 +168,7 @@ async def test_pack_on_postgres_matches_the_demo_data(pg_server: PgServer, tmp_p
     (tmp_path / "dsn").write_text(dsn + "\n")
     first = migrate("--driver", "postgres", "--dsn-file", str(tmp_path / "dsn"))
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied: 001_business, 002_ledger_slot"
+    assert first.stdout.strip() == f"applied: {', '.join(VERSIONS)}"
     again = migrate("--driver", "postgres", "--dsn-file", str(tmp_path / "dsn"))
     assert again.stdout.strip() == "schema is up to date"
     pg_server.psql(demo_rows("postgres"), dsn)
@@ -181,9 +183,7 @@ def test_migrate_cli_on_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "b.sqlite"
     cli = [sys.executable, "-m", "exporter.sql.migrate", "--driver", "sqlite", "--path", str(path)]
     first = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert first.returncode == 0 and first.stdout.strip() == "applied: 001_business, 002_ledger_slot", (
-        first.stderr
-    )
+    assert first.returncode == 0 and first.stdout.strip() == f"applied: {', '.join(VERSIONS)}", first.stderr
     assert subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, timeout=60).stdout.strip() == (
         "schema is up to date"
     )
@@ -209,3 +209,36 @@ def test_migrate_cli_on_sqlite(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     assert missing.returncode != 0 and "--path" in missing.stderr
+
+
+MISSING = ("escrow_business_audit_log_missing_entries", ())
+# The demo audit log lacks 4, 7 and 8.
+EXPLAIN_4 = "INSERT INTO audit_log_gap_explanations (first_seq, last_seq, explained_by, reason) VALUES (4, 4, 'ops', 'rolled back');"
+EXPLAIN_7_8 = "INSERT INTO audit_log_gap_explanations (first_seq, last_seq, explained_by, reason) VALUES (7, 8, 'ops', 'restore');"
+
+
+async def test_explained_audit_gaps_stop_counting_on_sqlite(tmp_path: Path) -> None:
+    """Issue 13: EscrowAuditLogGap could never clear; explaining every gap brings the count to 0."""
+    path = tmp_path / "business.sqlite"
+    apply_sqlite(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(demo_rows("sqlite"))
+    database = {"name": "business", "driver": "sqlite", "path": str(path)}
+    assert (await scrape_pack(database))[MISSING] == 3
+    conn.execute(EXPLAIN_4)
+    assert (await scrape_pack(database))[MISSING] == 2
+    conn.execute(EXPLAIN_7_8)
+    assert (await scrape_pack(database))[MISSING] == 0
+    conn.close()
+
+
+async def test_explained_audit_gaps_stop_counting_on_postgres(pg_server: PgServer) -> None:  # noqa: F811
+    pg_server.psql("DROP DATABASE IF EXISTS gaps")
+    pg_server.psql("CREATE DATABASE gaps")
+    dsn = pg_server.dsn.rsplit("/", 1)[0] + "/gaps"
+    assert migrate("--driver", "postgres", "--dsn", dsn).returncode == 0
+    pg_server.psql(demo_rows("postgres"), dsn)
+    database = {"name": "business", "driver": "postgres", "dsn": dsn}
+    assert (await scrape_pack(database))[MISSING] == 3
+    pg_server.psql(EXPLAIN_4 + EXPLAIN_7_8, dsn)
+    assert (await scrape_pack(database))[MISSING] == 0

@@ -1,0 +1,236 @@
+"""The site config (``bundle/site.yml``): what an operator edits to fit the bundle to a platform.
+
+Like a monitoring mixin's ``_config``: selectors, links, severity names, per-mint and per-account
+floors, event names and every threshold. ``bundle.config`` builds the rules from it; ``make rules``
+(or ``python scripts/gen_rules.py --site FILE --out DIR``) renders them. Validation is strict: an
+unknown key, a missing key or a wrong type is an error naming the file, line and key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_PATH = Path(__file__).resolve().parent / "site.yml"
+#: Set to render the bundle for another site file (the threshold-variation test does).
+ENV_VAR = "ESCROW_BUNDLE_SITE"
+TIER_NAMES = ("critical", "high", "medium", "low")
+
+
+class SiteError(ValueError):
+    """A site config problem, already formatted as ``file:line: key: problem``."""
+
+
+@dataclass(frozen=True)
+class Mint:
+    symbol: str
+    decimals: int
+    floor: str | None  # None: wallets holding it are not floor-checked
+    mismatch_tolerance: str
+
+
+@dataclass(frozen=True)
+class Wallet:
+    floor: str | None
+    planned_sweeps: bool
+
+
+@dataclass(frozen=True)
+class Site:
+    exporter_job: str
+    probe_job: str
+    prometheus_job: str
+    alertmanager_job: str
+    runbook_url: str  # contains {alert}
+    grafana_url: str
+    dashboards: dict[str, str]  # uid -> path under grafana_url
+    severities: dict[str, str]  # tier -> severity label value
+    watchdog_severity: str
+    contacts: dict[str, str]  # tier -> who is paged / where it goes (runbook contact trees)
+    withdrawal_event: str
+    pause_event: str
+    pause_errors: tuple[str, ...]
+    wallet_roles: tuple[str, ...]
+    mints: dict[str, Mint]
+    accounts: dict[str, Wallet]
+    roles: dict[str, Wallet]
+    thresholds: dict[str, str]
+
+
+# Schema: key -> type name; a nested dict is a mapping with exactly these keys ("?" prefix: optional).
+_NUM = "number"
+_SCHEMA: dict[str, Any] = {
+    "selectors": {
+        "exporter_job": "str",
+        "probe_job": "str",
+        "prometheus_job": "str",
+        "alertmanager_job": "str",
+    },
+    "links": {"runbook_url": "str", "grafana_url": "str", "dashboards": "map:str"},
+    "severities": {"critical": "str", "high": "str", "medium": "str", "low": "str", "watchdog": "str"},
+    "contacts": {"critical": "str", "high": "str", "medium": "str", "low": "str"},
+    "events": {"withdrawal": "str", "pause": "str", "pause_errors": "list:str"},
+    "wallet_roles": "list:str",
+    "mints": "map:mint",
+    "accounts": "map:wallet",
+    "roles": "map:wallet",
+    "thresholds": "map:number",
+}
+_MINT = {"symbol": "str", "decimals": "int", "?floor": _NUM, "mismatch_tolerance": _NUM}
+_WALLET = {"?floor": _NUM, "?planned_sweeps": "bool"}
+#: Every threshold the rules read; a site file must set each one (and no other).
+THRESHOLDS = (
+    "mismatch_tolerance",
+    "balance_stale_seconds",
+    "lookback_seconds",
+    "withdrawal_spike_factor",
+    "withdrawal_spike_floor",
+    "spike_settled_lag_seconds",
+    "spike_settled_uptime_seconds",
+    "tx_failure_min_rate",
+    "tx_failure_ratio_high",
+    "tx_failure_ratio_medium",
+    "compute_units_limit",
+    "compute_units_p99",
+    "rpc_slot_lag",
+    "failovers_per_30m",
+    "ingest_lag_high_seconds",
+    "ingest_lag_medium_seconds",
+    "reconciliation_high_seconds",
+    "reconciliation_medium_seconds",
+    "webhook_latency_seconds",
+    "outbox_depth",
+    "exporter_memory_bytes",
+    "exporter_fds_ratio",
+    "rpc_latency_p95_seconds",
+    "rpc_error_ratio",
+    "audit_log_silence_seconds",
+)
+
+
+def _err(path: Path, node: yaml.Node, key: str, problem: str) -> SiteError:
+    return SiteError(f"{path}:{node.start_mark.line + 1}: {key}: {problem}")
+
+
+def _number(text: str) -> str:
+    """Numbers are kept as written (they go into PromQL verbatim), but must parse."""
+    float(text)
+    return text
+
+
+def _check(path: Path, node: yaml.Node, schema: Any, key: str) -> Any:
+    """The plain Python value of ``node`` after checking it against ``schema``."""
+    if isinstance(schema, dict):
+        if not isinstance(node, yaml.MappingNode):
+            raise _err(path, node, key, "expected a mapping")
+        out: dict[str, Any] = {}
+        allowed = {k.lstrip("?"): k for k in schema}
+        for k_node, v_node in node.value:
+            name = k_node.value
+            full = f"{key}.{name}" if key else name
+            if name not in allowed:
+                raise _err(path, k_node, full, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+            if name in out:
+                raise _err(path, k_node, full, "given twice")
+            out[name] = _check(path, v_node, schema[allowed[name]], full)
+        for k in schema:
+            if not k.startswith("?") and k not in out:
+                raise _err(path, node, f"{key}.{k}" if key else k, "missing")
+        return out
+    if schema.startswith("map:"):
+        inner = {"mint": _MINT, "wallet": _WALLET}.get(schema[4:], schema[4:])
+        if not isinstance(node, yaml.MappingNode):
+            raise _err(path, node, key, "expected a mapping")
+        result: dict[str, Any] = {}
+        for k_node, v_node in node.value:
+            if k_node.value in result:
+                raise _err(path, k_node, f"{key}.{k_node.value}", "given twice")
+            result[k_node.value] = _check(path, v_node, inner, f"{key}.{k_node.value}")
+        return result
+    if schema.startswith("list:"):
+        if not isinstance(node, yaml.SequenceNode) or not node.value:
+            raise _err(path, node, key, "expected a non-empty list")
+        return [_check(path, n, schema[5:], f"{key}[{i}]") for i, n in enumerate(node.value)]
+    if not isinstance(node, yaml.ScalarNode):
+        raise _err(path, node, key, f"expected a {schema}")
+    text = node.value
+    try:
+        if schema == _NUM:
+            return _number(text)
+        if schema == "int":
+            return int(text)
+        if schema == "bool":
+            if text not in ("true", "false"):
+                raise ValueError
+            return text == "true"
+    except ValueError:
+        raise _err(path, node, key, f"expected a {schema}, got {text!r}") from None
+    if not text.strip():
+        raise _err(path, node, key, "must not be empty")
+    return text
+
+
+def load(path: Path | None = None) -> Site:
+    path = path or Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
+    try:
+        root = yaml.compose(path.read_text())
+    except OSError as e:
+        raise SiteError(f"{path}: cannot read: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise SiteError(f"{path}: not valid YAML: {e}") from None
+    if root is None:
+        raise SiteError(f"{path}:1: the site config is empty")
+    data = _check(path, root, _SCHEMA, "")
+    thresholds = data["thresholds"]
+    t_node = next(v for k, v in root.value if k.value == "thresholds")
+    for name in THRESHOLDS:
+        if name not in thresholds:
+            raise _err(path, t_node, f"thresholds.{name}", "missing")
+    for k_node, _ in t_node.value:
+        if k_node.value not in THRESHOLDS:
+            raise _err(path, k_node, f"thresholds.{k_node.value}", "unknown threshold")
+    sev = data["severities"]
+    tiers = [sev[t] for t in TIER_NAMES]
+    if len(set(tiers)) != len(tiers):
+        node = next(v for k, v in root.value if k.value == "severities")
+        raise _err(
+            path, node, "severities", "the four tiers need distinct names (Alertmanager routes on them)"
+        )
+    if "{alert}" not in data["links"]["runbook_url"]:
+        node = next(v for k, v in root.value if k.value == "links")
+        raise _err(path, node, "links.runbook_url", "must contain {alert}")
+    for name in data["events"]["pause_errors"]:
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+            raise SiteError(f"{path}: events.pause_errors: {name!r} is not an error name")
+
+    def wallet(v: dict[str, Any]) -> Wallet:
+        return Wallet(v.get("floor"), bool(v.get("planned_sweeps", False)))
+
+    return Site(
+        exporter_job=data["selectors"]["exporter_job"],
+        probe_job=data["selectors"]["probe_job"],
+        prometheus_job=data["selectors"]["prometheus_job"],
+        alertmanager_job=data["selectors"]["alertmanager_job"],
+        runbook_url=data["links"]["runbook_url"],
+        grafana_url=data["links"]["grafana_url"].rstrip("/"),
+        dashboards=data["links"]["dashboards"],
+        severities={t: sev[t] for t in TIER_NAMES},
+        watchdog_severity=sev["watchdog"],
+        contacts=data["contacts"],
+        withdrawal_event=data["events"]["withdrawal"],
+        pause_event=data["events"]["pause"],
+        pause_errors=tuple(data["events"]["pause_errors"]),
+        wallet_roles=tuple(data["wallet_roles"]),
+        mints={
+            m: Mint(v["symbol"], v["decimals"], v.get("floor"), v["mismatch_tolerance"])
+            for m, v in data["mints"].items()
+        },
+        accounts={a: wallet(v) for a, v in data["accounts"].items()},
+        roles={r: wallet(v) for r, v in data["roles"].items()},
+        thresholds=thresholds,
+    )

@@ -1,0 +1,14 @@
+-- Issue 13: a way to record that an audit-log gap was investigated and explained (a sequence
+-- number burnt by a rolled-back transaction, entries lost in a restore and re-entered elsewhere).
+-- The audit_log_gaps query counts only missing numbers no explanation covers, so
+-- EscrowAuditLogGap clears once every gap is explained. Ranges must not overlap (each missing
+-- number explained once) and should cover only missing numbers between existing entries.
+CREATE TABLE audit_log_gap_explanations (
+    first_seq     BIGINT PRIMARY KEY,
+    last_seq      BIGINT NOT NULL,
+    explained_by  TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    ticket        TEXT,
+    explained_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    CHECK (last_seq >= first_seq)
+);
