@@ -44,7 +44,8 @@ def valid_config() -> dict[str, Any]:
             "name": "paid_match",
             "idl": str(IDL),
             "backfill": {"mode": "signatures", "count": 10},
-            "events": {"PlayerJoined": {"amounts": [{"field": "amount", "mint_field": "mint"}]}},
+            # The example's event mappings: its reconciliation flows refer to them.
+            "events": base["programs"][0]["events"],
         }
     ]
     base["state"] = {"path": "state.sqlite"}

@@ -11,15 +11,15 @@ import asyncio
 import base64
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from solders.pubkey import Pubkey
 from solders.token.state import Mint, TokenAccount
 
+from exporter.accounts import chunks, resolve
 from exporter.collectors.base import Collector, CollectorError, SeriesCache
-from exporter.config.model import AccountConfig, BalancesConfig
+from exporter.config.model import BalancesConfig
 from exporter.rpc.errors import RpcError
 from exporter.rpc.pool import RpcPool
 from exporter.solana import (
@@ -27,34 +27,9 @@ from exporter.solana import (
     MINT_LEN,
     TOKEN_ACCOUNT_LEN,
     TOKEN_PROGRAMS,
-    find_pda,
-    parse_pubkey,
 )
 
-#: getMultipleAccounts accepts at most 100 keys per call.
-CHUNK = 100
 _TOKEN_OWNERS = frozenset(str(p) for p in TOKEN_PROGRAMS)
-
-
-@dataclass(frozen=True, slots=True)
-class WatchedAccount:
-    name: str
-    address: Pubkey
-    kind: str
-    role: str
-
-
-def resolve(account: AccountConfig) -> WatchedAccount:
-    if account.address is not None:
-        address = parse_pubkey(account.address)
-    else:
-        assert account.pda is not None  # enforced by the config model
-        address = find_pda(account.pda.program_id, account.pda.seeds)
-    return WatchedAccount(account.name, address, account.kind, account.role)
-
-
-def chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 class BalancesCollector(Collector):

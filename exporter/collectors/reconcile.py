@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter.collectors.balances import WatchedAccount, resolve
+from exporter.accounts import WatchedAccount, resolve
 from exporter.collectors.base import Collector, CollectorError, note_expiry
 from exporter.config.model import Config
 from exporter.config.programs import MintConfig

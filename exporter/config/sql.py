@@ -26,7 +26,7 @@ _BUILT_IN_ROOTS = (
     "escrow_exporter", "escrow_sql", "process", "python", "escrow_rpc", "escrow_account",
     "escrow_events", "escrow_event", "escrow_transactions", "escrow_transaction",
     "escrow_instructions", "escrow_compute_units", "escrow_logs_truncated", "escrow_ingest",
-    "escrow_program_accounts", "escrow_program_account",
+    "escrow_program_accounts", "escrow_program_account", "escrow_mint", "escrow_reconciliation",
 )  # fmt: skip
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from exporter.anchor import DecodedEvent, EventDecoder
 from exporter.config.programs import ProgramConfig
 from exporter.errors import CollectorError
+from exporter.ingest.flow_hook import FlowHook
 from exporter.ingest.mapping import EventMapper
 from exporter.ingest.signatures import SignatureFeed, SignatureInfo
 from exporter.ingest.state import Cursor, StateError, StateStore
@@ -35,9 +36,6 @@ from exporter.ingest.totals import (
 from exporter.ingest.transactions import fetch_transactions, is_transaction
 from exporter.rpc.errors import RpcError
 from exporter.rpc.pool import RpcPool
-
-if TYPE_CHECKING:
-    from exporter.reconcile.flows import FlowTracker
 
 log = logging.getLogger("exporter.ingest")
 
@@ -73,7 +71,7 @@ class ProgramIngester:
         self.restored = False
         self.progress = Progress()
         #: The reconciliation's events view, when configured (exporter.reconcile.flows).
-        self.flows: FlowTracker | None = None
+        self.flows: FlowHook | None = None
         # getTransaction does not accept "processed".
         commitment = "confirmed" if pool.commitment == "processed" else pool.commitment
         self._tx_opts = {"encoding": "json", "maxSupportedTransactionVersion": 0, "commitment": commitment}

@@ -14,9 +14,9 @@ from typing import Any
 
 from solders.token.state import TokenAccount
 
-from exporter.collectors.balances import WatchedAccount, chunks
-from exporter.collectors.base import CollectorError
+from exporter.accounts import WatchedAccount, chunks
 from exporter.config.programs import SOL_LABEL
+from exporter.errors import CollectorError
 from exporter.rpc.pool import RpcPool
 from exporter.solana import NATIVE_MINT, TOKEN_ACCOUNT_LEN, TOKEN_PROGRAMS
 
