@@ -7,9 +7,10 @@ Speed comes from two things:
 * every run of fixed-size fields (integers, floats, bools, pubkeys, fixed arrays, fixed
   nested structs, unit-only enums) is read with ONE precompiled ``struct.Struct.unpack_from``;
 * the Python that turns the unpacked tuple into the rendered value is generated source code
-  (``exec``), e.g. ``{'vault': _b58(t0[0]), 'amount': t0[1]}`` - no per-field interpretation
-  loop at decode time.  Only names from the IDL ever reach the generated code through
-  ``repr()``, so the IDL cannot inject code.
+  (``exec``), e.g. ``{'vault': _str(_pubkey(t0[0])), 'amount': t0[1]}`` - no per-field interpretation
+  loop at decode time.  IDL text reaches the generated code only as string literals made by
+  ``_literal`` (``repr`` of a ``str``, checked to read back verbatim); everything else in it
+  is generated here (``_cN`` constants, integers), so the IDL cannot inject code.
 
 Values are rendered as the ``decode`` CLI's JSON contract wants them: ints (exact, u128/i128
 included), floats, bools, str, pubkeys in base58, ``bytes`` in standard base64, lists for vec and
@@ -26,6 +27,7 @@ IDL problems found while compiling raise ``IdlError`` naming the type and field.
 
 from __future__ import annotations
 
+import ast
 import binascii
 import json
 import struct
@@ -59,25 +61,26 @@ def decode_value(decoder: Decoder, data: bytes, offset: int = 0) -> Any:
     """Run ``decoder`` on ``data``; every failure becomes ``DecodeError(reason)``."""
     try:
         return decoder(data, offset)[0]
-    except DecodeError:
-        raise
-    except (struct.error, IndexError):
-        raise DecodeError(SHORT_DATA) from None
-    except KeyError:  # enum variant / bool byte not in the lookup table
-        raise DecodeError(INVALID_VALUE) from None
-    except UnicodeDecodeError:
-        raise DecodeError(INVALID_UTF8) from None
-    except RecursionError:
-        raise DecodeError(TOO_DEEP) from None
-    except Exception:  # nothing in bytes may escape as an exception
-        raise DecodeError(INVALID_DATA) from None
+    except Exception as e:  # nothing in bytes may escape as another exception
+        raise as_decode_error(e) from None
+
+
+def as_decode_error(e: Exception) -> DecodeError:
+    """The ``DecodeError`` a decoder's exception stands for (its reason label)."""
+    if isinstance(e, DecodeError):
+        return e
+    if isinstance(e, (struct.error, IndexError)):
+        return DecodeError(SHORT_DATA)
+    if isinstance(e, KeyError):  # enum variant / bool byte not in the lookup table
+        return DecodeError(INVALID_VALUE)
+    if isinstance(e, UnicodeDecodeError):
+        return DecodeError(INVALID_UTF8)
+    if isinstance(e, RecursionError):
+        return DecodeError(TOO_DEEP)
+    return DecodeError(INVALID_DATA)
 
 
 # --- value renderers used by the generated code ----------------------------------------------
-
-
-def _b58(raw: bytes) -> str:
-    return str(Pubkey.from_bytes(raw))
 
 
 def _b64(raw: bytes) -> str:
@@ -139,8 +142,11 @@ _PRIMITIVES: dict[str, Fixed] = {
     "u256": Fixed("32s", 1, 32, 8, _call("_u256")),
     "i256": Fixed("32s", 1, 32, 8, _call("_i256")),
     "bool": Fixed("B", 1, 1, 1, lambda t, i: f"_BOOL[{t}[{i}]]"),
-    "pubkey": Fixed("32s", 1, 32, 1, _call("_b58")),
-    "publicKey": Fixed("32s", 1, 32, 1, _call("_b58")),
+    # str(Pubkey) inlined in the generated code: no Python frame per pubkey.  solders, not based58:
+    # the same base58 text, but based58.b58encode takes 3-5x as long per 32-byte key, and
+    # pubkeys are the costliest field of most events.
+    "pubkey": Fixed("32s", 1, 32, 1, lambda t, i: f"_str(_pubkey({t}[{i}]))"),
+    "publicKey": Fixed("32s", 1, 32, 1, lambda t, i: f"_str(_pubkey({t}[{i}]))"),
 }
 
 
@@ -264,7 +270,8 @@ class TypeCompiler:
     def __init__(self, idl: Idl) -> None:
         self.idl = idl
         self._ns: dict[str, Any] = {
-            "_b58": _b58,
+            "_pubkey": Pubkey.from_bytes,
+            "_str": str,
             "_b64": _b64,
             "_u256": _u256,
             "_i256": _i256,
@@ -392,7 +399,9 @@ class TypeCompiler:
         def render(t: str, i: int) -> str:
             values = [r(t, i + s) for r, s in zip(renders, starts, strict=True)]
             if named:
-                return "{" + ", ".join(f"{n!r}: {v}" for n, v in zip(names, values, strict=True)) + "}"
+                return (
+                    "{" + ", ".join(f"{_literal(n)}: {v}" for n, v in zip(names, values, strict=True)) + "}"
+                )
             return "[" + ", ".join(values) + "]"
 
         return Fixed(" ".join(fmts), nitems, offset, align, render)
@@ -502,7 +511,9 @@ class TypeCompiler:
             values.append(v)
         flush()
         if named:
-            result = "{" + ", ".join(f"{n!r}: {v}" for (n, _), v in zip(fields, values, strict=True)) + "}"
+            result = (
+                "{" + ", ".join(f"{_literal(n)}: {v}" for (n, _), v in zip(fields, values, strict=True)) + "}"
+            )
         else:
             result = "[" + ", ".join(values) + "]"
         lines.append(f"    return {result}, o")
@@ -593,6 +604,14 @@ class TypeCompiler:
         local: dict[str, Any] = {}
         exec(compile(src, "<anchor-idl>", "exec"), self._ns, local)  # noqa: S102 - see module doc
         return local["dec"]
+
+
+def _literal(name: str) -> str:
+    """An IDL name as a Python string literal: the only way IDL text enters generated code."""
+    literal = repr(str(name))
+    if ast.literal_eval(literal) != name:  # cannot happen for a str; a guard, not a filter
+        raise ValueError(f"cannot quote {name!r}")
+    return literal
 
 
 def _is_zero_copy(typedef: dict[str, Any]) -> bool:
