@@ -40,6 +40,8 @@ from solders.pubkey import Pubkey
 from exporter.anchor.idl import Idl, IdlError, IdlItem
 
 Decoder = Callable[[bytes, int], tuple[Any, int]]
+#: A whole event's or account's decoder: ``decoder(buf, offset) -> value`` (no end offset to return).
+ItemDecoder = Callable[[bytes, int], Any]
 
 _U32 = struct.Struct("<I")
 
@@ -284,8 +286,8 @@ class TypeCompiler:
 
     # public entry points
 
-    def item_decoder(self, item: IdlItem, kind: str) -> Decoder:
-        """Decoder of an event's or account's data (after its discriminator)."""
+    def item_decoder(self, item: IdlItem, kind: str) -> ItemDecoder:
+        """Decoder of an event's or account's data (after its discriminator); returns the value only."""
         mode = "mem" if kind == "account" and _is_zero_copy(item.typedef) else "borsh"
         where = f"{kind}s.{item.name}"
         body = item.typedef.get("type")
@@ -297,8 +299,12 @@ class TypeCompiler:
             )
         fixed = self._fixed_typedef(item.typedef, body, mode, where)
         if fixed is not None:
-            return self._fixed_decoder(fixed)
-        return self._dynamic_typedef(body, mode, where)
+            return self._fixed_decoder(fixed, value_only=True)
+        if body.get("kind") not in ("type", "enum"):  # a struct: generated code, value only
+            fields, named = self._fields(body.get("fields"), where)
+            return self._struct_decoder(fields, named, mode, where, value_only=True)
+        dec = self._dynamic_typedef(body, mode, where)
+        return lambda b, o: dec(b, o)[0]
 
     def decoder(self, ty: Any, mode: str, where: str) -> Decoder:
         fixed = self.fixed(ty, mode, where)
@@ -419,9 +425,10 @@ class TypeCompiler:
 
         return Fixed(" ".join([elem.fmt] * n), elem.nitems * n, elem.size * n, elem.align, render)
 
-    def _fixed_decoder(self, f: Fixed) -> Decoder:
+    def _fixed_decoder(self, f: Fixed, value_only: bool = False) -> Any:
         s = self._const(struct.Struct("<" + f.fmt))
-        src = f"def dec(b, o):\n    t = {s}.unpack_from(b, o)\n    return {f.render('t', 0)}, o + {f.size}\n"
+        end = "" if value_only else f", o + {f.size}"
+        src = f"def dec(b, o):\n    t = {s}.unpack_from(b, o)\n    return {f.render('t', 0)}{end}\n"
         return self._exec(src)
 
     # variable-size types
@@ -478,7 +485,9 @@ class TypeCompiler:
         fields, named = self._fields(body.get("fields"), where)
         return self._struct_decoder(fields, named, mode, where)
 
-    def _struct_decoder(self, fields: list[tuple[str, Any]], named: bool, mode: str, where: str) -> Decoder:
+    def _struct_decoder(
+        self, fields: list[tuple[str, Any]], named: bool, mode: str, where: str, value_only: bool = False
+    ) -> Any:
         """Generated code: one unpack per run of fixed fields, a call per variable-size field."""
         lines = ["def dec(b, o):"]
         values: list[str] = []
@@ -516,7 +525,7 @@ class TypeCompiler:
             )
         else:
             result = "[" + ", ".join(values) + "]"
-        lines.append(f"    return {result}, o")
+        lines.append(f"    return {result}" if value_only else f"    return {result}, o")
         return self._exec("\n".join(lines) + "\n")
 
     # IDL shapes

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from exporter.anchor.borsh import (
     INVALID_DATA,
     DecodeError,
-    Decoder,
+    ItemDecoder,
     TypeCompiler,
     as_decode_error,
 )
@@ -66,7 +66,7 @@ class TxDecodeResult:
 class _Table:
     """Discriminator -> (name, decoder); discriminators may have any length since Anchor 0.31."""
 
-    def __init__(self, entries: list[tuple[IdlItem, Decoder]]) -> None:
+    def __init__(self, entries: list[tuple[IdlItem, ItemDecoder]]) -> None:
         self.by_disc = {item.discriminator: (item.name, dec) for item, dec in entries}
         self.lengths = sorted({len(d) for d in self.by_disc}, reverse=True)
         #: the one discriminator length when all share it (the usual 8): a single dict lookup
@@ -85,8 +85,8 @@ class _Table:
                 hit = None
         if hit is None:
             raise DecodeError(UNKNOWN_DISCRIMINATOR)
-        try:  # decode_value, inlined: one call less per event
-            return hit[0], hit[1](data, n)[0]
+        try:
+            return hit[0], hit[1](data, n)
         except Exception as e:
             raise as_decode_error(e) from None
 
@@ -175,7 +175,7 @@ class EventDecoder:
                 if hit is None:  # several discriminator lengths, or an unknown one
                     name, data = table.decode(raw)
                 else:
-                    name, data = hit[0], hit[1](raw, n)[0]
+                    name, data = hit[0], hit[1](raw, n)
             except Exception as e:
                 errors.append(as_decode_error(e).reason)
                 continue
