@@ -13,56 +13,54 @@ the stack should a closing line be missing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import based58
 
 DATA_PREFIX = "Program data: "
 TRUNCATED = "Log truncated"
 _DATA_LEN = len(DATA_PREFIX)
+_DATA_OR_LOG = (DATA_PREFIX, "Program log: ")
 
 
-@dataclass(slots=True)
-class LogScan:
+class LogScan(NamedTuple):
     #: base64 payloads of ``Program data:`` lines logged while our program was on top.
-    payloads: list[str] = field(default_factory=list)
-    truncated: bool = False
+    payloads: list[str]
+    truncated: bool
     #: compute units of each outermost invocation of our program (not nested in itself), in order.
-    compute_units: list[int] = field(default_factory=list)
+    compute_units: list[int]
     #: the program of the first ``Program X failed`` line (the one that raised the error).
-    failed_program: str | None = None
+    failed_program: str | None
 
 
 def scan_logs(logs: Any, program_id: str) -> LogScan:
-    # The hot path of log-form ingestion: the common lines (data, log) are decided by one or two
+    # The hot path of log-form ingestion: the common lines (data, log) are decided by one
     # ``startswith``; a frame line (invoke, success) is parsed once and memoised, since the same
     # few (each program at each depth) repeat in every transaction.
     if not isinstance(logs, list):
-        return LogScan()
+        return LogScan([], False, [], None)
     payloads: list[str] = []
     compute_units: list[int] = []
     truncated = False
     failed_program: str | None = None
-    our_consumed = _consumed_prefix(program_id)
+    our_consumed = _CONSUMED.get(program_id) or _consumed_prefix(program_id)
     stack: list[str] = []
     ours = False  # our program is on top of the stack: stack[-1] == program_id
     frames = _FRAMES
     for line in logs:
         if not isinstance(line, str):
             continue
-        if line.startswith(DATA_PREFIX):
-            if ours:
+        if line.startswith(_DATA_OR_LOG):  # one call decides the two commonest kinds of line
+            if ours and line[8] == "d":  # "Program data: ", not "Program log: "
                 payloads.append(line[_DATA_LEN:])
-            continue
-        if not line.startswith("Program "):
-            if line.startswith(TRUNCATED):
-                truncated = True
-            continue
-        if line.startswith("log: ", 8):
             continue
         frame = frames.get(line)
         if frame is None:
+            if not line.startswith("Program "):
+                if line.startswith(TRUNCATED):
+                    truncated = True
+                continue
             if line.startswith(our_consumed):  # ours only: another program's units do not matter
                 units = line[len(our_consumed) :].split(" ", 1)[0]
                 # the outermost invocation of our program only: not one nested in itself
@@ -88,15 +86,17 @@ def scan_logs(logs: Any, program_id: str) -> LogScan:
         else:
             continue
         ours = bool(stack) and stack[-1] == program_id
-    return LogScan(payloads, truncated, compute_units, failed_program)
+    # a NamedTuple built without its Python-level __new__: this runs once per transaction
+    return tuple.__new__(LogScan, (payloads, truncated, compute_units, failed_program))
 
 
-def _consumed_prefix(program_id: str, _cache: dict[str, str] = {}) -> str:  # noqa: B006 - a cache
-    prefix = _cache.get(program_id)
-    if prefix is None:
-        if len(_cache) >= _MAX_FRAMES:
-            _cache.clear()
-        prefix = _cache[program_id] = f"Program {program_id} consumed "
+_CONSUMED: dict[str, str] = {}  # program id -> its "consumed" line prefix
+
+
+def _consumed_prefix(program_id: str) -> str:
+    if len(_CONSUMED) >= _MAX_FRAMES:
+        _CONSUMED.clear()
+    prefix = _CONSUMED[program_id] = f"Program {program_id} consumed "
     return prefix
 
 
