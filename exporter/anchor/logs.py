@@ -62,10 +62,11 @@ def scan_logs(logs: Any, program_id: str) -> LogScan:
                     truncated = True
                 continue
             if line.startswith(our_consumed):  # ours only: another program's units do not matter
-                units = line[len(our_consumed) :].split(" ", 1)[0]
                 # the outermost invocation of our program only: not one nested in itself
-                if ours and units.isdecimal() and stack.count(program_id) == 1:
-                    compute_units.append(int(units))
+                if ours and stack.count(program_id) == 1:
+                    units = line[len(our_consumed) :].partition(" ")[0]
+                    if units.isdecimal():
+                        compute_units.append(int(units))
                 continue
             frame = _frame(line)
             if frame[0] == _INVOKE or frame[0] == _SUCCESS:  # the failed ones carry messages
