@@ -28,7 +28,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -40,9 +39,7 @@ from exporter.http import add_routes
 from exporter.keys import REGISTRY
 from tests.util import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 SIZES = (10_000, 100_000)
-SMOKE_SIZES = (1_000,)
 FAMILIES = 10
 MINTS = (
     "SOL",
@@ -142,17 +139,15 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run(sizes: tuple[int, ...] = SIZES, smoke: bool = False) -> dict[str, Any]:
-    """Each size in a fresh interpreter (its own peak RSS). ``smoke``: one tiny size, two scrapes."""
+def run(sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
+    """Each size in a fresh interpreter (its own peak RSS)."""
     results = []
-    repeats = ["--repeats", "2"] if smoke else []
-    for n in SMOKE_SIZES if smoke else sizes:
+    for n in sizes:
         proc = subprocess.run(
-            [sys.executable, "-m", "bench.scrape", "--series", str(n), *repeats],
+            [sys.executable, "-m", "bench.scrape", "--series", str(n)],
             capture_output=True,
             text=True,
             timeout=600,
-            cwd=ROOT,  # ``-m bench.scrape`` resolves from the repository root, wherever we were run
             check=False,
         )
         if proc.returncode != 0:

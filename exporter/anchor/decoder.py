@@ -21,7 +21,6 @@ skip them when ``res.failed``.
 from __future__ import annotations
 
 import binascii
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from exporter.anchor.borsh import (
@@ -35,6 +34,8 @@ from exporter.anchor.idl import Idl, IdlError, IdlItem
 from exporter.anchor.logs import b58decode, program_instructions, scan_logs
 
 _a2b_base64 = binascii.a2b_base64
+#: builds a NamedTuple without its Python-level __new__ frame (the per-event, per-transaction path)
+_new_tuple = tuple.__new__
 
 #: First 8 bytes of an ``emit_cpi!`` self-invocation: sha256("anchor:event")[:8], little-endian.
 EMIT_CPI_TAG = bytes.fromhex("e445a52e51cb9a1d")
@@ -53,14 +54,15 @@ class DecodedEvent(NamedTuple):
     data: Any
 
 
-@dataclass(slots=True)
-class TxDecodeResult:
-    events: list[DecodedEvent] = field(default_factory=list)
-    decode_errors: list[str] = field(default_factory=list)
-    logs_truncated: bool = False
-    failed: bool = False
-    error: str | None = None
-    compute_units: list[int] = field(default_factory=list)
+class TxDecodeResult(NamedTuple):
+    # A value, built once per transaction: a named tuple costs a fraction of a dataclass's
+    # __init__. No defaults: a default list would be shared by every result.
+    events: list[DecodedEvent]
+    decode_errors: list[str]
+    logs_truncated: bool
+    failed: bool
+    error: str | None
+    compute_units: list[int]
 
 
 class _Table:
@@ -139,7 +141,7 @@ class EventDecoder:
         try:
             return self._decode_transaction(tx)
         except Exception:  # belt and braces: the parsers below already tolerate any shape
-            return TxDecodeResult(decode_errors=[INVALID_DATA])
+            return TxDecodeResult([], [INVALID_DATA], False, False, None, [])
 
     def _decode_transaction(self, tx: Any) -> TxDecodeResult:
         meta = tx.get("meta") if isinstance(tx, dict) else None
@@ -147,21 +149,10 @@ class EventDecoder:
         scan = scan_logs(meta.get("logMessages"), self.program_id)
         events: list[DecodedEvent] = []
         errors: list[str] = []
-        self._log_events(scan.payloads, events, errors)
-        # emit_cpi! events are inner instructions: without any, the instruction walk is skipped
-        if meta.get("innerInstructions"):
-            self._cpi_events(tx, events, errors)
-        err = meta.get("err")
-        failed = err is not None
-        error = self.error_label(err, scan.failed_program) if failed else None
-        return TxDecodeResult(events, errors, scan.truncated, failed, error, scan.compute_units)
-
-    def _log_events(self, payloads: list[str], events: list[DecodedEvent], errors: list[str]) -> None:
         # decode_log_payload and _Table.decode, inlined: this loop runs once per event
         table = self._events
         by_disc, n = table.by_disc, table.only_length
-        new_tuple = tuple.__new__  # DecodedEvent(...) without its Python-level __new__ frame
-        for payload in payloads:
+        for payload in scan.payloads:
             try:
                 if " " in payload:
                     raw = b"".join(_a2b_base64(p, strict_mode=True) for p in payload.split(" ") if p)
@@ -179,7 +170,14 @@ class EventDecoder:
             except Exception as e:
                 errors.append(as_decode_error(e).reason)
                 continue
-            events.append(new_tuple(DecodedEvent, (name, "log", data)))
+            events.append(_new_tuple(DecodedEvent, (name, "log", data)))
+        # emit_cpi! events are inner instructions: without any, the instruction walk is skipped
+        if meta.get("innerInstructions"):
+            self._cpi_events(tx, events, errors)
+        err = meta.get("err")
+        failed = err is not None
+        error = self.error_label(err, scan.failed_program) if failed else None
+        return _new_tuple(TxDecodeResult, (events, errors, scan.truncated, failed, error, scan.compute_units))
 
     def _cpi_events(self, tx: Any, events: list[DecodedEvent], errors: list[str]) -> None:
         for ix in program_instructions(tx, self.program_id):
