@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench.report import Row, markdown, write
@@ -221,6 +224,20 @@ def _soak(minutes: float, smoke: bool) -> dict[str, Any]:
 
 #: The smoke soak: long enough for a few RSS samples and one scrape, far too short to judge growth.
 SMOKE_SOAK_MINUTES = 0.1
+#: The smoke scrape: one small size, two scrapes per variant.
+SMOKE_SERIES = 1_000
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _scrape_smoke() -> dict[str, Any]:
+    """``bench.scrape.run()`` on one tiny size: the same command line, in a fresh interpreter."""
+    cmd = [sys.executable, "-m", "bench.scrape", "--series", str(SMOKE_SERIES), "--repeats", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scrape bench at {SMOKE_SERIES} series failed:\n{proc.stderr[-2000:]}")
+    return {"sizes": [json.loads(proc.stdout)]}
+
+
 BENCHES = ("decode", "ingest", "balances", "scrape", "soak")
 
 
@@ -246,7 +263,7 @@ def collect(
         "decode": (_module_run("decode", smoke), decode_rows),
         "ingest": (_module_run("ingest", smoke), ingest_rows),
         "balances": (_module_run("balances", smoke), balances_rows),
-        "scrape": (_module_run("scrape", smoke), scrape_rows),
+        "scrape": (_scrape_smoke if smoke else _module_run("scrape", False), scrape_rows),
         "soak": (lambda: _soak(soak_minutes, smoke), soak_rows),
     }
     rows: Rows = []
