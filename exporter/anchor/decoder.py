@@ -146,13 +146,15 @@ class EventDecoder:
     def _decode_transaction(self, tx: Any) -> TxDecodeResult:
         meta = tx.get("meta") if isinstance(tx, dict) else None
         meta = meta if isinstance(meta, dict) else {}
-        scan = scan_logs(meta.get("logMessages"), self.program_id)
+        payloads, truncated, compute_units, failed_program = scan_logs(
+            meta.get("logMessages"), self.program_id
+        )
         events: list[DecodedEvent] = []
         errors: list[str] = []
         # decode_log_payload and _Table.decode, inlined: this loop runs once per event
         table = self._events
         by_disc, n = table.by_disc, table.only_length
-        for payload in scan.payloads:
+        for payload in payloads:
             try:
                 if " " in payload:
                     raw = b"".join(_a2b_base64(p, strict_mode=True) for p in payload.split(" ") if p)
@@ -176,8 +178,8 @@ class EventDecoder:
             self._cpi_events(tx, events, errors)
         err = meta.get("err")
         failed = err is not None
-        error = self.error_label(err, scan.failed_program) if failed else None
-        return _new_tuple(TxDecodeResult, (events, errors, scan.truncated, failed, error, scan.compute_units))
+        error = self.error_label(err, failed_program) if failed else None
+        return _new_tuple(TxDecodeResult, (events, errors, truncated, failed, error, compute_units))
 
     def _cpi_events(self, tx: Any, events: list[DecodedEvent], errors: list[str]) -> None:
         for ix in program_instructions(tx, self.program_id):
