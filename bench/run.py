@@ -299,6 +299,7 @@ def main() -> int:
     rows, raw, skipped = collect(wanted, smoke=args.smoke, soak_minutes=args.soak_minutes)
     seconds = time.monotonic() - started
     if args.smoke:  # tiny inputs: the figures mean nothing, so they never replace the real ones
+        print("SMOKE RUN: tiny inputs, the figures below mean nothing; nothing was written.\n")
         print(markdown(rows, skipped, seconds))
     else:
         write(rows, raw, skipped, seconds)
