@@ -38,6 +38,7 @@ from exporter.solana import LAMPORTS_PER_SOL, MINT_LEN, TOKEN_ACCOUNT_LEN
 from tests.devchain_proc import Devchain
 
 ACCOUNTS = 10_000
+SMOKE_ACCOUNTS = 200  # run(smoke=True): the make-test smoke run
 MISSING_EVERY = 10
 OURS_CYCLES = 3
 #: A typical paid provider's per-endpoint limit, to translate calls into wall-clock seconds.
@@ -120,7 +121,9 @@ async def _naive(url: str, accounts: list[AccountConfig]) -> tuple[float, int, d
     return seconds, _calls(registry), {name: v for name, v in results if v is not None}
 
 
-def run(n: int = ACCOUNTS) -> dict[str, Any]:
+def run(n: int = ACCOUNTS, smoke: bool = False) -> dict[str, Any]:
+    if smoke:
+        n = SMOKE_ACCOUNTS
     with tempfile.TemporaryDirectory(prefix="bench-balances-") as tmp:
         chain = Devchain(Path(tmp), seed=7, tps=0)  # no traffic: balances hold still for the check
         try:

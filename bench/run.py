@@ -11,19 +11,26 @@ with its reason; the others still produce their rows.
     python -m bench.run                      # everything (about 5 minutes on 2 cores)
     python -m bench.run --only balances,scrape
     python -m bench.run --soak-minutes 1
+    python -m bench.run --smoke              # every bench on a tiny input; prints, writes nothing
+
+``--smoke`` (``collect(smoke=True)``) is what tests/test_bench_smoke.py runs in ``make test``, so a
+bench that breaks fails CI: each bench module's ``run(smoke=True)`` takes a tiny input.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import subprocess
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from bench.report import Row, write
+from bench.report import Row, markdown, write
 
 Rows = list[Row]
 
@@ -207,13 +214,34 @@ def soak_rows(raw: dict[str, Any]) -> Rows:
     ]
 
 
-def _soak(minutes: float) -> dict[str, Any]:
+def _soak(minutes: float, smoke: bool) -> dict[str, Any]:
     from bench.soak import soak
 
+    if smoke:
+        return soak(SMOKE_SOAK_MINUTES, sample_seconds=1.0, tps=5.0)
     return soak(minutes, sample_seconds=5.0, tps=5.0)
 
 
-def _module_run(name: str) -> Callable[[], dict[str, Any]]:
+#: The smoke soak: long enough for a few RSS samples and one scrape, far too short to judge growth.
+SMOKE_SOAK_MINUTES = 0.1
+#: The smoke scrape: one small size, two scrapes per variant.
+SMOKE_SERIES = 1_000
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _scrape_smoke() -> dict[str, Any]:
+    """``bench.scrape.run()`` on one tiny size: the same command line, in a fresh interpreter."""
+    cmd = [sys.executable, "-m", "bench.scrape", "--series", str(SMOKE_SERIES), "--repeats", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, cwd=ROOT)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scrape bench at {SMOKE_SERIES} series failed:\n{proc.stderr[-2000:]}")
+    return {"sizes": [json.loads(proc.stdout)]}
+
+
+BENCHES = ("decode", "ingest", "balances", "scrape", "soak")
+
+
+def _module_run(name: str, smoke: bool) -> Callable[[], dict[str, Any]]:
     def call() -> dict[str, Any]:
         try:
             module = importlib.import_module(f"bench.{name}")
@@ -221,32 +249,26 @@ def _module_run(name: str) -> Callable[[], dict[str, Any]]:
             if e.name == f"bench.{name}":
                 raise LookupError(f"bench/{name}.py is not there yet") from None
             raise
-        result: dict[str, Any] = module.run()
+        result: dict[str, Any] = module.run(smoke=True) if smoke else module.run()
         return result
 
     return call
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description="run every bench and write bench/results.md and results.json")
-    p.add_argument("--only", default="", help="comma-separated subset: decode,ingest,balances,scrape,soak")
-    p.add_argument("--soak-minutes", type=float, default=2.0, help="length of the short soak (default 2)")
-    args = p.parse_args()
+def collect(
+    wanted: list[str], *, smoke: bool = False, soak_minutes: float = 2.0
+) -> tuple[Rows, dict[str, Any], dict[str, str]]:
+    """Run the ``wanted`` benches: (rows, raw results by bench, skipped bench -> why)."""
     benches: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], Rows]]] = {
-        "decode": (_module_run("decode"), decode_rows),
-        "ingest": (_module_run("ingest"), ingest_rows),
-        "balances": (_module_run("balances"), balances_rows),
-        "scrape": (_module_run("scrape"), scrape_rows),
-        "soak": (lambda: _soak(args.soak_minutes), soak_rows),
+        "decode": (_module_run("decode", smoke), decode_rows),
+        "ingest": (_module_run("ingest", smoke), ingest_rows),
+        "balances": (_module_run("balances", smoke), balances_rows),
+        "scrape": (_scrape_smoke if smoke else _module_run("scrape", False), scrape_rows),
+        "soak": (lambda: _soak(soak_minutes, smoke), soak_rows),
     }
-    wanted = [b for b in args.only.split(",") if b] or list(benches)
-    unknown = set(wanted) - benches.keys()
-    if unknown:
-        p.error(f"unknown bench(es): {', '.join(sorted(unknown))}")
     rows: Rows = []
     raw: dict[str, Any] = {}
     skipped: dict[str, str] = {}
-    started = time.monotonic()
     for name in wanted:
         bench, to_rows = benches[name]
         t0 = time.monotonic()
@@ -260,12 +282,31 @@ def main() -> int:
             traceback.print_exc()
             skipped[name] = f"failed: {type(e).__name__}: {e}".splitlines()[0]
         print(f"bench {name}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
-    write(rows, raw, skipped, time.monotonic() - started)
-    print(f"wrote bench/results.md and bench/results.json ({len(rows)} rows)", file=sys.stderr)
-    failed = (
-        any(v.startswith("failed") for v in skipped.values()) or raw.get("soak", {}).get("passed") is False
-    )
-    return 1 if failed else 0
+    return rows, raw, skipped
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description="run every bench and write bench/results.md and results.json")
+    p.add_argument("--only", default="", help="comma-separated subset: " + ",".join(BENCHES))
+    p.add_argument("--soak-minutes", type=float, default=2.0, help="length of the short soak (default 2)")
+    p.add_argument("--smoke", action="store_true", help="tiny inputs; print the table, write no results")
+    args = p.parse_args()
+    wanted = [b for b in args.only.split(",") if b] or list(BENCHES)
+    unknown = set(wanted) - set(BENCHES)
+    if unknown:
+        p.error(f"unknown bench(es): {', '.join(sorted(unknown))}")
+    started = time.monotonic()
+    rows, raw, skipped = collect(wanted, smoke=args.smoke, soak_minutes=args.soak_minutes)
+    seconds = time.monotonic() - started
+    if args.smoke:  # tiny inputs: the figures mean nothing, so they never replace the real ones
+        print("SMOKE RUN: tiny inputs, the figures below mean nothing; nothing was written.\n")
+        print(markdown(rows, skipped, seconds))
+    else:
+        write(rows, raw, skipped, seconds)
+        print(f"wrote bench/results.md and bench/results.json ({len(rows)} rows)", file=sys.stderr)
+    failed = any(v.startswith("failed") for v in skipped.values())
+    # a smoke soak is too short to judge growth: it only shows the soak runs
+    return 1 if failed or (not args.smoke and raw.get("soak", {}).get("passed") is False) else 0
 
 
 if __name__ == "__main__":

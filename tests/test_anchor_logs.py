@@ -265,3 +265,96 @@ def test_arbitrary_transaction_shapes_never_raise(junk: object, key: str) -> Non
     res = DEC._decode_transaction(tx)
     assert isinstance(res, TxDecodeResult)
     assert isinstance(DEC.instruction_names(tx), list)
+
+
+# --- the fast scanner reads logs exactly as the plain algorithm does --------------------------
+
+
+def _reference_scan(logs: list[object], program_id: str) -> tuple[list[str], bool, list[int], str | None]:
+    """The invoke-stack attribution written plainly (no memo, no shortcuts): what scan_logs did
+    before it was made fast, kept here as the definition it must match."""
+    payloads: list[str] = []
+    units: list[int] = []
+    truncated, failed_program = False, None
+    stack: list[str] = []
+    for line in logs:
+        if not isinstance(line, str):
+            continue
+        if line.startswith("Program data: "):
+            if stack and stack[-1] == program_id:
+                payloads.append(line[len("Program data: ") :])
+            continue
+        if line.startswith("Log truncated"):
+            truncated = True
+            continue
+        if not line.startswith("Program ") or line.startswith("Program log: "):
+            continue
+        parts = line.split(" ", 3)
+        if len(parts) < 3:
+            continue
+        program, verb = parts[1], parts[2]
+        if verb == "invoke":
+            rest = parts[3] if len(parts) > 3 else ""
+            inner = rest[1:-1]
+            if rest.startswith("[") and rest.endswith("]") and inner.isdecimal() and int(inner) >= 1:
+                del stack[int(inner) - 1 :]
+            stack.append(program)
+        elif verb in ("success", "failed:"):
+            if verb == "failed:" and failed_program is None:
+                failed_program = program
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i] == program:
+                    del stack[i:]
+                    break
+        elif verb == "consumed" and program == program_id and len(parts) > 3:
+            if stack and stack[-1] == program_id and program_id not in stack[:-1]:
+                n = parts[3].split(" ", 1)[0]
+                if n.isdecimal():
+                    units.append(int(n))
+    return payloads, truncated, units, failed_program
+
+
+_frame_line = st.sampled_from([PID, OTHER, OUTER]).flatmap(
+    lambda p: st.sampled_from(
+        [
+            f"Program {p} invoke [1]",
+            f"Program {p} invoke [2]",
+            f"Program {p} invoke [3]",
+            f"Program {p} invoke [0]",
+            f"Program {p} invoke [x]",
+            f"Program {p} invoke [1] extra",
+            f"Program {p} success",
+            f"Program {p} failed: custom program error: 0x1",
+            f"Program {p} consumed 1200 of 200000 compute units",
+            f"Program {p} consumed ² of 9 compute units",
+            f"Program {p} consumed 77",
+            f"Program {p} consumed",
+            f"Program return: {p} AQID",
+            "Program log: Instruction: Join",
+            "Program data: AQID",
+            "Program data: AQ ID",
+            "Log truncated",
+            "Program",
+            "",
+        ]
+    )
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_frame_line | _line | st.integers(), max_size=25))
+def test_scan_logs_matches_the_plain_algorithm(lines: list[object]) -> None:
+    from exporter.anchor.logs import scan_logs
+
+    expected = _reference_scan(lines, PID)
+    assert tuple(scan_logs(lines, PID)) == expected
+    assert tuple(scan_logs(lines, PID)) == expected  # again, with every frame line memoised
+
+
+def test_frame_memo_stays_bounded() -> None:
+    from exporter.anchor import logs
+
+    lines = [f"Program {PID} invoke [{d}]" for d in range(1, logs._MAX_FRAMES + 500)]
+    for line in lines:
+        logs.scan_logs([line, f"Program {PID} success"], PID)
+    assert len(logs._FRAMES) <= logs._MAX_FRAMES

@@ -391,6 +391,29 @@ def test_recursive_type_through_vec() -> None:
     assert dec.decode_event(raw) == ("Tree", {"v": 1, "kids": [{"v": 2, "kids": []}, {"v": 2, "kids": []}]})
 
 
+HOSTILE_NAMES = ["x'}, o\n__import__('os')._exit(3)#", '"""', "\\", "a\x00b", "ünï\u2028", "{t}", "_c1"]
+
+
+def test_hostile_field_names_are_data_not_code() -> None:
+    """The decoder is generated Python; IDL names reach it only as string literals, verbatim."""
+    fields = [_f(n, "u8") for n in HOSTILE_NAMES] + [_f("tail", "string")]  # a fixed run + a call
+    idl = {
+        "address": PK,
+        "metadata": {"spec": "0.1.0"},
+        "events": [{"name": "E", "discriminator": [1] * 8}, {"name": "F", "discriminator": [2] * 8}],
+        "types": [
+            {"name": "E", "type": {"kind": "struct", "fields": fields}},
+            {"name": "F", "type": {"kind": "struct", "fields": [_f(n, "u8") for n in HOSTILE_NAMES]}},
+        ],
+    }
+    dec = EventDecoder(parse_idl(idl))
+    values = bytes(range(1, len(HOSTILE_NAMES) + 1))
+    expected = dict(zip(HOSTILE_NAMES, values, strict=True))
+    tail = struct.pack("<I", 2) + b"ok"
+    assert dec.decode_event(bytes([1] * 8) + values + tail) == ("E", {**expected, "tail": "ok"})
+    assert dec.decode_event(bytes([2] * 8) + values) == ("F", expected)
+
+
 def test_legacy_discriminators_and_program_id() -> None:
     idl = parse_idl(copy.deepcopy(LEGACY), "legacy.json")
     assert idl.spec == "legacy" and idl.program_id == PK

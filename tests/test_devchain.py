@@ -327,6 +327,21 @@ async def test_faults_are_per_node_and_clear(served: Any) -> None:
     assert (await rpc(client, "getHealth", path="/node/c"))["result"] == "ok"
 
 
+async def test_rate_limit_per_item_bills_a_batch_per_call(served: Any) -> None:
+    """As providers bill: a batch of 5 calls costs 5 of a 3 calls/s budget, so what follows waits."""
+    _, client, _ = served
+    batch = [{"jsonrpc": "2.0", "id": i, "method": "getSlot"} for i in range(5)]
+    one = {"jsonrpc": "2.0", "id": 9, "method": "getSlot"}
+    await client.post("/_faults", json={"node": "http", "rate_limit": 3})
+    await client.post("/_faults", json={"node": "item", "rate_limit": 3, "rate_limit_per_item": True})
+    # metered per HTTP request: the batch is one request, two more single calls still pass
+    assert [(await client.post("/node/http", json=b)).status for b in (batch, one, one)] == [200] * 3
+    # metered per call: the batch passes on a full bucket and leaves it in debt (3 - 5 = -2)
+    r = await client.post("/node/item", json=batch)
+    assert r.status == 200 and len(await r.json()) == 5
+    assert (await client.post("/node/item", json=one)).status == 429
+
+
 async def test_hostile_faults_lie_in_a_real_nodes_shape(served: Any) -> None:
     """Each hostile fault changes what it says it changes; the answers that stay answers still
     parse with solders (a lying node is still a node), and the other nodes stay honest."""

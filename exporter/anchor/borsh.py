@@ -7,9 +7,10 @@ Speed comes from two things:
 * every run of fixed-size fields (integers, floats, bools, pubkeys, fixed arrays, fixed
   nested structs, unit-only enums) is read with ONE precompiled ``struct.Struct.unpack_from``;
 * the Python that turns the unpacked tuple into the rendered value is generated source code
-  (``exec``), e.g. ``{'vault': _b58(t0[0]), 'amount': t0[1]}`` - no per-field interpretation
-  loop at decode time.  Only names from the IDL ever reach the generated code through
-  ``repr()``, so the IDL cannot inject code.
+  (``exec``), e.g. ``{'vault': _str(_pubkey(t0[0])), 'amount': t0[1]}`` - no per-field interpretation
+  loop at decode time.  IDL text reaches the generated code only as string literals made by
+  ``_literal`` (``repr`` of a ``str``, checked to read back verbatim); everything else in it
+  is generated here (``_cN`` constants, integers), so the IDL cannot inject code.
 
 Values are rendered as the ``decode`` CLI's JSON contract wants them: ints (exact, u128/i128
 included), floats, bools, str, pubkeys in base58, ``bytes`` in standard base64, lists for vec and
@@ -26,6 +27,7 @@ IDL problems found while compiling raise ``IdlError`` naming the type and field.
 
 from __future__ import annotations
 
+import ast
 import binascii
 import json
 import struct
@@ -38,6 +40,8 @@ from solders.pubkey import Pubkey
 from exporter.anchor.idl import Idl, IdlError, IdlItem
 
 Decoder = Callable[[bytes, int], tuple[Any, int]]
+#: A whole event's or account's decoder: ``decoder(buf, offset) -> value`` (no end offset to return).
+ItemDecoder = Callable[[bytes, int], Any]
 
 _U32 = struct.Struct("<I")
 
@@ -59,25 +63,26 @@ def decode_value(decoder: Decoder, data: bytes, offset: int = 0) -> Any:
     """Run ``decoder`` on ``data``; every failure becomes ``DecodeError(reason)``."""
     try:
         return decoder(data, offset)[0]
-    except DecodeError:
-        raise
-    except (struct.error, IndexError):
-        raise DecodeError(SHORT_DATA) from None
-    except KeyError:  # enum variant / bool byte not in the lookup table
-        raise DecodeError(INVALID_VALUE) from None
-    except UnicodeDecodeError:
-        raise DecodeError(INVALID_UTF8) from None
-    except RecursionError:
-        raise DecodeError(TOO_DEEP) from None
-    except Exception:  # nothing in bytes may escape as an exception
-        raise DecodeError(INVALID_DATA) from None
+    except Exception as e:  # nothing in bytes may escape as another exception
+        raise as_decode_error(e) from None
+
+
+def as_decode_error(e: Exception) -> DecodeError:
+    """The ``DecodeError`` a decoder's exception stands for (its reason label)."""
+    if isinstance(e, DecodeError):
+        return e
+    if isinstance(e, (struct.error, IndexError)):
+        return DecodeError(SHORT_DATA)
+    if isinstance(e, KeyError):  # enum variant / bool byte not in the lookup table
+        return DecodeError(INVALID_VALUE)
+    if isinstance(e, UnicodeDecodeError):
+        return DecodeError(INVALID_UTF8)
+    if isinstance(e, RecursionError):
+        return DecodeError(TOO_DEEP)
+    return DecodeError(INVALID_DATA)
 
 
 # --- value renderers used by the generated code ----------------------------------------------
-
-
-def _b58(raw: bytes) -> str:
-    return str(Pubkey.from_bytes(raw))
 
 
 def _b64(raw: bytes) -> str:
@@ -139,8 +144,11 @@ _PRIMITIVES: dict[str, Fixed] = {
     "u256": Fixed("32s", 1, 32, 8, _call("_u256")),
     "i256": Fixed("32s", 1, 32, 8, _call("_i256")),
     "bool": Fixed("B", 1, 1, 1, lambda t, i: f"_BOOL[{t}[{i}]]"),
-    "pubkey": Fixed("32s", 1, 32, 1, _call("_b58")),
-    "publicKey": Fixed("32s", 1, 32, 1, _call("_b58")),
+    # str(Pubkey) inlined in the generated code: no Python frame per pubkey.  solders, not based58:
+    # the same base58 text, but based58.b58encode takes 3-5x as long per 32-byte key, and
+    # pubkeys are the costliest field of most events.
+    "pubkey": Fixed("32s", 1, 32, 1, lambda t, i: f"_str(_pubkey({t}[{i}]))"),
+    "publicKey": Fixed("32s", 1, 32, 1, lambda t, i: f"_str(_pubkey({t}[{i}]))"),
 }
 
 
@@ -264,7 +272,8 @@ class TypeCompiler:
     def __init__(self, idl: Idl) -> None:
         self.idl = idl
         self._ns: dict[str, Any] = {
-            "_b58": _b58,
+            "_pubkey": Pubkey.from_bytes,
+            "_str": str,
             "_b64": _b64,
             "_u256": _u256,
             "_i256": _i256,
@@ -277,8 +286,8 @@ class TypeCompiler:
 
     # public entry points
 
-    def item_decoder(self, item: IdlItem, kind: str) -> Decoder:
-        """Decoder of an event's or account's data (after its discriminator)."""
+    def item_decoder(self, item: IdlItem, kind: str) -> ItemDecoder:
+        """Decoder of an event's or account's data (after its discriminator); returns the value only."""
         mode = "mem" if kind == "account" and _is_zero_copy(item.typedef) else "borsh"
         where = f"{kind}s.{item.name}"
         body = item.typedef.get("type")
@@ -290,8 +299,12 @@ class TypeCompiler:
             )
         fixed = self._fixed_typedef(item.typedef, body, mode, where)
         if fixed is not None:
-            return self._fixed_decoder(fixed)
-        return self._dynamic_typedef(body, mode, where)
+            return self._fixed_decoder(fixed, value_only=True)
+        if body.get("kind") not in ("type", "enum"):  # a struct: generated code, value only
+            fields, named = self._fields(body.get("fields"), where)
+            return self._struct_decoder(fields, named, mode, where, value_only=True)
+        dec = self._dynamic_typedef(body, mode, where)
+        return lambda b, o: dec(b, o)[0]
 
     def decoder(self, ty: Any, mode: str, where: str) -> Decoder:
         fixed = self.fixed(ty, mode, where)
@@ -392,7 +405,9 @@ class TypeCompiler:
         def render(t: str, i: int) -> str:
             values = [r(t, i + s) for r, s in zip(renders, starts, strict=True)]
             if named:
-                return "{" + ", ".join(f"{n!r}: {v}" for n, v in zip(names, values, strict=True)) + "}"
+                return (
+                    "{" + ", ".join(f"{_literal(n)}: {v}" for n, v in zip(names, values, strict=True)) + "}"
+                )
             return "[" + ", ".join(values) + "]"
 
         return Fixed(" ".join(fmts), nitems, offset, align, render)
@@ -410,9 +425,10 @@ class TypeCompiler:
 
         return Fixed(" ".join([elem.fmt] * n), elem.nitems * n, elem.size * n, elem.align, render)
 
-    def _fixed_decoder(self, f: Fixed) -> Decoder:
+    def _fixed_decoder(self, f: Fixed, value_only: bool = False) -> Any:
         s = self._const(struct.Struct("<" + f.fmt))
-        src = f"def dec(b, o):\n    t = {s}.unpack_from(b, o)\n    return {f.render('t', 0)}, o + {f.size}\n"
+        end = "" if value_only else f", o + {f.size}"
+        src = f"def dec(b, o):\n    t = {s}.unpack_from(b, o)\n    return {f.render('t', 0)}{end}\n"
         return self._exec(src)
 
     # variable-size types
@@ -469,7 +485,9 @@ class TypeCompiler:
         fields, named = self._fields(body.get("fields"), where)
         return self._struct_decoder(fields, named, mode, where)
 
-    def _struct_decoder(self, fields: list[tuple[str, Any]], named: bool, mode: str, where: str) -> Decoder:
+    def _struct_decoder(
+        self, fields: list[tuple[str, Any]], named: bool, mode: str, where: str, value_only: bool = False
+    ) -> Any:
         """Generated code: one unpack per run of fixed fields, a call per variable-size field."""
         lines = ["def dec(b, o):"]
         values: list[str] = []
@@ -502,10 +520,12 @@ class TypeCompiler:
             values.append(v)
         flush()
         if named:
-            result = "{" + ", ".join(f"{n!r}: {v}" for (n, _), v in zip(fields, values, strict=True)) + "}"
+            result = (
+                "{" + ", ".join(f"{_literal(n)}: {v}" for (n, _), v in zip(fields, values, strict=True)) + "}"
+            )
         else:
             result = "[" + ", ".join(values) + "]"
-        lines.append(f"    return {result}, o")
+        lines.append(f"    return {result}" if value_only else f"    return {result}, o")
         return self._exec("\n".join(lines) + "\n")
 
     # IDL shapes
@@ -593,6 +613,14 @@ class TypeCompiler:
         local: dict[str, Any] = {}
         exec(compile(src, "<anchor-idl>", "exec"), self._ns, local)  # noqa: S102 - see module doc
         return local["dec"]
+
+
+def _literal(name: str) -> str:
+    """An IDL name as a Python string literal: the only way IDL text enters generated code."""
+    literal = repr(str(name))
+    if ast.literal_eval(literal) != name:  # cannot happen for a str; a guard, not a filter
+        raise ValueError(f"cannot quote {name!r}")
+    return literal
 
 
 def _is_zero_copy(typedef: dict[str, Any]) -> bool:

@@ -21,18 +21,21 @@ skip them when ``res.failed``.
 from __future__ import annotations
 
 import binascii
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from exporter.anchor.borsh import (
     INVALID_DATA,
     DecodeError,
-    Decoder,
+    ItemDecoder,
     TypeCompiler,
-    decode_value,
+    as_decode_error,
 )
 from exporter.anchor.idl import Idl, IdlError, IdlItem
 from exporter.anchor.logs import b58decode, program_instructions, scan_logs
+
+_a2b_base64 = binascii.a2b_base64
+#: builds a NamedTuple without its Python-level __new__ frame (the per-event, per-transaction path)
+_new_tuple = tuple.__new__
 
 #: First 8 bytes of an ``emit_cpi!`` self-invocation: sha256("anchor:event")[:8], little-endian.
 EMIT_CPI_TAG = bytes.fromhex("e445a52e51cb9a1d")
@@ -43,36 +46,51 @@ INVALID_BASE58 = "invalid_base58"
 UNKNOWN_INSTRUCTION = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedEvent:
+class DecodedEvent(NamedTuple):
+    # A named tuple, not a frozen dataclass: built once per event on the hot path, and a
+    # frozen dataclass's __init__ costs several times a tuple's.
     name: str
     source: str  # "log" (Program data line) or "cpi" (emit_cpi! inner instruction)
     data: Any
 
 
-@dataclass(slots=True)
-class TxDecodeResult:
-    events: list[DecodedEvent] = field(default_factory=list)
-    decode_errors: list[str] = field(default_factory=list)
-    logs_truncated: bool = False
-    failed: bool = False
-    error: str | None = None
-    compute_units: list[int] = field(default_factory=list)
+class TxDecodeResult(NamedTuple):
+    # A value, built once per transaction: a named tuple costs a fraction of a dataclass's
+    # __init__. No defaults: a default list would be shared by every result.
+    events: list[DecodedEvent]
+    decode_errors: list[str]
+    logs_truncated: bool
+    failed: bool
+    error: str | None
+    compute_units: list[int]
 
 
 class _Table:
     """Discriminator -> (name, decoder); discriminators may have any length since Anchor 0.31."""
 
-    def __init__(self, entries: list[tuple[IdlItem, Decoder]]) -> None:
+    def __init__(self, entries: list[tuple[IdlItem, ItemDecoder]]) -> None:
         self.by_disc = {item.discriminator: (item.name, dec) for item, dec in entries}
         self.lengths = sorted({len(d) for d in self.by_disc}, reverse=True)
+        #: the one discriminator length when all share it (the usual 8): a single dict lookup
+        self.only_length = self.lengths[0] if len(self.lengths) == 1 else 0
 
     def decode(self, data: bytes) -> tuple[str, Any]:
-        for n in self.lengths:
+        n = self.only_length
+        if n:
             hit = self.by_disc.get(data[:n])
-            if hit is not None:
-                return hit[0], decode_value(hit[1], data, n)
-        raise DecodeError(UNKNOWN_DISCRIMINATOR)
+        else:
+            for n in self.lengths:
+                hit = self.by_disc.get(data[:n])
+                if hit is not None:
+                    break
+            else:
+                hit = None
+        if hit is None:
+            raise DecodeError(UNKNOWN_DISCRIMINATOR)
+        try:
+            return hit[0], hit[1](data, n)
+        except Exception as e:
+            raise as_decode_error(e) from None
 
 
 class EventDecoder:
@@ -108,56 +126,85 @@ class EventDecoder:
     def decode_log_payload(self, payload: str) -> tuple[str, Any]:
         """The text after ``Program data: `` -> (name, data). Raises ``DecodeError``."""
         try:
-            # sol_log_data writes one base64 word per slice; Anchor's emit! logs a single one.
-            data = b"".join(binascii.a2b_base64(p, strict_mode=True) for p in payload.split(" ") if p)
+            if " " in payload:  # sol_log_data writes one base64 word per slice
+                data = b"".join(_a2b_base64(p, strict_mode=True) for p in payload.split(" ") if p)
+            else:  # Anchor's emit! logs a single one
+                data = _a2b_base64(payload, strict_mode=True)
         except (binascii.Error, ValueError):
             raise DecodeError(INVALID_BASE64) from None
         return self._events.decode(data)
 
     # --- transactions ---
 
-    def decode_transaction(self, tx: Any) -> TxDecodeResult:
-        """Events of our program in a getTransaction result; never raises."""
+    def decode_transaction(self, tx: Any, _strict: bool = False) -> TxDecodeResult:
+        """Events of our program in a getTransaction result; never raises.
+
+        One frame, no wrapper: this runs once per transaction. ``_strict`` (tests only, through
+        ``_decode_transaction``) lets a parser bug surface instead of the catch-all's result.
+        """
         try:
-            return self._decode_transaction(tx)
-        except Exception:  # belt and braces: the parsers below already tolerate any shape
-            return TxDecodeResult(decode_errors=[INVALID_DATA])
+            meta = tx.get("meta") if isinstance(tx, dict) else None
+            meta = meta if isinstance(meta, dict) else {}
+            payloads, truncated, compute_units, failed_program = scan_logs(
+                meta.get("logMessages"), self.program_id
+            )
+            events: list[DecodedEvent] = []
+            errors: list[str] = []
+            # decode_log_payload and _Table.decode, inlined: this loop runs once per event
+            table = self._events
+            by_disc, n = table.by_disc, table.only_length
+            for payload in payloads:
+                try:
+                    if " " in payload:
+                        raw = b"".join(_a2b_base64(p, strict_mode=True) for p in payload.split(" ") if p)
+                    else:
+                        raw = _a2b_base64(payload, strict_mode=True)
+                except (binascii.Error, ValueError):
+                    errors.append(INVALID_BASE64)
+                    continue
+                hit = by_disc.get(raw[:n]) if n else None
+                try:
+                    if hit is None:  # several discriminator lengths, or an unknown one
+                        name, data = table.decode(raw)
+                    else:
+                        name, data = hit[0], hit[1](raw, n)
+                except Exception as e:
+                    errors.append(as_decode_error(e).reason)
+                    continue
+                events.append(_new_tuple(DecodedEvent, (name, "log", data)))
+            # emit_cpi! events are inner instructions: without any, the instruction walk is skipped
+            if meta.get("innerInstructions"):
+                self._cpi_events(tx, events, errors)
+            err = meta.get("err")
+            failed = err is not None
+            error = self.error_label(err, failed_program) if failed else None
+            return _new_tuple(TxDecodeResult, (events, errors, truncated, failed, error, compute_units))
+        except Exception:  # belt and braces: the parsers above already tolerate any shape
+            if _strict:
+                raise
+            return TxDecodeResult([], [INVALID_DATA], False, False, None, [])
 
     def _decode_transaction(self, tx: Any) -> TxDecodeResult:
-        res = TxDecodeResult()
-        meta = tx.get("meta") if isinstance(tx, dict) else None
-        meta = meta if isinstance(meta, dict) else {}
-        scan = scan_logs(meta.get("logMessages"), self.program_id)
-        res.logs_truncated = scan.truncated
-        res.compute_units = scan.compute_units
-        for payload in scan.payloads:
-            try:
-                name, data = self.decode_log_payload(payload)
-            except DecodeError as e:
-                res.decode_errors.append(e.reason)
-                continue
-            res.events.append(DecodedEvent(name, "log", data))
+        """``decode_transaction`` without its catch-all: what the robustness tests call."""
+        return self.decode_transaction(tx, _strict=True)
+
+    def _cpi_events(self, tx: Any, events: list[DecodedEvent], errors: list[str]) -> None:
         for ix in program_instructions(tx, self.program_id):
             if ix.top_level:
                 continue
             try:
                 raw = b58decode(ix.data)
             except ValueError:
-                res.decode_errors.append(INVALID_BASE58)
+                errors.append(INVALID_BASE58)
                 continue
             if not raw.startswith(EMIT_CPI_TAG):
                 continue
             try:
                 name, data = self._events.decode(raw[len(EMIT_CPI_TAG) :])
             except DecodeError as e:
-                res.decode_errors.append(e.reason)
+                errors.append(e.reason)
                 continue
-            res.events.append(DecodedEvent(name, "cpi", data))
-        err = meta.get("err")
-        if err is not None:
-            res.failed = True
-            res.error = self.error_label(err, scan.failed_program)
-        return res
+            events.append(DecodedEvent(name, "cpi", data))
 
     def instruction_names(self, tx: Any) -> list[str]:
         """Names of our program's instructions (top-level and inner), in execution order.

@@ -13,66 +13,118 @@ the stack should a closing line be missing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from operator import mul
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import based58
 
 DATA_PREFIX = "Program data: "
 TRUNCATED = "Log truncated"
+_DATA_LEN = len(DATA_PREFIX)
+_DATA_OR_LOG = (DATA_PREFIX, "Program log: ")
 
 
-@dataclass
-class LogScan:
+class LogScan(NamedTuple):
     #: base64 payloads of ``Program data:`` lines logged while our program was on top.
-    payloads: list[str] = field(default_factory=list)
-    truncated: bool = False
+    payloads: list[str]
+    truncated: bool
     #: compute units of each outermost invocation of our program (not nested in itself), in order.
-    compute_units: list[int] = field(default_factory=list)
+    compute_units: list[int]
     #: the program of the first ``Program X failed`` line (the one that raised the error).
-    failed_program: str | None = None
+    failed_program: str | None
 
 
 def scan_logs(logs: Any, program_id: str) -> LogScan:
-    scan = LogScan()
+    # The hot path of log-form ingestion: the common lines (data, log) are decided by one
+    # ``startswith``; a frame line (invoke, success) is parsed once and memoised, since the same
+    # few (each program at each depth) repeat in every transaction.
     if not isinstance(logs, list):
-        return scan
+        return LogScan([], False, [], None)
+    payloads: list[str] = []
+    compute_units: list[int] = []
+    truncated = False
+    failed_program: str | None = None
+    our_consumed = _CONSUMED.get(program_id) or _consumed_prefix(program_id)
     stack: list[str] = []
+    ours = False  # our program is on top of the stack: stack[-1] == program_id
+    frames = _FRAMES
     for line in logs:
         if not isinstance(line, str):
             continue
-        if line.startswith(DATA_PREFIX):
-            if stack and stack[-1] == program_id:
-                scan.payloads.append(line[len(DATA_PREFIX) :])
+        if line.startswith(_DATA_OR_LOG):  # one call decides the two commonest kinds of line
+            if ours and line[8] == "d":  # "Program data: ", not "Program log: "
+                payloads.append(line[_DATA_LEN:])
             continue
-        if line.startswith(TRUNCATED):
-            scan.truncated = True
-            continue
-        if not line.startswith("Program ") or line.startswith("Program log: "):
-            continue
-        parts = line.split(" ", 3)
-        if len(parts) < 3:
-            continue
-        program, verb = parts[1], parts[2]
-        if verb == "invoke":
-            depth = _depth(parts[3] if len(parts) > 3 else "")
-            if depth is not None:
+        frame = frames.get(line)
+        if frame is None:
+            if not line.startswith("Program "):
+                if line.startswith(TRUNCATED):
+                    truncated = True
+                continue
+            if line.startswith(our_consumed):  # ours only: another program's units do not matter
+                # the outermost invocation of our program only: not one nested in itself
+                if ours and stack.count(program_id) == 1:
+                    units = line[len(our_consumed) :].partition(" ")[0]
+                    if units.isdecimal():
+                        compute_units.append(int(units))
+                continue
+            frame = _frame(line)
+            if frame[0] == _INVOKE or frame[0] == _SUCCESS:  # the failed ones carry messages
+                if len(frames) >= _MAX_FRAMES:
+                    frames.clear()
+                frames[line] = frame
+        kind, program, depth = frame
+        if kind == _INVOKE:
+            if depth:
                 del stack[depth - 1 :]
             stack.append(program)
-        elif verb == "success" or verb == "failed:":
-            if verb == "failed:" and scan.failed_program is None:
-                scan.failed_program = program
+        elif kind == _SUCCESS and ours and program == program_id:  # the usual case: ours ends
+            stack.pop()
+        elif kind == _SUCCESS or kind == _FAILED:
+            if kind == _FAILED and failed_program is None:
+                failed_program = program
             _pop_to(stack, program)
-        elif verb == "consumed" and program == program_id and len(parts) > 3:
-            if stack and stack[-1] == program_id and program_id not in stack[:-1]:
-                units = parts[3].split(" ", 1)[0]
-                if units.isdigit():
-                    scan.compute_units.append(int(units))
-    return scan
+        else:
+            continue
+        ours = bool(stack) and stack[-1] == program_id
+    # a NamedTuple built without its Python-level __new__: this runs once per transaction
+    return tuple.__new__(LogScan, (payloads, truncated, compute_units, failed_program))
+
+
+_CONSUMED: dict[str, str] = {}  # program id -> its "consumed" line prefix
+
+
+def _consumed_prefix(program_id: str) -> str:
+    if len(_CONSUMED) >= _MAX_FRAMES:
+        _CONSUMED.clear()
+    prefix = _CONSUMED[program_id] = f"Program {program_id} consumed "
+    return prefix
+
+
+_OTHER, _INVOKE, _SUCCESS, _FAILED = range(4)
+#: frame line -> (kind, program, depth); see scan_logs. Bounded: cleared when full.
+_FRAMES: dict[str, tuple[int, str, int | None]] = {}
+_MAX_FRAMES = 4096
+
+
+def _frame(line: str) -> tuple[int, str, int | None]:
+    """Parse ``Program X invoke [N]`` / ``Program X success`` / ``Program X failed: ...``."""
+    parts = line.split(" ", 4)
+    if len(parts) < 3:
+        return _OTHER, "", None
+    program, verb = parts[1], parts[2]
+    if verb == "invoke":
+        return _INVOKE, program, _depth(parts[3]) if len(parts) == 4 else None
+    if verb == "success":
+        return _SUCCESS, program, None
+    if verb == "failed:":
+        return _FAILED, program, None
+    return _OTHER, "", None
 
 
 def _depth(text: str) -> int | None:
-    if text.startswith("[") and text.endswith("]") and text[1:-1].isdigit():
+    # isdecimal, not isdigit: isdigit() admits "²", which int() refuses
+    if text.startswith("[") and text.endswith("]") and text[1:-1].isdecimal():
         n = int(text[1:-1])
         return n if n >= 1 else None
     return None
@@ -162,52 +214,11 @@ def _list(value: Any) -> list[Any]:
 
 # --- base58 -----------------------------------------------------------------------------------
 
-_B58 = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-# bytes.translate table: base58 character -> its digit value, anything else -> 0xFF
-_B58_DIGITS = bytes(_B58.index(c) if c in _B58 else 0xFF for c in range(256))
-_CHUNK = 10
-_WEIGHTS = [58**k for k in range(_CHUNK - 1, -1, -1)]
 _MAX_B58_CHARS = 20_000  # far above any instruction's data; bounds the work on garbage
-
-_native_b58decode: Callable[[bytes], bytes] | None
-try:  # Rust-backed (PyPI ``based58``): several times faster on the emit_cpi! hot path
-    from based58 import b58decode as _native_b58decode
-except ImportError:  # optional: the pure-Python decoder below gives the same bytes
-    _native_b58decode = None
 
 
 def b58decode(text: str) -> bytes:
-    """Decode base58 (Bitcoin alphabet). Raises ``ValueError`` on a bad character or length.
-
-    The hot path of emit_cpi! events: uses ``based58`` when installed, else ``b58decode_py``.
-    Both give the same bytes and raise ``ValueError`` on the same inputs.
-    """
+    """Decode base58 (Bitcoin alphabet) with ``based58``. ``ValueError`` on a bad character or length."""
     if len(text) > _MAX_B58_CHARS or not text.isascii():
         raise ValueError("not base58")
-    if _native_b58decode is None:
-        return _b58decode_ascii(text)
-    return _native_b58decode(text.encode("ascii"))
-
-
-def b58decode_py(text: str) -> bytes:
-    """The pure-Python decoder (the fallback when ``based58`` is missing); same contract."""
-    if len(text) > _MAX_B58_CHARS or not text.isascii():
-        raise ValueError("not base58")
-    return _b58decode_ascii(text)
-
-
-def _b58decode_ascii(text: str) -> bytes:
-    # the digit loop runs in C: ``translate`` maps the characters to digit values and
-    # ``sum(map(mul, ...))`` evaluates ten digits at a time.
-    digits = text.encode("ascii").translate(_B58_DIGITS)
-    if b"\xff" in digits:
-        raise ValueError("invalid base58 character")
-    n = 0
-    head = len(digits) % _CHUNK
-    if head:
-        n = sum(map(mul, digits[:head], _WEIGHTS[_CHUNK - head :]))
-    big = 58**_CHUNK
-    for start in range(head, len(digits), _CHUNK):
-        n = n * big + sum(map(mul, digits[start : start + _CHUNK], _WEIGHTS))
-    zeros = len(digits) - len(digits.lstrip(b"\0"))
-    return b"\0" * zeros + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return based58.b58decode(text.encode("ascii"))

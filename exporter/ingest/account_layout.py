@@ -12,20 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import based58
+
 from exporter.anchor import DecodeError, EventDecoder, Idl
 from exporter.anchor.borsh import Decoder, TypeCompiler, decode_value
 from exporter.config.program_idl import struct_fields
 
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-
 
 def b58encode(raw: bytes) -> str:
-    n = int.from_bytes(raw, "big")
-    out = ""
-    while n:
-        n, r = divmod(n, 58)
-        out = _B58[r] + out
-    return "1" * (len(raw) - len(raw.lstrip(b"\0"))) + out
+    return based58.b58encode(raw).decode("ascii")
 
 
 class AccountLayout:
