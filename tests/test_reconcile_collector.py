@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.core import Metric
 
-from exporter.collectors.balances import WatchedAccount
+from exporter.accounts import WatchedAccount
 from exporter.collectors.base import CollectorError
 from exporter.collectors.reconcile import ReconcileCollector
 from exporter.config.reconcile import ReconciliationConfig
