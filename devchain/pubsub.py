@@ -344,7 +344,11 @@ class PubSub:
 
     async def stop(self, app: web.Application) -> None:
         for conn in list(self._connections):
-            await conn.ws.close()
+            # A client that stopped reading never acknowledges the close frame: abort it.
+            try:
+                await asyncio.wait_for(conn.ws.close(), 1.0)
+            except TimeoutError:
+                conn.abort()
         if self._task is not None:
             self._task.cancel()
             try:
