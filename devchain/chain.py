@@ -17,6 +17,7 @@ import struct
 import time
 import zlib
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +121,10 @@ class TxRecord:
     blob: bytes  # zlib(JSON {"meta", "transaction", "version", "raw"}) keeps 200k transactions small
 
 
+#: A recorded transaction, the addresses it mentions (its account keys) and its log lines.
+TxListener = Callable[[TxRecord, list[str], list[str]], None]
+
+
 @dataclass
 class TxOptions:
     """How a generated call is wrapped: the noise real programs see."""
@@ -147,6 +152,8 @@ class Chain:
         self.program = PaidMatch(self.accounts)
         self.players = [keypair(f"player/{i}") for i in range(N_PLAYERS)]
         self._listeners: list[Listener] = []
+        #: Called with each recorded transaction, its account keys and log lines (PubSub feeds on it).
+        self._tx_listeners: list[TxListener] = []
         self._records: dict[int, TxRecord] = {}
         self._seq_of: dict[str, int] = {}
         self._by_address: dict[str, list[int]] = {}
@@ -244,6 +251,9 @@ class Chain:
     # ---- listeners and actions ------------------------------------------------------------
     def add_listener(self, fn: Listener) -> None:
         self._listeners.append(fn)
+
+    def add_tx_listener(self, fn: TxListener) -> None:
+        self._tx_listeners.append(fn)
 
     def request_audit_gap(self) -> None:
         """Ask the ledger to skip writing one business event (it reads ``consume_audit_gap``)."""
@@ -458,6 +468,12 @@ class Chain:
             del self._seq_of[rec.signature]
         if seq % 4096 == 0:
             self._compact_index()
+        addresses = [str(k) for k in keys]
+        for fn in self._tx_listeners:
+            try:
+                fn(self._records[seq], addresses, doc["meta"]["logMessages"])
+            except Exception:  # a broken subscriber must not stop the chain
+                log.exception("devchain transaction listener failed on %s", sig)
 
     def _compact_index(self) -> None:
         low = next(iter(self._records), self._next_seq)

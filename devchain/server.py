@@ -1,6 +1,7 @@
 """The devchain HTTP server: JSON-RPC per simulated node, faults, chain actions, ground truth.
 
-Routes: ``POST /`` (node ``default``) and ``POST /node/<name>``; ``GET /_state``;
+Routes: ``POST /`` (node ``default``) and ``POST /node/<name>``; PubSub WebSocket ``GET /ws`` and
+``GET /node/<name>/ws`` (``devchain/pubsub.py``); ``GET /_state``;
 ``GET|POST|DELETE /_faults``; ``POST /_actions``; ``GET /-/healthy``.
 """
 
@@ -19,6 +20,7 @@ from aiohttp import web
 from devchain import faults as reconcile_faults
 from devchain.chain import Chain
 from devchain.ledger import Ledger
+from devchain.pubsub import WS_FRACTION_FAULTS, WS_INT_FAULTS, PubSub
 from devchain.rpc import BAD_ACCOUNT_DATA, NodeView, Rpc
 
 log = logging.getLogger("devchain")
@@ -29,7 +31,7 @@ OVERSIZED_DEFAULT_BYTES = 8 * 1024 * 1024
 #: Nesting of a ``deep_json`` answer: deeper than any JSON parser's recursion limit.
 DEEP_JSON_LEVELS = 100_000
 #: Faults whose value is an integer, not a flag.
-_INT_FAULTS = {"slow_ms", "slot_offset"}
+_INT_FAULTS = {"slow_ms", "slot_offset", *WS_INT_FAULTS}
 
 
 @dataclass
@@ -54,6 +56,13 @@ class Faults:
     array_ids: bool = False  # every answer's id is wrapped in an array
     redirect: str | None = None  # HTTP 307 to this URL (true: the same node under "localhost")
     echo_secrets: bool = False  # JSON-RPC error -32603 whose message echoes the URL and headers
+    # PubSub WebSocket (issue 15; devchain/pubsub.py says how each one behaves).
+    ws_drop_every: int = 0  # close the socket after every N notifications
+    ws_drop: bool = False  # one-shot: close the node's open sockets now
+    ws_miss: float = 0  # fraction of notifications never sent
+    ws_duplicate: float = 0  # fraction of notifications sent twice
+    ws_phantom: float = 0  # fraction followed by a processed notification of a tx that never lands
+    ws_queue_limit: int = 0  # drop a client with this many notifications unsent (0: unbounded)
 
 
 @dataclass
@@ -93,6 +102,7 @@ class DevchainServer:
         self.faults: dict[str, Faults] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._task: asyncio.Task[None] | None = None
+        self.pubsub = PubSub(chain, self.node_faults)
 
     # ---- faults ---------------------------------------------------------------------------
     def node_faults(self, name: str) -> Faults:
@@ -117,6 +127,10 @@ class DevchainServer:
                 self._buckets.pop(name, None)
             elif key in _INT_FAULTS:
                 value = int(value or 0)
+            elif key in WS_FRACTION_FAULTS:
+                value = float(value or 0)
+                if not 0 <= value <= 1:
+                    raise ValueError(f"{key} must be a fraction from 0 to 1, got {value!r}")
             elif key == "redirect":
                 value = None if value in (None, False) else "" if value is True else str(value)
             elif key == "oversized":
@@ -130,6 +144,7 @@ class DevchainServer:
             else:
                 value = bool(value)
             setattr(f, key, value)
+        self.pubsub.faults_changed(name, f)
         return f
 
     def _rate_limited(self, node: str, f: Faults, cost: int = 1) -> bool:
@@ -223,6 +238,7 @@ class DevchainServer:
         state = self.chain.state()
         if self.ledger is not None:
             state["ledger_faults"] = list(self.ledger.faults.applied)
+        state["pubsub"] = self.pubsub.state()
         return web.json_response(state)
 
     async def handle_faults(self, request: web.Request) -> web.Response:
@@ -321,6 +337,10 @@ class DevchainServer:
         app[SERVER_KEY] = self
         app.router.add_post("/", self.handle_rpc)
         app.router.add_post("/node/{name}", self.handle_rpc)
+        app.router.add_get("/ws", self.pubsub.handle)
+        app.router.add_get("/node/{name}/ws", self.pubsub.handle)
+        app.on_startup.append(self.pubsub.start)
+        app.on_shutdown.append(self.pubsub.stop)
         app.router.add_get("/_state", self.handle_state)
         app.router.add_route("*", "/_faults", self.handle_faults)
         app.router.add_post("/_actions", self.handle_actions)
