@@ -34,8 +34,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from exporter.anchor import DecodeError, Idl
 from exporter.anchor.idl import enum_variants
 from exporter.collectors.base import Collector, CollectorError, SeriesCache
-from exporter.collectors.ingest import load_decoder
-from exporter.config.model import Config
+from exporter.collectors.ingest import ProgramDecoder
 from exporter.config.program_idl import struct_fields
 from exporter.config.programs import AccountTypeConfig, ProgramConfig, mint_decimals
 from exporter.ingest.account_layout import AccountLayout, b58encode
@@ -87,9 +86,10 @@ def _undecodable_error(program: str, failed: list[tuple[str, dict[str, int]]]) -
 
 
 class ProgramAccountsCollector(Collector):
-    def __init__(self, program: ProgramConfig, pool: RpcPool) -> None:
+    def __init__(self, program: ProgramConfig, pool: RpcPool, decoder: ProgramDecoder | None = None) -> None:
         self.name = f"program_accounts:{program.name}"
         self.program = program
+        self.decoder = decoder or ProgramDecoder(program, at_start=False)
         self.interval = program.accounts.interval_seconds
         self.timeout = max(self.interval * 2, 60.0)
         self.pool = pool
@@ -103,7 +103,7 @@ class ProgramAccountsCollector(Collector):
 
     def _setup_types(self) -> list[_AccountType]:
         if self.types is None:
-            decoder = load_decoder(self.program)
+            decoder = self.decoder.get()
             self.program_id = decoder.program_id
             self.types = [_AccountType(decoder.idl, t) for t in self.program.accounts.types]
         return self.types
@@ -260,7 +260,3 @@ def _account_data(item: Any) -> bytes | str:
         return base64.b64decode(data[0], validate=True)
     except (binascii.Error, ValueError):
         return NOT_BASE64
-
-
-def build_account_collectors(config: Config, pool: RpcPool) -> list[Collector]:
-    return [ProgramAccountsCollector(p, pool) for p in config.programs if p.accounts.types]
