@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bench import ingest
-from bench.balances import SMOKE_ACCOUNTS
+from bench import ingest, rss
+from bench.balances import MISSING_EVERY, SMOKE_ACCOUNTS
 from bench.report import JSON_PATH, MD_PATH, Row, markdown
 from bench.run import SMOKE_SERIES, collect
 
@@ -98,9 +98,35 @@ def test_scrape_bench_smoke() -> None:
         "baseline_http_seconds",
         "baseline_generate_latest_seconds",
         "peak_rss_mib",
+        "on_loop_http_seconds",
+        "ours_vs_generate_latest",
+        "on_loop_vs_generate_latest",
     ):
         assert _positive(r[key]), (key, r[key])
-    assert {row.figure for row in rows} >= {"/metrics latency, 1k series", "peak RSS, 1k series"}
+    for side in ("ours", "on_loop"):  # /-/healthy answered while /metrics was scraped back to back
+        healthy = r[f"{side}_healthy_during_scrapes"]
+        assert healthy["requests"] >= 1 and healthy["scrapes"] >= 1 and _positive(healthy["p99"]), healthy
+    by_figure = {row.figure: row for row in rows}
+    assert {"/metrics latency, 1k series", "peak RSS, 1k series"} <= set(by_figure)
+    vs_render = by_figure["/metrics latency vs in-process render, 1k series"]
+    assert vs_render.ratio == pytest.approx(r["ours_vs_generate_latest"])
+    on_loop = by_figure["/metrics latency rendered on the loop at scrape, 1k series"]
+    assert on_loop.ratio == pytest.approx(r["on_loop_vs_generate_latest"])
+    healthy_row = by_figure["/-/healthy p99 during back-to-back scrapes, 1k series"]
+    assert healthy_row.ours == r["ours_healthy_during_scrapes"]["p99"]
+    assert healthy_row.baseline == r["on_loop_healthy_during_scrapes"]["p99"]
+
+
+def test_rss_bench_smoke() -> None:
+    rows, raw = _smoke("rss")
+    assert (raw["accounts"], raw["series"]) == (rss.SMOKE_ACCOUNTS, rss.SMOKE_SERIES)
+    # every existing account served a balance (every tenth configured one does not exist)
+    assert raw["balances_served"] == rss.SMOKE_ACCOUNTS - rss.SMOKE_ACCOUNTS // MISSING_EVERY
+    assert _positive(raw["peak_rss_mib"])
+    (row,) = rows
+    assert (
+        row.figure == "exporter peak RSS, 100 accounts + 1,000 SQL series" and row.ours == raw["peak_rss_mib"]
+    )
 
 
 def test_soak_bench_smoke() -> None:

@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
 from tests.devchain_proc import Devchain
-from tests.exporter_proc import ExporterProcess, sample, wait_until
+from tests.exporter_proc import ExporterProcess, wait_until
 from tests.stack import example_config
 from tests.util import ROOT
 
@@ -78,16 +78,6 @@ def test_promtool_accepts_full_output(running: tuple[Devchain, ExporterProcess])
     _, proc = running
     r = subprocess.run(["promtool", "check", "metrics"], input=proc.metrics(), capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-
-
-def test_balances_match_chain(running: tuple[Devchain, ExporterProcess]) -> None:
-    chain, proc = running
-    names = set(chain.state()["balances"])
-    wait_until(
-        lambda: all(sample(proc.metrics(), "escrow_account_balance", account=n) is not None for n in names),
-        timeout=30,
-        what="a balance for every watched account",
-    )
 
 
 def test_openmetrics_and_gzip_serve_the_same_families_once(running: tuple[Devchain, ExporterProcess]) -> None:

@@ -8,6 +8,7 @@ renderer (``exporter.snapshot``), with one HELP/TYPE as the exposition formats r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -40,10 +41,32 @@ def load_decoder(program: ProgramConfig) -> EventDecoder:
     return decoder
 
 
+class ProgramDecoder:
+    """A program's decoder (IDL, event and account layouts, program id), compiled once at start
+    and shared by the program's ingestion and account-state collectors. If the IDL cannot be
+    used at start (it changed since the config was checked), the first collector cycle that
+    needs it tries again and reports ``idl_unusable`` until it can."""
+
+    def __init__(self, program: ProgramConfig, *, at_start: bool = True) -> None:
+        self.program = program
+        self._decoder: EventDecoder | None = None
+        if at_start:
+            with contextlib.suppress(CollectorError):
+                self._decoder = load_decoder(program)
+
+    def get(self) -> EventDecoder:
+        if self._decoder is None:
+            self._decoder = load_decoder(self.program)
+        return self._decoder
+
+
 class IngestCollector(Collector):
-    def __init__(self, program: ProgramConfig, pool: RpcPool, state_path: str) -> None:
+    def __init__(
+        self, program: ProgramConfig, pool: RpcPool, state_path: str, decoder: ProgramDecoder | None = None
+    ) -> None:
         self.name = f"ingest:{program.name}"
         self.program = program
+        self.decoder = decoder or ProgramDecoder(program, at_start=False)
         self.interval = program.interval_seconds
         self.timeout = max(program.interval_seconds * 4, 120.0)
         self.pool = pool
@@ -55,7 +78,7 @@ class IngestCollector(Collector):
 
     async def run_cycle(self) -> None:
         if self.ingester is None:
-            self.ingester = ProgramIngester(self.program, self.pool, self.store, load_decoder(self.program))
+            self.ingester = ProgramIngester(self.program, self.pool, self.store, self.decoder.get())
             self.ingester.flows = self.flows
         try:
             await self.ingester.run_cycle()
@@ -201,12 +224,16 @@ def _histograms(fam: HistogramMetricFamily, program: str, tot: t.Totals) -> None
         fam.add_metric([program, ix], buckets, sum_value=tot.get(t.CU_SUM, instruction=ix))
 
 
-def build_ingest_collectors(config: Config, pool: RpcPool) -> list[Collector]:
-    return [IngestCollector(p, pool, config.state.path) for p in config.programs]
-
-
 def build_program_collectors(config: Config, pool: RpcPool) -> list[Collector]:
-    """Ingestion and account-state collectors for every configured program."""
-    from exporter.collectors.program_accounts import build_account_collectors
+    """Ingestion and account-state collectors for every configured program, each program's
+    decoder compiled once for both."""
+    from exporter.collectors.program_accounts import ProgramAccountsCollector
 
-    return [*build_ingest_collectors(config, pool), *build_account_collectors(config, pool)]
+    collectors: list[Collector] = []
+    accounts: list[Collector] = []
+    for p in config.programs:
+        decoder = ProgramDecoder(p)
+        collectors.append(IngestCollector(p, pool, config.state.path, decoder))
+        if p.accounts.types:
+            accounts.append(ProgramAccountsCollector(p, pool, decoder))
+    return [*collectors, *accounts]

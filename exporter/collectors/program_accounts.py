@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -32,8 +34,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from exporter.anchor import DecodeError, Idl
 from exporter.anchor.idl import enum_variants
 from exporter.collectors.base import Collector, CollectorError, SeriesCache
-from exporter.collectors.ingest import load_decoder
-from exporter.config.model import Config
+from exporter.collectors.ingest import ProgramDecoder
 from exporter.config.program_idl import struct_fields
 from exporter.config.programs import AccountTypeConfig, ProgramConfig, mint_decimals
 from exporter.ingest.account_layout import AccountLayout, b58encode
@@ -57,10 +58,38 @@ class _AccountType:
         self.variants = (enum_variants(idl, fields.get(cfg.count_by)) or []) if cfg.count_by else [ALL]
 
 
+@dataclass
+class _Survey:
+    """One account type's figures from one getProgramAccounts answer."""
+
+    counts: dict[str, int]  # state -> accounts
+    flags: dict[str, int]  # flag field -> accounts where it is true
+    raw_sums: dict[tuple[str, str, int], int | float] = dataclasses.field(
+        default_factory=lambda: defaultdict(int)
+    )
+    problems: dict[str, int] = dataclasses.field(
+        default_factory=lambda: defaultdict(int)
+    )  # fields not summed
+    undecodable: dict[str, int] = dataclasses.field(
+        default_factory=lambda: defaultdict(int)
+    )  # accounts skipped
+
+
+def _undecodable_error(program: str, failed: list[tuple[str, dict[str, int]]]) -> CollectorError:
+    reason = "malformed_response" if any(NOT_BASE64 in u for _, u in failed) else "invalid_account_data"
+    detail = "; ".join(f"{acct}: {', '.join(f'{n} {r}' for r, n in sorted(u.items()))}" for acct, u in failed)
+    return CollectorError(
+        reason,
+        f"program {program}: accounts that cannot be decoded ({detail}); their type's figures are "
+        "not updated (check the IDL against the deployed program, or the RPC node)",
+    )
+
+
 class ProgramAccountsCollector(Collector):
-    def __init__(self, program: ProgramConfig, pool: RpcPool) -> None:
+    def __init__(self, program: ProgramConfig, pool: RpcPool, decoder: ProgramDecoder | None = None) -> None:
         self.name = f"program_accounts:{program.name}"
         self.program = program
+        self.decoder = decoder or ProgramDecoder(program, at_start=False)
         self.interval = program.accounts.interval_seconds
         self.timeout = max(self.interval * 2, 60.0)
         self.pool = pool
@@ -74,7 +103,7 @@ class ProgramAccountsCollector(Collector):
 
     def _setup_types(self) -> list[_AccountType]:
         if self.types is None:
-            decoder = load_decoder(self.program)
+            decoder = self.decoder.get()
             self.program_id = decoder.program_id
             self.types = [_AccountType(decoder.idl, t) for t in self.program.accounts.types]
         return self.types
@@ -97,7 +126,6 @@ class ProgramAccountsCollector(Collector):
 
     async def run_cycle(self) -> None:
         types = self._setup_types()
-        p = self.program.name
         try:
             fetched = [(at, await self._fetch(at)) for at in types]
         except RpcError as e:
@@ -105,73 +133,72 @@ class ProgramAccountsCollector(Collector):
         now = time.time()
         failed: list[tuple[str, dict[str, int]]] = []
         for at, datas in fetched:
+            survey = self._survey(at, datas)
             acct = at.cfg.account
-            counts: dict[str, int] = dict.fromkeys(at.variants, 0)
-            flags: dict[str, int] = dict.fromkeys(at.cfg.flags, 0)
-            raw_sums: dict[tuple[str, str, int], int | float] = defaultdict(int)
-            problems: dict[str, int] = defaultdict(int)
-            undecodable: dict[str, int] = defaultdict(int)
-            for data in datas:
-                try:
-                    if isinstance(data, str):
-                        raise DecodeError(data)
-                    fields = at.layout.decode(data)
-                except DecodeError as e:
-                    undecodable[e.reason] += 1
-                    continue
-                state = label_value(fields.get(at.cfg.count_by)) if at.cfg.count_by else ALL
-                counts[state] = counts.get(state, 0) + 1
-                for f in at.cfg.flags:
-                    flags[f] += 1 if fields.get(f) is True else 0
-                if at.cfg.only_states and state not in at.cfg.only_states:
-                    continue
-                for s in at.cfg.sums:
-                    value = fields.get(s.field)
-                    if not isinstance(value, int | float) or isinstance(value, bool):
-                        problems["sum_invalid"] += 1
-                        continue
-                    if s.mint_field is not None:
-                        resolved = mint_decimals(str(fields.get(s.mint_field)), self.program.mints)
-                        if resolved is None:
-                            problems["sum_unknown_mint"] += 1
-                            continue
-                        mint, decimals = resolved
-                    else:
-                        known = mint_decimals(s.mint, self.program.mints) if s.mint else None
-                        mint = s.mint or ""
-                        decimals = s.decimals if s.decimals is not None else (known[1] if known else 0)
-                    raw_sums[(s.field, mint, decimals)] += value  # divided once, below: exact
-            self._set_problems(p, acct, {**problems, **undecodable}, now)
-            if undecodable:
-                for reason, n in undecodable.items():
-                    self.undecodable[(p, acct, reason)] += n
-                failed.append((acct, undecodable))
+            self._set_problems(self.program.name, acct, {**survey.problems, **survey.undecodable}, now)
+            if survey.undecodable:
+                for reason, n in survey.undecodable.items():
+                    self.undecodable[(self.program.name, acct, reason)] += n
+                failed.append((acct, survey.undecodable))
                 continue  # this type's figures stay as last known (then absent), never wrong
-            for state, n in counts.items():
-                self.counts.set((p, acct, state), n, now)
-            for f, n in flags.items():
-                self.counts.set((p, acct, f), n, now)
-            # A mint whose accounts all closed drops to 0 rather than lingering at its last sum.
-            sums: dict[tuple[str, str], float] = defaultdict(float)
-            for (field, mint, decimals), raw in raw_sums.items():
-                sums[(field, mint)] += raw / 10**decimals
-            for key, _ in list(self.sums.items(now)):
-                if key[1] == acct and (key[2], key[3]) not in sums:
-                    self.sums.set(key, 0.0, now)
-            for (field, mint), total in sums.items():
-                self.sums.set((p, acct, field, mint), total, now)
+            self._publish(at, survey, now)
         if failed:
-            reason = (
-                "malformed_response" if any(NOT_BASE64 in u for _, u in failed) else "invalid_account_data"
-            )
-            detail = "; ".join(
-                f"{acct}: {', '.join(f'{n} {r}' for r, n in sorted(u.items()))}" for acct, u in failed
-            )
-            raise CollectorError(
-                reason,
-                f"program {p}: accounts that cannot be decoded ({detail}); their type's figures are "
-                "not updated (check the IDL against the deployed program, or the RPC node)",
-            )
+            raise _undecodable_error(self.program.name, failed)
+
+    def _survey(self, at: _AccountType, datas: list[bytes | str]) -> _Survey:
+        """One account type's figures from its accounts' data."""
+        survey = _Survey(dict.fromkeys(at.variants, 0), dict.fromkeys(at.cfg.flags, 0))
+        for data in datas:
+            try:
+                if isinstance(data, str):
+                    raise DecodeError(data)
+                fields = at.layout.decode(data)
+            except DecodeError as e:
+                survey.undecodable[e.reason] += 1
+                continue
+            state = label_value(fields.get(at.cfg.count_by)) if at.cfg.count_by else ALL
+            survey.counts[state] = survey.counts.get(state, 0) + 1
+            for f in at.cfg.flags:
+                survey.flags[f] += 1 if fields.get(f) is True else 0
+            if not at.cfg.only_states or state in at.cfg.only_states:
+                self._add_sums(at, fields, survey)
+        return survey
+
+    def _add_sums(self, at: _AccountType, fields: dict[str, Any], survey: _Survey) -> None:
+        """Add one account's ``sums`` fields, in raw units, or count why one cannot be summed."""
+        for s in at.cfg.sums:
+            value = fields.get(s.field)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                survey.problems["sum_invalid"] += 1
+                continue
+            if s.mint_field is not None:
+                resolved = mint_decimals(str(fields.get(s.mint_field)), self.program.mints)
+                if resolved is None:
+                    survey.problems["sum_unknown_mint"] += 1
+                    continue
+                mint, decimals = resolved
+            else:
+                known = mint_decimals(s.mint, self.program.mints) if s.mint else None
+                mint = s.mint or ""
+                decimals = s.decimals if s.decimals is not None else (known[1] if known else 0)
+            survey.raw_sums[(s.field, mint, decimals)] += value  # divided once, in _publish: exact
+
+    def _publish(self, at: _AccountType, survey: _Survey, now: float) -> None:
+        """A decoded survey becomes the type's counts, flags and sums."""
+        p, acct = self.program.name, at.cfg.account
+        for state, n in survey.counts.items():
+            self.counts.set((p, acct, state), n, now)
+        for f, n in survey.flags.items():
+            self.counts.set((p, acct, f), n, now)
+        sums: dict[tuple[str, str], float] = defaultdict(float)
+        for (field, mint, decimals), raw in survey.raw_sums.items():
+            sums[(field, mint)] += raw / 10**decimals
+        # A mint whose accounts all closed drops to 0 rather than lingering at its last sum.
+        for key, _ in list(self.sums.items(now)):
+            if key[1] == acct and (key[2], key[3]) not in sums:
+                self.sums.set(key, 0.0, now)
+        for (field, mint), total in sums.items():
+            self.sums.set((p, acct, field, mint), total, now)
 
     def _set_problems(self, p: str, acct: str, problems: dict[str, int], now: float) -> None:
         for key, _ in list(self.problems.items(now)):
@@ -233,7 +260,3 @@ def _account_data(item: Any) -> bytes | str:
         return base64.b64decode(data[0], validate=True)
     except (binascii.Error, ValueError):
         return NOT_BASE64
-
-
-def build_account_collectors(config: Config, pool: RpcPool) -> list[Collector]:
-    return [ProgramAccountsCollector(p, pool) for p in config.programs if p.accounts.types]

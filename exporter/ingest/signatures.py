@@ -7,7 +7,7 @@ keeping ``until`` = the cursor, until a short page says we reached it.
 Every page of one listing comes from one endpoint (``RpcPool.call_on``): a node that lags behind
 pages over a shorter history, and stitching its pages to a current node's would silently skip
 the signatures in between. If that endpoint fails, or answers something that is not a listing,
-the whole listing is retried on the next one.
+the whole listing is retried on the next one (``RpcPool.failover``, the pool's one failover loop).
 
 A listing from a node that reports slots beyond the endpoints' reference slot (a lying node, a
 devnet URL) is refused before its slots reach the cursor.
@@ -25,15 +25,14 @@ are never counted twice.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from exporter.ingest.state import Cursor
 from exporter.rpc.endpoint import Endpoint
-from exporter.rpc.errors import NoHealthyEndpoint, RpcError, RpcMalformed
-from exporter.rpc.pool import RpcPool, backoff_delay
+from exporter.rpc.errors import RpcMalformed
+from exporter.rpc.pool import RpcPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,23 +103,7 @@ class SignatureFeed:
 
     async def _on_one_endpoint(self, read: Callable[[Endpoint], Awaitable[T]]) -> T:
         """``read`` done wholly on one endpoint, moving to the next one on an endpoint fault."""
-        await self.pool.first_health_round()  # an endpoint lying about its slot is known by then
-        last: RpcError | None = None
-        for round_no in range(self.pool.max_retries + 1):
-            tried: set[str] = set()
-            # Each endpoint once per round, the preferred first: when none is marked healthy,
-            # the preferred one stays the same, so without ``tried`` we would never move on.
-            while (endpoint := self.pool.current(tried)) is not None:
-                tried.add(endpoint.name)
-                try:
-                    return await read(endpoint)
-                except RpcError as e:
-                    if not e.endpoint_fault:
-                        raise
-                    last = e
-            if round_no < self.pool.max_retries:
-                await asyncio.sleep(backoff_delay(round_no))
-        raise NoHealthyEndpoint(last)
+        return await self.pool.failover(lambda endpoint, _round: read(endpoint))
 
     async def newer_than(self, cursor: Cursor) -> list[SignatureInfo]:
         """Every signature after ``cursor`` (all history if it has none), oldest first."""

@@ -27,8 +27,8 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -39,6 +39,7 @@ from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.redact import Redactor
 
 log = logging.getLogger("exporter.rpc")
+T = TypeVar("T")
 
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_CAP_SECONDS = 10.0
@@ -75,7 +76,7 @@ class RpcPool:
 
     async def call(self, method: str, params: Sequence[Any] | None = None) -> Any:
         """Send one request, failing over between endpoints; raise the last error if all fail."""
-        return (await self._with_failover(lambda ep: ep.call(method, params)))[1]
+        return await self.failover(lambda ep, attempt: self.call_on(ep, method, params, attempt=attempt))
 
     async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """Send a JSON-RPC batch to one endpoint (failing over as a whole)."""
@@ -83,39 +84,66 @@ class RpcPool:
 
     async def batch_from(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> tuple[Endpoint, list[Any]]:
         """``batch``, plus the endpoint that answered it."""
-        ep, result = await self._with_failover(lambda ep: ep.batch(calls))
-        return ep, list(result)
+
+        async def on(ep: Endpoint, attempt: int) -> tuple[Endpoint, list[Any]]:
+            return ep, await self.batch_on(ep, calls, attempt=attempt)
+
+        return await self.failover(on)
 
     def current(self, tried: set[str] | None = None) -> Endpoint | None:
         """The endpoint a request would go to now (the active one unless it is unusable),
         leaving out those in ``tried``; None when every endpoint was tried."""
         return self._pick(tried or set())
 
-    async def call_on(self, ep: Endpoint, method: str, params: Sequence[Any] | None = None) -> Any:
+    async def failover(self, read: Callable[[Endpoint, int], Awaitable[T]]) -> T:
+        """``read(endpoint, round)`` on the endpoint a request would go to now; on an endpoint
+        fault, on the next one. Each endpoint once per round (when none is healthy the preferred
+        one stays the same, so without ``tried`` we would never move on), then ``max_retries``
+        more rounds after a backoff; ``NoHealthyEndpoint`` with the last fault when all failed.
+        Any other error is raised at once. The one failover loop: ``call``/``batch`` send one
+        request through it, ingestion a whole multi-page read that must come from one node."""
+        await self.first_health_round()  # no request reaches a lying endpoint
+        last: RpcError | None = None
+        for round_no in range(self.max_retries + 1):
+            tried: set[str] = set()
+            while (ep := self._pick(tried)) is not None:
+                tried.add(ep.name)
+                try:
+                    return await read(ep, round_no)
+                except RpcError as e:
+                    if not e.endpoint_fault:
+                        raise
+                    last = e
+            if round_no < self.max_retries:
+                await asyncio.sleep(backoff_delay(round_no))
+        raise NoHealthyEndpoint(last)
+
+    async def call_on(
+        self, ep: Endpoint, method: str, params: Sequence[Any] | None = None, *, attempt: int = 0
+    ) -> Any:
         """One request to ``ep`` only, no failover: for multi-request reads that must all come from
-        one node's view (a lagging node pages over a different history than a current one)."""
+        one node's view (a lagging node pages over a different history than a current one).
+        ``attempt`` (the failover round) sets the backoff after a 429 without Retry-After."""
+        return await self._send_on(ep, lambda: ep.call(method, params), attempt)
+
+    async def batch_on(
+        self, ep: Endpoint, calls: Sequence[tuple[str, Sequence[Any]]], *, attempt: int = 0
+    ) -> list[Any]:
+        """A batch to ``ep`` only, no failover (see ``call_on``)."""
+        return list(await self._send_on(ep, lambda: ep.batch(calls), attempt))
+
+    async def _send_on(self, ep: Endpoint, send: Callable[[], Awaitable[T]], attempt: int) -> T:
+        """``send()`` to ``ep`` after its cooldown, keeping its streak of faults."""
         wait = ep.cooldown_until - time.monotonic()
         if wait > 0:  # a 429 told us when to come back
             await asyncio.sleep(min(wait, BACKOFF_CAP_SECONDS))
         try:
-            result = await ep.call(method, params)
+            result = await send()
         except RpcError as e:
             if e.endpoint_fault:
-                self._on_fault(ep, e, 0)
-            raise
-        ep.consecutive_errors = 0
-        return result
-
-    async def batch_on(self, ep: Endpoint, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
-        """A batch to ``ep`` only, no failover (see ``call_on``)."""
-        wait = ep.cooldown_until - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(min(wait, BACKOFF_CAP_SECONDS))
-        try:
-            result = await ep.batch(calls)
-        except RpcError as e:
-            if e.endpoint_fault:
-                self._on_fault(ep, e, 0)
+                self._on_fault(ep, e, attempt)
+            else:  # the endpoint answered (an error about the request, not about the node)
+                ep.consecutive_errors = 0
             raise
         ep.consecutive_errors = 0
         return result
@@ -140,31 +168,6 @@ class RpcPool:
         """Return once a health round has compared the endpoints' slots (running one if none did)."""
         if not self._checked:
             await self.check_health()
-
-    async def _with_failover(self, send: Any) -> tuple[Endpoint, Any]:
-        await self.first_health_round()
-        last: RpcError | None = None
-        for round_no in range(self.max_retries + 1):
-            tried: set[str] = set()
-            while (ep := self._pick(tried)) is not None:
-                tried.add(ep.name)
-                wait = ep.cooldown_until - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(min(wait, BACKOFF_CAP_SECONDS))
-                try:
-                    result = await send(ep)
-                except RpcError as e:
-                    if not e.endpoint_fault:
-                        ep.consecutive_errors = 0
-                        raise
-                    last = e
-                    self._on_fault(ep, e, round_no)
-                    continue
-                ep.consecutive_errors = 0
-                return ep, result
-            if round_no < self.max_retries:
-                await asyncio.sleep(backoff_delay(round_no))
-        raise NoHealthyEndpoint(last)
 
     def _pick(self, tried: set[str]) -> Endpoint | None:
         """The active endpoint if usable, else the first healthy one in config order, else any."""
