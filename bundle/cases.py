@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from bundle.config import ACCOUNT_FLOORS, EXPORTER_JOB, MINT_FLOORS, PARAMS, PROBE_JOB, SITE
+from bundle.config import (
+    ACCOUNT_FLOORS,
+    EXPORTER_JOB,
+    MINT_FLOORS,
+    MINT_TOLERANCES,
+    PARAMS,
+    PROBE_JOB,
+    SITE,
+)
 from exporter.ingest.totals import CU_BUCKETS, bucket_label
 from exporter.rpc.metrics import _LATENCY_BUCKETS
 
@@ -202,6 +211,130 @@ def cu_buckets(calls_per_minute: dict[int, int]) -> dict[str, str]:
     return out
 
 
+# EscrowBalanceMismatch: per mint, its own tolerance (else the site default), all derived from
+# the site config. Balances as Prometheus reads them: float(text); the drift is their float
+# difference, rendered with printf "%.6f" (Python's and Go's rounding agree).
+USDC_TOL = MINT_TOLERANCES.get(USDC, PARAMS["mismatch_tolerance"])
+SOL_TOL = MINT_TOLERANCES.get("SOL", PARAMS["mismatch_tolerance"])
+DEFAULT_TOL = PARAMS["mismatch_tolerance"]
+MISMATCH_TOKEN = "MisTok111111111111111111111111111111111111"  # a mint without its own tolerance
+assert MISMATCH_TOKEN not in MINT_TOLERANCES
+
+
+def plus(base: str, delta: str | Decimal) -> str:
+    """``base + delta`` written exactly (no binary rounding in the test's input)."""
+    return str(Decimal(base) + Decimal(delta))
+
+
+def drift(chain: str, ledger: str) -> str:
+    return f"{float(chain) - float(ledger):.6f}"
+
+
+def mismatch_cases(mint: str, tolerance: str, what: str) -> list[Case]:
+    """Just over ``tolerance`` (one micro-unit) fires, exactly at it and half of it are quiet."""
+    series = {BAL % ("escrow_x", mint): "", LEDGER % ("escrow_x", mint): "100x20"}
+    over = plus("100", Decimal(tolerance) + Decimal("0.000001"))
+    labels = {"account": "escrow_x", "mint": mint, "tolerance": tolerance}
+
+    def at(chain: str) -> dict[str, str]:
+        return {**series, BAL % ("escrow_x", mint): f"{chain}x20"}
+
+    return [
+        Case(
+            "EscrowBalanceMismatch",
+            f"{what}: a drift of one micro-unit over its tolerance {tolerance} fires",
+            at(over),
+            "12m",
+            [Fired("critical", labels, drift(over, "100"))],
+        ),
+        Case(
+            "EscrowBalanceMismatch",
+            f"{what}: a drift of exactly its tolerance {tolerance} is quiet",
+            at(plus("100", tolerance)),
+            "12m",
+        ),
+        Case(
+            "EscrowBalanceMismatch",
+            f"{what}: half its tolerance missing on chain is quiet",
+            at(plus("100", -Decimal(tolerance) / 2)),
+            "12m",
+        ),
+    ]
+
+
+_USDC_MISSING = plus("100", Decimal(USDC_TOL) * 50)  # 0.5 USDC missing at the default 0.01
+_USDC_LABELS = {"account": "escrow_usdc", "mint": USDC, "tolerance": USDC_TOL}
+MISMATCH_CASES: list[Case] = [
+    Case(
+        "EscrowBalanceMismatch",
+        f"{Decimal(USDC_TOL) * 50} USDC missing on chain for 11m fires",
+        {BAL % ("escrow_usdc", USDC): "100x20", LEDGER % ("escrow_usdc", USDC): f"{_USDC_MISSING}x20"},
+        "12m",
+        [Fired("critical", _USDC_LABELS, drift("100", _USDC_MISSING))],
+    ),
+    Case(
+        "EscrowBalanceMismatch",
+        "more on chain than booked fires",
+        {BAL % ("escrow_usdc", USDC): f"{_USDC_MISSING}x20", LEDGER % ("escrow_usdc", USDC): "100x20"},
+        "12m",
+        [Fired("critical", _USDC_LABELS, drift(_USDC_MISSING, "100"))],
+    ),
+    Case(
+        "EscrowBalanceMismatch",
+        "chain and ledger read at different moments (disagree every other minute) is quiet",
+        {
+            BAL % ("escrow_usdc", USDC): " ".join([f"100 {plus('100', Decimal(USDC_TOL) * 500)}"] * 10),
+            LEDGER % ("escrow_usdc", USDC): "100x20",
+        },
+        "12m",
+    ),
+    *mismatch_cases(USDC, USDC_TOL, "USDC"),
+    *mismatch_cases("SOL", SOL_TOL, "SOL (its own tolerance)"),
+    *mismatch_cases(MISMATCH_TOKEN, DEFAULT_TOL, "a mint without its own tolerance"),
+    # Drained to 0 and closed at 10m: the exporter sets exists=0 and drops the balance series
+    # (exporter/collectors/balances.py); the books still hold 250k.
+    Case(
+        "EscrowBalanceMismatch",
+        "a drained-and-closed escrow with 250k on the books fires",
+        {
+            BAL % ("escrow_usdc", USDC): "250000x9",
+            EXISTS % "escrow_usdc": "1x9 0x40",
+            LEDGER % ("escrow_usdc", USDC): "250000x50",
+        },
+        "30m",
+        [Fired("critical", _USDC_LABELS, "-250000.000000")],
+    ),
+    Case(
+        "EscrowBalanceMismatch",
+        "a closed escrow the books also say is empty is quiet",
+        {
+            BAL % ("escrow_usdc", USDC): "0x9",
+            EXISTS % "escrow_usdc": "1x9 0x40",
+            LEDGER % ("escrow_usdc", USDC): "0x50",
+        },
+        "30m",
+    ),
+]
+if Decimal(SOL_TOL) < Decimal(DEFAULT_TOL):
+    # The issue's "one tolerance for every mint": a SOL drift the default would let through.
+    _SOL_OVER = plus("100", (Decimal(SOL_TOL) + Decimal(DEFAULT_TOL)) / 2)
+    MISMATCH_CASES.append(
+        Case(
+            "EscrowBalanceMismatch",
+            "a SOL drift over its own tolerance but under the default fires",
+            {BAL % ("escrow_x", "SOL"): f"{_SOL_OVER}x20", LEDGER % ("escrow_x", "SOL"): "100x20"},
+            "12m",
+            [
+                Fired(
+                    "critical",
+                    {"account": "escrow_x", "mint": "SOL", "tolerance": SOL_TOL},
+                    drift(_SOL_OVER, "100"),
+                )
+            ],
+        )
+    )
+
+
 CASES: list[Case] = [
     *held("EscrowExporterDown", f"up{{{J}}}", 2, "high", JL),
     Case(
@@ -300,69 +433,7 @@ CASES: list[Case] = [
         interval="15s",
         evaluation_interval="10s",
     ),
-    Case(
-        "EscrowBalanceMismatch",
-        "0.5 USDC missing on chain for 11m fires",
-        {BAL % ("escrow_usdc", USDC): "100x20", LEDGER % ("escrow_usdc", USDC): "100.5x20"},
-        "12m",
-        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "-0.500000")],
-    ),
-    Case(
-        "EscrowBalanceMismatch",
-        "0.5 more on chain than booked fires",
-        {BAL % ("escrow_usdc", USDC): "101x20", LEDGER % ("escrow_usdc", USDC): "100.5x20"},
-        "12m",
-        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "0.500000")],
-    ),
-    Case(
-        "EscrowBalanceMismatch",
-        "chain and ledger read at different moments (disagree every other minute) is quiet",
-        {BAL % ("escrow_usdc", USDC): " ".join(["100 105"] * 10), LEDGER % ("escrow_usdc", USDC): "100x20"},
-        "12m",
-    ),
-    Case(
-        "EscrowBalanceMismatch",
-        "a drift under the tolerance is quiet",
-        {BAL % ("escrow_usdc", USDC): "100x20", LEDGER % ("escrow_usdc", USDC): "100.0078125x20"},
-        "12m",
-    ),
-    # 100.01 - 100 is 0.010000000000005 in floating point.
-    Case(
-        "EscrowBalanceMismatch",
-        "a drift of exactly the tolerance (100.01 vs 100) is quiet",
-        {BAL % ("escrow_usdc", USDC): "100.01x20", LEDGER % ("escrow_usdc", USDC): "100x20"},
-        "12m",
-    ),
-    Case(
-        "EscrowBalanceMismatch",
-        "a drift of one micro-unit over the tolerance fires",
-        {BAL % ("escrow_usdc", USDC): "100.010001x20", LEDGER % ("escrow_usdc", USDC): "100x20"},
-        "12m",
-        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "0.010001")],
-    ),
-    # Drained to 0 and closed at 10m: the exporter sets exists=0 and drops the balance series
-    # (exporter/collectors/balances.py); the books still hold 250k.
-    Case(
-        "EscrowBalanceMismatch",
-        "a drained-and-closed escrow with 250k on the books fires",
-        {
-            BAL % ("escrow_usdc", USDC): "250000x9",
-            EXISTS % "escrow_usdc": "1x9 0x40",
-            LEDGER % ("escrow_usdc", USDC): "250000x50",
-        },
-        "30m",
-        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "-250000.000000")],
-    ),
-    Case(
-        "EscrowBalanceMismatch",
-        "a closed escrow the books also say is empty is quiet",
-        {
-            BAL % ("escrow_usdc", USDC): "0x9",
-            EXISTS % "escrow_usdc": "1x9 0x40",
-            LEDGER % ("escrow_usdc", USDC): "0x50",
-        },
-        "30m",
-    ),
+    *MISMATCH_CASES,
     Case(
         "EscrowBalanceStale",
         "reads failing since 60m (series dropped 75 s later) fires at 80m",
@@ -1118,19 +1189,30 @@ _UNMATCHED = f'escrow_reconciliation_unmatched{{{J},kind="%s"}}'
 _AGE = f'escrow_reconciliation_slot_age_seconds{{{J},views="chain_ledger"}}'
 _AGE_LABELS = {**JL, "views": "chain_ledger"}
 
+# Boundaries from the site's thresholds: N agreeing runs; ticket and page ages in seconds.
+AGREEING_RUNS = int(float(PARAMS["reconciliation_agreeing_runs"]))
+BLOCKED_TICKET_S = int(float(PARAMS["reconciliation_blocked_ticket_seconds"]))
+BLOCKED_PAGE_S = int(float(PARAMS["reconciliation_blocked_page_seconds"]))
+
+
+def _streak_to(n: int) -> str:
+    """The exporter's mismatch streak counting 0, 1, .. n one reconciliation a minute."""
+    return f"0+1x{n}" if n else "0"
+
+
 RECONCILIATION_CASES: list[Case] = [
     Case(
         "EscrowReconciliationMismatch",
-        "two agreeing reconciliations of a 1-lamport drift fire with the drift",
-        {_DRIFT: "0 -1x20", _STREAK: "0 1 2x20"},
-        "3m",
+        f"{AGREEING_RUNS} agreeing reconciliations of a 1-lamport drift fire with the drift",
+        {_DRIFT: "0 -1x40", _STREAK: f"{_streak_to(AGREEING_RUNS)} {AGREEING_RUNS}x20"},
+        f"{AGREEING_RUNS + 1}m",
         [Fired("critical", _MISMATCH, "-1")],
     ),
     Case(
         "EscrowReconciliationMismatch",
-        "one reconciliation that disagrees (a transient) is quiet",
-        {_DRIFT: "0 5 0x20", _STREAK: "0 1 0x20"},
-        "1m",
+        f"{AGREEING_RUNS - 1} agreeing reconciliation(s), then agreement (a transient), is quiet",
+        {_DRIFT: f"0 5x{max(AGREEING_RUNS - 1, 0)} 0x20", _STREAK: f"{_streak_to(AGREEING_RUNS - 1)} 0x20"},
+        f"{AGREEING_RUNS - 1}m",
     ),
     Case(
         "EscrowReconciliationMismatch",
@@ -1169,17 +1251,44 @@ RECONCILIATION_CASES: list[Case] = [
     ),
     Case(
         "EscrowReconciliationBlocked",
-        "blocked for over 5 minutes opens a ticket",
-        {_AGE: "100+60x30"},
+        f"last reconciled {BLOCKED_TICKET_S + 1}s ago opens a ticket",
+        {_AGE: f"{BLOCKED_TICKET_S + 1}x30"},
         "5m",
-        [Fired("high", _AGE_LABELS, "6m 40s")],
+        [Fired("high", _AGE_LABELS, humanize_duration(BLOCKED_TICKET_S + 1))],
     ),
     Case(
         "EscrowReconciliationBlocked",
-        "blocked for over 15 minutes pages",
-        {_AGE: "100+60x30"},
-        "14m",
-        [Fired("critical", _AGE_LABELS, "15m 40s"), Fired("high", _AGE_LABELS, "15m 40s")],
+        f"last reconciled exactly {BLOCKED_TICKET_S}s ago (the ticket threshold) is quiet",
+        {_AGE: f"{BLOCKED_TICKET_S}x30"},
+        "5m",
+    ),
+    Case(
+        "EscrowReconciliationBlocked",
+        f"last reconciled {BLOCKED_PAGE_S + 1}s ago pages",
+        {_AGE: f"{BLOCKED_PAGE_S + 1}x30"},
+        "5m",
+        [
+            Fired("critical", _AGE_LABELS, humanize_duration(BLOCKED_PAGE_S + 1)),
+            Fired("high", _AGE_LABELS, humanize_duration(BLOCKED_PAGE_S + 1)),
+        ],
+    ),
+    Case(
+        "EscrowReconciliationBlocked",
+        f"last reconciled exactly {BLOCKED_PAGE_S}s ago (the page threshold) only tickets",
+        {_AGE: f"{BLOCKED_PAGE_S}x30"},
+        "5m",
+        [Fired("high", _AGE_LABELS, humanize_duration(BLOCKED_PAGE_S))],
+    ),
+    # Blocked from 0 (the age grows a minute a minute): the ticket, then the page, on time.
+    Case(
+        "EscrowReconciliationBlocked",
+        "blocked and growing: pages once past the page threshold",
+        {_AGE: f"0+60x{BLOCKED_PAGE_S // 60 + 10}"},
+        f"{BLOCKED_PAGE_S // 60 + 1}m",
+        [
+            Fired("critical", _AGE_LABELS, humanize_duration((BLOCKED_PAGE_S // 60 + 1) * 60)),
+            Fired("high", _AGE_LABELS, humanize_duration((BLOCKED_PAGE_S // 60 + 1) * 60)),
+        ],
     ),
     Case(
         "EscrowReconciliationBlocked",
