@@ -27,6 +27,7 @@ from bundle.config import (
     runbook_url,
     severity,
 )
+from bundle.site import libsonnet as site_libsonnet
 
 HEADER = "# Generated from bundle/site.yml and bundle/config.py by `make rules` -- edit those, then re-run.\n"
 
@@ -372,4 +373,5 @@ def all_files() -> dict[str, str]:
         **test_files(),
         "docs/alerts.md": alerts_doc(),
         "alertmanager/templates/site.tmpl": site_template(),
+        "grafana/lib/site.libsonnet": site_libsonnet(SITE),
     }

@@ -251,3 +251,23 @@ def load(path: Path | None = None) -> Site:
         roles={r: wallet(v) for r, v in data["roles"].items()},
         thresholds=thresholds,
     )
+
+
+def libsonnet(site: Site) -> str:
+    """``grafana/lib/site.libsonnet``: the site's thresholds for the dashboards' colour steps, so a
+    panel turns orange/red at the value its alert uses. Numbers as written in the site file."""
+
+    def number(text: str) -> str:
+        value = float(text)
+        return str(int(value)) if value.is_integer() else repr(value)
+
+    lines = [
+        "// Generated from bundle/site.yml by `make rules` -- edit that file, then re-run `make rules`.",
+        "// The alert thresholds, in the metric's unit: the dashboards' colour steps read them.",
+        "{",
+        "  thresholds: {",
+        *(f"    {name}: {number(site.thresholds[name])}," for name in THRESHOLDS),
+        "  },",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"

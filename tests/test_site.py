@@ -187,6 +187,7 @@ def test_another_site_regenerates_into_a_bundle_whose_tests_pass(tmp_path: Path)
     rules = "".join(p.read_text() for p in sorted((out / "prometheus" / "rules").glob("*.yml")))
     assert 'job="escrow-prod"' in rules and 'job="escrow-exporter"' not in rules
     assert "endpoint:escrow_rpc_slot_lag:slots > 90" in rules
+    assert "    ingest_lag_high_seconds: 900,\n" in (out / "grafana" / "lib" / "site.libsonnet").read_text()
     assert 'escrow_reconciliation_mismatch_streak{job="escrow-prod"}) >= 3' in rules
     assert 'onchain_minus_ledger{mint="SOL"} > 0.002 + 1e-7' in rules
     assert '"tolerance", "0.05"' in rules  # the default, for mints without their own
