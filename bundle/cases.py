@@ -200,6 +200,17 @@ TS_READS_FAIL_AT_60M = "0+15x240 3600x4"
 SETTLED = {LAG: "0x1200", PST: "0x1200"}
 
 
+# EscrowComputeUnitsNearLimit: the p99 threshold is a bucket edge (tests/test_rules.py checks), and
+# histogram_quantile interpolates inside the bucket above it / the one ending at it.
+CU_P99 = int(float(PARAMS["compute_units_p99"]))
+CU_LIMIT = int(float(PARAMS["compute_units_limit"]))
+_CU_NEXT = min(b for b in CU_BUCKETS if b > CU_P99)
+_CU_PREV = max([0, *(b for b in CU_BUCKETS if b < CU_P99)])
+_CU_OVER = (CU_P99 + _CU_NEXT) // 2  # in the bucket above the threshold
+_CU_P99_OVER = round(CU_P99 + 0.99 * (_CU_NEXT - CU_P99))
+_CU_P99_AT = round(_CU_PREV + 0.99 * (CU_P99 - _CU_PREV))
+
+
 def cu_buckets(calls_per_minute: dict[int, int]) -> dict[str, str]:
     """The exporter's histogram (its own buckets, exporter/ingest/totals.py) for ``calls`` calls a
     minute using ``units`` compute units each."""
@@ -333,6 +344,127 @@ if Decimal(SOL_TOL) < Decimal(DEFAULT_TOL):
             ],
         )
     )
+
+
+# EscrowReconciliationOverdue, in minutes from the site's thresholds (both under the 1d lookback).
+RECON_MED_M = int(float(PARAMS["reconciliation_medium_seconds"])) // 60
+RECON_HIGH_M = int(float(PARAMS["reconciliation_high_seconds"])) // 60
+_RECON_LEN = RECON_HIGH_M + 200  # samples (1m) covering every case
+
+
+def hm(minutes: int) -> str:
+    """``140`` -> ``2h20m``, ``120`` -> ``2h``, ``40`` -> ``40m`` (case titles)."""
+    h, m = divmod(minutes, 60)
+    return (f"{h}h" if h else "") + (f"{m}m" if m or not h else "")
+
+
+OVERDUE_CASES: list[Case] = [
+    Case(
+        "EscrowReconciliationOverdue",
+        f"{hm(RECON_MED_M + 20)} since the last run fires medium",
+        {RECON: f"0x{_RECON_LEN}", RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_MED_M + 20}m",
+        [Fired("medium", JL, humanize_duration((RECON_MED_M + 20) * 60))],
+    ),
+    Case(
+        "EscrowReconciliationOverdue",
+        f"{hm(RECON_HIGH_M + 20)} since the last run fires high and medium",
+        {RECON: f"0x{_RECON_LEN}", RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_HIGH_M + 20}m",
+        [
+            Fired("high", JL, humanize_duration((RECON_HIGH_M + 20) * 60)),
+            Fired("medium", JL, humanize_duration((RECON_HIGH_M + 20) * 60)),
+        ],
+    ),
+    Case(
+        "EscrowReconciliationOverdue",
+        f"exactly {hm(RECON_MED_M)} since the last run is quiet",
+        {RECON: f"-{RECON_MED_M * 60}+60x{_RECON_LEN}", RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_MED_M + 20}m",
+    ),
+    # No successful run in the business DB: the query answers with no row, so no timestamp.
+    Case(
+        "EscrowReconciliationOverdue",
+        f"no successful run recorded while the query works for {hm(RECON_HIGH_M + 120)} fires high and medium",
+        {RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_HIGH_M + 120}m",
+        [
+            Fired("high", JL, humanize_duration(RECON_HIGH_M * 60)),
+            Fired("medium", JL, humanize_duration(RECON_MED_M * 60)),
+        ],
+    ),
+    Case(
+        "EscrowReconciliationOverdue",
+        f"no successful run recorded, query answering for {hm(RECON_MED_M - 20)}, is quiet",
+        {RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_MED_M - 20}m",
+    ),
+    Case(
+        "EscrowReconciliationOverdue",
+        f"the timestamp row disappearing (after {hm(RECON_HIGH_M + 20)}) keeps it firing",
+        {RECON: f"0x{RECON_HIGH_M + 20}", RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_HIGH_M + 40}m",
+        [
+            Fired("high", JL, humanize_duration((RECON_HIGH_M + 40) * 60)),
+            Fired("medium", JL, humanize_duration((RECON_HIGH_M + 40) * 60)),
+        ],
+    ),
+]
+
+
+# EscrowWithdrawalSpike from the site's factor and floor, in withdrawals per 10 minutes (the
+# cases' scrape interval; x6 per hour). At the defaults (3x, 20/h): a 30/h baseline, 120/h fires,
+# 90/h (exactly 3x) is quiet, 300/h without 7-day history fires, 18/h is under the floor.
+SPIKE_FACTOR = float(PARAMS["withdrawal_spike_factor"])
+SPIKE_FLOOR = float(PARAMS["withdrawal_spike_floor"])
+_BASE = max(5, int(SPIKE_FLOOR // (6 * SPIKE_FACTOR)) + 1)  # baseline x factor above the floor
+_AT_FACTOR = int(SPIKE_FACTOR * _BASE)  # at most factor x baseline: quiet
+_OVER = _AT_FACTOR + _BASE  # above factor x baseline
+_NO_HISTORY = _BASE * int(2 * SPIKE_FACTOR + 4)  # far above the 6-hour average
+_UNDER_FLOOR = int((SPIKE_FLOOR - 1) // 6)
+
+
+def _spike_after_8_days(per_10m: int) -> str:
+    return f"0+{_BASE}x1152 {_BASE * 1152 + per_10m}+{per_10m}x20"
+
+
+SPIKE_CASES: list[Case] = [
+    # Ingestion caught up and the exporter up throughout (SETTLED).
+    Case(
+        "EscrowWithdrawalSpike",
+        f"{6 * _OVER}/h against a {6 * _BASE}/h baseline fires",
+        {WD: _spike_after_8_days(_OVER), **SETTLED},
+        "11590m",
+        [Fired("critical", PROG, str(6 * _OVER))],
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    Case(
+        "EscrowWithdrawalSpike",
+        f"{6 * _AT_FACTOR}/h ({PARAMS['withdrawal_spike_factor']}x baseline) is quiet",
+        {WD: _spike_after_8_days(_AT_FACTOR), **SETTLED},
+        "11590m",
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    Case(
+        "EscrowWithdrawalSpike",
+        f"without 7-day history, {6 * _NO_HISTORY}/h after 5 hours at {6 * _BASE}/h fires",
+        {WD: f"0+{_BASE}x30 {30 * _BASE + _NO_HISTORY + _BASE}+{_NO_HISTORY}x12", **SETTLED},
+        "410m",
+        [Fired("critical", PROG, str(6 * _NO_HISTORY))],
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    Case(
+        "EscrowWithdrawalSpike",
+        f"{6 * _UNDER_FLOOR}/h after a week of none is under the floor",
+        {WD: f"0x1152 {_UNDER_FLOOR}+{_UNDER_FLOOR}x20", **SETTLED},
+        "11590m",
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+]
 
 
 CASES: list[Case] = [
@@ -552,42 +684,7 @@ CASES: list[Case] = [
         },
         "12m",
     ),
-    # 8 days at 30 withdrawals/h, then 120/h (4x the same hour's average) fires; 90/h (3x) does not.
-    # Ingestion caught up and the exporter up throughout (SETTLED).
-    Case(
-        "EscrowWithdrawalSpike",
-        "120/h against a 30/h baseline fires",
-        {WD: "0+5x1152 5780+20x20", **SETTLED},
-        "11590m",
-        [Fired("critical", PROG, "120")],
-        interval="10m",
-        evaluation_interval="10m",
-    ),
-    Case(
-        "EscrowWithdrawalSpike",
-        "90/h (3x baseline) is quiet",
-        {WD: "0+5x1152 5775+15x20", **SETTLED},
-        "11590m",
-        interval="10m",
-        evaluation_interval="10m",
-    ),
-    Case(
-        "EscrowWithdrawalSpike",
-        "without 7-day history, 300/h after 5 hours at 30/h fires",
-        {WD: "0+5x30 205+50x12", **SETTLED},
-        "410m",
-        [Fired("critical", PROG, "300")],
-        interval="10m",
-        evaluation_interval="10m",
-    ),
-    Case(
-        "EscrowWithdrawalSpike",
-        "18/h after a week of none is under the floor",
-        {WD: "0x1152 3+3x20", **SETTLED},
-        "11590m",
-        interval="10m",
-        evaluation_interval="10m",
-    ),
+    *SPIKE_CASES,
     Case(
         "EscrowTransactionFailureRatio",
         f"{FAIL_MID}% failing fires medium",
@@ -616,20 +713,20 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowComputeUnitsNearLimit",
-        "every call at 190k CU (p99 199800) fires",
-        cu_buckets({190_000: 10}),
+        f"every call at {_CU_OVER // 1000}k CU (p99 {_CU_P99_OVER}) fires",
+        cu_buckets({_CU_OVER: 10}),
         "32m",
-        [Fired("medium", {"program": "paid_match", "instruction": "settle_match"}, "199800")],
+        [Fired("medium", {"program": "paid_match", "instruction": "settle_match"}, str(_CU_P99_OVER))],
     ),
     Case(
         "EscrowComputeUnitsNearLimit",
-        "every call at exactly 180k CU (p99 179700) is quiet",
-        cu_buckets({180_000: 10}),
+        f"every call at exactly {CU_P99 // 1000}k CU (p99 {_CU_P99_AT}) is quiet",
+        cu_buckets({CU_P99: 10}),
         "32m",
     ),
     Case(
         "EscrowComputeUnitsNearLimit",
-        "every call at 110k CU (55% of the budget) is quiet",
+        f"every call at 110k CU ({110_000 * 100 // CU_LIMIT}% of the budget) is quiet",
         cu_buckets({110_000: 10}),
         "32m",
     ),
@@ -742,47 +839,7 @@ CASES: list[Case] = [
         "7m",
         [Fired("critical", JL, "3")],
     ),
-    Case(
-        "EscrowReconciliationOverdue",
-        "2h20m since the last run fires medium",
-        {RECON: "0x400", RECON_UP: "1x400"},
-        "140m",
-        [Fired("medium", JL, "2h 20m 0s")],
-    ),
-    Case(
-        "EscrowReconciliationOverdue",
-        "6h20m since the last run fires high and medium",
-        {RECON: "0x400", RECON_UP: "1x400"},
-        "380m",
-        [Fired("high", JL, "6h 20m 0s"), Fired("medium", JL, "6h 20m 0s")],
-    ),
-    Case(
-        "EscrowReconciliationOverdue",
-        "exactly 2h since the last run is quiet",
-        {RECON: "-7200+60x400", RECON_UP: "1x400"},
-        "140m",
-    ),
-    # No successful run in the business DB: the query answers with no row, so no timestamp.
-    Case(
-        "EscrowReconciliationOverdue",
-        "no successful run recorded while the query works for 8h fires high and medium",
-        {RECON_UP: "1x500"},
-        "480m",
-        [Fired("high", JL, "6h 0m 0s"), Fired("medium", JL, "2h 0m 0s")],
-    ),
-    Case(
-        "EscrowReconciliationOverdue",
-        "no successful run recorded, query answering for 1h40m, is quiet",
-        {RECON_UP: "1x200"},
-        "100m",
-    ),
-    Case(
-        "EscrowReconciliationOverdue",
-        "the timestamp row disappearing (after 6h20m) keeps it firing",
-        {RECON: "0x380", RECON_UP: "1x500"},
-        "400m",
-        [Fired("high", JL, "6h 40m 0s"), Fired("medium", JL, "6h 40m 0s")],
-    ),
+    *OVERDUE_CASES,
     Case(
         "EscrowReconciliationOverdue",
         "an exporter restarted under a new instance leaves no overdue timestamp behind",
@@ -945,6 +1002,8 @@ FDS_RATIO = float(PARAMS["exporter_fds_ratio"])
 RPC_P95 = float(PARAMS["rpc_latency_p95_seconds"])
 RPC_ERR = round(float(PARAMS["rpc_error_ratio"]) * 100)
 AUDIT_SILENCE = int(PARAMS["audit_log_silence_seconds"])
+_AMOUNT_SPIKE = 100 * int(2 * SPIKE_FACTOR + 4)  # USDC per 10 minutes
+_AMOUNT_COUNT = max(10, int(SPIKE_FLOOR // 6) + 1)  # withdrawals per 10 minutes, above the floor
 PROM_J = f'job="{PROMETHEUS_JOB}",instance="localhost:9090"'
 PROM_JL = {"job": PROMETHEUS_JOB, "instance": "localhost:9090"}
 AM_J = f'job="{ALERTMANAGER_JOB}",instance="localhost:9093"'
@@ -1063,17 +1122,22 @@ CASES += [
         {RPC_REQ % "success": f"0+{100 - RPC_ERR}x40", RPC_REQ % "error": f"0+{RPC_ERR}x40"},
         "22m",
     ),
-    # 600 USDC an hour for 5 hours (60 withdrawals/h), then 6,000 an hour: no 7-day history.
+    # 600 USDC an hour for 5 hours (60 withdrawals/h, above the floor), then 10x (at the default
+    # factor 3: 2 x factor + 4) as much: no 7-day history.
     spike_case(
-        "6,000 USDC/h after 5 hours at 600/h fires",
-        {WD_AMOUNT: "0+100x30 4000+1000x12", WD: "0+10x42", **SETTLED},
+        f"{6 * _AMOUNT_SPIKE:,} USDC/h after 5 hours at 600/h fires",
+        {
+            WD_AMOUNT: f"0+100x30 {3000 + _AMOUNT_SPIKE}+{_AMOUNT_SPIKE}x12",
+            WD: f"0+{_AMOUNT_COUNT}x42",
+            **SETTLED,
+        },
         "410m",
-        [Fired("critical", {**PROG, "mint": USDC}, "6000.00")],
+        [Fired("critical", {**PROG, "mint": USDC}, f"{6 * _AMOUNT_SPIKE:.2f}")],
         alert="EscrowWithdrawalAmountSpike",
     ),
     spike_case(
         "a steady 600 USDC/h is quiet",
-        {WD_AMOUNT: "0+100x42", WD: "0+10x42", **SETTLED},
+        {WD_AMOUNT: "0+100x42", WD: f"0+{_AMOUNT_COUNT}x42", **SETTLED},
         "410m",
         alert="EscrowWithdrawalAmountSpike",
     ),
