@@ -2,7 +2,7 @@
 
 Benches: decode (``bench.decode``), ingestion (``bench.ingest``, when present), balances
 (``bench.balances``), scrape (``bench.scrape``) and a short soak (``bench.soak``; the full
-30-minute one is ``make soak``). A bench that fails or cannot run is listed under "Skipped"
+60-minute one, with its no-page check, is ``make soak``). A bench that fails or cannot run is listed under "Skipped"
 with its reason; the others still produce their rows.
 
 ``bench.ingest.run()`` may return ``{"rows": [{"figure", "unit", "ours", "baseline",
@@ -190,7 +190,7 @@ def scrape_rows(raw: dict[str, Any]) -> Rows:
 def soak_rows(raw: dict[str, Any]) -> Rows:
     m = f"{raw['minutes']:g} min"
     verdict = "passed" if raw["passed"] else "FAILED"
-    note = f"{verdict}; full soak: make soak (30 min); limit 5% growth after warm-up"
+    note = f"{verdict}; full soak: make soak (60 min, no-page check); limit 5% growth after warm-up"
     return [
         Row(
             "soak",

@@ -216,6 +216,13 @@ after each step every alert is evaluated, and only Watchdog and what the step mu
 (`EscrowExporterDown` during the scrape failure, `EscrowProgramPaused` during the pause, which
 the runbook silences beforehand).
 
+A healthy hour (`make soak`, `bench/soak.py`): the exporter on the example config under the
+simulator's traffic for 60 minutes, scraped by a real Prometheus with these rules and routed by a
+real Alertmanager with this config; at the end only Watchdog may fire and nothing may have reached
+PagerDuty (`--minutes N` sets the length, `--for-override 10s` shortens every `for:` for a short
+run; `tests/test_soak_alerts.py` runs one minute that way, with an always-firing canary rule to
+show the check catches a page).
+
 ## Tiers (from the platform's severity policy)
 
 | tier | meaning | where it goes | answer | group_wait / group_interval / repeat |
