@@ -46,7 +46,10 @@ demo: setup
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
 
-## Regenerate Prometheus rules, promtool tests, docs/alerts.md and the site templates from bundle/site.yml + bundle/config.py.
+## Regenerate Prometheus rules, promtool tests, docs/alerts.md, the site templates and the dashboards'
+## threshold colours (grafana/lib/site.libsonnet) from bundle/site.yml + bundle/config.py.
 rules: setup
 	$(PY) scripts/gen_rules.py
 	$(PY) -m bundle.prometheusrule
+	$(PY) -m grafana.build
+	$(PY) -m grafana.configmaps

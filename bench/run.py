@@ -2,8 +2,8 @@
 
 Benches: decode (``bench.decode``), ingestion (``bench.ingest``, when present), balances
 (``bench.balances``), scrape (``bench.scrape``), exporter RSS at 10k accounts + 100k series
-(``bench.rss``) and a short soak (``bench.soak``; the full
-30-minute one is ``make soak``). A bench that fails or cannot run is listed under "Skipped"
+(``bench.rss``) and a short soak (``bench.soak``; the full 60-minute one, with its no-page
+check, is ``make soak``). A bench that fails or cannot run is listed under "Skipped"
 with its reason; the others still produce their rows.
 
 ``bench.ingest.run()`` may return ``{"rows": [{"figure", "unit", "ours", "baseline",
@@ -228,7 +228,7 @@ def rss_rows(raw: dict[str, Any]) -> Rows:
 def soak_rows(raw: dict[str, Any]) -> Rows:
     m = f"{raw['minutes']:g} min"
     verdict = "passed" if raw["passed"] else "FAILED"
-    note = f"{verdict}; full soak: make soak (30 min); limit 5% growth after warm-up"
+    note = f"{verdict}; full soak: make soak (60 min, no-page check); limit 5% growth after warm-up"
     return [
         Row(
             "soak",

@@ -7,8 +7,13 @@ descriptors (``/proc/PID/fd``) every ``--sample-seconds``. After a warm-up (a fi
 at most 5 minutes) the median of the first window of samples is compared with the median of
 the last window; growth of 5% or more in either fails the soak (exit 1).
 
-    python -m bench.soak                 # 30 minutes (make soak)
-    python -m bench.soak --minutes 2     # a short one (make bench runs this)
+No page on a healthy run (``--alerts``, on by default from the command line): a real Prometheus
+scrapes the exporter with the bundle's rules (``prometheus/rules``) and routes to a real
+Alertmanager with the bundle's config (``tests/prom_stack.py``, receivers on loopback). At the end
+only Watchdog may be firing and no PagerDuty notification may have been sent, else the soak fails.
+
+    python -m bench.soak --minutes 60    # make soak: an hour, alerts checked
+    python -m bench.soak --minutes 2     # a short one (make bench runs the RSS part only)
 """
 
 from __future__ import annotations
@@ -25,8 +30,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bundle.site import load as load_site
 from tests.devchain_proc import Devchain
 from tests.exporter_proc import ExporterProcess
+from tests.prom_stack import PromStack
+from tests.receivers import Receivers
 from tests.util import ROOT
 
 MAX_GROWTH = 0.05
@@ -71,14 +79,58 @@ def growth(samples: list[int], warmup: int) -> float:
     return (last - first) / first if first else 0.0
 
 
-def soak(minutes: float, sample_seconds: float, tps: float) -> dict[str, Any]:
+def paged_alert(body: str) -> str:
+    """The alert a PagerDuty event is about: its summary reads ``[TIER] AlertName labels: ...``."""
+    summary = str(json.loads(body).get("payload", {}).get("summary", ""))
+    return summary.split("] ", 1)[-1].split(" ", 1)[0].rstrip(":") or summary
+
+
+def alert_verdict(stack: PromStack, receivers: Receivers) -> dict[str, Any]:
+    """What pages at the end of a healthy run: only Watchdog may fire (and must: it proves the rules
+    are evaluated and reach Alertmanager), and nothing may have gone to PagerDuty."""
+    firing = sorted({name for name, _ in stack.firing()})
+    unexpected = [name for name in firing if name != "Watchdog"]
+    pages = receivers.of("pagerduty")
+    return {
+        "alerts_firing": firing,
+        "unexpected_alerts": unexpected,
+        "pagerduty_notifications": len(pages),
+        "paged": sorted({paged_alert(m.text) for m in pages}),
+        "alerts_passed": "Watchdog" in firing and not unexpected and not pages,
+    }
+
+
+def soak(
+    minutes: float,
+    sample_seconds: float,
+    tps: float,
+    *,
+    alerts: bool = False,
+    for_override: str | None = None,
+    extra_rules: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """``alerts``: check that nothing pages (see the module doc). ``for_override`` shortens every
+    ``for:`` (a short run can then see alerts that need minutes); ``extra_rules`` are added to the
+    bundle's (the test adds one that always fires, to show the check catches it)."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-soak-"))
     chain = Devchain(tmp, seed=3, tps=tps, extra=("--ledger-db", str(tmp / "var" / "ledger.sqlite")))
     exporter: ExporterProcess | None = None
+    receivers: Receivers | None = None
+    stack: PromStack | None = None
     try:
         cfg = prepare(tmp, chain.url)
         exporter = ExporterProcess(cfg)
         exporter.wait_up("/-/ready", timeout=60)
+        if alerts:
+            receivers = Receivers().start()
+            target = exporter.url.split("://", 1)[1]
+            stack = PromStack(
+                tmp / "prometheus",
+                receivers,
+                targets={load_site().exporter_job: [target]},
+                for_override=for_override,
+                extra_rules=extra_rules,
+            ).start()
         pid = exporter.proc.pid
         rss: list[int] = []
         fds: list[int] = []
@@ -106,6 +158,7 @@ def soak(minutes: float, sample_seconds: float, tps: float) -> dict[str, Any]:
             time.sleep(max(0.0, min(next_sample, next_scrape) - time.monotonic()))
         warmup = min(len(rss) // 5, int(300 / sample_seconds))
         rss_growth, fd_growth = round(growth(rss, warmup), 4), round(growth(fds, warmup), 4)
+        verdict = alert_verdict(stack, receivers) if stack and receivers else {}
         return {
             "minutes": minutes,
             "sample_seconds": sample_seconds,
@@ -118,9 +171,17 @@ def soak(minutes: float, sample_seconds: float, tps: float) -> dict[str, Any]:
             "rss_growth": rss_growth,
             "fd_growth": fd_growth,
             "max_growth": MAX_GROWTH,
-            "passed": rss_growth < MAX_GROWTH and fd_growth < MAX_GROWTH and scrape_errors == 0,
+            **verdict,
+            "passed": rss_growth < MAX_GROWTH
+            and fd_growth < MAX_GROWTH
+            and scrape_errors == 0
+            and verdict.get("alerts_passed", True),
         }
     finally:
+        if stack is not None:
+            stack.stop()
+        if receivers is not None:
+            receivers.stop()
         if exporter is not None:
             exporter.stop()
         chain.stop()
@@ -129,17 +190,27 @@ def soak(minutes: float, sample_seconds: float, tps: float) -> dict[str, Any]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description="RSS and open-fd soak of the exporter on the example config")
-    p.add_argument("--minutes", type=float, default=30.0, help="run length (default 30)")
+    p.add_argument("--minutes", type=float, default=60.0, help="run length (default 60)")
     p.add_argument("--sample-seconds", type=float, default=10.0, help="sampling period (default 10)")
     p.add_argument("--tps", type=float, default=5.0, help="simulator transactions per second (default 5)")
+    p.add_argument(
+        "--no-alerts",
+        action="store_true",
+        help="skip the no-page check (Prometheus + Alertmanager with the bundle's rules)",
+    )
+    p.add_argument("--for-override", help="shorten every alert's for: to this (e.g. 10s) for short runs")
     args = p.parse_args()
-    result = soak(args.minutes, args.sample_seconds, args.tps)
+    result = soak(
+        args.minutes, args.sample_seconds, args.tps, alerts=not args.no_alerts, for_override=args.for_override
+    )
     summary = {k: v for k, v in result.items() if k not in ("rss_kib", "open_fds")}
     print(json.dumps(summary, indent=2))
     if not result["passed"]:
         print(
             f"soak FAILED: RSS growth {result['rss_growth']:.1%}, fd growth {result['fd_growth']:.1%} "
-            f"(limit {MAX_GROWTH:.0%}), {result['scrape_errors']} failed scrapes",
+            f"(limit {MAX_GROWTH:.0%}), {result['scrape_errors']} failed scrapes, "
+            f"alerts firing besides Watchdog: {result.get('unexpected_alerts', 'not checked')}, "
+            f"PagerDuty notifications: {result.get('pagerduty_notifications', 'not checked')}",
             file=sys.stderr,
         )
         return 1

@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from bundle.config import ACCOUNT_FLOORS, EXPORTER_JOB, MINT_FLOORS, PARAMS, PROBE_JOB, SITE
+from bundle.config import (
+    ACCOUNT_FLOORS,
+    EXPORTER_JOB,
+    MINT_FLOORS,
+    MINT_TOLERANCES,
+    PARAMS,
+    PROBE_JOB,
+    SITE,
+)
 from exporter.ingest.totals import CU_BUCKETS, bucket_label
 from exporter.rpc.metrics import _LATENCY_BUCKETS
 
@@ -191,6 +200,17 @@ TS_READS_FAIL_AT_60M = "0+15x240 3600x4"
 SETTLED = {LAG: "0x1200", PST: "0x1200"}
 
 
+# EscrowComputeUnitsNearLimit: the p99 threshold is a bucket edge (tests/test_rules.py checks), and
+# histogram_quantile interpolates inside the bucket above it / the one ending at it.
+CU_P99 = int(float(PARAMS["compute_units_p99"]))
+CU_LIMIT = int(float(PARAMS["compute_units_limit"]))
+_CU_NEXT = min(b for b in CU_BUCKETS if b > CU_P99)
+_CU_PREV = max([0, *(b for b in CU_BUCKETS if b < CU_P99)])
+_CU_OVER = (CU_P99 + _CU_NEXT) // 2  # in the bucket above the threshold
+_CU_P99_OVER = round(CU_P99 + 0.99 * (_CU_NEXT - CU_P99))
+_CU_P99_AT = round(_CU_PREV + 0.99 * (CU_P99 - _CU_PREV))
+
+
 def cu_buckets(calls_per_minute: dict[int, int]) -> dict[str, str]:
     """The exporter's histogram (its own buckets, exporter/ingest/totals.py) for ``calls`` calls a
     minute using ``units`` compute units each."""
@@ -200,6 +220,251 @@ def cu_buckets(calls_per_minute: dict[int, int]) -> dict[str, str]:
         running += per_bucket[le]
         out[CU % le] = f"0+{running}x40" if running else "0x40"
     return out
+
+
+# EscrowBalanceMismatch: per mint, its own tolerance (else the site default), all derived from
+# the site config. Balances as Prometheus reads them: float(text); the drift is their float
+# difference, rendered with printf "%.6f" (Python's and Go's rounding agree).
+USDC_TOL = MINT_TOLERANCES.get(USDC, PARAMS["mismatch_tolerance"])
+SOL_TOL = MINT_TOLERANCES.get("SOL", PARAMS["mismatch_tolerance"])
+DEFAULT_TOL = PARAMS["mismatch_tolerance"]
+MISMATCH_TOKEN = "MisTok111111111111111111111111111111111111"  # a mint without its own tolerance
+assert MISMATCH_TOKEN not in MINT_TOLERANCES
+
+
+def plus(base: str, delta: str | Decimal) -> str:
+    """``base + delta`` written exactly (no binary rounding in the test's input)."""
+    return str(Decimal(base) + Decimal(delta))
+
+
+def drift(chain: str, ledger: str) -> str:
+    return f"{float(chain) - float(ledger):.6f}"
+
+
+def mismatch_cases(mint: str, tolerance: str, what: str) -> list[Case]:
+    """Just over ``tolerance`` (one micro-unit) fires, exactly at it and half of it are quiet."""
+    series = {BAL % ("escrow_x", mint): "", LEDGER % ("escrow_x", mint): "100x20"}
+    over = plus("100", Decimal(tolerance) + Decimal("0.000001"))
+    labels = {"account": "escrow_x", "mint": mint, "tolerance": tolerance}
+
+    def at(chain: str) -> dict[str, str]:
+        return {**series, BAL % ("escrow_x", mint): f"{chain}x20"}
+
+    return [
+        Case(
+            "EscrowBalanceMismatch",
+            f"{what}: a drift of one micro-unit over its tolerance {tolerance} fires",
+            at(over),
+            "12m",
+            [Fired("critical", labels, drift(over, "100"))],
+        ),
+        Case(
+            "EscrowBalanceMismatch",
+            f"{what}: a drift of exactly its tolerance {tolerance} is quiet",
+            at(plus("100", tolerance)),
+            "12m",
+        ),
+        Case(
+            "EscrowBalanceMismatch",
+            f"{what}: half its tolerance missing on chain is quiet",
+            at(plus("100", -Decimal(tolerance) / 2)),
+            "12m",
+        ),
+    ]
+
+
+_USDC_MISSING = plus("100", Decimal(USDC_TOL) * 50)  # 0.5 USDC missing at the default 0.01
+_USDC_LABELS = {"account": "escrow_usdc", "mint": USDC, "tolerance": USDC_TOL}
+MISMATCH_CASES: list[Case] = [
+    Case(
+        "EscrowBalanceMismatch",
+        f"{Decimal(USDC_TOL) * 50} USDC missing on chain for 11m fires",
+        {BAL % ("escrow_usdc", USDC): "100x20", LEDGER % ("escrow_usdc", USDC): f"{_USDC_MISSING}x20"},
+        "12m",
+        [Fired("critical", _USDC_LABELS, drift("100", _USDC_MISSING))],
+    ),
+    Case(
+        "EscrowBalanceMismatch",
+        "more on chain than booked fires",
+        {BAL % ("escrow_usdc", USDC): f"{_USDC_MISSING}x20", LEDGER % ("escrow_usdc", USDC): "100x20"},
+        "12m",
+        [Fired("critical", _USDC_LABELS, drift(_USDC_MISSING, "100"))],
+    ),
+    Case(
+        "EscrowBalanceMismatch",
+        "chain and ledger read at different moments (disagree every other minute) is quiet",
+        {
+            BAL % ("escrow_usdc", USDC): " ".join([f"100 {plus('100', Decimal(USDC_TOL) * 500)}"] * 10),
+            LEDGER % ("escrow_usdc", USDC): "100x20",
+        },
+        "12m",
+    ),
+    *mismatch_cases(USDC, USDC_TOL, "USDC"),
+    *mismatch_cases("SOL", SOL_TOL, "SOL (its own tolerance)"),
+    *mismatch_cases(MISMATCH_TOKEN, DEFAULT_TOL, "a mint without its own tolerance"),
+    # Drained to 0 and closed at 10m: the exporter sets exists=0 and drops the balance series
+    # (exporter/collectors/balances.py); the books still hold 250k.
+    Case(
+        "EscrowBalanceMismatch",
+        "a drained-and-closed escrow with 250k on the books fires",
+        {
+            BAL % ("escrow_usdc", USDC): "250000x9",
+            EXISTS % "escrow_usdc": "1x9 0x40",
+            LEDGER % ("escrow_usdc", USDC): "250000x50",
+        },
+        "30m",
+        [Fired("critical", _USDC_LABELS, "-250000.000000")],
+    ),
+    Case(
+        "EscrowBalanceMismatch",
+        "a closed escrow the books also say is empty is quiet",
+        {
+            BAL % ("escrow_usdc", USDC): "0x9",
+            EXISTS % "escrow_usdc": "1x9 0x40",
+            LEDGER % ("escrow_usdc", USDC): "0x50",
+        },
+        "30m",
+    ),
+]
+if Decimal(SOL_TOL) < Decimal(DEFAULT_TOL):
+    # The issue's "one tolerance for every mint": a SOL drift the default would let through.
+    _SOL_OVER = plus("100", (Decimal(SOL_TOL) + Decimal(DEFAULT_TOL)) / 2)
+    MISMATCH_CASES.append(
+        Case(
+            "EscrowBalanceMismatch",
+            "a SOL drift over its own tolerance but under the default fires",
+            {BAL % ("escrow_x", "SOL"): f"{_SOL_OVER}x20", LEDGER % ("escrow_x", "SOL"): "100x20"},
+            "12m",
+            [
+                Fired(
+                    "critical",
+                    {"account": "escrow_x", "mint": "SOL", "tolerance": SOL_TOL},
+                    drift(_SOL_OVER, "100"),
+                )
+            ],
+        )
+    )
+
+
+# EscrowReconciliationOverdue, in minutes from the site's thresholds (both under the 1d lookback).
+RECON_MED_M = int(float(PARAMS["reconciliation_medium_seconds"])) // 60
+RECON_HIGH_M = int(float(PARAMS["reconciliation_high_seconds"])) // 60
+_RECON_LEN = RECON_HIGH_M + 200  # samples (1m) covering every case
+
+
+def hm(minutes: int) -> str:
+    """``140`` -> ``2h20m``, ``120`` -> ``2h``, ``40`` -> ``40m`` (case titles)."""
+    h, m = divmod(minutes, 60)
+    return (f"{h}h" if h else "") + (f"{m}m" if m or not h else "")
+
+
+OVERDUE_CASES: list[Case] = [
+    Case(
+        "EscrowReconciliationOverdue",
+        f"{hm(RECON_MED_M + 20)} since the last run fires medium",
+        {RECON: f"0x{_RECON_LEN}", RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_MED_M + 20}m",
+        [Fired("medium", JL, humanize_duration((RECON_MED_M + 20) * 60))],
+    ),
+    Case(
+        "EscrowReconciliationOverdue",
+        f"{hm(RECON_HIGH_M + 20)} since the last run fires high and medium",
+        {RECON: f"0x{_RECON_LEN}", RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_HIGH_M + 20}m",
+        [
+            Fired("high", JL, humanize_duration((RECON_HIGH_M + 20) * 60)),
+            Fired("medium", JL, humanize_duration((RECON_HIGH_M + 20) * 60)),
+        ],
+    ),
+    Case(
+        "EscrowReconciliationOverdue",
+        f"exactly {hm(RECON_MED_M)} since the last run is quiet",
+        {RECON: f"-{RECON_MED_M * 60}+60x{_RECON_LEN}", RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_MED_M + 20}m",
+    ),
+    # No successful run in the business DB: the query answers with no row, so no timestamp.
+    Case(
+        "EscrowReconciliationOverdue",
+        f"no successful run recorded while the query works for {hm(RECON_HIGH_M + 120)} fires high and medium",
+        {RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_HIGH_M + 120}m",
+        [
+            Fired("high", JL, humanize_duration(RECON_HIGH_M * 60)),
+            Fired("medium", JL, humanize_duration(RECON_MED_M * 60)),
+        ],
+    ),
+    Case(
+        "EscrowReconciliationOverdue",
+        f"no successful run recorded, query answering for {hm(RECON_MED_M - 20)}, is quiet",
+        {RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_MED_M - 20}m",
+    ),
+    Case(
+        "EscrowReconciliationOverdue",
+        f"the timestamp row disappearing (after {hm(RECON_HIGH_M + 20)}) keeps it firing",
+        {RECON: f"0x{RECON_HIGH_M + 20}", RECON_UP: f"1x{_RECON_LEN}"},
+        f"{RECON_HIGH_M + 40}m",
+        [
+            Fired("high", JL, humanize_duration((RECON_HIGH_M + 40) * 60)),
+            Fired("medium", JL, humanize_duration((RECON_HIGH_M + 40) * 60)),
+        ],
+    ),
+]
+
+
+# EscrowWithdrawalSpike from the site's factor and floor, in withdrawals per 10 minutes (the
+# cases' scrape interval; x6 per hour). At the defaults (3x, 20/h): a 30/h baseline, 120/h fires,
+# 90/h (exactly 3x) is quiet, 300/h without 7-day history fires, 18/h is under the floor.
+SPIKE_FACTOR = float(PARAMS["withdrawal_spike_factor"])
+SPIKE_FLOOR = float(PARAMS["withdrawal_spike_floor"])
+_BASE = max(5, int(SPIKE_FLOOR // (6 * SPIKE_FACTOR)) + 1)  # baseline x factor above the floor
+_AT_FACTOR = int(SPIKE_FACTOR * _BASE)  # at most factor x baseline: quiet
+_OVER = _AT_FACTOR + _BASE  # above factor x baseline
+_NO_HISTORY = _BASE * int(2 * SPIKE_FACTOR + 4)  # far above the 6-hour average
+_UNDER_FLOOR = int((SPIKE_FLOOR - 1) // 6)
+
+
+def _spike_after_8_days(per_10m: int) -> str:
+    return f"0+{_BASE}x1152 {_BASE * 1152 + per_10m}+{per_10m}x20"
+
+
+SPIKE_CASES: list[Case] = [
+    # Ingestion caught up and the exporter up throughout (SETTLED).
+    Case(
+        "EscrowWithdrawalSpike",
+        f"{6 * _OVER}/h against a {6 * _BASE}/h baseline fires",
+        {WD: _spike_after_8_days(_OVER), **SETTLED},
+        "11590m",
+        [Fired("critical", PROG, str(6 * _OVER))],
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    Case(
+        "EscrowWithdrawalSpike",
+        f"{6 * _AT_FACTOR}/h ({PARAMS['withdrawal_spike_factor']}x baseline) is quiet",
+        {WD: _spike_after_8_days(_AT_FACTOR), **SETTLED},
+        "11590m",
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    Case(
+        "EscrowWithdrawalSpike",
+        f"without 7-day history, {6 * _NO_HISTORY}/h after 5 hours at {6 * _BASE}/h fires",
+        {WD: f"0+{_BASE}x30 {30 * _BASE + _NO_HISTORY + _BASE}+{_NO_HISTORY}x12", **SETTLED},
+        "410m",
+        [Fired("critical", PROG, str(6 * _NO_HISTORY))],
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    Case(
+        "EscrowWithdrawalSpike",
+        f"{6 * _UNDER_FLOOR}/h after a week of none is under the floor",
+        {WD: f"0x1152 {_UNDER_FLOOR}+{_UNDER_FLOOR}x20", **SETTLED},
+        "11590m",
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+]
 
 
 CASES: list[Case] = [
@@ -300,69 +565,7 @@ CASES: list[Case] = [
         interval="15s",
         evaluation_interval="10s",
     ),
-    Case(
-        "EscrowBalanceMismatch",
-        "0.5 USDC missing on chain for 11m fires",
-        {BAL % ("escrow_usdc", USDC): "100x20", LEDGER % ("escrow_usdc", USDC): "100.5x20"},
-        "12m",
-        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "-0.500000")],
-    ),
-    Case(
-        "EscrowBalanceMismatch",
-        "0.5 more on chain than booked fires",
-        {BAL % ("escrow_usdc", USDC): "101x20", LEDGER % ("escrow_usdc", USDC): "100.5x20"},
-        "12m",
-        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "0.500000")],
-    ),
-    Case(
-        "EscrowBalanceMismatch",
-        "chain and ledger read at different moments (disagree every other minute) is quiet",
-        {BAL % ("escrow_usdc", USDC): " ".join(["100 105"] * 10), LEDGER % ("escrow_usdc", USDC): "100x20"},
-        "12m",
-    ),
-    Case(
-        "EscrowBalanceMismatch",
-        "a drift under the tolerance is quiet",
-        {BAL % ("escrow_usdc", USDC): "100x20", LEDGER % ("escrow_usdc", USDC): "100.0078125x20"},
-        "12m",
-    ),
-    # 100.01 - 100 is 0.010000000000005 in floating point.
-    Case(
-        "EscrowBalanceMismatch",
-        "a drift of exactly the tolerance (100.01 vs 100) is quiet",
-        {BAL % ("escrow_usdc", USDC): "100.01x20", LEDGER % ("escrow_usdc", USDC): "100x20"},
-        "12m",
-    ),
-    Case(
-        "EscrowBalanceMismatch",
-        "a drift of one micro-unit over the tolerance fires",
-        {BAL % ("escrow_usdc", USDC): "100.010001x20", LEDGER % ("escrow_usdc", USDC): "100x20"},
-        "12m",
-        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "0.010001")],
-    ),
-    # Drained to 0 and closed at 10m: the exporter sets exists=0 and drops the balance series
-    # (exporter/collectors/balances.py); the books still hold 250k.
-    Case(
-        "EscrowBalanceMismatch",
-        "a drained-and-closed escrow with 250k on the books fires",
-        {
-            BAL % ("escrow_usdc", USDC): "250000x9",
-            EXISTS % "escrow_usdc": "1x9 0x40",
-            LEDGER % ("escrow_usdc", USDC): "250000x50",
-        },
-        "30m",
-        [Fired("critical", {"account": "escrow_usdc", "mint": USDC}, "-250000.000000")],
-    ),
-    Case(
-        "EscrowBalanceMismatch",
-        "a closed escrow the books also say is empty is quiet",
-        {
-            BAL % ("escrow_usdc", USDC): "0x9",
-            EXISTS % "escrow_usdc": "1x9 0x40",
-            LEDGER % ("escrow_usdc", USDC): "0x50",
-        },
-        "30m",
-    ),
+    *MISMATCH_CASES,
     Case(
         "EscrowBalanceStale",
         "reads failing since 60m (series dropped 75 s later) fires at 80m",
@@ -481,42 +684,7 @@ CASES: list[Case] = [
         },
         "12m",
     ),
-    # 8 days at 30 withdrawals/h, then 120/h (4x the same hour's average) fires; 90/h (3x) does not.
-    # Ingestion caught up and the exporter up throughout (SETTLED).
-    Case(
-        "EscrowWithdrawalSpike",
-        "120/h against a 30/h baseline fires",
-        {WD: "0+5x1152 5780+20x20", **SETTLED},
-        "11590m",
-        [Fired("critical", PROG, "120")],
-        interval="10m",
-        evaluation_interval="10m",
-    ),
-    Case(
-        "EscrowWithdrawalSpike",
-        "90/h (3x baseline) is quiet",
-        {WD: "0+5x1152 5775+15x20", **SETTLED},
-        "11590m",
-        interval="10m",
-        evaluation_interval="10m",
-    ),
-    Case(
-        "EscrowWithdrawalSpike",
-        "without 7-day history, 300/h after 5 hours at 30/h fires",
-        {WD: "0+5x30 205+50x12", **SETTLED},
-        "410m",
-        [Fired("critical", PROG, "300")],
-        interval="10m",
-        evaluation_interval="10m",
-    ),
-    Case(
-        "EscrowWithdrawalSpike",
-        "18/h after a week of none is under the floor",
-        {WD: "0x1152 3+3x20", **SETTLED},
-        "11590m",
-        interval="10m",
-        evaluation_interval="10m",
-    ),
+    *SPIKE_CASES,
     Case(
         "EscrowTransactionFailureRatio",
         f"{FAIL_MID}% failing fires medium",
@@ -545,20 +713,20 @@ CASES: list[Case] = [
     ),
     Case(
         "EscrowComputeUnitsNearLimit",
-        "every call at 190k CU (p99 199800) fires",
-        cu_buckets({190_000: 10}),
+        f"every call at {_CU_OVER // 1000}k CU (p99 {_CU_P99_OVER}) fires",
+        cu_buckets({_CU_OVER: 10}),
         "32m",
-        [Fired("medium", {"program": "paid_match", "instruction": "settle_match"}, "199800")],
+        [Fired("medium", {"program": "paid_match", "instruction": "settle_match"}, str(_CU_P99_OVER))],
     ),
     Case(
         "EscrowComputeUnitsNearLimit",
-        "every call at exactly 180k CU (p99 179700) is quiet",
-        cu_buckets({180_000: 10}),
+        f"every call at exactly {CU_P99 // 1000}k CU (p99 {_CU_P99_AT}) is quiet",
+        cu_buckets({CU_P99: 10}),
         "32m",
     ),
     Case(
         "EscrowComputeUnitsNearLimit",
-        "every call at 110k CU (55% of the budget) is quiet",
+        f"every call at 110k CU ({110_000 * 100 // CU_LIMIT}% of the budget) is quiet",
         cu_buckets({110_000: 10}),
         "32m",
     ),
@@ -671,47 +839,7 @@ CASES: list[Case] = [
         "7m",
         [Fired("critical", JL, "3")],
     ),
-    Case(
-        "EscrowReconciliationOverdue",
-        "2h20m since the last run fires medium",
-        {RECON: "0x400", RECON_UP: "1x400"},
-        "140m",
-        [Fired("medium", JL, "2h 20m 0s")],
-    ),
-    Case(
-        "EscrowReconciliationOverdue",
-        "6h20m since the last run fires high and medium",
-        {RECON: "0x400", RECON_UP: "1x400"},
-        "380m",
-        [Fired("high", JL, "6h 20m 0s"), Fired("medium", JL, "6h 20m 0s")],
-    ),
-    Case(
-        "EscrowReconciliationOverdue",
-        "exactly 2h since the last run is quiet",
-        {RECON: "-7200+60x400", RECON_UP: "1x400"},
-        "140m",
-    ),
-    # No successful run in the business DB: the query answers with no row, so no timestamp.
-    Case(
-        "EscrowReconciliationOverdue",
-        "no successful run recorded while the query works for 8h fires high and medium",
-        {RECON_UP: "1x500"},
-        "480m",
-        [Fired("high", JL, "6h 0m 0s"), Fired("medium", JL, "2h 0m 0s")],
-    ),
-    Case(
-        "EscrowReconciliationOverdue",
-        "no successful run recorded, query answering for 1h40m, is quiet",
-        {RECON_UP: "1x200"},
-        "100m",
-    ),
-    Case(
-        "EscrowReconciliationOverdue",
-        "the timestamp row disappearing (after 6h20m) keeps it firing",
-        {RECON: "0x380", RECON_UP: "1x500"},
-        "400m",
-        [Fired("high", JL, "6h 40m 0s"), Fired("medium", JL, "6h 40m 0s")],
-    ),
+    *OVERDUE_CASES,
     Case(
         "EscrowReconciliationOverdue",
         "an exporter restarted under a new instance leaves no overdue timestamp behind",
@@ -874,6 +1002,8 @@ FDS_RATIO = float(PARAMS["exporter_fds_ratio"])
 RPC_P95 = float(PARAMS["rpc_latency_p95_seconds"])
 RPC_ERR = round(float(PARAMS["rpc_error_ratio"]) * 100)
 AUDIT_SILENCE = int(PARAMS["audit_log_silence_seconds"])
+_AMOUNT_SPIKE = 100 * int(2 * SPIKE_FACTOR + 4)  # USDC per 10 minutes
+_AMOUNT_COUNT = max(10, int(SPIKE_FLOOR // 6) + 1)  # withdrawals per 10 minutes, above the floor
 PROM_J = f'job="{PROMETHEUS_JOB}",instance="localhost:9090"'
 PROM_JL = {"job": PROMETHEUS_JOB, "instance": "localhost:9090"}
 AM_J = f'job="{ALERTMANAGER_JOB}",instance="localhost:9093"'
@@ -992,17 +1122,22 @@ CASES += [
         {RPC_REQ % "success": f"0+{100 - RPC_ERR}x40", RPC_REQ % "error": f"0+{RPC_ERR}x40"},
         "22m",
     ),
-    # 600 USDC an hour for 5 hours (60 withdrawals/h), then 6,000 an hour: no 7-day history.
+    # 600 USDC an hour for 5 hours (60 withdrawals/h, above the floor), then 10x (at the default
+    # factor 3: 2 x factor + 4) as much: no 7-day history.
     spike_case(
-        "6,000 USDC/h after 5 hours at 600/h fires",
-        {WD_AMOUNT: "0+100x30 4000+1000x12", WD: "0+10x42", **SETTLED},
+        f"{6 * _AMOUNT_SPIKE:,} USDC/h after 5 hours at 600/h fires",
+        {
+            WD_AMOUNT: f"0+100x30 {3000 + _AMOUNT_SPIKE}+{_AMOUNT_SPIKE}x12",
+            WD: f"0+{_AMOUNT_COUNT}x42",
+            **SETTLED,
+        },
         "410m",
-        [Fired("critical", {**PROG, "mint": USDC}, "6000.00")],
+        [Fired("critical", {**PROG, "mint": USDC}, f"{6 * _AMOUNT_SPIKE:.2f}")],
         alert="EscrowWithdrawalAmountSpike",
     ),
     spike_case(
         "a steady 600 USDC/h is quiet",
-        {WD_AMOUNT: "0+100x42", WD: "0+10x42", **SETTLED},
+        {WD_AMOUNT: "0+100x42", WD: f"0+{_AMOUNT_COUNT}x42", **SETTLED},
         "410m",
         alert="EscrowWithdrawalAmountSpike",
     ),
@@ -1118,19 +1253,30 @@ _UNMATCHED = f'escrow_reconciliation_unmatched{{{J},kind="%s"}}'
 _AGE = f'escrow_reconciliation_slot_age_seconds{{{J},views="chain_ledger"}}'
 _AGE_LABELS = {**JL, "views": "chain_ledger"}
 
+# Boundaries from the site's thresholds: N agreeing runs; ticket and page ages in seconds.
+AGREEING_RUNS = int(float(PARAMS["reconciliation_agreeing_runs"]))
+BLOCKED_TICKET_S = int(float(PARAMS["reconciliation_blocked_ticket_seconds"]))
+BLOCKED_PAGE_S = int(float(PARAMS["reconciliation_blocked_page_seconds"]))
+
+
+def _streak_to(n: int) -> str:
+    """The exporter's mismatch streak counting 0, 1, .. n one reconciliation a minute."""
+    return f"0+1x{n}" if n else "0"
+
+
 RECONCILIATION_CASES: list[Case] = [
     Case(
         "EscrowReconciliationMismatch",
-        "two agreeing reconciliations of a 1-lamport drift fire with the drift",
-        {_DRIFT: "0 -1x20", _STREAK: "0 1 2x20"},
-        "3m",
+        f"{AGREEING_RUNS} agreeing reconciliations of a 1-lamport drift fire with the drift",
+        {_DRIFT: "0 -1x40", _STREAK: f"{_streak_to(AGREEING_RUNS)} {AGREEING_RUNS}x20"},
+        f"{AGREEING_RUNS + 1}m",
         [Fired("critical", _MISMATCH, "-1")],
     ),
     Case(
         "EscrowReconciliationMismatch",
-        "one reconciliation that disagrees (a transient) is quiet",
-        {_DRIFT: "0 5 0x20", _STREAK: "0 1 0x20"},
-        "1m",
+        f"{AGREEING_RUNS - 1} agreeing reconciliation(s), then agreement (a transient), is quiet",
+        {_DRIFT: f"0 5x{max(AGREEING_RUNS - 1, 0)} 0x20", _STREAK: f"{_streak_to(AGREEING_RUNS - 1)} 0x20"},
+        f"{AGREEING_RUNS - 1}m",
     ),
     Case(
         "EscrowReconciliationMismatch",
@@ -1169,17 +1315,44 @@ RECONCILIATION_CASES: list[Case] = [
     ),
     Case(
         "EscrowReconciliationBlocked",
-        "blocked for over 5 minutes opens a ticket",
-        {_AGE: "100+60x30"},
+        f"last reconciled {BLOCKED_TICKET_S + 1}s ago opens a ticket",
+        {_AGE: f"{BLOCKED_TICKET_S + 1}x30"},
         "5m",
-        [Fired("high", _AGE_LABELS, "6m 40s")],
+        [Fired("high", _AGE_LABELS, humanize_duration(BLOCKED_TICKET_S + 1))],
     ),
     Case(
         "EscrowReconciliationBlocked",
-        "blocked for over 15 minutes pages",
-        {_AGE: "100+60x30"},
-        "14m",
-        [Fired("critical", _AGE_LABELS, "15m 40s"), Fired("high", _AGE_LABELS, "15m 40s")],
+        f"last reconciled exactly {BLOCKED_TICKET_S}s ago (the ticket threshold) is quiet",
+        {_AGE: f"{BLOCKED_TICKET_S}x30"},
+        "5m",
+    ),
+    Case(
+        "EscrowReconciliationBlocked",
+        f"last reconciled {BLOCKED_PAGE_S + 1}s ago pages",
+        {_AGE: f"{BLOCKED_PAGE_S + 1}x30"},
+        "5m",
+        [
+            Fired("critical", _AGE_LABELS, humanize_duration(BLOCKED_PAGE_S + 1)),
+            Fired("high", _AGE_LABELS, humanize_duration(BLOCKED_PAGE_S + 1)),
+        ],
+    ),
+    Case(
+        "EscrowReconciliationBlocked",
+        f"last reconciled exactly {BLOCKED_PAGE_S}s ago (the page threshold) only tickets",
+        {_AGE: f"{BLOCKED_PAGE_S}x30"},
+        "5m",
+        [Fired("high", _AGE_LABELS, humanize_duration(BLOCKED_PAGE_S))],
+    ),
+    # Blocked from 0 (the age grows a minute a minute): the ticket, then the page, on time.
+    Case(
+        "EscrowReconciliationBlocked",
+        "blocked and growing: pages once past the page threshold",
+        {_AGE: f"0+60x{BLOCKED_PAGE_S // 60 + 10}"},
+        f"{BLOCKED_PAGE_S // 60 + 1}m",
+        [
+            Fired("critical", _AGE_LABELS, humanize_duration((BLOCKED_PAGE_S // 60 + 1) * 60)),
+            Fired("high", _AGE_LABELS, humanize_duration((BLOCKED_PAGE_S // 60 + 1) * 60)),
+        ],
     ),
     Case(
         "EscrowReconciliationBlocked",

@@ -74,6 +74,32 @@ def wallet_floor_expr() -> str:
     return "\nor ".join(terms) if terms else "vector(0) > 1"
 
 
+# |on-chain - ledger| tolerated per mint (whole units); other mints: thresholds.mismatch_tolerance.
+MINT_TOLERANCES: dict[str, str] = {
+    m: v.mismatch_tolerance for m, v in SITE.mints.items() if v.mismatch_tolerance is not None
+}
+
+
+def mismatch_expr() -> str:
+    """One drift comparison per mint with its own tolerance, one for every other mint; each
+    labelled with its ``tolerance``. The epsilon keeps a drift of exactly the tolerance (float:
+    100.01 - 100 = 0.010000000000005) quiet."""
+    metric = "account_mint:escrow_balance_drift:onchain_minus_ledger"
+    eps = PARAMS["mismatch_epsilon"]
+
+    def term(matchers: str, tolerance: str) -> str:
+        sel = f"{metric}{{{matchers}}}" if matchers else metric
+        beyond = f"({sel} > {tolerance} + {eps} or {sel} < -({tolerance} + {eps}))"
+        return f'label_replace({beyond}, "tolerance", "{tolerance}", "", "")'
+
+    default = PARAMS["mismatch_tolerance"]
+    # A mint whose own tolerance equals the default is covered by the default's term.
+    own = {m: t for m, t in MINT_TOLERANCES.items() if float(t) != float(default)}
+    terms = [term(f'mint="{m}"', t) for m, t in own.items()]
+    terms.append(term(f'mint!~"{"|".join(own)}"' if own else "", default))
+    return "\nor ".join(terms)
+
+
 # Tiers per alert may carry different thresholds; these are looked up as [[threshold]].
 RULE_GROUP_FILES: dict[str, str] = {
     "exporter": "exporter.yml",
@@ -120,6 +146,8 @@ def fill(text: str, threshold: str = "") -> str:
             return threshold
         if key == "wallet_floor_expr":
             return wallet_floor_expr()
+        if key == "mismatch_expr":
+            return mismatch_expr()
         if key not in PARAMS:
             raise KeyError(f"bundle/config.py: unknown placeholder [[{key}]]")
         return PARAMS[key]
@@ -460,19 +488,19 @@ ALERTS: list[Alert] = [
     Alert(
         "EscrowBalanceMismatch",
         "treasury",
-        # The epsilon keeps a drift of exactly the tolerance (float: 0.010000000000005) quiet.
-        "account_mint:escrow_balance_drift:onchain_minus_ledger > [[threshold]] + [[mismatch_epsilon]]\n"
-        "or account_mint:escrow_balance_drift:onchain_minus_ledger < -([[threshold]] + [[mismatch_epsilon]])",
+        # Per mint: its own tolerance (site mints.<mint>.mismatch_tolerance), else the default.
+        "[[mismatch_expr]]",
         {"critical": "[[mismatch_tolerance]]"},
         "10m",
         "On-chain escrow balance disagrees with the ledger.",
         "Escrow {{ $labels.account }} ({{ $labels.mint }}): on-chain minus ledger = "
-        '{{ $value | printf "%.6f" }} for 10 minutes (tolerance [[threshold]]; negative means funds missing '
+        '{{ $value | printf "%.6f" }} for 10 minutes (tolerance {{ $labels.tolerance }}; negative means funds missing '
         "on chain; an account closed on chain counts as 0). Check first: the latest "
         "WithdrawalProcessed and MatchSettled events and the ledger entries of the last hour. "
         "Procedure: docs/runbooks/escrow-mismatch-investigation.md.",
         "escrow-treasury",
-        "abs(on-chain - ledger) > [[threshold]] units (an account closed on chain counts as 0) for 10m",
+        "abs(on-chain - ledger) > the mint's `mismatch_tolerance` (else [[threshold]]) units (an account closed "
+        "on chain counts as 0) for 10m",
     ),
     Alert(
         "EscrowBalanceStale",
@@ -971,16 +999,8 @@ ALERTS += [
 
 
 # ---- Exact reconciliation (issue 12): chain, events and ledger compared at one slot -------------
-# Kept in one block so the site-config refactoring can move it as a whole. Thresholds: the number
-# of consecutive reconciliations that must agree on a mismatch (2: at most ~2 intervals, 1 minute at
-# the default 30 s), and how long reconciliation may be impossible before it tickets / pages.
-PARAMS.update(
-    {
-        "reconciliation_agreeing_runs": "2",
-        "reconciliation_blocked_ticket_seconds": "300",
-        "reconciliation_blocked_page_seconds": "900",
-    }
-)
+# Its thresholds (reconciliation_agreeing_runs, reconciliation_blocked_{ticket,page}_seconds) are
+# in the site config with every other one.
 
 
 def reconciliation_alerts() -> list[Alert]:

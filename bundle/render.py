@@ -27,6 +27,7 @@ from bundle.config import (
     runbook_url,
     severity,
 )
+from bundle.site import libsonnet as site_libsonnet
 
 HEADER = "# Generated from bundle/site.yml and bundle/config.py by `make rules` -- edit those, then re-run.\n"
 
@@ -188,9 +189,19 @@ validated strictly (an unknown, missing or mistyped key is reported as `file:lin
 | `contacts` | who answers each tier: the "Contact tree" section of every runbook |
 | `events` | the event names meaning "withdrawal" and "pause", and the errors of transactions rejected while paused |
 | `wallet_roles` | the account roles whose wallets are floor-checked |
-| `mints` | per mint: symbol, decimals, mismatch tolerance and `floor` (a mint without a floor is not floor-checked) |
+| `mints` | per mint: symbol, decimals, `floor` (a mint without a floor is not floor-checked) and `mismatch_tolerance` (optional; else `thresholds.mismatch_tolerance`) |
 | `accounts`, `roles` | per account or role: its own `floor`, `planned_sweeps: true` (emptied on purpose, never floor-checked) |
 | `thresholds` | every threshold the rules use, in the metric's unit |
+
+Two tolerances, two alerts. `mismatch_tolerance` (per mint, in whole units) is what the time-based
+`EscrowBalanceMismatch` tolerates: it compares a balance and a ledger read at different moments, so
+its tolerance is a judgement per token (0.01 USDC is a cent; 0.01 SOL is worth far more, hence SOL's
+own `0.001`), and it alone lives in this file. The exact reconciliation (`EscrowReconciliationMismatch`)
+compares chain, events and ledger at one slot in raw units; its tolerance is the exporter config's
+`reconciliation.tolerance` (per mint, raw units; default 0: any drift), because the exporter counts the mismatch streak the
+alert reads and must apply the same tolerance. `reconciliation_agreeing_runs` and
+`reconciliation_blocked_{ticket,page}_seconds` (thresholds) set how many consecutive reconciliations
+must agree and how long reconciliation may be blocked before it tickets or pages.
 
 `python scripts/gen_rules.py --site FILE --out DIR` renders the whole bundle for another site file
 (rules, promtool tests whose boundary values derive from its thresholds, Alertmanager config and
@@ -204,6 +215,13 @@ pause and resume, a planned fee sweep, a database restart and an RPC failover; a
 after each step every alert is evaluated, and only Watchdog and what the step must cause fire
 (`EscrowExporterDown` during the scrape failure, `EscrowProgramPaused` during the pause, which
 the runbook silences beforehand).
+
+A healthy hour (`make soak`, `bench/soak.py`): the exporter on the example config under the
+simulator's traffic for 60 minutes, scraped by a real Prometheus with these rules and routed by a
+real Alertmanager with this config; at the end only Watchdog may fire and nothing may have reached
+PagerDuty (`--minutes N` sets the length, `--for-override 10s` shortens every `for:` for a short
+run; `tests/test_soak_alerts.py` runs one minute that way, with an always-firing canary rule to
+show the check catches a page).
 
 ## Tiers (from the platform's severity policy)
 
@@ -362,4 +380,5 @@ def all_files() -> dict[str, str]:
         **test_files(),
         "docs/alerts.md": alerts_doc(),
         "alertmanager/templates/site.tmpl": site_template(),
+        "grafana/lib/site.libsonnet": site_libsonnet(SITE),
     }

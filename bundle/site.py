@@ -31,7 +31,7 @@ class Mint:
     symbol: str
     decimals: int
     floor: str | None  # None: wallets holding it are not floor-checked
-    mismatch_tolerance: str
+    mismatch_tolerance: str | None  # None: thresholds.mismatch_tolerance (EscrowBalanceMismatch)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ _SCHEMA: dict[str, Any] = {
     "roles": "map:wallet",
     "thresholds": "map:number",
 }
-_MINT = {"symbol": "str", "decimals": "int", "?floor": _NUM, "mismatch_tolerance": _NUM}
+_MINT = {"symbol": "str", "decimals": "int", "?floor": _NUM, "?mismatch_tolerance": _NUM}
 _WALLET = {"?floor": _NUM, "?planned_sweeps": "bool"}
 #: Every threshold the rules read; a site file must set each one (and no other).
 THRESHOLDS = (
@@ -110,6 +110,9 @@ THRESHOLDS = (
     "rpc_latency_p95_seconds",
     "rpc_error_ratio",
     "audit_log_silence_seconds",
+    "reconciliation_agreeing_runs",
+    "reconciliation_blocked_ticket_seconds",
+    "reconciliation_blocked_page_seconds",
 )
 
 
@@ -194,6 +197,20 @@ def load(path: Path | None = None) -> Site:
     for k_node, _ in t_node.value:
         if k_node.value not in THRESHOLDS:
             raise _err(path, k_node, f"thresholds.{k_node.value}", "unknown threshold")
+    runs = thresholds["reconciliation_agreeing_runs"]
+    if float(runs) < 1 or float(runs) != int(float(runs)):
+        node = next(v for k, v in t_node.value if k.value == "reconciliation_agreeing_runs")
+        raise _err(path, node, "thresholds.reconciliation_agreeing_runs", "must be a whole number >= 1")
+    if float(thresholds["reconciliation_blocked_ticket_seconds"]) >= float(
+        thresholds["reconciliation_blocked_page_seconds"]
+    ):
+        node = next(v for k, v in t_node.value if k.value == "reconciliation_blocked_page_seconds")
+        raise _err(
+            path,
+            node,
+            "thresholds.reconciliation_blocked_page_seconds",
+            "must be above reconciliation_blocked_ticket_seconds (it tickets first, then pages)",
+        )
     sev = data["severities"]
     tiers = [sev[t] for t in TIER_NAMES]
     if len(set(tiers)) != len(tiers):
@@ -227,10 +244,30 @@ def load(path: Path | None = None) -> Site:
         pause_errors=tuple(data["events"]["pause_errors"]),
         wallet_roles=tuple(data["wallet_roles"]),
         mints={
-            m: Mint(v["symbol"], v["decimals"], v.get("floor"), v["mismatch_tolerance"])
+            m: Mint(v["symbol"], v["decimals"], v.get("floor"), v.get("mismatch_tolerance"))
             for m, v in data["mints"].items()
         },
         accounts={a: wallet(v) for a, v in data["accounts"].items()},
         roles={r: wallet(v) for r, v in data["roles"].items()},
         thresholds=thresholds,
     )
+
+
+def libsonnet(site: Site) -> str:
+    """``grafana/lib/site.libsonnet``: the site's thresholds for the dashboards' colour steps, so a
+    panel turns orange/red at the value its alert uses. Numbers as written in the site file."""
+
+    def number(text: str) -> str:
+        value = float(text)
+        return str(int(value)) if value.is_integer() else repr(value)
+
+    lines = [
+        "// Generated from bundle/site.yml by `make rules` -- edit that file, then re-run `make rules`.",
+        "// The alert thresholds, in the metric's unit: the dashboards' colour steps read them.",
+        "{",
+        "  thresholds: {",
+        *(f"    {name}: {number(site.thresholds[name])}," for name in THRESHOLDS),
+        "  },",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -142,3 +142,65 @@ def test_provisioning_provider_is_a_read_only_folder() -> None:
 def test_dashboards_are_not_editable_in_the_ui(dashboards: list[dict]) -> None:
     assert all(d["editable"] is False for d in dashboards)
     json.dumps(copy.deepcopy(dashboards))  # plain JSON, nothing jsonnet-only left
+
+
+# Panel title -> the site thresholds its colour steps must be (after the base colour), per dashboard.
+SITE_COLOUR_STEPS = {
+    "treasury.jsonnet": {
+        "Reconciled slot age": ["reconciliation_blocked_ticket_seconds", "reconciliation_blocked_page_seconds"],
+    },
+    "overview.jsonnet": {
+        "Ingest lag": ["ingest_lag_medium_seconds", "ingest_lag_high_seconds"],
+        "Transaction failure ratio": ["tx_failure_ratio_medium", "tx_failure_ratio_high"],
+    },
+    "business.jsonnet": {
+        "Since last reconciliation": ["reconciliation_medium_seconds", "reconciliation_high_seconds"],
+        "Since last audit-log entry": ["audit_log_silence_seconds"],
+    },
+}
+
+
+def _compile_with_site_lib(src: Path, lib: str) -> dict:
+    """Compile a dashboard as `make rules` would after rendering ``lib`` as grafana/lib/site.libsonnet."""
+    import _jsonnet
+
+    def imports(base: str, rel: str) -> tuple[str, bytes]:
+        path = (Path(base) / rel).resolve()
+        if path.name == "site.libsonnet":
+            return str(path), lib.encode()
+        return str(path), path.read_bytes()
+
+    return json.loads(_jsonnet.evaluate_file(str(src), import_callback=imports))
+
+
+def _colour_steps(dashboard: dict, title: str) -> list[float]:
+    panel = next(p for p in dashboard["panels"] if p.get("title") == title)
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    return [s["value"] for s in steps[1:]]
+
+
+def test_generated_site_lib_matches_the_site_config() -> None:
+    from bundle import site
+
+    committed = (ROOT / "grafana" / "lib" / "site.libsonnet").read_text()
+    assert committed == site.libsonnet(site.load(ROOT / "bundle" / "site.yml")), "run `make rules`"
+
+
+@pytest.mark.parametrize("source", sorted(SITE_COLOUR_STEPS))
+def test_threshold_colours_follow_the_site_config(tmp_path: Path, source: str) -> None:
+    """The committed dashboards colour at the site's thresholds, and another site's thresholds
+    (every one changed) move the colours with them."""
+    from bundle import site
+
+    default = site.load(ROOT / "bundle" / "site.yml")
+    committed = json.loads((ROOT / "grafana" / "dashboards" / source).with_suffix(".json").read_text())
+    data = yaml.safe_load((ROOT / "bundle" / "site.yml").read_text())
+    data["thresholds"] = {k: float(v) * 2 for k, v in data["thresholds"].items()}
+    data["thresholds"]["reconciliation_agreeing_runs"] = 3
+    other_yml = tmp_path / "site.yml"
+    other_yml.write_text(yaml.safe_dump(data))
+    other = site.load(other_yml)
+    rebuilt = _compile_with_site_lib(ROOT / "grafana" / "dashboards" / source, site.libsonnet(other))
+    for title, names in SITE_COLOUR_STEPS[source].items():
+        assert _colour_steps(committed, title) == [float(default.thresholds[n]) for n in names], title
+        assert _colour_steps(rebuilt, title) == [float(other.thresholds[n]) for n in names], title

@@ -206,7 +206,8 @@ REGRESSION_CASES = {
     ],
     "EscrowBalanceMismatch": [
         "a drained-and-closed escrow with 250k on the books fires",
-        "a drift of exactly the tolerance (100.01 vs 100) is quiet",
+        "USDC: a drift of exactly its tolerance 0.01 is quiet",
+        "a SOL drift over its own tolerance but under the default fires",
     ],
     "EscrowWalletBelowFloor": [
         "a treasury SOL wallet and a treasury token account drained and closed fire at 0"

@@ -1,6 +1,7 @@
 // Business KPIs: paid vs free mix, entry volume, fee revenue, withdrawal volume, KYC tiers,
 // frozen users, and the back-office health figures of the business database.
 local d = import '../lib/dash.libsonnet';
+local site = (import '../lib/site.libsonnet').thresholds;
 local sel = d.sel;
 local t = d.target;
 
@@ -13,7 +14,7 @@ d.dashboard(
   uid='escrow-business',
   title='Escrow / Business KPIs',
   description='Business figures from the platform database (SQL query pack): matches, volumes, fees, withdrawals, users, and back-office health.',
-  version=2,
+  version=3,
   tags=['business'],
   variables=[mintVar],
   panels=[
@@ -53,11 +54,11 @@ d.dashboard(
 
     // Back-office health.
     d.stat('Since last reconciliation', 'Time since the last successful reconciliation run of the books against the chain.', 's',
-           [t('time() - max(' + sel('escrow_business_reconciliation_last_success_timestamp_seconds') + ')')], w=6, steps=[[null, 'green'], [86400, 'red']]),
+           [t('time() - max(' + sel('escrow_business_reconciliation_last_success_timestamp_seconds') + ')')], w=6, steps=[[null, 'green'], [site.reconciliation_medium_seconds, 'orange'], [site.reconciliation_high_seconds, 'red']]),
     d.stat('Audit-log gaps', 'Missing sequence numbers in the audit log. Anything but 0 needs the audit-log-gap runbook.', 'short',
            [t('sum(' + sel('escrow_business_audit_log_missing_entries') + ')')], w=6, steps=[[null, 'green'], [1, 'red']], decimals=0),
     d.stat('Since last audit-log entry', 'Time since the newest audit-log entry was written.', 's',
-           [t('time() - max(' + sel('escrow_business_audit_log_last_entry_timestamp_seconds') + ')')], w=6, steps=[[null, 'green'], [3600, 'orange']]),
+           [t('time() - max(' + sel('escrow_business_audit_log_last_entry_timestamp_seconds') + ')')], w=6, steps=[[null, 'green'], [site.audit_log_silence_seconds, 'orange']]),
     d.stat('Pending withdrawals', 'Withdrawals requested and not yet processed, count.', 'short',
            [t('sum(' + sel('escrow_business_withdrawals_pending', 'mint=~"$mint"') + ')')], w=6, decimals=0),
 

@@ -1,5 +1,6 @@
 // Overview: health at a glance, firing alerts, RPC, escrow vs ledger, headline KPIs.
 local d = import '../lib/dash.libsonnet';
+local site = (import '../lib/site.libsonnet').thresholds;
 local sel = d.sel;
 local t = d.target;
 
@@ -14,7 +15,7 @@ d.dashboard(
   uid='escrow-overview',
   title='Escrow / Overview',
   description='Health at a glance: exporter, collectors, firing alerts, RPC, escrow versus ledger and headline business figures.',
-  version=3,
+  version=4,
   tags=['overview'],
   variables=[programVar, mintVar],
   panels=[
@@ -30,7 +31,7 @@ d.dashboard(
     d.stat('RPC endpoints up', 'Solana RPC endpoints currently healthy (escrow_rpc_up). Zero is an RPC outage.', 'none',
            [t('sum(' + sel('escrow_rpc_up') + ')')], steps=[[null, 'red'], [1, 'green']]),
     d.stat('Ingest lag', 'Worst ingestion lag over the selected programs: now minus the block time of the newest ingested transaction.', 's',
-           [t('max(' + sel('escrow_ingest_lag_seconds', 'program=~"$program"') + ')')], steps=[[null, 'green'], [60, 'orange'], [300, 'red']]),
+           [t('max(' + sel('escrow_ingest_lag_seconds', 'program=~"$program"') + ')')], steps=[[null, 'green'], [site.ingest_lag_medium_seconds, 'orange'], [site.ingest_lag_high_seconds, 'red']]),
 
     // Alerts and RPC.
     d.table('Firing alerts', 'Alerts firing now by name and severity (from the ALERTS series), Watchdog excluded. Empty is good.', 'none',
@@ -60,6 +61,6 @@ d.dashboard(
            [t('sum(' + sel('escrow_business_withdrawals_pending', 'mint=~"$mint"') + ')')], steps=[[null, 'green'], [50, 'orange']], decimals=0),
     d.stat('Transaction failure ratio', 'Share of the program transactions that failed, over the selected range.', 'percentunit',
            [t('sum(increase(' + sel('escrow_transactions_total', 'program=~"$program",status="failed"') + '[$__range])) / sum(increase(' + sel('escrow_transactions_total', 'program=~"$program"') + '[$__range]))')],
-           steps=[[null, 'green'], [0.05, 'orange'], [0.2, 'red']]),
+           steps=[[null, 'green'], [site.tx_failure_ratio_medium, 'orange'], [site.tx_failure_ratio_high, 'red']]),
   ],
 )

@@ -1,5 +1,6 @@
 // Escrow and treasury: balances, outstanding escrow, mismatch, payouts, fees, withdrawals.
 local d = import '../lib/dash.libsonnet';
+local site = (import '../lib/site.libsonnet').thresholds;
 local sel = d.sel;
 local t = d.target;
 
@@ -16,7 +17,7 @@ d.dashboard(
   uid='escrow-treasury',
   title='Escrow / Escrow and treasury',
   description='On-chain balances of the escrow, treasury and fee accounts, exact reconciliation of chain, events and ledger at one slot, payouts, fees and withdrawals.',
-  version=5,
+  version=6,
   tags=['treasury'],
   variables=[programVar, accountVar, mintVar],
   panels=[
@@ -44,13 +45,13 @@ d.dashboard(
     // Exact reconciliation: chain, program events and ledger compared at the same slot (raw base units).
     d.stat('Reconciliation up', 'Whether each view pair (chain vs ledger, chain vs events) was reconciled in the last cycle: 0 means it cannot run; see escrow_reconciliation_blocked for why.', 'none',
            [t('min by (views) (' + sel('escrow_reconciliation_up') + ')', '{{views}}')], w=8, steps=[[null, 'red'], [1, 'green']]),
-    d.stat('Reconciled slot age', 'Seconds since the chain was read at the last reconciled slot, per view pair. Grows while reconciliation cannot run.', 's',
-           [t('max by (views) (' + sel('escrow_reconciliation_slot_age_seconds') + ')', '{{views}}')], w=8, steps=[[null, 'green'], [300, 'orange'], [900, 'red']]),
+    d.stat('Reconciled slot age', 'Seconds since the chain was read at the last reconciled slot, per view pair. Grows while reconciliation cannot run. Orange: EscrowReconciliationBlocked tickets; red: it pages.', 's',
+           [t('max by (views) (' + sel('escrow_reconciliation_slot_age_seconds') + ')', '{{views}}')], w=8, steps=[[null, 'green'], [site.reconciliation_blocked_ticket_seconds, 'orange'], [site.reconciliation_blocked_page_seconds, 'red']]),
     d.stat('Unmatched items', 'Items one view has and the other lacks at the reconciled slot: chain accounts without a ledger row, ledger rows without an account, ledger entries not on chain, on-chain changes without an event. Should be 0.', 'none',
            [t('max by (kind) (' + sel('escrow_reconciliation_unmatched') + ')', '{{kind}}')], w=8, steps=[[null, 'green'], [1, 'red']]),
     d.timeseries('Exact drift by view pair (raw units)', 'Drift at the reconciled slot in raw base units (lamports, token base units): chain_ledger = chain minus the ledger as of the slot; chain_events = the chain change minus what the program events say moved. 0 when the three views agree.', 'none',
                  [t('max by (account, mint, views) (' + sel('escrow_reconciliation_drift_raw', 'account=~"$account",mint=~"$mint"') + ')', '{{account}} {{views}}')]),
-    d.timeseries('Mismatch streak', 'Consecutive reconciliations whose drift exceeded the tolerance, per account and view pair. The mismatch alert pages at 2.', 'none',
+    d.timeseries('Mismatch streak', 'Consecutive reconciliations whose drift exceeded the tolerance, per account and view pair. The mismatch alert pages at ' + site.reconciliation_agreeing_runs + '.', 'none',
                  [t('max by (account, views) (' + sel('escrow_reconciliation_mismatch_streak', 'account=~"$account"') + ')', '{{account}} {{views}}')]),
 
     d.timeseries('Open pots (program accounts)', 'Sums of numeric fields over the program accounts, e.g. the pots of open matches, read with getProgramAccounts.', 'short',
