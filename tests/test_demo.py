@@ -181,14 +181,19 @@ def test_every_target_is_up_and_the_health_probes_succeed(demo: Demo) -> None:
     assert {t["labels"]["job"] for t in targets} == repo_jobs
     # Nothing on the demo serves the application's /health, /livez, /readyz: the probes check
     # the exporter's and the simulator's health endpoints instead.
-    probes = eventually(lambda: query(demo, "probe_success")[1], 30, "no probe_success series")
-    by_target = {p["metric"]["instance"]: p["value"][1] for p in probes}
     exporter = f"http://127.0.0.1:{demo.ports['EXPORTER']}"
-    assert by_target == {
+    expected = {
         f"{exporter}/-/healthy": "1",
         f"{exporter}/-/ready": "1",
         f"http://127.0.0.1:{demo.ports['SIMULATOR']}/-/healthy": "1",
     }
+
+    def by_target() -> dict[str, str]:
+        return {p["metric"]["instance"]: p["value"][1] for p in query(demo, "probe_success")[1]}
+
+    # Ready once every collector finished a first cycle: the reconciliation's first one waits for
+    # ingestion to pass the slot it read and for the ledger to settle (tens of seconds).
+    eventually(lambda: by_target() == expected, 90, lambda: f"probes: {by_target()} != {expected}")
 
 
 def test_prometheus_sees_alertmanager_and_alerts_reach_the_receivers(demo: Demo) -> None:
