@@ -15,7 +15,7 @@ run: setup
 
 ## Everything CI checks: lint, types, unit, integration and end-to-end tests.
 test: setup lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider tests
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 tests
 
 lint:
 	$(BIN)/ruff check exporter devchain grafana bundle tests bench scripts

@@ -11,8 +11,10 @@ import pytest
 
 from bench.soak import soak
 
+# In `make drills`, beside the other long checks: a minute of traffic plus two servers' start-up
+# would take 90 s of `make test`'s 15-minute budget for a check of the soak tool itself.
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.drill,
     pytest.mark.skipif(
         not (shutil.which("prometheus") and shutil.which("prometheus-alertmanager")),
         reason="prometheus/alertmanager not installed (make setup)",

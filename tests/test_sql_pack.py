@@ -102,6 +102,17 @@ EXPECTED: dict[str, dict[tuple[tuple[str, str], ...], float]] = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _fresh_now() -> None:
+    """The demo rows are timed relative to NOW, and some queries look back 15 minutes. pytest
+    imports every module before the first test runs, so a NOW taken at import can be many minutes
+    old by the time these tests run in the full suite: take it when each test starts."""
+    global NOW
+    NOW = time.time()
+    EXPECTED["escrow_business_reconciliation_last_success_timestamp_seconds"] = {(): NOW - 300}
+    EXPECTED["escrow_business_audit_log_last_entry_timestamp_seconds"] = {(): NOW - 10}
+
+
 def migrate(*args: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "exporter.sql.migrate", *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
