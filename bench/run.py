@@ -228,7 +228,7 @@ def rss_rows(raw: dict[str, Any]) -> Rows:
 def soak_rows(raw: dict[str, Any]) -> Rows:
     m = f"{raw['minutes']:g} min"
     verdict = "passed" if raw["passed"] else "FAILED"
-    note = f"{verdict}; full soak: make soak (60 min, no-page check); limit 5% growth after warm-up"
+    note = f"{verdict}; full soak: make soak (60 min, no-page check); limit 5% growth after warm-up (open fds: or at most 2 more)"
     return [
         Row(
             "soak",
