@@ -58,6 +58,19 @@ SQL_UP = f'escrow_sql_up{{{J},database="business"}}'
 WEBHOOK = f'escrow_business_payment_webhook_latency_seconds{{{J},provider="stripe"}}'
 WEBHOOK_UP = f'escrow_sql_query_up{{{J},query="payment_webhook_latency"}}'
 AUDIT_TS = f"escrow_business_audit_log_last_entry_timestamp_seconds{{{J}}}"
+# Exact reconciliation (issue 12), per view pair, of one escrow.
+VIEWS = ("chain_ledger", "chain_events")
+SLOT_AGE = f'escrow_reconciliation_slot_age_seconds{{{J},views="%s"}}'
+DRIFT = f'escrow_reconciliation_drift_raw{{{J},account="escrow_usdc",mint="{USDC}",views="%s"}}'
+STREAK = f'escrow_reconciliation_mismatch_streak{{{J},account="escrow_usdc",mint="{USDC}",views="%s"}}'
+UNMATCHED = f'escrow_reconciliation_unmatched{{{J},kind="%s"}}'
+UNMATCHED_KINDS = (
+    "chain_account_without_ledger_row",
+    "ledger_row_without_chain_account",
+    "ledger_entry_not_on_chain",
+    "chain_change_without_event",
+)
+BUSY_MINUTE = SCRAPE_FAILURE.stop + 15  # at a checkpoint: the books trail the chain once (streak 1)
 AUDIT_GAP = f"escrow_business_audit_log_missing_entries{{{J}}}"
 DECODE = f'escrow_event_decode_errors_total{{{J},program="paid_match",reason="unknown_discriminator"}}'
 TRUNCATED = f'escrow_logs_truncated_total{{{J},program="paid_match"}}'
@@ -94,6 +107,35 @@ def _withdrawals(t: int) -> float:
 
 def _paused_rejections(t: int) -> float:
     return 30 * (min(t, PAUSED.stop) - PAUSED.start) if t > PAUSED.start else 0
+
+
+def _slot_age(views: str) -> Callable[[int], float]:
+    """Reconciled every 30 s, except while a view cannot be read: ingestion behind the slot during
+    the first deployment's backfill, the chain during the RPC failover and, for the ledger pair,
+    the database restart. The age then grows, short of the ticket threshold."""
+    blocked = [range(0, BACKFILL + 2), RPC_FAILOVER, *([DB_RESTART] if views == "chain_ledger" else [])]
+
+    def age(t: int) -> float:
+        return next((30 + 60 * (t - r.start) for r in blocked if t in r), 30)
+
+    return age
+
+
+def _at_busy_minute(value: float) -> Callable[[int], float]:
+    return lambda t: value if t == BUSY_MINUTE else 0
+
+
+def _reconciliation() -> dict[str, str]:
+    out = {}
+    for views in VIEWS:
+        # chain_ledger: one run at BUSY_MINUTE disagrees by 5 (streak 1), the next agrees again.
+        drift, streak = (5, 1) if views == "chain_ledger" else (0, 0)
+        out[SLOT_AGE % views] = exporter_series(_slot_age(views))
+        out[DRIFT % views] = exporter_series(_at_busy_minute(drift))
+        out[STREAK % views] = exporter_series(_at_busy_minute(streak))
+    for kind in UNMATCHED_KINDS:
+        out[UNMATCHED % kind] = exporter_series(lambda t: 0)
+    return out
 
 
 def series() -> dict[str, str]:
@@ -141,6 +183,7 @@ def series() -> dict[str, str]:
         WEBHOOK_UP: exporter_series(lambda t: 0 if t in DB_RESTART else 1),
         AUDIT_TS: exporter_series(lambda t: t * 60 - 60),
         AUDIT_GAP: exporter_series(lambda t: 0),
+        **_reconciliation(),
     }
     return s
 
