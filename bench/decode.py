@@ -70,7 +70,7 @@ def bench_idl(path: Path, transactions: int = TRANSACTIONS, repeats: int = REPEA
     if not enc.program_id:
         enc.program_id = "11111111111111111111111111111111"
     dec = EventDecoder(load_idl(path), enc.program_id)
-    result: dict[str, Any] = {"event_types": len(enc.events)}
+    result: dict[str, Any] = {"event_types": len(enc.events), "transactions": transactions, "repeats": repeats}
     for form in ("log", "cpi"):
         txs, events = corpus(enc, cpi=form == "cpi", transactions=transactions)
         decoded = sum(len(dec.decode_transaction(tx).events) for tx in txs)

@@ -57,6 +57,10 @@ def decode_rows(raw: dict[str, Any]) -> Rows:
     rows = []
     for idl, r in raw["decode"].items():
         base = r.get("baseline_log_events_per_s")
+        corpus = (
+            f"{r.get('transactions', '?')} seeded transactions of {r['event_types']} event types, "
+            f"one core, best of {r.get('repeats', '?')} rounds"
+        )
         rows.append(
             Row(
                 "decode",
@@ -66,7 +70,10 @@ def decode_rows(raw: dict[str, Any]) -> Rows:
                 base,
                 "solana-anchor-events (Rust, PyPI)",
                 "higher",
-                "" if base is not None else "baseline not installed or cannot read this IDL (legacy format)",
+                f"{corpus}; ours from the transaction (log lines, base64, invoke stack), the baseline "
+                "parses the same log lines through its Python binding"
+                if base is not None
+                else "baseline not installed or cannot read this IDL (legacy format)",
             )
         )
         rows.append(
@@ -78,6 +85,7 @@ def decode_rows(raw: dict[str, Any]) -> Rows:
                 None,
                 "none: the baselines read log lines only",
                 "higher",
+                f"{corpus}; events in inner instructions (base58 data), as emit_cpi! leaves them",
             )
         )
     rows += chosen_rows("decode", raw.get("rows", []))
@@ -118,7 +126,9 @@ def balances_rows(raw: dict[str, Any]) -> Rows:
             raw["baseline_rpc_calls_per_cycle"],
             base,
             "lower",
-            f"{raw['missing_accounts']:,} of the accounts do not exist; both report them missing",
+            f"{raw['missing_accounts']:,} of the accounts do not exist; both report them missing. A "
+            "getMultipleAccounts of up to 100 accounts counts as one call, as providers meter by method "
+            "call; a plan that bills per account returned would count every account for both",
         ),
         Row(
             "balances",
@@ -128,6 +138,8 @@ def balances_rows(raw: dict[str, Any]) -> Rows:
             raw["baseline_seconds_per_cycle"],
             base,
             "lower",
+            "loopback, no rate limit: a remote provider adds its round trip to every call (ours "
+            f"{raw['ours_rpc_calls_per_cycle']:,} calls a cycle, the baseline {raw['baseline_rpc_calls_per_cycle']:,})",
         ),
         Row(
             "balances",
@@ -155,6 +167,9 @@ def scrape_rows(raw: dict[str, Any]) -> Rows:
                 r["baseline_http_seconds"],
                 "prometheus_client start_http_server (generate_latest)",
                 "lower",
+                f"loopback, one client, {r['body_bytes'] / 2**20:.1f} MiB of text; ours serves bytes rendered "
+                f"once per collector change ({r['ours_render_seconds']:.2f} s in a worker thread, not in the "
+                "scrape), the baseline renders at each scrape",
             ),
             Row(
                 "scrape",
