@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.decode import FIXTURE_IDLS, REPEATS, ROOT, corpus
-from tests.anchor_encoder import AnchorEncoder
+from tests.support.anchor_encoder import AnchorEncoder
 
 VENV = ROOT / "var" / "bench" / "anchorpy-venv"
 VENV_PYTHON = VENV / "bin" / "python"

@@ -35,7 +35,7 @@ from exporter.config.model import AccountConfig, BalancesConfig, EndpointConfig,
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from exporter.solana import LAMPORTS_PER_SOL, MINT_LEN, TOKEN_ACCOUNT_LEN
-from tests.devchain_proc import Devchain
+from tests.support.devchain_proc import Devchain
 
 ACCOUNTS = 10_000
 SMOKE_ACCOUNTS = 200  # run(smoke=True): the make-test smoke run

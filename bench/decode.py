@@ -1,7 +1,7 @@
 """Decode throughput (events/s) per IDL on a fixed, seeded corpus of transactions.
 
 For each fixture IDL (../shared/fixtures/idls) and the reference program (idls/paid_match.json),
-builds transactions carrying random values of every event type (tests/anchor_encoder.py),
+builds transactions carrying random values of every event type (tests/support/anchor_encoder.py),
 emitted with ``emit!`` (log lines) and, separately, with ``emit_cpi!`` (inner instructions),
 and times ``EventDecoder.decode_transaction`` over them.  If the ``solana-anchor-events``
 package (Rust, log form only, 0.30+ IDLs only) is installed, it is timed on the same log
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from exporter.anchor import EventDecoder, load_idl
-from tests.anchor_encoder import AnchorEncoder, emit_cpi_tx, emit_log_tx
+from tests.support.anchor_encoder import AnchorEncoder, emit_cpi_tx, emit_log_tx
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_IDLS = ROOT.parent / "shared" / "fixtures" / "idls"
@@ -70,7 +70,11 @@ def bench_idl(path: Path, transactions: int = TRANSACTIONS, repeats: int = REPEA
     if not enc.program_id:
         enc.program_id = "11111111111111111111111111111111"
     dec = EventDecoder(load_idl(path), enc.program_id)
-    result: dict[str, Any] = {"event_types": len(enc.events), "transactions": transactions, "repeats": repeats}
+    result: dict[str, Any] = {
+        "event_types": len(enc.events),
+        "transactions": transactions,
+        "repeats": repeats,
+    }
     for form in ("log", "cpi"):
         txs, events = corpus(enc, cpi=form == "cpi", transactions=transactions)
         decoded = sum(len(dec.decode_transaction(tx).events) for tx in txs)

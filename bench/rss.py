@@ -22,8 +22,8 @@ import yaml
 
 from bench.balances import account_configs
 from bench.scrape import make_db
-from tests.devchain_proc import Devchain
-from tests.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.devchain_proc import Devchain
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
 
 ACCOUNTS = 10_000
 SERIES = 100_000

@@ -48,7 +48,7 @@ from exporter.config.model import Config
 from exporter.http import add_routes
 from exporter.keys import REGISTRY, SCHEDULER
 from exporter.scheduler import Scheduler
-from tests.util import free_port
+from tests.support.util import free_port
 
 SIZES = (10_000, 100_000)
 MINTS = (

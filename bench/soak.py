@@ -9,7 +9,7 @@ the last window; growth of 5% or more in either fails the soak (exit 1).
 
 No page on a healthy run (``--alerts``, on by default from the command line): a real Prometheus
 scrapes the exporter with the bundle's rules (``prometheus/rules``) and routes to a real
-Alertmanager with the bundle's config (``tests/prom_stack.py``, receivers on loopback). At the end
+Alertmanager with the bundle's config (``tests/support/prom_stack.py``, receivers on loopback). At the end
 only Watchdog may be firing and no PagerDuty notification may have been sent, else the soak fails.
 
     python -m bench.soak --minutes 60    # make soak: an hour, alerts checked
@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from bundle.site import load as load_site
-from tests.devchain_proc import Devchain
-from tests.exporter_proc import ExporterProcess
-from tests.prom_stack import PromStack
-from tests.receivers import Receivers
-from tests.util import ROOT
+from tests.support.devchain_proc import Devchain
+from tests.support.exporter_proc import ExporterProcess
+from tests.support.prom_stack import PromStack
+from tests.support.receivers import Receivers
+from tests.support.util import ROOT
 
 MAX_GROWTH = 0.05
 SCRAPE_SECONDS = 5.0

@@ -8,7 +8,7 @@ carry their secret, so they are rendered into a deployed copy at install time an
         --discord-webhook-url-file /etc/alertmanager/secrets/discord_webhook_url \\
         [--deadmans-url-file /etc/alertmanager/secrets/deadmans_switch_url]
 
-``for_test`` points every receiver at local loopback receivers (tests/receivers.py) with short
+``for_test`` points every receiver at local loopback receivers (tests/support/receivers.py) with short
 timings, keeping the real routes, inhibitions and templates under test.
 """
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bundle import amconfig
-from tests.util import ROOT
+from tests.support.util import ROOT
 
 AM = ROOT / "alertmanager"
 

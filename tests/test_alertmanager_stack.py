@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.prom_stack import PromStack
-from tests.receivers import Message, Receivers
+from tests.support.prom_stack import PromStack
+from tests.support.receivers import Message, Receivers
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("prometheus") and shutil.which("prometheus-alertmanager")),

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.anchor_encoder import AnchorEncoder, emit_cpi_tx, emit_log_tx
-from tests.util import FIXTURE_IDLS, ROOT
+from tests.support.anchor_encoder import AnchorEncoder, emit_cpi_tx, emit_log_tx
+from tests.support.util import FIXTURE_IDLS, ROOT
 
 
 def decode(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -154,7 +154,7 @@ def test_bad_input_exits_2_with_one_line(
 
 def test_wired_into_escrow_exporter(tmp_path: Path) -> None:
     """The same contract through the installed ``escrow-exporter decode`` entry point."""
-    from tests.util import cli
+    from tests.support.util import cli
 
     idl_path = _fixture("raydium_cp_swap.json")
     enc = AnchorEncoder(json.loads(idl_path.read_text()))
@@ -176,7 +176,7 @@ def test_wired_into_escrow_exporter(tmp_path: Path) -> None:
 @pytest.mark.parametrize("program_id", ["xyz", "Othr111111111111111111111111111111111111111", ""])
 def test_mistyped_program_id_is_a_usage_error(tmp_path: Path, program_id: str) -> None:
     """A typo matched nothing and printed nothing with exit 0, indistinguishable from no events."""
-    from tests.util import cli
+    from tests.support.util import cli
 
     idl_path = _fixture("raydium_cp_swap.json")
     enc = AnchorEncoder(json.loads(idl_path.read_text()))

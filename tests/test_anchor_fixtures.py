@@ -1,6 +1,6 @@
 """Round trip every event and account type of the real fixture IDLs and of the reference program.
 
-Random values are encoded by tests/anchor_encoder.py and decoded by the project, both as
+Random values are encoded by tests/support/anchor_encoder.py and decoded by the project, both as
 ``Program data:`` log lines (emit!) and as emit_cpi! inner instructions.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from exporter.anchor import DecodedEvent, EventDecoder, load_idl
-from tests.anchor_encoder import AnchorEncoder, b58encode, emit_cpi_tx, emit_log_tx
-from tests.util import FIXTURE_IDLS, ROOT
+from tests.support.anchor_encoder import AnchorEncoder, b58encode, emit_cpi_tx, emit_log_tx
+from tests.support.util import FIXTURE_IDLS, ROOT
 
 FIXTURES = ["alpha_vault.json", "jup_lock_locker.json", "raydium_cp_swap.json"]
 PAID_MATCH = ROOT / "idls" / "paid_match.json"

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporter.anchor import EMIT_CPI_TAG, EventDecoder, TxDecodeResult, load_idl, parse_idl
-from tests.anchor_encoder import (
+from tests.support.anchor_encoder import (
     AnchorEncoder,
     b58encode,
     emit_cpi_tx,
@@ -19,8 +19,8 @@ from tests.anchor_encoder import (
     log_data_line,
     transaction,
 )
+from tests.support.util import ROOT
 from tests.test_anchor_types import KITCHEN
-from tests.util import ROOT
 
 OTHER = "Othr111111111111111111111111111111111111111"
 OUTER = "Outer11111111111111111111111111111111111111"

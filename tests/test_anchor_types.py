@@ -1,6 +1,6 @@
 """Every IDL type the decoder supports, on synthetic IDLs (new and legacy spec).
 
-Round trips use tests/anchor_encoder.py (an independent encoder); a few hand-built byte
+Round trips use tests/support/anchor_encoder.py (an independent encoder); a few hand-built byte
 strings pin the exact rendering and layout rules.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from solders.pubkey import Pubkey
 
 from exporter.anchor import DecodeError, EventDecoder, IdlError, parse_idl
-from tests.anchor_encoder import AnchorEncoder
+from tests.support.anchor_encoder import AnchorEncoder
 
 PK = str(Pubkey.from_bytes(bytes(range(32))))
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from solders.keypair import Keypair
 
-from tests.devchain_proc import Devchain
-from tests.exporter_proc import ExporterProcess, sample, wait_until
-from tests.util import ROOT
+from tests.support.devchain_proc import Devchain
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.util import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.util import cli, free_port
+from tests.support.util import cli, free_port
 
 CONFIG = """\
 solana:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.exporter_proc import wait_until
-from tests.util import ROOT, cli, free_port, stop_process, wait_http
+from tests.support.exporter_proc import wait_until
+from tests.support.util import ROOT, cli, free_port, stop_process, wait_http
 
 SECRETS = {"GRAFANA_ADMIN_PASSWORD": "test-admin-pw", "POSTGRES_PASSWORD": "test-pg-pw"}
 EXPECTED_SERVICES = {"exporter", "simulator", "postgres", "prometheus", "alertmanager", "grafana", "blackbox"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from exporter.config import ConfigError, load_config
-from tests.util import cli
+from tests.support.util import cli
 
 GOOD = """\
 solana:

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporter.config import Config, ConfigError, load_config
-from tests.util import ROOT
+from tests.support.util import ROOT
 
 SECRET = "SECRETAPIKEY123"
 IDL = ROOT / "idls" / "paid_match.json"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from exporter.config import load_config
-from tests.util import FIXTURE_IDLS, ROOT, cli, config_problems, write_dedented
+from tests.support.util import FIXTURE_IDLS, ROOT, cli, config_problems, write_dedented
 
 IDL = ROOT / "idls" / "paid_match.json"
 HEAD = 'solana:\n  endpoints: [{name: a, url: "http://127.0.0.1:1"}]\n'

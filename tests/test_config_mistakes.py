@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from exporter.config import load_config
-from tests.devchain_proc import Devchain
-from tests.exporter_proc import ExporterProcess, sample, wait_until
-from tests.util import ROOT, cli, config_problems, write_dedented
+from tests.support.devchain_proc import Devchain
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.util import ROOT, cli, config_problems, write_dedented
 
 IDL = ROOT / "idls" / "paid_match.json"
 HEAD = 'solana:\n  endpoints: [{name: a, url: "http://127.0.0.1:1"}]\n'

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.devchain_proc import Devchain
-from tests.exporter_proc import wait_until
-from tests.util import ROOT, cli, free_port
+from tests.support.devchain_proc import Devchain
+from tests.support.exporter_proc import wait_until
+from tests.support.util import ROOT, cli, free_port
 
 IDL = ROOT / "idls" / "paid_match.json"
 PROGRAM = json.loads(IDL.read_text())["address"]

@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from grafana.queries import allowed_empty, iter_panel_queries, iter_variable_queries, load_dashboards
-from tests.util import ROOT, free_port
+from tests.support.util import ROOT, free_port
 
 T = TypeVar("T")
 DEMO = ROOT / "scripts" / "demo.sh"

@@ -29,7 +29,7 @@ from devchain.chain import Chain
 from devchain.events import BusinessEvent
 from devchain.program import IDL, IDL_PATH, PROGRAM_ID, PYUSD_MINT, USDC_MINT, WATCHED, idl_json
 from devchain.server import DevchainServer
-from tests.util import ROOT, free_port, wait_http
+from tests.support.util import ROOT, free_port, wait_http
 
 GENESIS = 1_700_000_000
 EVENT_IX_TAG = bytes.fromhex("e445a52e51cb9a1d")
@@ -539,7 +539,7 @@ def test_history_never_holds_one_signature_twice() -> None:
 
 def devchain_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """``escrow-exporter devchain`` that must fail at start; a start that hangs fails the test."""
-    from tests.util import cli
+    from tests.support.util import cli
 
     return cli("devchain", *args, timeout=30)
 

@@ -39,8 +39,9 @@ from exporter.config.model import EndpointConfig
 from exporter.rpc.endpoint import Endpoint
 from exporter.rpc.errors import RpcMalformed
 from exporter.rpc.metrics import RpcMetrics
-from tests.exporter_proc import ExporterProcess, exporter_argv, sample, wait_until
-from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.exporter_proc import ExporterProcess, exporter_argv, sample, wait_until
+from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.util import ROOT, free_port, stop_process
 from tests.test_ingest_support import (
     PROGRAM,
     ThreadDevchain,
@@ -50,7 +51,6 @@ from tests.test_ingest_support import (
     parse_metrics,
     program_yaml,
 )
-from tests.util import ROOT, free_port, stop_process
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
 from tests.test_drills import (
     INGEST,
     CountingDevchain,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
 from tests.test_drills import (
     CORRUPTIONS,
     CountingDevchain,

@@ -6,7 +6,7 @@ One stack for the module; the cases run in file order, each fault injected after
 one is cleared and resolved: a healthy run pages nobody, then an RPC outage, an escrow drain and
 an audit-log gap each reach the right tier with a message an on-call engineer can act on, and a
 withdrawal burst on the fresh deployment (no baseline) pages nobody. The burst and the gap cannot
-be undone on chain, so they come last. ``for:`` durations are time-compressed (tests/stack.py), keeping their order.
+be undone on chain, so they come last. ``for:`` durations are time-compressed (tests/support/stack.py), keeping their order.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from bundle.config import ALERTS
-from tests.receivers import Message
-from tests.stack import EXAMPLES, PD_HIGH_URGENCY, E2EStack
-from tests.util import ROOT
+from tests.support.receivers import Message
+from tests.support.stack import EXAMPLES, PD_HIGH_URGENCY, E2EStack
+from tests.support.util import ROOT
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("prometheus") and shutil.which("prometheus-alertmanager")),

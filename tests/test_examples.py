@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from tests.util import ROOT, cli
+from tests.support.util import ROOT, cli
 
 
 def test_example_config_is_valid() -> None:

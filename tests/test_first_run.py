@@ -10,8 +10,8 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
-from tests.exporter_proc import ExporterProcess, sample, wait_until
-from tests.util import ROOT, cli, free_port, wait_http
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.util import ROOT, cli, free_port, wait_http
 
 
 def _run_sh_copy(tmp: Path) -> Path:

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
-from tests.devchain_proc import Devchain
-from tests.exporter_proc import ExporterProcess, wait_until
-from tests.stack import example_config
-from tests.util import ROOT
+from tests.support.devchain_proc import Devchain
+from tests.support.exporter_proc import ExporterProcess, wait_until
+from tests.support.stack import example_config
+from tests.support.util import ROOT
 
 DOC = ROOT / "docs" / "metrics.md"
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from grafana import build, queries
-from tests.util import ROOT
+from tests.support.util import ROOT
 
 #: uid per source file. Links and bookmarks rely on these: never change one.
 PINNED_UIDS = {
@@ -147,7 +147,10 @@ def test_dashboards_are_not_editable_in_the_ui(dashboards: list[dict]) -> None:
 # Panel title -> the site thresholds its colour steps must be (after the base colour), per dashboard.
 SITE_COLOUR_STEPS = {
     "treasury.jsonnet": {
-        "Reconciled slot age": ["reconciliation_blocked_ticket_seconds", "reconciliation_blocked_page_seconds"],
+        "Reconciled slot age": [
+            "reconciliation_blocked_ticket_seconds",
+            "reconciliation_blocked_page_seconds",
+        ],
     },
     "overview.jsonnet": {
         "Ingest lag": ["ingest_lag_medium_seconds", "ingest_lag_high_seconds"],

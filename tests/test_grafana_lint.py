@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from grafana import lint, promql, queries
-from tests.util import free_port, wait_http
+from tests.support.util import free_port, wait_http
 
 DASHBOARDS = queries.load_dashboards()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from tests.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
 
 CONFIG = """\
 solana:

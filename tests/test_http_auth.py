@@ -19,9 +19,9 @@ from prometheus_client import CollectorRegistry
 from exporter.auth import AuthMetrics, BasicAuth, Verdict, client_key
 from exporter.http import add_routes
 from exporter.keys import AUTH, REGISTRY
-from tests.exporter_proc import sample, wait_until
+from tests.support.exporter_proc import sample, wait_until
+from tests.support.util import free_port
 from tests.test_http import get
-from tests.util import free_port
 
 HASH = bcrypt.hashpw(b"hunter2", bcrypt.gensalt(4)).decode()
 

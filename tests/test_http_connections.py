@@ -18,7 +18,7 @@ from aiohttp import web
 from exporter.cli import bind_listeners, main
 from exporter.logs import RateLimitFilter
 from exporter.webserver import Connections, Limits
-from tests.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
 
 CONFIG = """\
 solana:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
 from tests.test_http import get
 
 CONFIG = """\

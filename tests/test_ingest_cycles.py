@@ -21,6 +21,7 @@ from exporter.ingest.state import Cursor
 from exporter.ingest.totals import Totals
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
+from tests.support.util import free_port
 from tests.test_ingest_support import (
     PROGRAM,
     ThreadDevchain,
@@ -31,7 +32,6 @@ from tests.test_ingest_support import (
     program_yaml,
     write_config,
 )
-from tests.util import free_port
 
 
 @pytest.fixture(scope="module")

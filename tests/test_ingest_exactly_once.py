@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.exporter_proc import sample, wait_until
+from tests.support.exporter_proc import sample, wait_until
 from tests.test_ingest_support import (
     PROGRAM,
     ThreadDevchain,

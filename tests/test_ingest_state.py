@@ -22,7 +22,8 @@ from exporter.config import load_config
 from exporter.ingest.state import Cursor, ProgramState, StateError, StateStore
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
-from tests.exporter_proc import ExporterProcess, exporter_argv
+from tests.support.exporter_proc import ExporterProcess, exporter_argv
+from tests.support.util import free_port
 from tests.test_ingest_cycles import ingest, scrape
 from tests.test_ingest_support import (
     ThreadDevchain,
@@ -32,7 +33,6 @@ from tests.test_ingest_support import (
     program_yaml,
     write_config,
 )
-from tests.util import free_port
 
 PROGRAM_ID = "Escrow1111111111111111111111111111111111111"
 

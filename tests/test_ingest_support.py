@@ -17,8 +17,8 @@ from aiohttp import web
 from devchain.chain import Chain
 from devchain.program import IDL_PATH, MINT_DECIMALS, NATIVE_MINT, PYUSD_MINT, USDC_MINT
 from devchain.server import DevchainServer
-from tests.devchain_proc import DevchainClient
-from tests.util import free_port
+from tests.support.devchain_proc import DevchainClient
+from tests.support.util import free_port
 
 PROGRAM = "paid_match"
 SOL = str(NATIVE_MINT)
@@ -198,7 +198,7 @@ def diff_totals(expected: dict[str, float], observed: dict[str, float]) -> list[
 
 
 def start_exporter(config: Path, log: Path) -> Any:
-    """An ``escrow-exporter run`` subprocess (tests.exporter_proc.ExporterProcess)."""
-    from tests.exporter_proc import ExporterProcess
+    """An ``escrow-exporter run`` subprocess (tests.support.exporter_proc.ExporterProcess)."""
+    from tests.support.exporter_proc import ExporterProcess
 
     return ExporterProcess(config, log=log)

@@ -22,7 +22,7 @@ import yaml
 
 from bundle import prometheusrule
 from exporter.config import load_config
-from tests.util import ROOT
+from tests.support.util import ROOT
 
 K8S = ROOT / "deploy" / "kubernetes"
 SECRETS_DIR = "/etc/escrow-exporter/secrets"
@@ -363,9 +363,9 @@ def test_the_exporters_endpoint_label_survives_the_servicemonitor(tmp_path: Path
     from servicemonitor.yaml: its target labels (endpoint = the port name, namespace, service,
     pod, container, job = the Service name) and honor_labels from `honorLabels`. The RPC series
     must keep the exporter's endpoint label (the provider's name), not become exported_endpoint."""
-    from tests.devchain_proc import Devchain
-    from tests.exporter_proc import ExporterProcess, wait_until
-    from tests.util import free_port, stop_process, wait_http
+    from tests.support.devchain_proc import Devchain
+    from tests.support.exporter_proc import ExporterProcess, wait_until
+    from tests.support.util import free_port, stop_process, wait_http
 
     d = docs()
     sm_endpoint = d["ServiceMonitor"]["spec"]["endpoints"][0]

@@ -7,7 +7,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-from tests.util import ROOT
+from tests.support.util import ROOT
 
 EXPORTER = ROOT / "exporter"
 

@@ -21,7 +21,7 @@ from exporter.config import load_config
 from exporter.config.model import Config
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
-from tests.stack import example_config
+from tests.support.stack import example_config
 
 
 async def _build(config: Config) -> tuple[IngestCollector, ProgramAccountsCollector]:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.devchain_proc import Devchain
-from tests.exporter_proc import ExporterProcess, sample, wait_until
-from tests.stack import example_config
+from tests.support.devchain_proc import Devchain
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.stack import example_config
 
 #: Seconds: compressed, but the ledger still settles longer than its worst write delay (5 s).
 INTERVAL = 2.0

@@ -15,8 +15,8 @@ from exporter.config.sql import DatabaseConfig
 from exporter.reconcile.ledger import parse_ledger
 from exporter.sql.database import open_database
 from exporter.sql.migrate import apply_sqlite
-from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
-from tests.util import ROOT
+from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.util import ROOT
 
 USDC = "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS"
 NOW = time.time()

@@ -19,7 +19,7 @@ from exporter.reconcile.chain import ChainSnapshot
 from exporter.reconcile.flows import FLOW, FlowTracker, net_flows
 from exporter.reconcile.ledger import parse_ledger, to_raw
 from exporter.sql.database import QueryResult
-from tests.util import ROOT, config_problems
+from tests.support.util import ROOT, config_problems
 
 USDC = "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS"
 SOL_NATIVE = "So11111111111111111111111111111111111111112"

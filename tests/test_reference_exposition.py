@@ -29,10 +29,10 @@ from aiohttp import web
 from devchain.chain import Chain
 from devchain.ledger import attach
 from devchain.server import DevchainServer
-from tests.devchain_proc import DevchainClient
-from tests.exporter_proc import ExporterProcess, sample, wait_until
-from tests.stack import example_config
-from tests.util import free_port
+from tests.support.devchain_proc import DevchainClient
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.stack import example_config
+from tests.support.util import free_port
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "reference_exposition.txt"
 SEED = 7

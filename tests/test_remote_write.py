@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.util import free_port, stop_process, wait_http
+from tests.support.util import free_port, stop_process, wait_http
 
 pytestmark = pytest.mark.skipif(
     shutil.which("victoria-metrics") is None or shutil.which("prometheus") is None,

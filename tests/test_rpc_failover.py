@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.devchain_proc import Devchain
-from tests.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.devchain_proc import Devchain
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
 from tests.test_ingest_support import parse_metrics
 
 CONFIG = """\

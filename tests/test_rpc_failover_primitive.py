@@ -15,7 +15,7 @@ from exporter.rpc.endpoint import Endpoint
 from exporter.rpc.errors import NoHealthyEndpoint, RpcNodeError, RpcTimeout
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
-from tests.util import free_port
+from tests.support.util import free_port
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from exporter.rpc.errors import RpcError, RpcMalformed
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from exporter.rpc.redact import Redactor
-from tests.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.util import cli, free_port
 from tests.test_ingest_cycles import ingest
 from tests.test_ingest_support import (
     ThreadDevchain,
@@ -36,7 +37,6 @@ from tests.test_ingest_support import (
     program_yaml,
     write_config,
 )
-from tests.util import cli, free_port
 
 
 @pytest.fixture(scope="module")

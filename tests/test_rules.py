@@ -16,7 +16,7 @@ from bundle.cases import CASES
 from bundle.config import ALERTS, SITE, TIERS, alert_by_name, fill
 from bundle.render import all_files
 from exporter.ingest.totals import CU_BUCKETS, bucket_label
-from tests.util import ROOT
+from tests.support.util import ROOT
 
 PROM = ROOT / "prometheus"
 RUNBOOKS = ROOT / "docs" / "runbooks"

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from devchain.program import PROGRAM_ID
-from tests.exporter_proc import ExporterProcess, wait_until
+from tests.support.exporter_proc import ExporterProcess, wait_until
+from tests.support.util import cli
 from tests.test_ingest_support import (
     ThreadDevchain,
     diff_totals,
@@ -24,7 +25,6 @@ from tests.test_ingest_support import (
     program_yaml,
     write_config,
 )
-from tests.util import cli
 
 ACCOUNTS = {
     "escrow_sol": ("sol", ["str:escrow_sol"]),

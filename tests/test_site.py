@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from bundle import site
-from tests.util import ROOT
+from tests.support.util import ROOT
 
 SITE_YML = ROOT / "bundle" / "site.yml"
 

@@ -34,8 +34,8 @@ from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from exporter.scheduler import Scheduler, _Bridge
 from exporter.snapshot import TEXT
-from tests.devchain_proc import Devchain
-from tests.stack import example_config
+from tests.support.devchain_proc import Devchain
+from tests.support.stack import example_config
 
 Samples = set[tuple[str, tuple[tuple[str, str], ...], float]]
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"

@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.collectors.sql import SqlQueryCollector, build_sql_collectors
 from exporter.config.model import Config
 from exporter.scheduler import Scheduler
-from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
 
 SOLANA = {"endpoints": [{"name": "local", "url": "http://127.0.0.1:1"}]}
 Scrape = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from exporter.config import ConfigError, load_config
-from tests.util import ROOT
+from tests.support.util import ROOT
 
 HEAD = """solana:
   endpoints:

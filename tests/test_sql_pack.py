@@ -19,8 +19,8 @@ from exporter.collectors.sql import build_sql_collectors
 from exporter.config.model import Config
 from exporter.scheduler import Scheduler
 from exporter.sql.migrate import apply_sqlite, migrations
-from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
-from tests.util import ROOT
+from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.util import ROOT
 
 PACK = ROOT / "schema" / "queries.yml"
 USDC = "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS"

@@ -14,7 +14,7 @@ import pytest
 
 from exporter.config.sql import DatabaseConfig
 from exporter.sql.database import Database, SqlError, open_database
-from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
 
 _opened: list[Database] = []
 

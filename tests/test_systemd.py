@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.util import ROOT, VENV_BIN, free_port, stop_process, wait_http
+from tests.support.util import ROOT, VENV_BIN, free_port, stop_process, wait_http
 
 UNIT = ROOT / "deploy" / "systemd" / "escrow-exporter.service"
 INSTALLED_BINARY = "/opt/escrow-exporter/venv/bin/escrow-exporter"

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from exporter.auth import BasicAuth, Verdict
 from exporter.webconfig import load_web_config, response_headers_middleware
-from tests.util import cli, config_problems, write_dedented
+from tests.support.util import cli, config_problems, write_dedented
 
 HASH = bcrypt.hashpw(b"secret", bcrypt.gensalt(4)).decode()
 

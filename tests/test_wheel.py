@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from exporter import __version__
-from tests.util import ROOT, VENV_BIN
+from tests.support.util import ROOT, VENV_BIN
 
 SOURCES = ("pyproject.toml", "README.md", "exporter", "devchain")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.util import free_port
+from tests.support.util import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 

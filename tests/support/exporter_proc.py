@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from tests.util import VENV_BIN, free_port, stop_process, wait_http
+from tests.support.util import VENV_BIN, free_port, stop_process, wait_http
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.util import VENV_BIN, free_port, stop_process, wait_http
+from tests.support.util import VENV_BIN, free_port, stop_process, wait_http
 
 
 class DevchainClient:

@@ -1,7 +1,7 @@
 """A real Prometheus and a real Alertmanager on free loopback ports, for end-to-end tests.
 
 The Alertmanager config is the repository's ``alertmanager/alertmanager.yml`` (routes, inhibitions,
-templates) pointed at ``tests/receivers.py`` with 1s timings; Prometheus loads the repository's
+templates) pointed at ``tests/support/receivers.py`` with 1s timings; Prometheus loads the repository's
 rules (optionally with every ``for:`` shortened) plus any extra rules, scrapes the given targets
 every second and evaluates every second.
 
@@ -24,8 +24,8 @@ from typing import Any
 import yaml
 
 from bundle import amconfig
-from tests.receivers import Receivers
-from tests.util import ROOT, free_port, wait_http
+from tests.support.receivers import Receivers
+from tests.support.util import ROOT, free_port, wait_http
 
 RULES_DIR = ROOT / "prometheus" / "rules"
 

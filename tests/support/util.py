@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 FIXTURE_IDLS = SHARED / "fixtures" / "idls"
 VENV_BIN = Path(sys.executable).parent

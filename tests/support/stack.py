@@ -1,8 +1,8 @@
 """The whole monitoring stack on loopback, for end-to-end tests.
 
-simulator (tests/devchain_proc.py) -> exporter with the example config (tests/exporter_proc.py)
+simulator (tests/support/devchain_proc.py) -> exporter with the example config (tests/support/exporter_proc.py)
 -> a real Prometheus with the repository's rules -> a real Alertmanager with the repository's
-routes, inhibitions and templates -> the webhook receivers (tests/receivers.py).
+routes, inhibitions and templates -> the webhook receivers (tests/support/receivers.py).
 
 Production ``for:`` durations are minutes; here they are *time-compressed* by one factor
 (``for_scale``) instead of all being set to the same value, so the order in which alerts become
@@ -29,11 +29,11 @@ from typing import Any
 import yaml
 
 from bundle import amconfig
-from tests.devchain_proc import Devchain
-from tests.exporter_proc import ExporterProcess
-from tests.prom_stack import RULES_DIR, PromStack
-from tests.receivers import Receivers
-from tests.util import ROOT
+from tests.support.devchain_proc import Devchain
+from tests.support.exporter_proc import ExporterProcess
+from tests.support.prom_stack import RULES_DIR, PromStack
+from tests.support.receivers import Receivers
+from tests.support.util import ROOT
 
 EXAMPLES = ROOT / "examples"
 #: PagerDuty Events v2 routing keys, one per service (file name in alertmanager.yml -> key).
