@@ -210,10 +210,21 @@ def test_reconciliation_names_checked_against_the_rest_of_the_config(tmp_path: P
     r["ledger"]["database"] = "books"
     path = tmp_path / "config.yml"
     path.write_text(yaml.safe_dump(cfg))
-    text = "\n".join(config_problems(load_config, path))
-    assert "reconciliation.flows.4: MatchSettled.prize_typo is not an amount" in text
-    assert "reconciliation.accounts.1: no account named 'escrow_nope'" in text
-    assert "reconciliation.ledger.database: no database named 'books'" in text
+    problems = config_problems(load_config, path)
+    lines = path.read_text().splitlines()
+
+    def at(key: str, message: str) -> str:
+        """The problem about ``key``, checked to name the line that holds ``message``'s value."""
+        found = [p for p in problems if f": {key}: {message}" in p]
+        assert len(found) == 1, problems
+        line = int(found[0].split(":")[1])
+        return lines[line - 1].strip()
+
+    assert (
+        at("reconciliation.flows[4].field", "MatchSettled.prize_typo is not an amount") == "field: prize_typo"
+    )
+    assert at("reconciliation.accounts[1]", "no account named 'escrow_nope'") == "- escrow_nope"
+    assert at("reconciliation.ledger.database", "no database named 'books'") == "database: books"
 
 
 def test_the_example_config_reconciles_with_the_pack_unchanged() -> None:

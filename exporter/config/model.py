@@ -231,8 +231,10 @@ class Config(Section):
                 {a.name: a.role for a in self.balances.accounts},
                 {d.name for d in self.sql.databases} if self.sql else set(),
             )
-            if problems:
-                raise ValueError("; ".join(problems))
+            located = Problems()
+            for loc, message in problems:
+                located.add(loc, message)
+            located.raise_if_any()
         return self
 
     def summary(self) -> str:

@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from exporter.config.base import Section
+from exporter.config.base import Loc, Section
 
 Driver = Literal["postgres", "sqlite"]
 
@@ -103,30 +103,39 @@ def reference_problems(
     programs: dict[str, dict[str, set[str]]],
     accounts: dict[str, str],
     databases: set[str],
-) -> list[str]:
-    """What ``r`` names that the rest of the config does not have.
+) -> list[tuple[Loc, str]]:
+    """What ``r`` names that the rest of the config does not have, each at its key path (so the
+    loader can name the line).
 
     ``programs``: program name -> event -> amount fields mapped; ``accounts``: watched account
     name -> role; ``databases``: the ``sql.databases`` names.
     """
-    problems: list[str] = []
+    problems: list[tuple[Loc, str]] = []
     if r.program is None and len(programs) != 1:
-        problems.append("reconciliation.program: required when programs has not exactly one entry")
+        problems.append((("reconciliation",), "program: required when programs has not exactly one entry"))
     name = r.program or next(iter(programs), "")
     events = programs.get(name)
     if events is None and (r.program is not None or len(programs) == 1):
-        problems.append(f"reconciliation.program: no program named {name!r} under programs")
+        problems.append((("reconciliation", "program"), f"no program named {name!r} under programs"))
     for i, f in enumerate(r.flows):
         if events is not None and f.field not in events.get(f.event, set()):
             problems.append(
-                f"reconciliation.flows.{i}: {f.event}.{f.field} is not an amount of programs[{name}].events"
-                " (the flow takes its mint from that amount mapping)"
+                (
+                    ("reconciliation", "flows", i, "field"),
+                    f"{f.event}.{f.field} is not an amount of programs[{name}].events"
+                    " (the flow takes its mint from that amount mapping)",
+                )
             )
     for i, a in enumerate(r.accounts or []):
         if a not in accounts:
-            problems.append(f"reconciliation.accounts.{i}: no account named {a!r} under balances.accounts")
+            problems.append(
+                (("reconciliation", "accounts", i), f"no account named {a!r} under balances.accounts")
+            )
     if r.ledger is not None and r.ledger.database not in databases:
         problems.append(
-            f"reconciliation.ledger.database: no database named {r.ledger.database!r} under sql.databases"
+            (
+                ("reconciliation", "ledger", "database"),
+                f"no database named {r.ledger.database!r} under sql.databases",
+            )
         )
     return problems
