@@ -19,7 +19,11 @@ import yaml
 from tests.support.exporter_proc import wait_until
 from tests.support.util import ROOT, cli, free_port, stop_process, wait_http
 
-SECRETS = {"GRAFANA_ADMIN_PASSWORD": "test-admin-pw", "POSTGRES_PASSWORD": "test-pg-pw"}
+SECRETS = {
+    "GRAFANA_ADMIN_PASSWORD": "test-admin-pw",
+    "POSTGRES_PASSWORD": "test-pg-pw",
+    "EXPORTER_DB_PASSWORD": "test-exporter-pw",
+}
 EXPECTED_SERVICES = {"exporter", "simulator", "postgres", "prometheus", "alertmanager", "grafana", "blackbox"}
 
 
@@ -153,7 +157,7 @@ def test_compose_exporter_config_passes_check_config(tmp_path: Path) -> None:
     # Laid out as in the container: the config beside the mounted idls/.
     (tmp_path / "config.yml").write_text((ROOT / "examples/compose-config.yml").read_text())
     shutil.copytree(ROOT / "idls", tmp_path / "idls")
-    r = cli("check-config", "--config", str(tmp_path / "config.yml"), env={"POSTGRES_PASSWORD": "x"})
+    r = cli("check-config", "--config", str(tmp_path / "config.yml"), env={"EXPORTER_DB_PASSWORD": "x"})
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -165,7 +169,11 @@ def test_compose_config_carries_the_query_pack_unchanged() -> None:
         "examples/compose-config.yml: sql.queries differs from schema/queries.yml"
     )
     assert [d["driver"] for d in mine["sql"]["databases"]] == ["postgres"]
-    assert "${POSTGRES_PASSWORD}" in mine["sql"]["databases"][0]["dsn"]
+    # The SELECT-only role of schema/postgres/900_exporter_role.sh, never the owner, and no opt-out.
+    assert mine["sql"]["databases"][0]["dsn"].startswith(
+        "postgresql://escrow_exporter:${EXPORTER_DB_PASSWORD}@"
+    )
+    assert "allow_privileged_role" not in mine["sql"]["databases"][0]
 
 
 def _compose_prometheus_dir(config: dict[str, Any], into: Path) -> Path:

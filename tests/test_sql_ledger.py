@@ -5,6 +5,7 @@ and show requested audit-log gaps."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.pg_server import PG_BIN, PgServer, pg_server  # noqa: F401 - the session fixture
 from tests.support.util import ROOT
 from tests.test_sql_pack import Scrape, scrape_pack
 
@@ -155,10 +156,13 @@ async def test_a_new_chain_starts_new_books_on_postgres(pg_server: PgServer) -> 
 
 
 async def test_a_schema_loaded_without_the_migration_tool_is_used_as_is(pg_server: PgServer) -> None:  # noqa: F811
-    # docker-compose.yml loads schema/postgres through docker-entrypoint-initdb.d (plain psql).
+    # docker-compose.yml loads schema/postgres through docker-entrypoint-initdb.d (plain psql),
+    # in name order: the schema, then 900_exporter_role.sh, the role the compose exporter reads as.
     dsn = _fresh_pg_database(pg_server, "ledger_initdb")
     for script in sorted((ROOT / "schema" / "postgres").glob("*.sql")):
         pg_server.psql(script.read_text(), dsn)
+    role = _run_initdb_shell_script(pg_server, "ledger_initdb", password="exporter-pw")
+    assert role.returncode == 0, role.stderr
     chain = chain_mod.Chain(seed=5)
     ledger = ledger_mod.attach(chain, dsn, reconcile_every=3600)
     try:
@@ -166,10 +170,42 @@ async def test_a_schema_loaded_without_the_migration_tool_is_used_as_is(pg_serve
         ledger.flush()
     finally:
         ledger.close()
-    m = await scrape_pack(
-        {"name": "business", "driver": "postgres", "dsn": dsn, "allow_privileged_role": True}
-    )
+    # As the compose exporter connects: escrow_exporter, and no allow_privileged_role. The role
+    # check passes (the role may only read) and every query of the pack reads its tables.
+    as_exporter = dsn.replace("postgres@", "escrow_exporter:exporter-pw@", 1)
+    m = await scrape_pack({"name": "business", "driver": "postgres", "dsn": as_exporter})
     assert family(m, "escrow_ledger_escrow_balance") == escrow_state(chain)
+    assert m[("escrow_sql_up", (("database", "business"),))] == 1
+    assert not [k for k, v in m.items() if k[0] == "escrow_sql_query_up" and v != 1]
+    # And it can write nothing: not the books, not a new table.
+    for write in ("DELETE FROM ledger_entries", "CREATE TABLE stolen (x int)"):
+        refused = subprocess.run(
+            [str(PG_BIN / "psql"), "-X", "-v", "ON_ERROR_STOP=1", "-d", as_exporter, "-c", write],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert refused.returncode != 0 and "permission denied" in refused.stderr, refused.stderr
+
+
+def _run_initdb_shell_script(pg: PgServer, db: str, password: str) -> subprocess.CompletedProcess[str]:
+    """schema/postgres/900_exporter_role.sh as the postgres image's entrypoint runs it: with the
+    image's POSTGRES_USER/POSTGRES_DB and the compose file's EXPORTER_DB_PASSWORD."""
+    env = {
+        "PATH": f"{PG_BIN}:/usr/bin:/bin",
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(pg.port),
+        "POSTGRES_USER": "postgres",
+        "POSTGRES_DB": db,
+        "EXPORTER_DB_PASSWORD": password,
+    }
+    script = ROOT / "schema" / "postgres" / "900_exporter_role.sh"
+    return subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_exporter_role_script_requires_its_password(pg_server: PgServer) -> None:  # noqa: F811
+    r = _run_initdb_shell_script(pg_server, "postgres", password="")
+    assert r.returncode != 0 and "set EXPORTER_DB_PASSWORD" in r.stderr
 
 
 def test_unreachable_postgres_names_the_server_and_hides_the_password() -> None:
