@@ -11,6 +11,10 @@ where a sequential "ours three times, then theirs three times" let a burst of lo
 side only and moved a ratio from 0.93x to 0.50x between runs):
 
 * both run in this one process, one thread, on the same corpus, each warmed up once first;
+* a run's time is the CPU time of this thread (``time.thread_time``), not wall time: time spent
+  waiting for a core while other processes run is not decode time (on this machine under a load
+  average of 35, wall-clock bests of one function varied 2x where CPU-time bests agreed to 0.3%);
+  what load still costs (caches, a shared core) the pairing and best-of below absorb;
 * ``ROUNDS`` paired rounds: each round times ours and the baseline back to back, the order
   alternating between rounds, so a change in machine load reaches both sides alike;
 * a garbage collection before every timed run (so one side never pays for the other's garbage),
@@ -82,10 +86,11 @@ def corpus(
 
 
 def _timed(fn: Run) -> float:
+    """CPU seconds of one run of ``fn`` (see the module doc for why CPU time)."""
     gc.collect()  # the previous run's garbage is not this run's cost
-    start = time.perf_counter()
+    start = time.thread_time()
     fn()  # its result (kept until it returns, as a caller would) is dropped after the clock stops
-    return time.perf_counter() - start
+    return time.thread_time() - start
 
 
 def _best_rate(fn: Run, events: int, repeats: int = REPEATS) -> float:
@@ -188,6 +193,7 @@ def method() -> dict[str, Any]:
     """The assumptions behind the figures, stored with them."""
     return {
         "process": "ours and the baseline in one Python process, one thread, same corpus",
+        "clock": "CPU time of the thread (time.thread_time): time waiting for a core is not counted",
         "rounds": "paired rounds, order alternating; each side warmed up once",
         "figure": "best round per side; ratio = best vs best",
         "spread": "median and range of the per-round ratios; noisy when the median is more than "

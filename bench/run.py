@@ -57,9 +57,7 @@ def decode_rows(raw: dict[str, Any]) -> Rows:
     rows = []
     for idl, r in raw["decode"].items():
         base = r.get("baseline_log_events_per_s")
-        corpus = (
-            f"{r.get('transactions', '?')} seeded transactions of {r['event_types']} event types, one core"
-        )
+        corpus = f"{r.get('transactions', '?')} seeded transactions of {r['event_types']} event types, one core, CPU time"
         cmp = r.get("comparison")
         spread = (
             f"best of {r.get('rounds', '?')} rounds alternating ours and the baseline; ratio per round: "
