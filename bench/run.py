@@ -57,9 +57,15 @@ def decode_rows(raw: dict[str, Any]) -> Rows:
     rows = []
     for idl, r in raw["decode"].items():
         base = r.get("baseline_log_events_per_s")
-        corpus = (
-            f"{r.get('transactions', '?')} seeded transactions of {r['event_types']} event types, "
-            f"one core, best of {r.get('repeats', '?')} rounds"
+        corpus = f"{r.get('transactions', '?')} seeded transactions of {r['event_types']} event types, one core, CPU time"
+        cmp = r.get("comparison")
+        spread = (
+            f"best of {r.get('rounds', '?')} rounds alternating ours and the baseline; ratio per round: "
+            f"median {cmp['ratio_median_of_rounds']:.2f}x, range {cmp['ratio_range_of_rounds'][0]:.2f}"
+            f"-{cmp['ratio_range_of_rounds'][1]:.2f}x"
+            + (" (NOISY: rerun on a quieter machine)" if cmp["noisy"] else "")
+            if cmp
+            else f"best of {r.get('rounds', '?')} rounds"
         )
         rows.append(
             Row(
@@ -70,10 +76,10 @@ def decode_rows(raw: dict[str, Any]) -> Rows:
                 base,
                 "solana-anchor-events (Rust, PyPI)",
                 "higher",
-                f"{corpus}; ours from the transaction (log lines, base64, invoke stack), the baseline "
-                "parses the same log lines through its Python binding"
+                f"{corpus}, {spread}; ours from the transaction (log lines, base64, invoke stack), the "
+                "baseline parses the same log lines through its Python binding"
                 if base is not None
-                else "baseline not installed or cannot read this IDL (legacy format)",
+                else f"{corpus}, {spread}; baseline not installed or cannot read this IDL (legacy format)",
             )
         )
         rows.append(
@@ -85,7 +91,8 @@ def decode_rows(raw: dict[str, Any]) -> Rows:
                 None,
                 "none: the baselines read log lines only",
                 "higher",
-                f"{corpus}; events in inner instructions (base58 data), as emit_cpi! leaves them",
+                f"{corpus}, best of {r.get('repeats', '?')} runs; events in inner instructions (base58 data), "
+                "as emit_cpi! leaves them",
             )
         )
     rows += chosen_rows("decode", raw.get("rows", []))
