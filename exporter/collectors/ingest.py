@@ -21,6 +21,7 @@ from exporter.collectors.base import Collector, CollectorError, note_expiry
 from exporter.config.model import Config
 from exporter.config.programs import ProgramConfig
 from exporter.ingest import totals as t
+from exporter.ingest.block_time import WINDOWS
 from exporter.ingest.ingester import ProgramIngester
 from exporter.ingest.mapping import DECIMALS_LABEL
 from exporter.ingest.state import StateStore
@@ -209,6 +210,47 @@ def render(ingesters: list[ProgramIngester]) -> Iterable[Metric]:
         [(dict(k), v) for k, v in amounts.items()],
     )
     yield from (tx, errors, ixs, cu, fees, decode, truncated, overflow, last_slot, lag)
+    yield from _block_time_windows(ingesters, now)
+
+
+def _block_time_windows(ingesters: list[ProgramIngester], now: float) -> Iterable[Metric]:
+    """Events and amounts by the block time of their transaction (exporter.ingest.block_time)."""
+    events = GaugeMetricFamily(
+        "escrow_events_block_time_window",
+        "Events of the program whose transaction's block time lies in the trailing window ending now, "
+        "however late they were ingested (catch-up and backfill fill the minutes they happened in).",
+        labels=["program", "event", "window"],
+    )
+    amounts = GaugeMetricFamily(
+        "escrow_event_amount_block_time_window",
+        "Sum of an event's amount field, in whole units of its mint, over the events whose transaction's "
+        "block time lies in the trailing window ending now.",
+        labels=["program", "event", "field", "mint", "window"],
+    )
+    any_buckets = False
+    for ing in ingesters:
+        p = ing.name
+        any_buckets = any_buckets or bool(ing.minutes.values)
+        for window, minutes in WINDOWS.items():
+            counts = dict.fromkeys(ing.minutes.keys(t.EVENTS), 0) | dict(
+                ing.minutes.window(t.EVENTS, now, minutes)
+            )
+            for (_, labels), v in sorted(counts.items()):
+                events.add_metric([p, dict(labels)["event"], window], v)
+            sums = dict.fromkeys(ing.minutes.keys(t.AMOUNT), 0) | dict(
+                ing.minutes.window(t.AMOUNT, now, minutes)
+            )
+            whole: dict[tuple[str, str, str], float] = defaultdict(float)
+            for (_, labels), v in sums.items():
+                lbl = dict(labels)
+                whole[(lbl["event"], lbl["field"], lbl["mint"])] += v / 10 ** int(
+                    lbl.get(DECIMALS_LABEL, "0")
+                )
+            for (event, field, mint), units in sorted(whole.items()):
+                amounts.add_metric([p, event, field, mint, window], units)
+    if any_buckets:  # the windows move on at the next minute even without a cycle
+        note_expiry((now // 60 + 1) * 60)
+    yield from (events, amounts)
 
 
 def _histograms(fam: HistogramMetricFamily, program: str, tot: t.Totals) -> None:
