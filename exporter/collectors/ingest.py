@@ -21,7 +21,6 @@ from exporter.collectors.base import Collector, CollectorError, note_expiry
 from exporter.config.model import Config
 from exporter.config.programs import ProgramConfig
 from exporter.ingest import totals as t
-from exporter.ingest.block_time import WINDOWS
 from exporter.ingest.ingester import ProgramIngester
 from exporter.ingest.mapping import DECIMALS_LABEL
 from exporter.ingest.state import StateStore
@@ -231,21 +230,15 @@ def _block_time_windows(ingesters: list[ProgramIngester], now: float) -> Iterabl
     for ing in ingesters:
         p = ing.name
         any_buckets = any_buckets or bool(ing.minutes.values)
-        for window, minutes in WINDOWS.items():
-            counts = dict.fromkeys(ing.minutes.keys(t.EVENTS), 0) | dict(
-                ing.minutes.window(t.EVENTS, now, minutes)
-            )
-            for (_, labels), v in sorted(counts.items()):
-                events.add_metric([p, dict(labels)["event"], window], v)
-            sums = dict.fromkeys(ing.minutes.keys(t.AMOUNT), 0) | dict(
-                ing.minutes.window(t.AMOUNT, now, minutes)
-            )
+        for window, sums in ing.minutes.windows(now).items():
             whole: dict[tuple[str, str, str], float] = defaultdict(float)
-            for (_, labels), v in sums.items():
+            for (metric, labels), v in sorted(sums.items()):
                 lbl = dict(labels)
-                whole[(lbl["event"], lbl["field"], lbl["mint"])] += v / 10 ** int(
-                    lbl.get(DECIMALS_LABEL, "0")
-                )
+                if metric == t.EVENTS:
+                    events.add_metric([p, lbl["event"], window], v)
+                elif metric == t.AMOUNT:
+                    decimals = int(lbl.get(DECIMALS_LABEL, "0"))
+                    whole[(lbl["event"], lbl["field"], lbl["mint"])] += v / 10**decimals
             for (event, field, mint), units in sorted(whole.items()):
                 amounts.add_metric([p, event, field, mint, window], units)
     if any_buckets:  # the windows move on at the next minute even without a cycle

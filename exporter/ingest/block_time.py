@@ -28,7 +28,7 @@ written; events whose block time is already older than that are never bucketed.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 from exporter.ingest.state import CounterKey, MinuteKey
 
@@ -72,15 +72,12 @@ class MinuteBuckets:
             self.values.pop(k, None)
         self.values.update(new_values)  # a bucket written in the commit that expired it is kept
 
-    def window(self, metric: str, now: float, minutes: int) -> Iterator[tuple[CounterKey, int]]:
-        """The sum per counter key of ``metric`` over the trailing window."""
-        start = window_start(now, minutes)
-        sums: dict[CounterKey, int] = defaultdict(int)
+    def windows(self, now: float) -> dict[str, dict[CounterKey, int]]:
+        """Per window label, the sum per counter key over that trailing window; every key with a
+        bucket is present (0 once its events left the window). One pass over the buckets."""
+        starts = {label: window_start(now, minutes) for label, minutes in WINDOWS.items()}
+        sums: dict[str, dict[CounterKey, int]] = {label: defaultdict(int) for label in WINDOWS}
         for (minute, ckey), v in self.values.items():
-            if ckey[0] == metric and minute >= start:
-                sums[ckey] += v
-        yield from sums.items()
-
-    def keys(self, metric: str) -> set[CounterKey]:
-        """Every key of ``metric`` with a bucket: served as 0 once its events left the window."""
-        return {ckey for (_, ckey) in self.values if ckey[0] == metric}
+            for label, start in starts.items():
+                sums[label][ckey] += v if minute >= start else 0
+        return sums
