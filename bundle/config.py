@@ -583,7 +583,7 @@ ALERTS: list[Alert] = [
         "Procedure: docs/runbooks/fraud-escalation-chargebacks.md.",
         "escrow-treasury",
         "withdrawals/h by block time > [[withdrawal_spike_factor]]x same-hour 7d average (before that: the 6 "
-        "hours before) and > [[withdrawal_spike_floor]]/h, for 5m; not evaluated while ingestion lags by more "
+        "hours before, once recorded) and > [[withdrawal_spike_floor]]/h, for 5m; not evaluated while ingestion lags by more "
         "than [[spike_settled_lag_seconds]]s (the window under-counts then; EscrowIngestLag covers it)",
     ),
     Alert(
@@ -886,7 +886,7 @@ ALERTS += [
         "their users. Procedure: docs/runbooks/fraud-escalation-chargebacks.md.",
         "escrow-treasury",
         "withdrawn amount per mint per hour by block time > [[withdrawal_spike_factor]]x its baseline (7d same "
-        "hour, else the 6 hours before), with more than [[withdrawal_spike_floor]] withdrawals, for 5m; not "
+        "hour, else the 6 hours before, once recorded), with more than [[withdrawal_spike_floor]] withdrawals, for 5m; not "
         "evaluated while ingestion lags by more than [[spike_settled_lag_seconds]]s",
     ),
     Alert(
