@@ -424,8 +424,76 @@ _NO_HISTORY = _BASE * int(2 * SPIKE_FACTOR + 4)  # far above the 6-hour average
 _UNDER_FLOOR = int((SPIKE_FLOOR - 1) // 6)
 
 
-def _spike_after_8_days(per_10m: int) -> str:
-    return f"0+{_BASE}x1152 {_BASE * 1152 + per_10m}+{per_10m}x20"
+# The withdrawal alerts read the exporter's block-time window (escrow_events_block_time_window,
+# window="1h"): what happened on chain in the trailing hour among what was ingested by then. The
+# cases describe withdrawals by the sample they happened in and the sample they were ingested in,
+# and derive from that both the window and the ingestion-time counter the exporter serves.
+WD_BT = f'escrow_events_block_time_window{{{J},program="paid_match",event="WithdrawalProcessed",window="1h"}}'
+WD_AMOUNT_BT = (
+    f'escrow_event_amount_block_time_window{{{J},program="paid_match",event="WithdrawalProcessed",'
+    f'field="amount",mint="{USDC}",window="1h"}}'
+)
+
+
+def promtool_values(values: list[float | None]) -> str:
+    """promtool's series notation for ``values``: runs of a constant step as ``a+dxN``, gaps as ``_``."""
+    out: list[str] = []
+    i = 0
+    while i < len(values):
+        v = values[i]
+        if v is None:
+            out.append("_")
+            i += 1
+            continue
+        run = [v]
+        for nxt in values[i + 1 :]:
+            if nxt is None or (len(run) > 1 and nxt - run[-1] != run[1] - run[0]):
+                break
+            run.append(nxt)
+        step = run[1] - run[0] if len(run) > 1 else 0.0
+        n = len(run) - 1
+        text = f"{v:.15g}"
+        out.append(text if n == 0 else f"{text}{'+' if step >= 0 else '-'}{abs(step):.15g}x{n}")
+        i += n + 1
+    return " ".join(out)
+
+
+def on_chain(
+    happened: dict[int, float],
+    samples: int,
+    per_hour: int,
+    ingested_at: dict[int, int] | None = None,
+    backfilled: tuple[float, int] = (0, 0),
+    down: tuple[int, ...] = (),
+) -> tuple[str, str]:
+    """(ingestion-time counter, 1h block-time window) for withdrawals ``happened`` (sample ->
+    count), each ingested at its own sample unless ``ingested_at`` says later; ``backfilled``:
+    (count, sample) of withdrawals far older than the window, counted at that sample; the
+    exporter is not scraped at ``down``."""
+    late = ingested_at or {}
+    added = [0.0] * (samples + 1)
+    for j, n in happened.items():
+        added[late.get(j, j)] += n
+    added[backfilled[1]] += backfilled[0]
+    counter: list[float | None] = []
+    window: list[float | None] = []
+    total = 0.0
+    for i in range(samples + 1):
+        total += added[i]
+        seen = sum(n for j, n in happened.items() if i - per_hour < j <= i and late.get(j, j) <= i)
+        counter.append(None if i in down else total)
+        window.append(None if i in down else seen)
+    return promtool_values(counter), promtool_values(window)
+
+
+def withdrawals(per_hour: int = 6, **kwargs: object) -> dict[str, str]:
+    counter, window = on_chain(per_hour=per_hour, **kwargs)  # type: ignore[arg-type]
+    return {WD: counter, WD_BT: window}
+
+
+def _spike_after_8_days(per_10m: int) -> dict[str, str]:
+    happened = {j: float(_BASE if j <= 1152 else per_10m) for j in range(1, 1173)}
+    return withdrawals(happened=happened, samples=1172)
 
 
 SPIKE_CASES: list[Case] = [
@@ -433,7 +501,7 @@ SPIKE_CASES: list[Case] = [
     Case(
         "EscrowWithdrawalSpike",
         f"{6 * _OVER}/h against a {6 * _BASE}/h baseline fires",
-        {WD: _spike_after_8_days(_OVER), **SETTLED},
+        {**_spike_after_8_days(_OVER), **SETTLED},
         "11590m",
         [Fired("critical", PROG, str(6 * _OVER))],
         interval="10m",
@@ -442,7 +510,7 @@ SPIKE_CASES: list[Case] = [
     Case(
         "EscrowWithdrawalSpike",
         f"{6 * _AT_FACTOR}/h ({PARAMS['withdrawal_spike_factor']}x baseline) is quiet",
-        {WD: _spike_after_8_days(_AT_FACTOR), **SETTLED},
+        {**_spike_after_8_days(_AT_FACTOR), **SETTLED},
         "11590m",
         interval="10m",
         evaluation_interval="10m",
@@ -450,7 +518,12 @@ SPIKE_CASES: list[Case] = [
     Case(
         "EscrowWithdrawalSpike",
         f"without 7-day history, {6 * _NO_HISTORY}/h after 5 hours at {6 * _BASE}/h fires",
-        {WD: f"0+{_BASE}x30 {30 * _BASE + _NO_HISTORY + _BASE}+{_NO_HISTORY}x12", **SETTLED},
+        {
+            **withdrawals(
+                happened={j: float(_BASE if j <= 30 else _NO_HISTORY) for j in range(1, 43)}, samples=42
+            ),
+            **SETTLED,
+        },
         "410m",
         [Fired("critical", PROG, str(6 * _NO_HISTORY))],
         interval="10m",
@@ -459,7 +532,10 @@ SPIKE_CASES: list[Case] = [
     Case(
         "EscrowWithdrawalSpike",
         f"{6 * _UNDER_FLOOR}/h after a week of none is under the floor",
-        {WD: f"0x1152 {_UNDER_FLOOR}+{_UNDER_FLOOR}x20", **SETTLED},
+        {
+            **withdrawals(happened={j: float(_UNDER_FLOOR) for j in range(1153, 1173)}, samples=1172),
+            **SETTLED,
+        },
         "11590m",
         interval="10m",
         evaluation_interval="10m",
@@ -974,24 +1050,95 @@ def spike_case(
     return Case(alert, title, series, at, fires or [], interval="10m", evaluation_interval="10m")
 
 
+_STALL = range(25, 43)  # 10m samples: a 3-hour stall, caught up in one cycle at its last sample
+_STEADY = {j: 5.0 for j in range(1, 71)}  # 30 withdrawals/h on chain throughout
+# A real spike right after a restart or a catch-up (1m samples): 7 hours at C a minute, then S a
+# minute. S is chosen so the window passes factor x baseline within 5 minutes of the spike's
+# start (the `for:`), whatever the site's factor; C keeps the hourly count above the floor.
+_C = int(SPIKE_FLOOR // 60) + 1
+_S = _C * (2 + int(15 * (SPIKE_FACTOR - 1)) + 1)
+_RESTART = 420
+_SPIKE = {j: float(_C if j <= _RESTART else _S) for j in range(1, _RESTART + 16)}
+_SPIKE_AT = f"{_RESTART + 10}m"
+_SPIKE_VALUE = str(50 * _C + 10 * _S)  # the window 10 minutes in: 50 minutes at C, 10 at S
+
+
+def spike_after(restart: bool) -> dict[str, str]:
+    """``_SPIKE`` on chain; the exporter restarted at ``_RESTART`` (one scrape missed, the minute's
+    withdrawals ingested the next), or ingestion stalled for the 3 hours before and caught up then."""
+    n = _RESTART + 15
+    if restart:
+        series = withdrawals(
+            60, happened=_SPIKE, samples=n, ingested_at={_RESTART: _RESTART + 1}, down=(_RESTART,)
+        )
+        pst = promtool_values(
+            [None if i == _RESTART else (0 if i < _RESTART else _RESTART * 60) for i in range(n + 1)]
+        )
+        lag = promtool_values([None if i == _RESTART else 0 for i in range(n + 1)])
+    else:
+        stalled = range(_RESTART - 180, _RESTART)
+        series = withdrawals(60, happened=_SPIKE, samples=n, ingested_at=dict.fromkeys(stalled, _RESTART))
+        pst = f"0x{n}"
+        lag = promtool_values(
+            [float(60 * (i - stalled.start + 1)) if i in stalled else 0.0 for i in range(n + 1)]
+        )
+    return {**series, PST: pst, LAG: lag}
+
+
 CASES += [
     # The issue's demo: a steady 300 withdrawals/h, no 7-day history, exporter up for hours.
     spike_case(
         "a steady 300/h with no 7-day history is quiet",
-        {WD: "0+50x40", LAG: "0x40", PST: "0x40"},
+        {**withdrawals(happened={j: 50.0 for j in range(1, 41)}, samples=40), LAG: "0x40", PST: "0x40"},
         "290m",
     ),
-    # 30/h for 4h, ingestion stalled for 3h (lag grows), then the backlog of 90 is counted at once.
+    # 30/h, ingestion stalled for 3h (lag grows), then the backlog is ingested at once: the
+    # window under-counts during the stall and is exact again after the catch-up.
     spike_case(
         "the catch-up after a 3-hour ingestion stall is quiet",
-        {WD: "0+5x24 120x18 215+5x20", LAG: "0x24 600+600x17 0x21", PST: "0x70"},
+        {
+            **withdrawals(happened=_STEADY, samples=70, ingested_at=dict.fromkeys(_STALL, _STALL.stop - 1)),
+            LAG: "0x24 600+600x17 0x28",
+            PST: "0x70",
+        },
         "470m",
     ),
-    # A first deployment backfills 1,000 historical withdrawals in its first cycles.
+    # The same stall where the exporter's lag could not see it (its RPC node's history stopped:
+    # nothing was listed as pending, lag 0; EscrowRpcEndpointLagging's case). The old rules,
+    # gated on the lag, paged on the catch-up.
+    spike_case(
+        "the catch-up after a 3-hour stall the lag could not see is quiet",
+        {
+            **withdrawals(happened=_STEADY, samples=70, ingested_at=dict.fromkeys(_STALL, _STALL.stop - 1)),
+            LAG: "0x70",
+            PST: "0x70",
+        },
+        "470m",
+    ),
+    # A first deployment backfills 1,000 historical withdrawals (days old) in its first cycle.
     spike_case(
         "a first deployment's backfill of 1,000 withdrawals is quiet",
-        {WD: "0 1000+5x20", LAG: "0x20", PST: "0x20"},
+        {
+            **withdrawals(happened={j: 5.0 for j in range(1, 21)}, samples=20, backfilled=(1000, 1)),
+            LAG: "0x20",
+            PST: "0x20",
+        },
         "40m",
+    ),
+    # The old rules silenced the first hour after any restart or catch-up: a blind spot.
+    Case(
+        "EscrowWithdrawalSpike",
+        "a real spike 10 minutes after an exporter restart fires",
+        spike_after(restart=True),
+        _SPIKE_AT,
+        [Fired("critical", PROG, _SPIKE_VALUE)],
+    ),
+    Case(
+        "EscrowWithdrawalSpike",
+        "a real spike 10 minutes after a 3-hour stall's catch-up fires",
+        spike_after(restart=False),
+        _SPIKE_AT,
+        [Fired("critical", PROG, _SPIKE_VALUE)],
     ),
 ]
 
@@ -1127,8 +1274,9 @@ CASES += [
     spike_case(
         f"{6 * _AMOUNT_SPIKE:,} USDC/h after 5 hours at 600/h fires",
         {
-            WD_AMOUNT: f"0+100x30 {3000 + _AMOUNT_SPIKE}+{_AMOUNT_SPIKE}x12",
-            WD: f"0+{_AMOUNT_COUNT}x42",
+            WD_AMOUNT: on_chain({j: 100.0 if j <= 30 else _AMOUNT_SPIKE for j in range(1, 43)}, 42, 6)[0],
+            WD_AMOUNT_BT: on_chain({j: 100.0 if j <= 30 else _AMOUNT_SPIKE for j in range(1, 43)}, 42, 6)[1],
+            **withdrawals(happened={j: float(_AMOUNT_COUNT) for j in range(1, 43)}, samples=42),
             **SETTLED,
         },
         "410m",
@@ -1137,7 +1285,12 @@ CASES += [
     ),
     spike_case(
         "a steady 600 USDC/h is quiet",
-        {WD_AMOUNT: "0+100x42", WD: f"0+{_AMOUNT_COUNT}x42", **SETTLED},
+        {
+            WD_AMOUNT: "0+100x42",
+            WD_AMOUNT_BT: on_chain({j: 100.0 for j in range(1, 43)}, 42, 6)[1],
+            **withdrawals(happened={j: float(_AMOUNT_COUNT) for j in range(1, 43)}, samples=42),
+            **SETTLED,
+        },
         "410m",
         alert="EscrowWithdrawalAmountSpike",
     ),

@@ -221,61 +221,62 @@ RECORDINGS: list[Recording] = [
         ")",
         "treasury",
     ),
+    # Withdrawals whose transaction happened on chain in the last hour (block time), however late
+    # the exporter ingested them: a stall's catch-up, a first deployment's backfill or a restart
+    # fills the minutes the withdrawals happened in and never looks like a spike
+    # (docs/architecture.md "Guarantees"). While ingestion is behind, the window under-counts:
+    # those samples are not recorded, so an under-counted hour never lowers a baseline (the
+    # stall itself is EscrowIngestLag's).
     Recording(
-        "program:escrow_withdrawals:increase1h",
-        'sum by (program) (increase(escrow_events_total{[[job]], event="[[withdrawal_event]]"}[1h]))',
+        "program:escrow_withdrawals:block_time_1h",
+        'sum by (program) (escrow_events_block_time_window{[[job]], event="[[withdrawal_event]]", window="1h"})\n'
+        "unless on (program)\n"
+        "max by (program) (escrow_ingest_lag_seconds{[[job]]}) > [[spike_settled_lag_seconds]]",
         "treasury",
     ),
     # The same hour on each of the previous 7 days, averaged over the days that have data.
     Recording(
-        "program:escrow_withdrawals:increase1h_baseline7d",
+        "program:escrow_withdrawals:block_time_1h_baseline7d",
         "avg without (baseline_day) (\n  "
         + "\n  or ".join(
-            f'label_replace(program:escrow_withdrawals:increase1h offset {d}d, "baseline_day", "{d}", "", "")'
+            f'label_replace(program:escrow_withdrawals:block_time_1h offset {d}d, "baseline_day", "{d}", "", "")'
             for d in range(1, 8)
         )
         + "\n)",
         "treasury",
     ),
-    # Before 7 days of history: the hourly count averaged over the 6 hours before the last one.
+    # Before 7 days of history: the hourly count averaged over the 6 hours before the last one,
+    # once those 6 hours exist (a first deployment whose backfill does not reach back an hour fills
+    # its window during its first hour: that ramp alone is no baseline).
     Recording(
-        "program:escrow_withdrawals:increase1h_avg6h",
-        "avg_over_time(program:escrow_withdrawals:increase1h[6h] offset 1h)",
+        "program:escrow_withdrawals:block_time_1h_avg6h",
+        "avg_over_time(program:escrow_withdrawals:block_time_1h[6h] offset 1h)\n"
+        "and present_over_time(program:escrow_withdrawals:block_time_1h[1h] offset 6h)",
         "treasury",
     ),
     Recording(
-        "program:escrow_withdrawals:increase1h_baseline",
-        "program:escrow_withdrawals:increase1h_baseline7d\nor\nprogram:escrow_withdrawals:increase1h_avg6h",
+        "program:escrow_withdrawals:block_time_1h_baseline",
+        "program:escrow_withdrawals:block_time_1h_baseline7d\nor\nprogram:escrow_withdrawals:block_time_1h_avg6h",
         "treasury",
     ),
-    # The same for the withdrawn amounts, per mint (escrow_event_amount_total, whole units).
+    # The same for the withdrawn amounts, per mint (whole units).
     Recording(
-        "program_mint:escrow_withdrawal_amount:increase1h",
-        'sum by (program, mint) (increase(escrow_event_amount_total{[[job]], event="[[withdrawal_event]]"}[1h]))',
+        "program_mint:escrow_withdrawal_amount:block_time_1h",
+        "sum by (program, mint) (\n"
+        '  escrow_event_amount_block_time_window{[[job]], event="[[withdrawal_event]]", window="1h"}\n'
+        ")\nunless on (program)\n"
+        "max by (program) (escrow_ingest_lag_seconds{[[job]]}) > [[spike_settled_lag_seconds]]",
         "treasury",
     ),
     Recording(
-        "program_mint:escrow_withdrawal_amount:increase1h_baseline",
+        "program_mint:escrow_withdrawal_amount:block_time_1h_baseline",
         "avg without (baseline_day) (\n  "
         + "\n  or ".join(
-            f'label_replace(program_mint:escrow_withdrawal_amount:increase1h offset {d}d, "baseline_day", "{d}", "", "")'
+            f'label_replace(program_mint:escrow_withdrawal_amount:block_time_1h offset {d}d, "baseline_day", "{d}", "", "")'
             for d in range(1, 8)
         )
-        + "\n)\nor\navg_over_time(program_mint:escrow_withdrawal_amount:increase1h[6h] offset 1h)",
-        "treasury",
-    ),
-    # Withdrawals are counted when ingested, not when they happened on chain: an hour in which
-    # ingestion lagged (a stall's catch-up, a first deployment's backfill) or the exporter
-    # (re)started (the downtime's withdrawals are counted at once) says nothing about the rate
-    # on chain. 1 per program whose ingestion was caught up for the whole last hour.
-    Recording(
-        "program:escrow_ingest_settled:1h",
-        "max by (program) (max_over_time(escrow_ingest_lag_seconds{[[job]]}[1h])) <= [[spike_settled_lag_seconds]]\n"
-        "unless on (program)\n"
-        "min by (program) (\n"
-        "  time() - (0 * escrow_ingest_lag_seconds{[[job]]}"
-        " + on (job, instance) group_left () process_start_time_seconds{[[job]]})\n"
-        ") <= [[spike_settled_uptime_seconds]]",
+        + "\n)\nor\n(\n  avg_over_time(program_mint:escrow_withdrawal_amount:block_time_1h[6h] offset 1h)\n"
+        "  and present_over_time(program_mint:escrow_withdrawal_amount:block_time_1h[1h] offset 6h)\n)",
         "treasury",
     ),
     Recording(
@@ -567,23 +568,23 @@ ALERTS: list[Alert] = [
     Alert(
         "EscrowWithdrawalSpike",
         "treasury",
-        "program:escrow_withdrawals:increase1h\n"
-        "  > [[withdrawal_spike_factor]] * program:escrow_withdrawals:increase1h_baseline\n"
-        "and program:escrow_withdrawals:increase1h > [[withdrawal_spike_floor]]\n"
-        "and on (program) program:escrow_ingest_settled:1h",
+        "program:escrow_withdrawals:block_time_1h\n"
+        "  > [[withdrawal_spike_factor]] * program:escrow_withdrawals:block_time_1h_baseline\n"
+        "and program:escrow_withdrawals:block_time_1h > [[withdrawal_spike_floor]]",
         {"critical": ""},
         "5m",
         "Withdrawals are far above their usual level for this hour.",
-        'Program {{ $labels.program }} processed {{ $value | printf "%.0f" }} withdrawals in the last hour, '
+        'Program {{ $labels.program }} processed {{ $value | printf "%.0f" }} withdrawals in the last hour '
+        "(by block time: when they happened on chain), "
         "more than [[withdrawal_spike_factor]]x the same hour's 7-day average (before 7 days of history: "
-        "the average hour of the 6 hours before; ignored below [[withdrawal_spike_floor]]), with ingestion caught up "
-        "for the whole hour. Check first: top withdrawing users "
+        "the average hour of the 6 hours before; ignored below [[withdrawal_spike_floor]]). "
+        "Check first: top withdrawing users "
         'in the business DB and escrow_event_amount_total{event="WithdrawalProcessed"}. '
         "Procedure: docs/runbooks/fraud-escalation-chargebacks.md.",
         "escrow-treasury",
-        "withdrawals/h > [[withdrawal_spike_factor]]x same-hour 7d average (before that: the 6 hours before) "
-        "and > [[withdrawal_spike_floor]]/h, ingestion caught up (lag <= [[spike_settled_lag_seconds]]s) for the "
-        "whole hour and the exporter up for > [[spike_settled_uptime_seconds]]s, for 5m",
+        "withdrawals/h by block time > [[withdrawal_spike_factor]]x same-hour 7d average (before that: the 6 "
+        "hours before, once recorded) and > [[withdrawal_spike_floor]]/h, for 5m; not evaluated while ingestion lags by more "
+        "than [[spike_settled_lag_seconds]]s (the window under-counts then; EscrowIngestLag covers it)",
     ),
     Alert(
         "EscrowTransactionFailureRatio",
@@ -872,21 +873,21 @@ ALERTS += [
     Alert(
         "EscrowWithdrawalAmountSpike",
         "treasury",
-        "program_mint:escrow_withdrawal_amount:increase1h\n"
-        "  > [[withdrawal_spike_factor]] * program_mint:escrow_withdrawal_amount:increase1h_baseline\n"
-        "and on (program) program:escrow_withdrawals:increase1h > [[withdrawal_spike_floor]]\n"
-        "and on (program) program:escrow_ingest_settled:1h",
+        "program_mint:escrow_withdrawal_amount:block_time_1h\n"
+        "  > [[withdrawal_spike_factor]] * program_mint:escrow_withdrawal_amount:block_time_1h_baseline\n"
+        "and on (program) program:escrow_withdrawals:block_time_1h > [[withdrawal_spike_floor]]",
         {"critical": ""},
         "5m",
         "The amount withdrawn is far above its usual level for this hour.",
         'Program {{ $labels.program }} paid out {{ $value | printf "%.2f" }} {{ $labels.mint }} in withdrawals in '
-        "the last hour, more than [[withdrawal_spike_factor]]x the same hour's 7-day average (before 7 days "
-        "of history: the 6 hours before), with ingestion caught up. A few large withdrawals drain an escrow "
+        "the last hour (by block time), more than [[withdrawal_spike_factor]]x the same hour's 7-day average "
+        "(before 7 days of history: the 6 hours before). A few large withdrawals drain an escrow "
         "as surely as many small ones. Check first: the largest WithdrawalProcessed events of the hour and "
         "their users. Procedure: docs/runbooks/fraud-escalation-chargebacks.md.",
         "escrow-treasury",
-        "withdrawn amount per mint per hour > [[withdrawal_spike_factor]]x its baseline (7d same hour, else the "
-        "6 hours before), with more than [[withdrawal_spike_floor]] withdrawals and ingestion settled, for 5m",
+        "withdrawn amount per mint per hour by block time > [[withdrawal_spike_factor]]x its baseline (7d same "
+        "hour, else the 6 hours before, once recorded), with more than [[withdrawal_spike_floor]] withdrawals, for 5m; not "
+        "evaluated while ingestion lags by more than [[spike_settled_lag_seconds]]s",
     ),
     Alert(
         "EscrowLedgerWriteErrors",

@@ -34,6 +34,7 @@ from bundle.cases import (
     TX_PAUSED,
     USDC,
     WD,
+    WD_BT,
     Fired,
     J,
 )
@@ -146,6 +147,8 @@ def series() -> dict[str, str]:
         f"up{{{PROBE}}}": healthy_probe,
         f"probe_success{{{PROBE}}}": healthy_probe,
         WD: exporter_series(_withdrawals),
+        # By block time the backfill's old withdrawals are not in the last hour: 10 a minute since.
+        WD_BT: exporter_series(lambda t: 10 * min(max(t - BACKFILL, 0), 60)),
         LAG: exporter_series(lambda t: 0),
         INGEST_UP: exporter_series(lambda t: 1),
         INGEST_OK: exporter_series(lambda t: t * 60),

@@ -91,7 +91,6 @@ THRESHOLDS = (
     "withdrawal_spike_factor",
     "withdrawal_spike_floor",
     "spike_settled_lag_seconds",
-    "spike_settled_uptime_seconds",
     "tx_failure_min_rate",
     "tx_failure_ratio_high",
     "tx_failure_ratio_medium",

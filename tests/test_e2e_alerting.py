@@ -351,8 +351,8 @@ def test_withdrawal_burst_on_a_fresh_deployment_does_not_page(stack: E2EStack) -
     # Prometheus has counted the burst (what paged before) ...
     wait(
         stack,
-        lambda: stack.prom.query("program:escrow_withdrawals:increase1h > 100") or None,
-        "the burst counted in program:escrow_withdrawals:increase1h",
+        lambda: stack.prom.query("program:escrow_withdrawals:block_time_1h > 100") or None,
+        "the burst counted in program:escrow_withdrawals:block_time_1h",
     )
     # ... and several compressed `for:` periods later nothing but Watchdog has fired.
     time.sleep(5)

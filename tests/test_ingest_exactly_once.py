@@ -21,6 +21,7 @@ from tests.test_ingest_support import (
     diff_totals,
     expected_totals,
     observed_totals,
+    observed_windows,
     program_yaml,
     start_exporter,
     write_config,
@@ -77,6 +78,10 @@ def _final_check(proc: Any, chain: ThreadDevchain) -> str:
     text = proc.metrics()
     problems = diff_totals(expected_totals(truth), observed_totals(text))
     assert not problems, "totals differ from the simulator's ground truth:\n" + "\n".join(problems)
+    # Every transaction happened within the last day: the 24h block-time window holds them all.
+    events = {k: v for k, v in expected_totals(truth).items() if k.startswith(("events/", "amount/"))}
+    problems = diff_totals(events, observed_windows(text, "24h"))
+    assert not problems, "24h block-time windows differ from the ground truth:\n" + "\n".join(problems)
     assert sample(text, "escrow_exporter_collector_up", collector=f"ingest:{PROGRAM}") == 1
     return text
 

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from exporter.collectors.base import CollectorError
 from exporter.collectors.ingest import IngestCollector, build_program_collectors
 from exporter.config import load_config
-from exporter.ingest.state import Cursor, ProgramState, StateError, StateStore
+from exporter.ingest.state import SCHEMA_VERSION, Cursor, ProgramState, StateError, StateStore
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from tests.support.exporter_proc import ExporterProcess, exporter_argv
@@ -166,7 +166,7 @@ def test_upgrade_from_version_1_seals_the_existing_totals(tmp_path: Path) -> Non
     state = _load(path)
     assert state.cursor == Cursor("sigA", 5, 1_700_000_000)
     assert state.counters == {("events", (("event", "E"),)): 184467440737095516150}
-    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone() == ("2",)
+    assert sqlite3.connect(path).execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)
     # Sealed from now on: a changed total is found.
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("UPDATE counters SET value = '184467440737095516151'")

@@ -25,8 +25,9 @@ SOL = str(NATIVE_MINT)
 
 
 class ThreadDevchain(DevchainClient):
-    def __init__(self, seed: int = 1, tps: float = 30.0) -> None:
-        self.chain = Chain(seed=seed)
+    def __init__(self, seed: int = 1, tps: float = 30.0, chain: Chain | None = None) -> None:
+        """``chain``: one built (and given a history) by the test; else a new one at ``seed``."""
+        self.chain = Chain(seed=seed) if chain is None else chain
         self.server = DevchainServer(self.chain, tps=tps)
         self.port = free_port()
         self.loop = asyncio.new_event_loop()
@@ -184,6 +185,23 @@ def observed_totals(text: str, program: str = PROGRAM) -> dict[str, float]:
             add(f"error/{labels['error']}", value)
         elif name == "escrow_transaction_fees_lamports_total":
             add("fees", value)
+    return out
+
+
+def observed_windows(text: str, window: str, program: str = PROGRAM) -> dict[str, float]:
+    """The ``events/`` and ``amount/`` keys of ``expected_totals``, from the block-time window
+    gauges (``escrow_events_block_time_window``...) of ``window``."""
+    out: dict[str, float] = {}
+    for name, labels, value in parse_metrics(text):
+        if labels.get("program") != program or labels.get("window") != window:
+            continue
+        if name == "escrow_events_block_time_window":
+            key = f"events/{labels['event']}"
+        elif name == "escrow_event_amount_block_time_window":
+            key = f"amount/{labels['event']}/{labels['field']}/{labels['mint']}"
+        else:
+            continue
+        out[key] = out.get(key, 0.0) + value
     return out
 
 

@@ -252,6 +252,10 @@ ISSUE_13_CASES = {
         "the catch-up after a 3-hour ingestion stall is quiet",
         "a first deployment's backfill of 1,000 withdrawals is quiet",
         "without 7-day history, 300/h after 5 hours at 30/h fires",
+        # Rates by block time: no settled-hour gating, so no blind hour after a restart.
+        "the catch-up after a 3-hour stall the lag could not see is quiet",
+        "a real spike 10 minutes after an exporter restart fires",
+        "a real spike 10 minutes after a 3-hour stall's catch-up fires",
     ],
     "EscrowTransactionFailureRatio": [
         "2 minutes after a resume (the window still holds the pause's rejections) is quiet",

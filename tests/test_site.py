@@ -105,7 +105,6 @@ OTHER_SITE: dict[str, Any] = {
         "balance_stale_seconds": 420,
         "lookback_seconds": 14400,
         "spike_settled_lag_seconds": 200,
-        "spike_settled_uptime_seconds": 3000,
         "tx_failure_min_rate": 0.04,
         "tx_failure_ratio_high": 0.6,
         "tx_failure_ratio_medium": 0.3,

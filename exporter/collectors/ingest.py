@@ -209,6 +209,41 @@ def render(ingesters: list[ProgramIngester]) -> Iterable[Metric]:
         [(dict(k), v) for k, v in amounts.items()],
     )
     yield from (tx, errors, ixs, cu, fees, decode, truncated, overflow, last_slot, lag)
+    yield from _block_time_windows(ingesters, now)
+
+
+def _block_time_windows(ingesters: list[ProgramIngester], now: float) -> Iterable[Metric]:
+    """Events and amounts by the block time of their transaction (exporter.ingest.block_time)."""
+    events = GaugeMetricFamily(
+        "escrow_events_block_time_window",
+        "Events of the program whose transaction's block time lies in the trailing window ending now, "
+        "however late they were ingested (catch-up and backfill fill the minutes they happened in).",
+        labels=["program", "event", "window"],
+    )
+    amounts = GaugeMetricFamily(
+        "escrow_event_amount_block_time_window",
+        "Sum of an event's amount field, in whole units of its mint, over the events whose transaction's "
+        "block time lies in the trailing window ending now.",
+        labels=["program", "event", "field", "mint", "window"],
+    )
+    any_buckets = False
+    for ing in ingesters:
+        p = ing.name
+        any_buckets = any_buckets or bool(ing.minutes.values)
+        for window, sums in ing.minutes.windows(now).items():
+            whole: dict[tuple[str, str, str], float] = defaultdict(float)
+            for (metric, labels), v in sorted(sums.items()):
+                lbl = dict(labels)
+                if metric == t.EVENTS:
+                    events.add_metric([p, lbl["event"], window], v)
+                elif metric == t.AMOUNT:
+                    decimals = int(lbl.get(DECIMALS_LABEL, "0"))
+                    whole[(lbl["event"], lbl["field"], lbl["mint"])] += v / 10**decimals
+            for (event, field, mint), units in sorted(whole.items()):
+                amounts.add_metric([p, event, field, mint, window], units)
+    if any_buckets:  # the windows move on at the next minute even without a cycle
+        note_expiry((now // 60 + 1) * 60)
+    yield from (events, amounts)
 
 
 def _histograms(fam: HistogramMetricFamily, program: str, tot: t.Totals) -> None:

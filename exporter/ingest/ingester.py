@@ -19,6 +19,7 @@ from typing import Any
 from exporter.anchor import DecodedEvent, EventDecoder
 from exporter.config.programs import ProgramConfig
 from exporter.errors import CollectorError
+from exporter.ingest.block_time import MinuteBuckets, minute_of, oldest_kept
 from exporter.ingest.flow_hook import FlowHook
 from exporter.ingest.mapping import EventMapper
 from exporter.ingest.signatures import SignatureFeed, SignatureInfo
@@ -66,6 +67,8 @@ class ProgramIngester:
         self.decoder = decoder
         self.feed = SignatureFeed(pool, self.program_id, config.signatures_page_size)
         self.totals = Totals()
+        #: Event counts and amounts per minute of block time (exporter.ingest.block_time).
+        self.minutes = MinuteBuckets()
         self.mapper = EventMapper(config, self.totals, decoder.idl.errors.values())
         self.cursor: Cursor | None = None
         self.restored = False
@@ -96,17 +99,22 @@ class ProgramIngester:
                 )
             self.cursor = saved.cursor
             self.totals = Totals(saved.counters)
+            self.minutes = MinuteBuckets(saved.minutes)
             self.mapper = EventMapper(self.config, self.totals, self.decoder.idl.errors.values())
         self.restored = True
 
     def _commit(self, cursor: Cursor, delta: Delta) -> None:
+        now = time.time()
         new_values = self.totals.after(delta)
+        new_minutes = self.minutes.after(delta.by_minute)
+        expired = self.minutes.expired(now)
         try:
-            self.store.save(self.name, self.program_id, cursor, new_values, time.time())
+            self.store.save(self.name, self.program_id, cursor, new_values, now, new_minutes, expired)
         except StateError as e:
             raise CollectorError(e.reason, str(e)) from None
         # Synchronous with the commit above: no await in between, so no cancellation either.
         self.totals.apply(new_values)
+        self.minutes.apply(new_minutes, expired)
         self.cursor = cursor
 
     # -- one cycle ------------------------------------------------------------------------------
@@ -159,6 +167,9 @@ class ProgramIngester:
         delta = Delta()
         last: Cursor | None = None
         done = 0
+        oldest = oldest_kept(time.time())
+        # A transaction without a block time happened no earlier than the one ingested before it.
+        placed_at = self.cursor.block_time if self.cursor is not None else None
         if self.flows is not None:
             self.flows.begin_batch()
         for info, tx in zip(batch, replies, strict=False):
@@ -168,11 +179,15 @@ class ProgramIngester:
                     extra={"program": self.name, "signature": info.signature, "reply": type(tx).__name__},
                 )
                 break
+            bt = tx.get("blockTime")
+            block_time = bt if isinstance(bt, int) and not isinstance(bt, bool) else info.block_time
+            placed_at = block_time if block_time is not None else placed_at
+            minute = minute_of(placed_at) if placed_at is not None else None
+            delta.block_minute = minute if minute is not None and minute >= oldest else None
             events = self._count(tx, delta)
             if self.flows is not None:
                 self.flows.on_transaction(info.slot, events, delta)
-            bt = tx.get("blockTime")
-            last = Cursor(info.signature, info.slot, bt if isinstance(bt, int) else info.block_time)
+            last = Cursor(info.signature, info.slot, block_time)
             done += 1
         if last is not None:
             try:

@@ -7,7 +7,9 @@ ingested again); a crash after it leaves both new. Nothing else is needed for re
 ``kill -9`` or failovers.
 
 Counter values are exact integers (event counts, raw token units, lamports, bucket counts),
-stored as decimal text because u64 sums overflow SQLite's signed 64-bit integers.
+stored as decimal text because u64 sums overflow SQLite's signed 64-bit integers. The
+per-minute event counts and amounts by block time (``exporter.ingest.block_time``) are rows
+of ``block_minutes``, written (and pruned) in the same transaction and covered by the seal.
 
 A state file is never mistaken for a first start: only an absent file is one. A new file is
 built complete under a temporary name and renamed into place, so a file that exists but
@@ -28,24 +30,36 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from exporter.ingest import state_lock, state_seal
 from exporter.ingest.state_lock import StateError
 
-__all__ = ["CounterKey", "Cursor", "ProgramState", "StateError", "StateStore"]
+__all__ = ["CounterKey", "Cursor", "MinuteKey", "ProgramState", "StateError", "StateStore"]
 
 log = logging.getLogger("exporter.ingest")
 
 #: (metric, ((label, value), ...)) — a counter series inside one program.
 CounterKey = tuple[str, tuple[tuple[str, str], ...]]
+#: (minute of block time, counter key) — one per-minute bucket (exporter.ingest.block_time).
+MinuteKey = tuple[int, CounterKey]
 
 #: 2 added the ``seals`` table; a version 1 file is sealed (from its content) at first open.
-SCHEMA_VERSION = 2
-_TABLES = ("meta", "cursors", "counters", "seals")
+#: 3 added ``block_minutes``; an older file gets the empty table at first open (an empty table
+#: adds nothing to a seal, so its seals stay valid).
+SCHEMA_VERSION = 3
+_TABLES = ("meta", "cursors", "counters", "seals", "block_minutes")
 _SEALS = "CREATE TABLE seals (program TEXT PRIMARY KEY, digest TEXT NOT NULL);"
+_BLOCK_MINUTES = """CREATE TABLE block_minutes (
+    program TEXT NOT NULL,
+    minute INTEGER NOT NULL,   -- blockTime // 60
+    metric TEXT NOT NULL,
+    labels TEXT NOT NULL,      -- JSON list of [name, value] pairs, sorted
+    value TEXT NOT NULL,       -- exact integer as decimal text
+    PRIMARY KEY (program, minute, metric, labels)
+);"""
 _SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE cursors (
@@ -64,6 +78,7 @@ CREATE TABLE counters (
     PRIMARY KEY (program, metric, labels)
 );
 {_SEALS}
+{_BLOCK_MINUTES}
 """
 #: Primary SQLite result codes caused by the environment rather than the file's content:
 #: BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PERM, PROTOCOL.
@@ -88,6 +103,8 @@ class ProgramState:
     program_id: str
     cursor: Cursor | None  # None: first start (backfill decides where to begin)
     counters: dict[CounterKey, int]
+    #: (minute of block time, counter key) -> value (exporter.ingest.block_time)
+    minutes: dict[MinuteKey, int] = field(default_factory=dict)
 
 
 def encode_labels(labels: tuple[tuple[str, str], ...]) -> str:
@@ -110,6 +127,8 @@ class _Sealed:
     cursor: int = 0  # digest of the cursor row; 0: no cursor yet
     #: (metric, labels) -> digest of the row as stored
     rows: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: (minute, metric, labels) -> digest of the block_minutes row as stored
+    minutes: dict[tuple[int, str, str], int] = field(default_factory=dict)
     seal: int = 0
 
 
@@ -225,16 +244,32 @@ class StateStore:
         if version == "1" and tables >= {"meta", "cursors", "counters"} and "seals" not in tables:
             self._seal_version_1(db)
             return
+        if version == "2" and tables == {"meta", "cursors", "counters", "seals"}:
+            self._upgrade(db, [_BLOCK_MINUTES], "per-minute block-time buckets added")
+            return
         if version != str(SCHEMA_VERSION):
             raise self._damaged(f"schema version {version!r}, expected {SCHEMA_VERSION!r}")
         missing = sorted(set(_TABLES) - tables)
         if missing:
             raise self._damaged(f"table(s) {', '.join(missing)} missing")
 
+    def _upgrade(self, db: sqlite3.Connection, tables: list[str], what: str) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table in tables:
+                db.execute(table)
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        log.info(f"state file upgraded: {what}", extra={"file": self.path})
+
     def _seal_version_1(self, db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(_SEALS)
+            db.execute(_BLOCK_MINUTES)
             programs = [p for (p,) in db.execute("SELECT program FROM cursors")]
             for program in programs:
                 _, sealed = self._read(db, program)
@@ -303,11 +338,36 @@ class StateStore:
             digest = state_seal.counter_digest(program, metric, labels, value)
             sealed.rows[(metric, labels)] = digest
             sealed.seal = state_seal.add(sealed.seal, digest)
+        minutes = self._read_minutes(db, program, sealed)
         if state is not None:
             state.counters = counters
-        elif counters:
+            state.minutes = minutes
+        elif counters or minutes:
             raise self._damaged(f"program {program} has totals but no cursor")
         return state, sealed
+
+    def _read_minutes(self, db: sqlite3.Connection, program: str, sealed: _Sealed) -> dict[MinuteKey, int]:
+        minutes: dict[MinuteKey, int] = {}
+        for minute, metric, labels, value in db.execute(
+            "SELECT minute, metric, labels, value FROM block_minutes WHERE program = ?", (program,)
+        ):
+            if not (
+                type(minute) is int
+                and isinstance(metric, str)
+                and isinstance(labels, str)
+                and isinstance(value, str)
+                and value.isascii()
+                and value.isdigit()
+            ):
+                raise self._damaged(f"program {program}: a block-time bucket of {metric!r} is not valid")
+            try:
+                minutes[(minute, (metric, decode_labels(labels)))] = int(value)
+            except ValueError as e:
+                raise self._damaged(f"program {program}: block-time bucket {metric!r}: {e}") from None
+            digest = state_seal.minute_digest(program, minute, metric, labels, value)
+            sealed.minutes[(minute, metric, labels)] = digest
+            sealed.seal = state_seal.add(sealed.seal, digest)
+        return minutes
 
     def load(self, program: str) -> ProgramState | None:
         """The saved state of ``program``, or None if it was never started. Verifies its seal."""
@@ -353,10 +413,17 @@ class StateStore:
         self.save(program, program_id, cursor, {}, now)
 
     def save(
-        self, program: str, program_id: str, cursor: Cursor, changed: Mapping[CounterKey, int], now: float
+        self,
+        program: str,
+        program_id: str,
+        cursor: Cursor,
+        changed: Mapping[CounterKey, int],
+        now: float,
+        minutes: Mapping[MinuteKey, int] | None = None,
+        expired: Iterable[MinuteKey] = (),
     ) -> None:
-        """Write the new cursor, the new values of the changed counters and the program's new
-        seal, atomically."""
+        """Write the new cursor, the new values of the changed counters and block-time buckets,
+        delete the ``expired`` buckets and write the program's new seal, atomically."""
         db = self.db
         self._check_identity()
         if program not in self._sealed:
@@ -374,6 +441,19 @@ class StateStore:
                 seal = state_seal.remove(seal, before)
             digests[(metric, labels)] = state_seal.counter_digest(program, metric, labels, value)
             seal = state_seal.add(seal, digests[(metric, labels)])
+        minute_rows = {(m, c, encode_labels(lbl)): str(v) for (m, (c, lbl)), v in (minutes or {}).items()}
+        removed = {(m, c, encode_labels(lbl)) for (m, (c, lbl)) in expired} - minute_rows.keys()
+        minute_digests: dict[tuple[int, str, str], int] = {}
+        for mkey in removed:
+            before = old.minutes.get(mkey)
+            if before is not None:
+                seal = state_seal.remove(seal, before)
+        for mkey, value in minute_rows.items():
+            before = old.minutes.get(mkey)
+            if before is not None:
+                seal = state_seal.remove(seal, before)
+            minute_digests[mkey] = state_seal.minute_digest(program, *mkey, value)
+            seal = state_seal.add(seal, minute_digests[mkey])
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -388,6 +468,15 @@ class StateStore:
                     "INSERT INTO counters (program, metric, labels, value) VALUES (?, ?, ?, ?)"
                     " ON CONFLICT (program, metric, labels) DO UPDATE SET value = excluded.value",
                     [(program, m, lbl, v) for (m, lbl), v in rows.items()],
+                )
+                db.executemany(
+                    "INSERT INTO block_minutes (program, minute, metric, labels, value) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (program, minute, metric, labels) DO UPDATE SET value = excluded.value",
+                    [(program, m, c, lbl, v) for (m, c, lbl), v in minute_rows.items()],
+                )
+                db.executemany(
+                    "DELETE FROM block_minutes WHERE program = ? AND minute = ? AND metric = ? AND labels = ?",
+                    [(program, m, c, lbl) for (m, c, lbl) in removed],
                 )
                 db.execute(
                     "INSERT INTO seals (program, digest) VALUES (?, ?)"
@@ -404,3 +493,6 @@ class StateStore:
             raise self._sqlite("cannot write", e) from None
         old.cursor, old.seal = new_cursor, seal
         old.rows.update(digests)
+        old.minutes.update(minute_digests)
+        for mkey in removed:
+            old.minutes.pop(mkey, None)

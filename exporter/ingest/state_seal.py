@@ -6,7 +6,8 @@ state carries a seal, written in the same transaction as the rows it covers and 
 when the state is loaded; any difference stops ingestion instead of counting on from a
 wrong total.
 
-The seal is the sum (mod 2**256) of one SHA-256 per row, so a commit updates it from the
+The seal is the sum (mod 2**256) of one SHA-256 per row (cursor, counters and per-minute
+block-time buckets), so a commit updates it from the
 rows it changes (subtract the old row's digest, add the new one's) instead of rehashing
 every counter. It detects damage, not tampering: whoever can write the file can reseal it.
 """
@@ -33,6 +34,11 @@ def cursor_digest(
 def counter_digest(program: str, metric: str, labels: str, value: str) -> int:
     """``labels`` and ``value`` as stored (JSON text, decimal text)."""
     return _digest(["counter", program, metric, labels, value])
+
+
+def minute_digest(program: str, minute: int, metric: str, labels: str, value: str) -> int:
+    """One per-minute block-time bucket; ``labels`` and ``value`` as stored."""
+    return _digest(["minute", program, minute, metric, labels, value])
 
 
 def add(seal: int, digest: int) -> int:

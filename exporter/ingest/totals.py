@@ -3,6 +3,10 @@
 Every counter is an integer (raw units for amounts, lamports for fees, observations for
 histogram buckets). A batch accumulates into ``Delta``; only after the state file committed
 the batch are the new values copied into ``Totals``, which is what ``/metrics`` renders.
+
+Event counts and amounts are also kept per minute of their transaction's block time
+(``exporter.ingest.block_time``): ``Delta.block_minute`` says which minute the increments of
+the transaction being counted belong to.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 
-from exporter.ingest.state import CounterKey
+from exporter.ingest.state import CounterKey, MinuteKey
 
 # Metric keys inside the state file (stable: renaming them would orphan saved totals).
 EVENTS = "events"  # labels: event, [label fields...]
@@ -60,21 +64,37 @@ def bucket_label(units: int) -> str:
     return "+Inf"
 
 
+#: Counters also kept per block-time minute, and the labels their minute buckets keep (the
+#: configured label fields are left out: the windows are for rates, not breakdowns).
+BLOCK_TIME_LABELS: dict[str, tuple[str, ...]] = {
+    EVENTS: ("event",),
+    AMOUNT: ("event", "field", "mint", "__decimals"),
+}
+
+
 class Delta:
     """Increments of one batch, not yet committed."""
 
     def __init__(self) -> None:
         self.inc: dict[CounterKey, int] = defaultdict(int)
+        #: Per-minute increments of event counts and amounts (``BLOCK_TIME_LABELS``).
+        self.by_minute: dict[MinuteKey, int] = defaultdict(int)
+        #: Block-time minute of the transaction being counted; None: not bucketed.
+        self.block_minute: int | None = None
 
     def add(self, metric: str, value: int = 1, /, **labels: str) -> None:
         self.inc[key(metric, **labels)] += value
+        kept = BLOCK_TIME_LABELS.get(metric)
+        if kept is not None and self.block_minute is not None:
+            bucket = key(metric, **{k: v for k, v in labels.items() if k in kept})
+            self.by_minute[(self.block_minute, bucket)] += value
 
     def observe_cu(self, instruction: str, units: int) -> None:
         self.add(CU_BUCKET, 1, instruction=instruction, le=bucket_label(units))
         self.add(CU_SUM, units, instruction=instruction)
 
     def __bool__(self) -> bool:
-        return bool(self.inc)
+        return bool(self.inc) or bool(self.by_minute)
 
 
 class Totals:

@@ -8,7 +8,6 @@
     withdrawal_spike_factor: 3,
     withdrawal_spike_floor: 20,
     spike_settled_lag_seconds: 300,
-    spike_settled_uptime_seconds: 3900,
     tx_failure_min_rate: 0.05,
     tx_failure_ratio_high: 0.5,
     tx_failure_ratio_medium: 0.2,
