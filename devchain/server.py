@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -22,6 +23,7 @@ from devchain.chain import Chain
 from devchain.ledger import Ledger
 from devchain.pubsub import WS_FRACTION_FAULTS, WS_INT_FAULTS, PubSub
 from devchain.rpc import BAD_ACCOUNT_DATA, NodeView, Rpc
+from devchain.traffic import Traffic
 
 log = logging.getLogger("devchain")
 CHAIN_KEY = web.AppKey("chain", Chain)
@@ -92,12 +94,29 @@ def pause_reason(value: Any) -> Any:
 
 
 class DevchainServer:
-    def __init__(self, chain: Chain, tps: float = 0.0, ledger: Ledger | None = None) -> None:
+    """``tps`` is the mean rate; ``traffic`` shapes it over the day (default: constant);
+    ``clock`` (seconds, monotonic) paces the generator, injectable so tests can run a day at once."""
+
+    def __init__(
+        self,
+        chain: Chain,
+        tps: float = 0.0,
+        ledger: Ledger | None = None,
+        traffic: Traffic | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not math.isfinite(tps) or tps < 0:  # NaN or inf would crash the generator loop
             raise ValueError(f"tps must be a finite number >= 0, got {tps!r}")
         self.chain = chain
         self.rpc = Rpc(chain)
         self.tps = tps
+        self.traffic = traffic or Traffic()
+        self.clock = clock
+        #: Transactions the generator made in each simulated hour of the day (ground truth).
+        self.produced_by_hour = [0] * 24
+        self._started: float | None = None
+        self._last = 0.0
+        self._owed = 0.0
         self.ledger = ledger
         self.faults: dict[str, Faults] = {}
         self._buckets: dict[str, _Bucket] = {}
@@ -239,7 +258,21 @@ class DevchainServer:
         if self.ledger is not None:
             state["ledger_faults"] = list(self.ledger.faults.applied)
         state["pubsub"] = self.pubsub.state()
+        state["traffic"] = self.traffic_state()
         return web.json_response(state)
+
+    def traffic_state(self) -> dict[str, Any]:
+        elapsed = 0.0 if self._started is None else self.clock() - self._started
+        hour = self.traffic.hour_at(elapsed)
+        return {
+            "mean_tps": self.tps,
+            "shaped": self.traffic.shape is not None,
+            "day_seconds": self.traffic.day_seconds,
+            "day": int(hour // 24),
+            "hour": round(hour % 24, 3),
+            "tps_now": round(self.tps * self.traffic.factor_at(elapsed), 3),
+            "produced_by_hour": list(self.produced_by_hour),
+        }
 
     async def handle_faults(self, request: web.Request) -> web.Response:
         if request.method == "DELETE":
@@ -301,23 +334,32 @@ class DevchainServer:
         return web.Response(text="OK\n")
 
     # ---- background generator -------------------------------------------------------------
+    def tick(self, now: float) -> int:
+        """Make the transactions due by ``now`` (seconds on ``clock``): the mean rate times the
+        traffic shape's integral since the previous tick, so counts do not depend on how often
+        this runs. Returns how many were made."""
+        if self._started is None:
+            self._started = self._last = now
+        start = self._started
+        self._owed += self.tps * self.traffic.weight(self._last - start, now - start)
+        self._last = now
+        n = int(self._owed)
+        if n:
+            self._owed -= n
+            self.produced_by_hour[int(self.traffic.hour_at(now - start) % 24)] += n
+            try:
+                self.chain.step(n, advance_slot=False)
+            except Exception:
+                log.exception("devchain generator failed; continuing")
+        return n
+
     async def _produce(self) -> None:
-        """Follow the wall clock: slots every ~400 ms, ``tps`` transactions per second."""
-        owed = 0.0
-        last = time.monotonic()
+        """Follow the wall clock: slots every ~400 ms, transactions at the traffic's rate."""
+        self.tick(self.clock())
         while True:
             await asyncio.sleep(0.1)
-            now = time.monotonic()
-            owed += (now - last) * self.tps
-            last = now
             self.chain.sync_clock()
-            n = int(owed)
-            if n:
-                owed -= n
-                try:
-                    self.chain.step(n, advance_slot=False)
-                except Exception:
-                    log.exception("devchain generator failed; continuing")
+            self.tick(self.clock())
 
     async def _start_background(self, app: web.Application) -> None:
         self.chain.sync_clock()

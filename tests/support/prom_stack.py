@@ -71,6 +71,7 @@ class PromStack:
         self.prom_port = 0
         self.am_port = 0
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._argv: dict[str, tuple[subprocess.Popen[bytes], list[str]]] = {}
 
     @property
     def prometheus_url(self) -> str:
@@ -161,10 +162,21 @@ class PromStack:
         return self
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 -- closed with the process
+        log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 -- closed with the process
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()  # the child keeps its own descriptor
         self._procs.append(proc)
+        self._argv[name] = (proc, argv)
+
+    def restart_prometheus(self) -> None:
+        """Stop Prometheus (SIGTERM, as a rollout does) and start it again on the same port, config
+        and TSDB, so its data and pending alerts' ``for`` state (ALERTS_FOR_STATE) survive."""
+        proc, argv = self._argv["prometheus"]
+        proc.terminate()
+        proc.wait(timeout=30)
+        self._procs.remove(proc)
+        self._spawn("prometheus", argv)
+        wait_http(f"{self.prometheus_url}/-/ready", timeout=60)
 
     def stop(self) -> None:
         for proc in reversed(self._procs):
