@@ -9,7 +9,7 @@ bundle's rules -> a real Alertmanager with the bundle's routes, inhibitions and 
 loopback Slack / PagerDuty / dead-man's-switch receivers.
 
 Time compression (factor ``SCALE``): every ``for:`` and ``keep_firing_for`` is divided by it
-(``tests/stack.py``'s ScaledPromStack, which keeps their production order and floors), and so is
+(``tests/support/stack.py``'s ScaledPromStack, which keeps their production order and floors), and so is
 every step that is a duration: the 3-minute scrape failure lasts 18 s, the 5-minute planned pause
 30 s, the 2-minute RPC primary outage 12 s. Restarts (exporter, Prometheus, PostgreSQL) take as long
 as they really take, so they are compared with compressed ``for:``s: harsher than production.
@@ -38,11 +38,11 @@ import pytest
 import yaml
 
 from bundle.config import ALERTS
-from tests.devchain_proc import Devchain
-from tests.exporter_proc import ExporterProcess
-from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
-from tests.receivers import Message, Receivers
-from tests.stack import (
+from tests.support.devchain_proc import Devchain
+from tests.support.exporter_proc import ExporterProcess
+from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.receivers import Message, Receivers
+from tests.support.stack import (
     EXPORTER_JOB,
     PAGERDUTY_KEYS,
     PD_HIGH_URGENCY,
