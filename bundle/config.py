@@ -168,6 +168,11 @@ def severity(tier: str) -> str:
     return SITE.severities[tier]
 
 
+def severity_label(alert: Alert, tier: str) -> str:
+    """The ``severity`` label an alert carries at a tier (Watchdog has the site's own)."""
+    return SITE.watchdog_severity if alert.name == "Watchdog" else severity(tier)
+
+
 RECORDINGS: list[Recording] = [
     Recording("instance:escrow_rpc_up:max", "max by (job, instance) (escrow_rpc_up{[[job]]})", "rpc"),
     Recording("instance:escrow_rpc_slot:max", "max by (job, instance) (escrow_rpc_slot{[[job]]})", "rpc"),
