@@ -133,6 +133,9 @@ THRESHOLDS = (
     "reconciliation_agreeing_runs",
     "reconciliation_blocked_ticket_seconds",
     "reconciliation_blocked_page_seconds",
+    "capacity_forecast_seconds",
+    "state_file_budget_bytes",
+    "prometheus_tsdb_budget_bytes",
 )
 
 

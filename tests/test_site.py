@@ -157,6 +157,9 @@ OTHER_SITE: dict[str, Any] = {
         "compute_units_p99": 800000,  # another bucket edge of escrow_compute_units
         "reconciliation_medium_seconds": 10800,
         "reconciliation_high_seconds": 28800,
+        "capacity_forecast_seconds": 1209600,
+        "state_file_budget_bytes": 536870912,
+        "prometheus_tsdb_budget_bytes": 107374182400,
     },
     "selectors": {
         "exporter_job": "escrow-prod",
