@@ -303,6 +303,8 @@ def libsonnet(site: Site) -> str:
         "  thresholds: {",
         *(f"    {name}: {number(site.thresholds[name])}," for name in THRESHOLDS),
         "  },",
+        "  // The severity labels that page (P0, P1): the weekly review counts pages out of hours.",
+        f"  page_severities: '{site.severities['critical']}|{site.severities['high']}',",
         "}",
     ]
     return "\n".join(lines) + "\n"

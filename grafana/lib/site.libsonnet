@@ -34,4 +34,6 @@
     state_file_budget_bytes: 1073741824,
     prometheus_tsdb_budget_bytes: 53687091200,
   },
+  // The severity labels that page (P0, P1): the weekly review counts pages out of hours.
+  page_severities: 'critical|high',
 }
