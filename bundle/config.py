@@ -1145,9 +1145,10 @@ ALERTS.append(
         "[[capacity_forecast_seconds]]s from now (its growth over the last "
         + CAPACITY_WINDOW
         + "), above its "
-        "budget of {{ $labels.budget }} bytes. Check first: the growth on the exporter dashboard's capacity "
-        "panels; plan disk, retention or compaction before it is reached.",
-        "escrow-exporter",
+        "budget of {{ $labels.budget }} bytes. Check first: the growth of the size over the last days (the weekly "
+        "review dashboard's state file panel, prometheus_tsdb_* for the TSDB); plan disk, retention or compaction "
+        "before it is reached.",
+        "escrow-weekly-review",
         "`predict_linear` over "
         + CAPACITY_WINDOW
         + " of the state file size (`escrow_exporter_state_file_bytes`) "

@@ -183,6 +183,7 @@ validated strictly (an unknown, missing or mistyped key is reported as `file:lin
 | `links` | `runbook_url` (a pattern with `{alert}`), `grafana_url` and each dashboard's path: every alert's `runbook_url` / `dashboard_url` annotation |
 | `severities` | the `severity` label of each tier and of Watchdog (kube-prometheus names: `critical`, `warning`, `info`, Watchdog `none`); Alertmanager's matchers and templates follow |
 | `contacts` | who answers each tier: the "Contact tree" section of every runbook |
+| `runbooks` | who owns the runbooks and when each was last reviewed (`owner`, `last_reviewed`, `review_every_days`, per-runbook `owners` and `reviewed`): the front matter of every runbook and of docs/incident-response.md |
 | `events` | the event names meaning "withdrawal" and "pause", and the errors of transactions rejected while paused |
 | `wallet_roles` | the account roles whose wallets are floor-checked |
 | `mints` | per mint: symbol, decimals, `floor` (a mint without a floor is not floor-checked) and `mismatch_tolerance` (optional; else `thresholds.mismatch_tolerance`) |
