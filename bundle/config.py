@@ -108,6 +108,7 @@ RULE_GROUP_FILES: dict[str, str] = {
     "chain": "chain.yml",
     "business": "business.yml",
     "meta": "meta.yml",
+    "capacity": "capacity.yml",
 }
 
 
@@ -166,6 +167,11 @@ def dashboard_url(uid: str) -> str:
 def severity(tier: str) -> str:
     """The ``severity`` label value of a tier at this site."""
     return SITE.severities[tier]
+
+
+def severity_label(alert: Alert, tier: str) -> str:
+    """The ``severity`` label an alert carries at a tier (Watchdog has the site's own)."""
+    return SITE.watchdog_severity if alert.name == "Watchdog" else severity(tier)
 
 
 RECORDINGS: list[Recording] = [
@@ -1088,6 +1094,74 @@ ALERTS.extend(reconciliation_alerts())
 
 
 # ---- end of exact reconciliation ------------------------------------------------------------------
+
+
+# ---- Capacity forecasts (issue 17, review loop): predict_linear on what grows on disk -----------
+# The exporter's state file and Prometheus' TSDB, forecast [[capacity_forecast_seconds]] ahead from
+# their growth over CAPACITY_WINDOW, against a budget per resource (bytes, in the site config).
+# A series younger than CAPACITY_MIN_HISTORY is not forecast: a fresh file or TSDB grows fastest
+# in its first minutes, and a week extrapolated from them is noise.
+CAPACITY_WINDOW = "6h"
+CAPACITY_MIN_HISTORY = "3h"
+
+
+def _forecast(record: str, series: str) -> Recording:
+    return Recording(
+        record,
+        f"predict_linear({series}[{CAPACITY_WINDOW}], [[capacity_forecast_seconds]])\n"
+        f"and on (job, instance) ({series} offset {CAPACITY_MIN_HISTORY})",
+        "capacity",
+    )
+
+
+RECORDINGS += [
+    Recording(
+        "instance:prometheus_tsdb_bytes:sum",
+        "prometheus_tsdb_storage_blocks_bytes{[[prometheus_job]]}\n"
+        "+ prometheus_tsdb_wal_storage_size_bytes{[[prometheus_job]]}\n"
+        "+ prometheus_tsdb_head_chunks_storage_size_bytes{[[prometheus_job]]}",
+        "capacity",
+    ),
+    _forecast(
+        "instance:escrow_exporter_state_file_bytes:forecast", "escrow_exporter_state_file_bytes{[[job]]}"
+    ),
+    _forecast("instance:prometheus_tsdb_bytes:forecast", "instance:prometheus_tsdb_bytes:sum"),
+]
+
+ALERTS.append(
+    Alert(
+        "EscrowCapacityForecast",
+        "capacity",
+        "label_replace(label_replace(\n"
+        "  instance:escrow_exporter_state_file_bytes:forecast > [[state_file_budget_bytes]],\n"
+        '  "resource", "state_file", "", ""), "budget", "[[state_file_budget_bytes]]", "", "")\n'
+        "or\n"
+        "label_replace(label_replace(\n"
+        "  instance:prometheus_tsdb_bytes:forecast > [[prometheus_tsdb_budget_bytes]],\n"
+        '  "resource", "prometheus_tsdb", "", ""), "budget", "[[prometheus_tsdb_budget_bytes]]", "", "")',
+        {"low": ""},
+        "1h",
+        "A resource on disk is forecast to outgrow its budget within the forecast horizon.",
+        "The {{ $labels.resource }} of {{ $labels.instance }} is forecast at {{ $value | humanize1024 }}B "
+        "[[capacity_forecast_seconds]]s from now (its growth over the last "
+        + CAPACITY_WINDOW
+        + "), above its "
+        "budget of {{ $labels.budget }} bytes. Check first: the growth of the size over the last days (the weekly "
+        "review dashboard's state file panel, prometheus_tsdb_* for the TSDB); plan disk, retention or compaction "
+        "before it is reached.",
+        "escrow-weekly-review",
+        "`predict_linear` over "
+        + CAPACITY_WINDOW
+        + " of the state file size (`escrow_exporter_state_file_bytes`) "
+        "or the Prometheus TSDB size (blocks + WAL + head chunks), [[capacity_forecast_seconds]]s ahead, above "
+        "its budget (`state_file_budget_bytes`, `prometheus_tsdb_budget_bytes`), with "
+        + CAPACITY_MIN_HISTORY
+        + " of history, for 1h",
+    )
+)
+
+
+# ---- end of capacity forecasts ----------------------------------------------------------------------
 
 
 def alert_by_name(name: str) -> Alert:

@@ -7,7 +7,6 @@ Pure functions from the config to file contents (path relative to the repository
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -25,8 +24,9 @@ from bundle.config import (
     dashboard_url,
     fill,
     runbook_url,
-    severity,
+    severity_label,
 )
+from bundle.runbooks import runbooks
 from bundle.site import libsonnet as site_libsonnet
 
 HEADER = "# Generated from bundle/site.yml and bundle/config.py by `make rules` -- edit those, then re-run.\n"
@@ -55,10 +55,6 @@ def alert_annotations(alert: Alert, threshold: str) -> dict[str, str]:
         "runbook_url": runbook_url(alert.name),
         "dashboard_url": dashboard_url(alert.dashboard),
     }
-
-
-def severity_label(alert: Alert, tier: str) -> str:
-    return SITE.watchdog_severity if alert.name == "Watchdog" else severity(tier)
 
 
 def alert_rules(alert: Alert) -> list[dict[str, Any]]:
@@ -187,6 +183,7 @@ validated strictly (an unknown, missing or mistyped key is reported as `file:lin
 | `links` | `runbook_url` (a pattern with `{alert}`), `grafana_url` and each dashboard's path: every alert's `runbook_url` / `dashboard_url` annotation |
 | `severities` | the `severity` label of each tier and of Watchdog (kube-prometheus names: `critical`, `warning`, `info`, Watchdog `none`); Alertmanager's matchers and templates follow |
 | `contacts` | who answers each tier: the "Contact tree" section of every runbook |
+| `runbooks` | who owns the runbooks and when each was last reviewed (`owner`, `last_reviewed`, `review_every_days`, per-runbook `owners` and `reviewed`): the front matter of every runbook and of docs/incident-response.md |
 | `events` | the event names meaning "withdrawal" and "pause", and the errors of transactions rejected while paused |
 | `wallet_roles` | the account roles whose wallets are floor-checked |
 | `mints` | per mint: symbol, decimals, `floor` (a mint without a floor is not floor-checked) and `mismatch_tolerance` (optional; else `thresholds.mismatch_tolerance`) |
@@ -337,40 +334,6 @@ def site_template() -> str:
         f"{color}{{{{ end }}}}{{{{ end }}}}\n\n"
         f'{{{{ define "escrow.pagerduty.severity" }}}}{chain(pd, "info", ".CommonLabels.severity")}{{{{ end }}}}\n'
     )
-
-
-ROOT = Path(__file__).resolve().parent.parent
-CONTACT_TREE = "## Contact tree"
-
-
-def contact_tree(alert: Alert) -> str:
-    lines = [
-        CONTACT_TREE,
-        "Generated from `contacts` in `bundle/site.yml` by `make rules`; edit it there.",
-        "",
-    ]
-    for tier in sorted(alert.tiers, key=TIERS.index):
-        lines.append(f"- {PRIORITY[tier]} (`severity={severity_label(alert, tier)}`): {SITE.contacts[tier]}")
-    if "critical" not in alert.tiers:
-        lines.append(f"- Beyond that (money at risk, or no answer): the P0 path, {SITE.contacts['critical']}")
-    return "\n".join(lines) + "\n"
-
-
-def runbooks() -> dict[str, str]:
-    """Each alert's runbook with its contact tree (re)generated at the end."""
-    out = {}
-    for alert in ALERTS:
-        rel = f"docs/runbooks/{alert.name}.md"
-        path = ROOT / rel
-        if not path.exists():
-            continue  # tests/test_rules.py reports the missing runbook
-        text = path.read_text()
-        start = text.find("\n" + CONTACT_TREE)
-        if start >= 0:
-            end = text.find("\n## ", start + 1)
-            text = text[: start + 1] + (text[end + 1 :] if end >= 0 else "")
-        out[rel] = text.rstrip("\n") + "\n\n" + contact_tree(alert)
-    return out
 
 
 def all_files() -> dict[str, str]:

@@ -8,6 +8,7 @@ unknown key, a missing key or a wrong type is an error naming the file, line and
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 from dataclasses import dataclass
@@ -41,6 +42,17 @@ class Wallet:
 
 
 @dataclass(frozen=True)
+class RunbookReview:
+    """Who owns the runbooks and when they were last reviewed: their front matter."""
+
+    owner: str  # default owner
+    last_reviewed: datetime.date  # default date of the last review
+    review_every_days: int
+    owners: dict[str, str]  # runbook name (file stem) -> its owner
+    reviewed: dict[str, datetime.date]  # runbook name -> its last review
+
+
+@dataclass(frozen=True)
 class Site:
     exporter_job: str
     probe_job: str
@@ -60,6 +72,7 @@ class Site:
     accounts: dict[str, Wallet]
     roles: dict[str, Wallet]
     thresholds: dict[str, str]
+    runbooks: RunbookReview
 
 
 # Schema: key -> type name; a nested dict is a mapping with exactly these keys ("?" prefix: optional).
@@ -80,6 +93,13 @@ _SCHEMA: dict[str, Any] = {
     "accounts": "map:wallet",
     "roles": "map:wallet",
     "thresholds": "map:number",
+    "runbooks": {
+        "owner": "str",
+        "last_reviewed": "date",
+        "review_every_days": "int",
+        "?owners": "map:str",
+        "?reviewed": "map:date",
+    },
 }
 _MINT = {"symbol": "str", "decimals": "int", "?floor": _NUM, "?mismatch_tolerance": _NUM}
 _WALLET = {"?floor": _NUM, "?planned_sweeps": "bool"}
@@ -112,6 +132,9 @@ THRESHOLDS = (
     "reconciliation_agreeing_runs",
     "reconciliation_blocked_ticket_seconds",
     "reconciliation_blocked_page_seconds",
+    "capacity_forecast_seconds",
+    "state_file_budget_bytes",
+    "prometheus_tsdb_budget_bytes",
 )
 
 
@@ -166,6 +189,8 @@ def _check(path: Path, node: yaml.Node, schema: Any, key: str) -> Any:
             return _number(text)
         if schema == "int":
             return int(text)
+        if schema == "date":
+            return datetime.date.fromisoformat(text)
         if schema == "bool":
             if text not in ("true", "false"):
                 raise ValueError
@@ -210,6 +235,9 @@ def load(path: Path | None = None) -> Site:
             "thresholds.reconciliation_blocked_page_seconds",
             "must be above reconciliation_blocked_ticket_seconds (it tickets first, then pages)",
         )
+    if data["runbooks"]["review_every_days"] < 1:
+        node = next(v for k, v in root.value if k.value == "runbooks")
+        raise _err(path, node, "runbooks.review_every_days", "must be a whole number of days >= 1")
     sev = data["severities"]
     tiers = [sev[t] for t in TIER_NAMES]
     if len(set(tiers)) != len(tiers):
@@ -249,6 +277,13 @@ def load(path: Path | None = None) -> Site:
         accounts={a: wallet(v) for a, v in data["accounts"].items()},
         roles={r: wallet(v) for r, v in data["roles"].items()},
         thresholds=thresholds,
+        runbooks=RunbookReview(
+            owner=data["runbooks"]["owner"],
+            last_reviewed=data["runbooks"]["last_reviewed"],
+            review_every_days=data["runbooks"]["review_every_days"],
+            owners=data["runbooks"].get("owners", {}),
+            reviewed=data["runbooks"].get("reviewed", {}),
+        ),
     )
 
 
@@ -267,6 +302,8 @@ def libsonnet(site: Site) -> str:
         "  thresholds: {",
         *(f"    {name}: {number(site.thresholds[name])}," for name in THRESHOLDS),
         "  },",
+        "  // The severity labels that page (P0, P1): the weekly review counts pages out of hours.",
+        f"  page_severities: '{site.severities['critical']}|{site.severities['high']}',",
         "}",
     ]
     return "\n".join(lines) + "\n"

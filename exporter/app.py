@@ -26,6 +26,7 @@ from exporter.collectors.sql import build_sql_collectors
 from exporter.config.model import Config
 from exporter.config.programs import SOL_DECIMALS, SOL_LABEL
 from exporter.http import add_routes
+from exporter.ingest.state_size import StateFileSize
 from exporter.keys import AUTH, CONFIG, POOL, REGISTRY, SCHEDULER
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
@@ -137,6 +138,8 @@ def create_app(
     # The standard process_* series (memory, CPU, open fds, start time), as every exporter has:
     # restarts and leaks show up without node-level access.
     ProcessCollector(registry=registry)
+    if config.programs:  # ingestion keeps a state file: its size is forecast (capacity rules)
+        registry.register(StateFileSize(config.state.path))
     middlewares = []
     if connections is not None:  # first: it times the handler, for the idle timeout after it
         middlewares.append(connections.middleware())

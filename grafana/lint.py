@@ -32,7 +32,7 @@ ISSUE_METRICS = frozenset(
     escrow_rpc_failovers_total escrow_account_balance escrow_account_exists
     escrow_account_balance_updated_timestamp_seconds escrow_account_info
     escrow_events_total escrow_event_amount_total escrow_transactions_total escrow_transaction_errors_total
-    escrow_instructions_total escrow_compute_units escrow_transaction_fees_lamports_total escrow_ingest_last_slot
+    escrow_instructions_total escrow_compute_units escrow_transaction_fees_sol_total escrow_ingest_last_slot
     escrow_ingest_lag_seconds escrow_event_decode_errors_total escrow_logs_truncated_total
     escrow_program_accounts escrow_program_account_field_amount
     escrow_business_matches_total escrow_business_entry_volume_total escrow_business_fee_revenue_total

@@ -37,7 +37,11 @@ def main() -> int:
         print(f"site config: {e}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else ROOT
-    files = all_files()
+    try:
+        files = all_files()
+    except SiteError as e:  # e.g. a runbook named in the site config that does not exist
+        print(f"site config: {e}", file=sys.stderr)
+        return 2
     if args.out:
         files["alertmanager/alertmanager.yml"] = amconfig.dump(amconfig.load())
         files[prometheusrule.OUTPUT] = prometheusrule.render()

@@ -267,6 +267,21 @@ def test_every_dashboard_query_parses_and_returns_data(demo: Demo) -> None:
     assert not found, "dashboard queries failing on the live demo:\n" + "\n".join(found)
 
 
+def test_deployment_annotations_mark_the_exporter_start(demo: Demo) -> None:
+    """Every dashboard's deployment annotation finds the demo exporter's start, with its version,
+    at the time it started (the query's value, in milliseconds)."""
+    from exporter import __version__
+    from grafana.queries import substitute
+
+    for d in load_dashboards():
+        for ann in d["annotations"]["list"]:
+            error, result = query(demo, substitute(ann["expr"]))
+            assert error is None and result, f"{d['uid']} annotation {ann['name']!r}: {error or 'no data'}"
+            assert {r["metric"]["version"] for r in result} == {__version__}
+            started_ms = float(result[0]["value"][1])
+            assert 0 < time.time() * 1000 - started_ms < 3_600_000, started_ms
+
+
 def cookbook_queries() -> list[str]:
     """Every ```promql block of docs/queries.md."""
     return [

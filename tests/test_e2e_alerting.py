@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from bundle.config import ALERTS
+from bundle.runbooks import strip_front_matter
 from tests.support.receivers import Message
 from tests.support.stack import EXAMPLES, PD_HIGH_URGENCY, E2EStack
 from tests.support.util import ROOT
@@ -104,7 +105,7 @@ def assert_runbook(url: str, alertname: str, tier: str) -> None:
     assert url.endswith(f"/docs/runbooks/{alertname}.md"), url
     runbook = ROOT / "docs" / "runbooks" / f"{alertname}.md"
     assert runbook.is_file(), f"{url} points at a missing runbook"
-    assert runbook.read_text().splitlines()[0] == f"# {alertname} ({tier})"
+    assert strip_front_matter(runbook.read_text()).splitlines()[0] == f"# {alertname} ({tier})"
 
 
 def assert_slack_actionable(m: Message, alertname: str, tier: str, priority: str, summary: str) -> str:

@@ -22,7 +22,17 @@ PINNED_UIDS = {
     "business.jsonnet": "escrow-business",
     "chain_rpc.jsonnet": "escrow-chain-rpc",
     "exporter.jsonnet": "escrow-exporter",
+    "weekly_review.jsonnet": "escrow-weekly-review",
 }
+
+
+def test_every_dashboard_annotates_exporter_deployments(dashboards: list[dict]) -> None:
+    """Issue 17: deployments (each exporter process start, with its version) on every dashboard."""
+    for d in dashboards:
+        [ann] = [a for a in d["annotations"]["list"] if a["name"] == "Exporter deployments and restarts"]
+        assert ann["enable"] and ann["useValueForTime"], d["uid"]
+        assert "process_start_time_seconds" in ann["expr"] and "escrow_exporter_build_info" in ann["expr"]
+        assert "{{version}}" in ann["titleFormat"]
 
 
 @pytest.fixture(scope="module")

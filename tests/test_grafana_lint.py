@@ -168,3 +168,11 @@ def test_every_panel_and_variable_query_parses_in_prometheus(prometheus: str) ->
 
 def test_prometheus_rejects_a_broken_query(prometheus: str) -> None:
     assert _parse_error(prometheus, "sum(rate(x[1m])") is not None
+
+
+def test_an_offset_duration_is_not_a_metric() -> None:
+    """``x offset 1m`` (the weekly review's firing starts) names one metric, not a metric ``m``."""
+    from grafana import promql
+
+    uses = promql.metric_uses('count_over_time((ALERTS{a="1"} unless ALERTS{a="1"} offset 1m)[$__range:1m])')
+    assert [u.name for u in uses] == ["ALERTS", "ALERTS"]

@@ -17,6 +17,7 @@ from aiohttp import web
 from devchain.chain import Chain
 from devchain.program import IDL_PATH, MINT_DECIMALS, NATIVE_MINT, PYUSD_MINT, USDC_MINT
 from devchain.server import DevchainServer
+from exporter.solana import LAMPORTS_PER_SOL
 from tests.support.devchain_proc import DevchainClient
 from tests.support.util import free_port
 
@@ -153,7 +154,7 @@ def expected_totals(truth: dict[str, Any]) -> dict[str, float]:
     out["tx/failed"] = truth["transactions"]["failed"]
     for err, n in truth["transactions"]["errors"].items():
         out[f"error/{err}"] = n
-    out["fees"] = truth["fees_lamports"]
+    out["fees"] = truth["fees_lamports"] / LAMPORTS_PER_SOL
     return out
 
 
@@ -183,7 +184,7 @@ def observed_totals(text: str, program: str = PROGRAM) -> dict[str, float]:
             add(f"tx/{labels['status']}", value)
         elif name == "escrow_transaction_errors_total":
             add(f"error/{labels['error']}", value)
-        elif name == "escrow_transaction_fees_lamports_total":
+        elif name == "escrow_transaction_fees_sol_total":
             add("fees", value)
     return out
 

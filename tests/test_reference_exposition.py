@@ -116,6 +116,17 @@ def test_balances_match_chain(still_chain: tuple[StillDevchain, ExporterProcess]
     )
 
 
+def test_transaction_fees_are_whole_sol(still_chain: tuple[StillDevchain, ExporterProcess]) -> None:
+    """Fees are served in SOL like every other amount: the simulator's exact lamport total / 10^9,
+    and no family is served in lamports (raw units only where a name says ``_raw``)."""
+    chain, proc = still_chain
+    lamports = chain.state()["fees_lamports"]
+    text = proc.metrics()
+    assert lamports > 0
+    assert sample(text, "escrow_transaction_fees_sol_total", program="paid_match") == lamports / 10**9
+    assert not re.findall(r"^# TYPE (\S*lamports\S*)", text, flags=re.M)
+
+
 def exposition_shape(text: str) -> str:
     """HELP and TYPE lines as served, then each sample name with its sorted label names."""
     out: list[str] = []

@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from bundle.cases import CASES
-from bundle.config import ALERTS, SITE, TIERS, alert_by_name, fill
+from bundle.config import ALERTS, RULE_GROUP_FILES, SITE, TIERS, alert_by_name, fill
 from bundle.render import all_files
+from bundle.runbooks import strip_front_matter
 from exporter.ingest.totals import CU_BUCKETS, bucket_label
 from tests.support.util import ROOT
 
@@ -61,7 +62,7 @@ def test_generated_files_match_bundle_config() -> None:
 def test_promtool_check_config_and_rules() -> None:
     r = _run("promtool", "check", "config", "prometheus/prometheus.yml")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "6 rule files found" in r.stdout
+    assert f"{len(RULE_GROUP_FILES)} rule files found" in r.stdout
 
 
 @needs_promtool
@@ -304,6 +305,54 @@ def test_runbooks_carry_the_contact_tree_of_their_tiers() -> None:
             assert SITE.contacts[tier] in tree, f"{alert.name}: no {tier} contact in its contact tree"
 
 
+def _front_matter(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    assert text.startswith("---\n"), f"{path.name}: no front matter"
+    return dict(yaml.safe_load(text.split("---\n", 2)[1]))
+
+
+def test_runbooks_front_matter_names_owner_review_and_contacts() -> None:
+    """Issue 17: every runbook (and the incident process) says who owns it, when it was last
+    reviewed, when it is due, and who answers, all from the site config."""
+    review = SITE.runbooks
+    docs = [p for p in sorted(RUNBOOKS.glob("*.md")) if p.name != "README.md"]
+    docs.append(ROOT / "docs" / "incident-response.md")
+    by_name = {a.name: a for a in ALERTS}
+    for path in docs:
+        meta = _front_matter(path)
+        assert meta["owner"] == review.owners.get(path.stem, review.owner), path.name
+        last = review.reviewed.get(path.stem, review.last_reviewed)
+        assert meta["last_reviewed"] == last, path.name
+        assert (meta["next_review"] - last).days == review.review_every_days, path.name
+        alert = by_name.get(path.stem)
+        tiers = list(alert.tiers) if alert else list(TIERS)
+        for tier in tiers:
+            assert any(SITE.contacts[tier] in c for c in meta["contacts"]), f"{path.name}: no {tier} contact"
+        if alert is not None:
+            assert meta["alert"] == alert.name and set(meta["tiers"]) == set(alert.tiers)
+    assert _front_matter(RUNBOOKS / "treasury-key-rotation.md")["owner"] != review.owner
+
+
+def test_incident_response_covers_the_process() -> None:
+    text = (ROOT / "docs" / "incident-response.md").read_text()
+    sections = _sections(text)
+    for name in (
+        "Roles",
+        "Acknowledge",
+        "Declare: the incident channel",
+        "Communications",
+        "Post-mortem template",
+        "The weekly review",
+        "Who answers",
+    ):
+        assert sections.get(name, "").strip(), f"docs/incident-response.md: section '## {name}' missing"
+    for role in ("Incident commander", "Communications lead", "Scribe"):
+        assert role in sections["Roles"], role
+    assert "Investigating" in sections["Communications"] and "Resolved" in sections["Communications"]
+    for tier in TIERS:
+        assert SITE.contacts[tier] in sections["Who answers"], tier
+
+
 def test_money_path_signals_page_at_p0() -> None:
     """The platform's policy: payments broken, data loss and money at risk are P0 (critical)."""
     for name in (
@@ -341,7 +390,7 @@ def test_runbook_titles_name_the_alerts_tiers() -> None:
     for alert in ALERTS:
         if alert.name == "Watchdog":
             continue  # "(always firing)"
-        first = (RUNBOOKS / f"{alert.name}.md").read_text().splitlines()[0]
+        first = strip_front_matter((RUNBOOKS / f"{alert.name}.md").read_text()).splitlines()[0]
         assert first.startswith(f"# {alert.name} ("), first
         for tier in alert.tiers:
             assert tier in first, f"{alert.name}: runbook title {first!r} lacks its tier {tier}"

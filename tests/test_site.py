@@ -68,6 +68,16 @@ def test_repository_site_config_loads() -> None:
             ": thresholds.reconciliation_blocked_page_seconds: must be above",
         ),
         (
+            "  last_reviewed: 2026-12-04",
+            "  last_reviewed: 2026-13-04",
+            ": runbooks.last_reviewed: expected a date",
+        ),
+        (
+            "  review_every_days: 90",
+            "  review_every_days: 0",
+            ": runbooks.review_every_days: must be a whole",
+        ),
+        (
             "decimals: 9, floor: 1, mismatch_tolerance: 0.001",
             "decimals: 9, floor: 1, mismatch_tolerance: small",
             ": mints.SOL.mismatch_tolerance: expected a number",
@@ -95,6 +105,23 @@ def test_gen_rules_reports_a_bad_site_without_traceback(tmp_path: Path) -> None:
     )
     assert r.returncode == 2
     assert f"{path}:" in r.stderr and "thresholds.rpc_slot_lag: expected a number" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_runbook_the_site_names_must_exist(tmp_path: Path) -> None:
+    text = SITE_YML.read_text()
+    assert "    treasury-key-rotation:" in text
+    path = _write(tmp_path, text.replace("    treasury-key-rotation:", "    treasury-key-rotaton:", 1))
+    r = subprocess.run(
+        [sys.executable, "scripts/gen_rules.py", "--site", str(path), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert r.returncode == 2
+    assert (
+        "runbooks.owners.treasury-key-rotaton: no runbook docs/runbooks/treasury-key-rotaton.md" in r.stderr
+    )
     assert "Traceback" not in r.stderr
 
 
@@ -129,6 +156,9 @@ OTHER_SITE: dict[str, Any] = {
         "compute_units_p99": 800000,  # another bucket edge of escrow_compute_units
         "reconciliation_medium_seconds": 10800,
         "reconciliation_high_seconds": 28800,
+        "capacity_forecast_seconds": 1209600,
+        "state_file_budget_bytes": 536870912,
+        "prometheus_tsdb_budget_bytes": 107374182400,
     },
     "selectors": {
         "exporter_job": "escrow-prod",
@@ -140,6 +170,7 @@ OTHER_SITE: dict[str, Any] = {
         "runbook_url": "https://wiki.example.org/escrow/{alert}",
         "grafana_url": "https://grafana.example.org/",
     },
+    "runbooks": {"owner": "SRE guild (#sre)", "last_reviewed": "2026-01-15", "review_every_days": 30},
     # kube-prometheus names.
     "severities": {
         "critical": "critical",
@@ -191,6 +222,18 @@ def test_another_site_regenerates_into_a_bundle_whose_tests_pass(tmp_path: Path)
     assert "https://grafana.example.org/d/escrow-chain-rpc" in rules
     assert "localhost:3000" not in rules and "github.com/example" not in rules
     assert "severity: warning" in rules and "severity: none" in rules and "severity: high" not in rules
+    # Runbook front matter: owner, review dates and contact tree from the site config.
+    runbook = (out / "docs" / "runbooks" / "EscrowRpcOutage.md").read_text()
+    meta = yaml.safe_load(runbook.split("---\n", 2)[1])
+    assert meta["owner"] == "SRE guild (#sre)"
+    assert (str(meta["last_reviewed"]), str(meta["next_review"])) == ("2026-01-15", "2026-02-14")
+    assert any(c.startswith("P0 (`severity=critical`): PagerDuty") for c in meta["contacts"])
+    assert (
+        "severity=warning"
+        in yaml.safe_load(
+            (out / "docs" / "runbooks" / "EscrowWalletBelowFloor.md").read_text().split("---\n", 2)[1]
+        )["contacts"][0]
+    )
     tests = sorted((out / "prometheus" / "tests").glob("*_test.yml"))
     procs = {
         t.name: subprocess.Popen(

@@ -26,6 +26,7 @@ from exporter.ingest.mapping import DECIMALS_LABEL
 from exporter.ingest.state import StateStore
 from exporter.reconcile.flows import FlowTracker
 from exporter.rpc.pool import RpcPool
+from exporter.solana import LAMPORTS_PER_SOL
 
 log = logging.getLogger("exporter.ingest")
 
@@ -141,8 +142,8 @@ def render(ingesters: list[ProgramIngester]) -> Iterable[Metric]:
         labels=["program", "instruction"],
     )
     fees = _counter(
-        "escrow_transaction_fees_lamports",
-        "Transaction fees paid by the program's transactions, in lamports.",
+        "escrow_transaction_fees_sol",
+        "Transaction fees paid by the program's transactions, in SOL.",
         ["program"],
     )
     decode = _counter(
@@ -184,7 +185,8 @@ def render(ingesters: list[ProgramIngester]) -> Iterable[Metric]:
         for labels, v in tot.series(t.INSTRUCTIONS):
             ixs.add_metric([p, labels["instruction"]], v)
         _histograms(cu, p, tot)
-        fees.add_metric([p], tot.get(t.FEES))
+        # The state keeps the exact integer lamport total; one division gives the nearest float.
+        fees.add_metric([p], tot.get(t.FEES) / LAMPORTS_PER_SOL)
         for labels, v in tot.series(t.DECODE_ERRORS):
             decode.add_metric([p, labels["reason"]], v)
         truncated.add_metric([p], tot.get(t.LOGS_TRUNCATED))

@@ -14,7 +14,7 @@ d.dashboard(
   uid='escrow-business',
   title='Escrow / Business KPIs',
   description='Business figures from the platform database (SQL query pack): matches, volumes, fees, withdrawals, users, and back-office health.',
-  version=3,
+  version=4,
   tags=['business'],
   variables=[mintVar],
   panels=[

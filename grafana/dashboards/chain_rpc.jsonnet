@@ -21,7 +21,7 @@ d.dashboard(
   uid='escrow-chain-rpc',
   title='Escrow / Chain and RPC',
   description='Solana RPC endpoints (health, slot lag, requests, latency, failovers) and the program activity ingested from the chain.',
-  version=1,
+  version=3,
   tags=['chain', 'rpc'],
   variables=[programVar, endpointVar],
   panels=[
@@ -65,8 +65,8 @@ d.dashboard(
                    t('max by (program) (' + sel('escrow_ingest_last_slot', prog) + ')', '{{program}}'),
                    t('max(' + sel('escrow_rpc_slot') + ' * on (job, instance, endpoint) group_left () (' + sel('escrow_rpc_active') + ' == 1))', 'active endpoint'),
                  ], w=8),
-    d.timeseries('Transaction fees', 'Transaction fees paid per second, in lamports.', 'short',
-                 [t('sum by (program) (rate(' + sel('escrow_transaction_fees_lamports_total', prog) + '[$__rate_interval]))', '{{program}}')], w=8),
+    d.timeseries('Transaction fees (SOL per hour)', 'Transaction fees paid by the program\'s transactions (success and failed), in SOL per hour at the current rate.', 'short',
+                 [t('sum by (program) (rate(' + sel('escrow_transaction_fees_sol_total', prog) + '[$__rate_interval])) * 3600', '{{program}}')], w=8),
 
     d.timeseries('Decode errors and truncated logs', 'Log lines or CPI payloads that did not decode, by reason, and transactions whose logs were truncated. Events in them are not counted.', 'ops',
                  [

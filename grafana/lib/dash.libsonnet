@@ -161,6 +161,24 @@ local basePanel(type, title, description, unit, targets, w, h) = {
   jobVar:: self.labelVar('job', 'job', 'label_values(escrow_exporter_build_info, job)'),
   instanceVar:: self.labelVar('instance', 'instance', 'label_values(escrow_exporter_build_info{job=~"$job"}, instance)'),
 
+  // Deployments and restarts of the exporter, on every dashboard: one annotation at each process
+  // start (useValueForTime: the query's value is the start time), titled with the version the
+  // process runs, so a change in the panels can be set against a release.
+  deployments:: {
+    name: 'Exporter deployments and restarts',
+    datasource: ds,
+    enable: true,
+    hide: false,
+    iconColor: 'blue',
+    expr: 'max by (job, instance, version) (' + sel('process_start_time_seconds')
+          + ' * on (job, instance) group_left (version) ' + sel('escrow_exporter_build_info') + ') * 1000',
+    step: '60s',
+    useValueForTime: true,
+    titleFormat: 'escrow-exporter {{version}} started',
+    textFormat: '{{instance}}',
+    tagKeys: 'version',
+  },
+
   // Dashboard --------------------------------------------------------------
   // panels: a flat list laid out left to right, wrapping at Grafana's 24 columns.
   layout(panels)::
@@ -193,7 +211,7 @@ local basePanel(type, title, description, unit, targets, w, h) = {
       timepicker: {},
       fiscalYearStartMonth: 0,
       liveNow: false,
-      annotations: { list: [] },
+      annotations: { list: [$.deployments] },
       links: [
         {
           title: 'Escrow dashboards',

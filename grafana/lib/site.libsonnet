@@ -29,5 +29,10 @@
     reconciliation_agreeing_runs: 2,
     reconciliation_blocked_ticket_seconds: 300,
     reconciliation_blocked_page_seconds: 900,
+    capacity_forecast_seconds: 604800,
+    state_file_budget_bytes: 1073741824,
+    prometheus_tsdb_budget_bytes: 53687091200,
   },
+  // The severity labels that page (P0, P1): the weekly review counts pages out of hours.
+  page_severities: 'critical|high',
 }
