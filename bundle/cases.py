@@ -1375,3 +1375,13 @@ RECONCILIATION_CASES.append(
 )
 CASES.extend(RECONCILIATION_CASES)
 # ---- end of exact reconciliation -------------------------------------------------------------------
+
+
+# ---- Uptime, SLOs and platform health (issue 17): bundle/slo_cases.py ------------------------------
+def _issue17_cases() -> list[Case]:
+    from bundle.slo_cases import cases
+
+    return cases()
+
+
+CASES.extend(_issue17_cases())
