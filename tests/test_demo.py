@@ -316,7 +316,9 @@ def test_every_cookbook_query_returns_data(demo: Demo) -> None:
 
 def test_sigterm_stops_every_process_and_postgres(demo: Demo) -> None:
     pids = {f.stem: int(f.read_text()) for f in (demo.dir / "run").glob("*.pid")}
-    assert set(pids) == {"simulator", "sink", "blackbox", "alertmanager", "exporter", "prometheus"}
+    assert set(pids) == {
+        "simulator", "sink", "blackbox", "alertmanager", "exporter", "prometheus", "node", "postgres_exporter",
+    }  # fmt: skip
     pg_pid_file = Path(demo.env["DEMO_PG_DIR"]) / "data" / "postmaster.pid"
     pg_pid = int(pg_pid_file.read_text().split()[0])
     demo.proc.send_signal(signal.SIGTERM)
