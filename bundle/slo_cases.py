@@ -131,8 +131,12 @@ def _exporter_cases() -> list[Case]:
         ),
         Case(
             "EscrowExporterFreshnessBudgetBurnSlow",
-            "a collector stuck for 10 minutes in every 100 for a day fires",
-            {up: "1x150", last: " ".join(str((n - (n % 10 == 9)) * 600) for n in range(150))},
+            # Every tenth 10-minute sample reports a last success older than the freshness limit.
+            "a collector stale once in every 10 samples for a day fires",
+            {
+                up: "1x150",
+                last: " ".join(str((n - (n % 10 == 9) * (FRESH_S // 600 + 1)) * 600) for n in range(150)),
+            },
             "1500m",
             [Fired("medium", JL, "")],
             interval="10m",
