@@ -1604,3 +1604,11 @@ CASES += [
         "250m",
     ),
 ]
+# ---- Uptime, SLOs and platform health (issue 17): bundle/slo_cases.py ------------------------------
+def _issue17_cases() -> list[Case]:
+    from bundle.slo_cases import cases
+
+    return cases()
+
+
+CASES.extend(_issue17_cases())

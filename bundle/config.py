@@ -1162,6 +1162,18 @@ ALERTS.append(
 
 
 # ---- end of capacity forecasts ----------------------------------------------------------------------
+# ---- Uptime, SLOs and platform health (issue 17): bundle/slo.py, bundle/platform.py ---------------
+def _issue17_rules() -> None:
+    from bundle import platform, slo
+
+    PARAMS.update(node_job=f'job="{SITE.node_job}"', postgres_job=f'job="{SITE.postgres_job}"')
+    for module in (slo, platform):
+        RULE_GROUP_FILES.update(module.RULE_GROUP_FILES)
+        RECORDINGS.extend(module.recordings())
+        ALERTS.extend(module.alerts())
+
+
+_issue17_rules()
 
 
 def alert_by_name(name: str) -> Alert:

@@ -77,6 +77,7 @@ DECODE = f'escrow_event_decode_errors_total{{{J},program="paid_match",reason="un
 TRUNCATED = f'escrow_logs_truncated_total{{{J},program="paid_match"}}'
 FAILOVERS = f"escrow_rpc_failovers_total{{{J}}}"
 COLLECTOR_UP = f'escrow_exporter_collector_up{{{J},collector="%s"}}'
+LAST_SUCCESS = f'escrow_exporter_collector_last_success_timestamp_seconds{{{J},collector="%s"}}'
 
 
 def _exporter_sample(t: int) -> str | None:
@@ -180,6 +181,12 @@ def series() -> dict[str, str]:
         INFO % ("fee_usdc", "fee", "token", "2"): exporter_series(lambda t: 1),
         SQL_UP: exporter_series(lambda t: 0 if t in DB_RESTART else 1),
         COLLECTOR_UP % "sql": exporter_series(lambda t: 0 if t in DB_RESTART else 1),
+        # The exporter's freshness SLO (issue 17): the SQL collector's last success stands still
+        # through the database restart; the others finish a cycle every minute.
+        LAST_SUCCESS % "balances": exporter_series(lambda t: 60 * t),
+        LAST_SUCCESS % "sql": exporter_series(
+            lambda t: 60 * (DB_RESTART.start - 1 if t in DB_RESTART else t)
+        ),
         RECON: exporter_series(lambda t: t * 60 - 600),
         RECON_UP: exporter_series(lambda t: 0 if t in DB_RESTART else 1),
         WEBHOOK: exporter_series(lambda t: 4),

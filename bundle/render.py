@@ -247,6 +247,25 @@ progress), `EscrowLedgerWriteErrors` (money the books do not know about), `Escro
 (every balance and event blind). Losing one source of visibility (exporter, database connection,
 a stale balance, the alerting pipeline itself) is P1; degraded but working is P2.
 
+Uptime, SLOs and platform health (issue 17; `bundle/slo.py`, `bundle/platform.py`). The
+application's health endpoints are probed by blackbox_exporter with status and body-keyword
+modules (`prometheus/blackbox.yml`: `"status":"ok"`, `"database":{"status":"up"}`); a URL is
+available while every module probing it succeeds. Two SLOs over 30 days, targets in the site
+config: availability (`app_availability_slo`, 99.9 %) and the exporter's freshness (every collector
+finished a cycle within `exporter_freshness_seconds`; `exporter_freshness_slo`, 99.95 %). Their
+error ratios are recorded per window (`instance:escrow_app_probe_errors:ratio_avg<window>`,
+`instance:escrow_exporter_stale:ratio_avg<window>`) and alerted the SRE workbook's way (multiple
+windows, multiple burn rates, as sloth and pyrra generate): `...BudgetBurnFast` when the budget
+burns 14.4x on 1h and 5m or 6x on 6h and 30m (availability: P0, freshness: P1), `...BudgetBurnSlow`
+(P2, a ticket) at 3x on 1d and 2h or 1x on 3d and 6h. A 99.9 % SLO pages after about a minute of
+hard outage, together with `EscrowAppProbeFailed`. The platform's threshold table (seeds 003/004)
+is warning (P2) / critical (P1) pairs on node_exporter and postgres_exporter: CPU 70/90 %, memory
+80/95 %, disk 80/90 %, p95 probe latency 0.5/2 s; database connections 80/95 % of max_connections
+(critical at 95 %: the platform's "pool exhausted" is P0), the database down (P0), a transaction
+active beyond `postgres_slow_query_seconds` (P2). The table's error rate (1/5 %) has no request
+counter to read here: the availability SLO's burn rates alert on the probes' error ratio instead,
+and the database dashboard shows the rollback ratio.
+
 Discord is an optional extra channel for `critical` and `high`, added by
 `python -m bundle.amconfig --out OUT --discord-webhook-url-file FILE` (see `alertmanager/README.md`).
 

@@ -58,6 +58,8 @@ class Site:
     probe_job: str
     prometheus_job: str
     alertmanager_job: str
+    node_job: str
+    postgres_job: str
     runbook_url: str  # contains {alert}
     grafana_url: str
     dashboards: dict[str, str]  # uid -> path under grafana_url
@@ -83,6 +85,8 @@ _SCHEMA: dict[str, Any] = {
         "probe_job": "str",
         "prometheus_job": "str",
         "alertmanager_job": "str",
+        "node_job": "str",
+        "postgres_job": "str",
     },
     "links": {"runbook_url": "str", "grafana_url": "str", "dashboards": "map:str"},
     "severities": {"critical": "str", "high": "str", "medium": "str", "low": "str", "watchdog": "str"},
@@ -135,7 +139,26 @@ THRESHOLDS = (
     "capacity_forecast_seconds",
     "state_file_budget_bytes",
     "prometheus_tsdb_budget_bytes",
+    # Uptime and SLOs, platform health (issue 17; bundle/slo.py, bundle/platform.py).
+    "app_availability_slo",
+    "exporter_freshness_slo",
+    "exporter_freshness_seconds",
+    "probe_latency_p95_medium_seconds",
+    "probe_latency_p95_high_seconds",
+    "cpu_medium_ratio",
+    "cpu_high_ratio",
+    "memory_medium_ratio",
+    "memory_high_ratio",
+    "disk_medium_ratio",
+    "disk_high_ratio",
+    "postgres_connections_medium_ratio",
+    "postgres_connections_high_ratio",
+    "postgres_slow_query_seconds",
 )
+#: Ratios whose medium (warning) tier must sit below the high (critical) one: site key prefix.
+_TIER_PAIRS = ("probe_latency_p95", "cpu", "memory", "disk", "postgres_connections")
+#: SLO targets: a ratio of good events, above 0 and below 1 (1 would leave no error budget).
+_SLOS = ("app_availability_slo", "exporter_freshness_slo")
 
 
 def _err(path: Path, node: yaml.Node, key: str, problem: str) -> SiteError:
@@ -238,6 +261,19 @@ def load(path: Path | None = None) -> Site:
     if data["runbooks"]["review_every_days"] < 1:
         node = next(v for k, v in root.value if k.value == "runbooks")
         raise _err(path, node, "runbooks.review_every_days", "must be a whole number of days >= 1")
+    for slo in _SLOS:
+        if not 0 < float(thresholds[slo]) < 1:
+            node = next(v for k, v in t_node.value if k.value == slo)
+            raise _err(path, node, f"thresholds.{slo}", "must be a ratio between 0 and 1 (0.999 is 99.9 %)")
+    for prefix in _TIER_PAIRS:
+        medium, high = (
+            next(n for n in THRESHOLDS if n.startswith(prefix + "_" + t)) for t in ("medium", "high")
+        )
+        if float(thresholds[medium]) >= float(thresholds[high]):
+            node = next(v for k, v in t_node.value if k.value == high)
+            raise _err(
+                path, node, f"thresholds.{high}", f"must be above {medium} (warning first, then critical)"
+            )
     sev = data["severities"]
     tiers = [sev[t] for t in TIER_NAMES]
     if len(set(tiers)) != len(tiers):
@@ -260,6 +296,8 @@ def load(path: Path | None = None) -> Site:
         probe_job=data["selectors"]["probe_job"],
         prometheus_job=data["selectors"]["prometheus_job"],
         alertmanager_job=data["selectors"]["alertmanager_job"],
+        node_job=data["selectors"]["node_job"],
+        postgres_job=data["selectors"]["postgres_job"],
         runbook_url=data["links"]["runbook_url"],
         grafana_url=data["links"]["grafana_url"].rstrip("/"),
         dashboards=data["links"]["dashboards"],

@@ -349,6 +349,13 @@ class Ledger:
         #: Book-keeping faults (devchain.faults): requests from the server, applied by the writer.
         self.faults = LedgerFaults()
         self.written = 0  # events written, for tests and /_state-like introspection
+        #: Whether the last write reached the database: the simulated platform's /health says
+        #: "database":{"status":"up"} while it did and the writer runs.
+        self.last_write_ok = True
+
+    @property
+    def database_up(self) -> bool:
+        return self._thread.is_alive() and self.last_write_ok
 
     # ---- set-up ---------------------------------------------------------------------------
     def start(self, timeout: float = 60.0) -> Ledger:
@@ -523,7 +530,9 @@ class Ledger:
         statements, self._pending = self._pending, []
         try:
             self.backend.run(statements)
+            self.last_write_ok = True
         except self.backend.write_errors as e:
+            self.last_write_ok = False
             log.warning("demo ledger write failed: %s", e)
             self._record_write_error(str(e))
 

@@ -2,7 +2,8 @@
 
 Routes: ``POST /`` (node ``default``) and ``POST /node/<name>``; PubSub WebSocket ``GET /ws`` and
 ``GET /node/<name>/ws`` (``devchain/pubsub.py``); ``GET /_state``;
-``GET|POST|DELETE /_faults``; ``POST /_actions``; ``GET /-/healthy``.
+``GET|POST|DELETE /_faults``; ``POST /_actions``; ``GET /-/healthy``; ``GET /health`` (the
+simulated platform's health, its database being the demo ledger, for the blackbox keyword probes).
 """
 
 from __future__ import annotations
@@ -333,6 +334,18 @@ class DevchainServer:
     async def handle_healthy(self, request: web.Request) -> web.Response:
         return web.Response(text="OK\n")
 
+    async def handle_health(self, request: web.Request) -> web.Response:
+        """The simulated platform's health in the shape its apps serve (blackbox keyword checks:
+        ``"status":"ok"``, ``"database":{"status":"up"}``); the database is the demo ledger."""
+        body: dict[str, Any] = {"status": "ok"}
+        status = 200
+        if self.ledger is not None:
+            up = self.ledger.database_up
+            body = {"status": "ok" if up else "degraded", "database": {"status": "up" if up else "down"}}
+            status = 200 if up else 503
+        # Compact JSON, as the platform's apps serve it: the keywords match byte for byte.
+        return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, separators=(",", ":")))
+
     # ---- background generator -------------------------------------------------------------
     def tick(self, now: float) -> int:
         """Make the transactions due by ``now`` (seconds on ``clock``): the mean rate times the
@@ -387,6 +400,7 @@ class DevchainServer:
         app.router.add_route("*", "/_faults", self.handle_faults)
         app.router.add_post("/_actions", self.handle_actions)
         app.router.add_get("/-/healthy", self.handle_healthy)
+        app.router.add_get("/health", self.handle_health)
         if background:
             app.on_startup.append(self._start_background)
             app.on_cleanup.append(self._stop_background)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the full monitoring stack without Docker, from Debian packages, on 127.0.0.1:
 # PostgreSQL (the demo business ledger), the simulator writing that ledger, the exporter
-# (examples/demo-config.yml), blackbox_exporter, Prometheus (the repository's rules and scrape
-# jobs) and Alertmanager (the repository's routes, receivers pointed at a local sink).
+# (examples/demo-config.yml), blackbox_exporter, node_exporter and postgres_exporter (platform
+# health), Prometheus (the repository's rules and scrape jobs) and Alertmanager (the repository's
+# routes, receivers pointed at a local sink).
 #
 #   scripts/demo.sh            run until Ctrl-C (or SIGTERM); everything started is stopped
 #   scripts/demo.sh --check    start, verify every target is up and alerts flow, stop (exit 0/1)
@@ -10,7 +11,7 @@
 #   DEMO_DURATION=60 scripts/demo.sh   run for 60 seconds, then stop
 #
 # Settings (environment): DEMO_DIR (var/demo), DEMO_PG_DIR (DEMO_DIR/postgres), ports
-# DEMO_{SIMULATOR,EXPORTER,PROMETHEUS,ALERTMANAGER,BLACKBOX,PG,SINK}_PORT, DEMO_SCRAPE_INTERVAL
+# DEMO_{SIMULATOR,EXPORTER,PROMETHEUS,ALERTMANAGER,BLACKBOX,PG,SINK,NODE,PG_EXPORTER}_PORT, DEMO_SCRAPE_INTERVAL
 # (5s), DEMO_TPS (5), DEMO_SEED (1). Re-runs reuse DEMO_DIR: the PostgreSQL cluster and the
 # Prometheus history are kept, the configs are regenerated and the ledger restarts with the chain.
 set -euo pipefail
@@ -37,6 +38,8 @@ ALERTMANAGER_PORT=${DEMO_ALERTMANAGER_PORT:-9093}
 BLACKBOX_PORT=${DEMO_BLACKBOX_PORT:-9115}
 PG_PORT=${DEMO_PG_PORT:-55432}
 SINK_PORT=${DEMO_SINK_PORT:-9099}
+NODE_PORT=${DEMO_NODE_PORT:-9100}
+PG_EXPORTER_PORT=${DEMO_PG_EXPORTER_PORT:-9187}
 SCRAPE_INTERVAL=${DEMO_SCRAPE_INTERVAL:-5s}
 DURATION=${DEMO_DURATION:-0}
 
@@ -54,7 +57,7 @@ die() { echo "demo: $*" >&2; exit 1; }
 for tool in "$PG_BIN/initdb" "$PG_BIN/pg_ctl" "$PG_BIN/psql" "$BIN/escrow-exporter"; do
   [[ -x $tool ]] || die "$tool not found (make setup installs the Python side; PostgreSQL 15 is the Debian package postgresql-15)"
 done
-for tool in prometheus prometheus-alertmanager prometheus-blackbox-exporter; do
+for tool in prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter prometheus-postgres-exporter; do
   command -v "$tool" >/dev/null || die "$tool not found (Debian package $tool)"
 done
 
@@ -173,7 +176,8 @@ if ((RESET)); then
   rm -rf "$PG_DATA" "$DEMO_DIR"/{prometheus-data,alertmanager-data,alertmanager-secrets,state.sqlite,notifications.jsonl} "$LOGS"/*
 fi
 for pair in SIMULATOR:$SIMULATOR_PORT EXPORTER:$EXPORTER_PORT PROMETHEUS:$PROMETHEUS_PORT \
-  ALERTMANAGER:$ALERTMANAGER_PORT BLACKBOX:$BLACKBOX_PORT PG:$PG_PORT SINK:$SINK_PORT; do
+  ALERTMANAGER:$ALERTMANAGER_PORT BLACKBOX:$BLACKBOX_PORT PG:$PG_PORT SINK:$SINK_PORT \
+  NODE:$NODE_PORT PG_EXPORTER:$PG_EXPORTER_PORT; do
   port_free "${pair#*:}" || die "port ${pair#*:} on $HOST is in use: stop what holds it or set DEMO_${pair%%:*}_PORT"
 done
 
@@ -190,6 +194,7 @@ as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_ROOT/server.log" -w -t 60 \
 psql_as postgres postgres "DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'escrow') THEN CREATE ROLE escrow LOGIN; END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'escrow_reader') THEN CREATE ROLE escrow_reader LOGIN; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'escrow_monitor') THEN CREATE ROLE escrow_monitor LOGIN IN ROLE pg_monitor; END IF;
 END \$\$"
 if [[ -z $("$PG_BIN/psql" -X -At -h "$HOST" -p "$PG_PORT" -U postgres -d postgres -c "SELECT 1 FROM pg_database WHERE datname = 'escrow'") ]]; then
   psql_as postgres postgres "CREATE DATABASE escrow OWNER escrow"
@@ -202,7 +207,8 @@ psql_as escrow escrow "GRANT USAGE ON SCHEMA public TO escrow_reader;
   ALTER DEFAULT PRIVILEGES FOR ROLE escrow IN SCHEMA public GRANT SELECT ON TABLES TO escrow_reader"
 
 PORTS="{\"prometheus\": $PROMETHEUS_PORT, \"alertmanager\": $ALERTMANAGER_PORT, \"exporter\": $EXPORTER_PORT,
-  \"simulator\": $SIMULATOR_PORT, \"blackbox\": $BLACKBOX_PORT, \"sink\": $SINK_PORT}"
+  \"simulator\": $SIMULATOR_PORT, \"blackbox\": $BLACKBOX_PORT, \"sink\": $SINK_PORT,
+  \"node\": $NODE_PORT, \"postgres_exporter\": $PG_EXPORTER_PORT}"
 "$BIN/python" scripts/demo/render_configs.py --demo-dir "$DEMO_DIR" --ports "$PORTS" \
   --scrape-interval "$SCRAPE_INTERVAL" >/dev/null
 
@@ -212,6 +218,12 @@ start simulator "$BIN/escrow-exporter" devchain --listen "$HOST:$SIMULATOR_PORT"
 start sink "$BIN/python" scripts/demo/sink.py --listen "$HOST:$SINK_PORT" --log "$DEMO_DIR/notifications.jsonl"
 start blackbox prometheus-blackbox-exporter --config.file="$ROOT/prometheus/blackbox.yml" \
   --web.listen-address="$HOST:$BLACKBOX_PORT"
+# Platform health: the host, and the database as the pg_monitor role (the exporter's own queries,
+# plus prometheus/postgres_exporter/queries.yaml: table sizes, slow queries).
+start node prometheus-node-exporter --web.listen-address="$HOST:$NODE_PORT"
+start postgres_exporter env "DATA_SOURCE_NAME=postgresql://escrow_monitor@$HOST:$PG_PORT/escrow?sslmode=disable" \
+  prometheus-postgres-exporter --web.listen-address="$HOST:$PG_EXPORTER_PORT" \
+  --extend.query-path="$ROOT/prometheus/postgres_exporter/queries.yaml"
 start alertmanager prometheus-alertmanager --config.file="$DEMO_DIR/alertmanager.yml" \
   --storage.path="$DEMO_DIR/alertmanager-data" --web.listen-address="$HOST:$ALERTMANAGER_PORT" \
   --web.external-url="http://$HOST:$ALERTMANAGER_PORT" --cluster.listen-address=
@@ -224,6 +236,8 @@ start prometheus prometheus --config.file="$DEMO_DIR/prometheus.yml" \
   --rules.alert.resend-delay=10s # alerts fired before Alertmanager is discovered arrive 10 s later, not 1 min
 wait_http sink "http://$HOST:$SINK_PORT/-/healthy" 30
 wait_http blackbox "http://$HOST:$BLACKBOX_PORT/-/healthy" 30
+wait_http node "http://$HOST:$NODE_PORT/metrics" 30
+wait_http postgres_exporter "http://$HOST:$PG_EXPORTER_PORT/metrics" 30
 wait_http alertmanager "http://$HOST:$ALERTMANAGER_PORT/-/ready" 30
 wait_http exporter "http://$HOST:$EXPORTER_PORT/-/healthy" 60
 wait_http prometheus "http://$HOST:$PROMETHEUS_PORT/-/ready" 60
@@ -235,6 +249,7 @@ demo: up. Logs in $LOGS, notifications Alertmanager sent in $DEMO_DIR/notificati
   exporter      http://$HOST:$EXPORTER_PORT/metrics
   simulator     http://$HOST:$SIMULATOR_PORT   (/_state, /_faults, /_actions)
   blackbox      http://$HOST:$BLACKBOX_PORT
+  node_exporter http://$HOST:$NODE_PORT/metrics   postgres_exporter http://$HOST:$PG_EXPORTER_PORT/metrics
   PostgreSQL    postgresql://escrow_reader@$HOST:$PG_PORT/escrow   (ledger written as escrow)
   Grafana is not a Debian package: point yours at Prometheus and import grafana/dashboards/*.json
   (or use docker compose). Stop with Ctrl-C.

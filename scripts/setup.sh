@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(prometheus prometheus-alertmanager prometheus-blackbox-exporter postgresql docker-compose victoria-metrics)
-need_cmds=(promtool amtool prometheus prometheus-alertmanager prometheus-blackbox-exporter docker-compose)
+DEB_PACKAGES=(prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter
+  prometheus-postgres-exporter postgresql docker-compose victoria-metrics)
+need_cmds=(promtool amtool prometheus prometheus-alertmanager prometheus-blackbox-exporter prometheus-node-exporter
+  prometheus-postgres-exporter docker-compose)
 missing=0
 for c in "${need_cmds[@]}"; do command -v "$c" >/dev/null 2>&1 || missing=1; done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1

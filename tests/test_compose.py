@@ -24,7 +24,10 @@ SECRETS = {
     "POSTGRES_PASSWORD": "test-pg-pw",
     "EXPORTER_DB_PASSWORD": "test-exporter-pw",
 }
-EXPECTED_SERVICES = {"exporter", "simulator", "postgres", "prometheus", "alertmanager", "grafana", "blackbox"}
+EXPECTED_SERVICES = {
+    "exporter", "simulator", "postgres", "prometheus", "alertmanager", "grafana", "blackbox",
+    "node-exporter", "postgres-exporter",
+}  # fmt: skip
 
 
 def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -221,6 +224,13 @@ def test_compose_prometheus_scrapes_and_alerts_by_service_name(
         assert targets["blackbox-exporter"] == {"http://blackbox:9115/metrics"}
         assert {urllib.parse.urlsplit(u).netloc for u in targets["escrow-app-health"]} == {"blackbox:9115"}
         assert targets["prometheus"] == {"http://localhost:9090/metrics"}  # itself, in its container
+        assert targets["node"] == {"http://node-exporter:9100/metrics"}
+        assert targets["postgres"] == {"http://postgres-exporter:9187/metrics"}
+        # /health under both body-keyword modules, the status-only module for the others.
+        modules = sorted(
+            urllib.parse.parse_qs(urllib.parse.urlsplit(u).query)["module"][0] for u in targets["escrow-app-health"]
+        )
+        assert modules == ["http_2xx", "http_2xx", "http_health_database", "http_health_ok"]
         ams = wait_until(
             lambda: api("alertmanagers")["activeAlertmanagers"], timeout=30, what="alertmanagers"
         )

@@ -30,8 +30,14 @@ from tests.support.util import ROOT, free_port
 T = TypeVar("T")
 DEMO = ROOT / "scripts" / "demo.sh"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-BINARIES = ("prometheus", "prometheus-alertmanager", "prometheus-blackbox-exporter")
-PORTS = ("SIMULATOR", "EXPORTER", "PROMETHEUS", "ALERTMANAGER", "BLACKBOX", "PG", "SINK")
+BINARIES = (
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-blackbox-exporter",
+    "prometheus-node-exporter",
+    "prometheus-postgres-exporter",
+)
+PORTS = ("SIMULATOR", "EXPORTER", "PROMETHEUS", "ALERTMANAGER", "BLACKBOX", "PG", "SINK", "NODE", "PG_EXPORTER")
 
 
 def _why_skip() -> str | None:
@@ -179,17 +185,24 @@ def test_every_target_is_up_and_the_health_probes_succeed(demo: Demo) -> None:
         for j in yaml.safe_load((ROOT / "prometheus/prometheus.yml").read_text())["scrape_configs"]
     }
     assert {t["labels"]["job"] for t in targets} == repo_jobs
-    # Nothing on the demo serves the application's /health, /livez, /readyz: the probes check
-    # the exporter's and the simulator's health endpoints instead.
+    # Nothing on the demo serves the application's /livez, /readyz: the status probes check the
+    # exporter's and the simulator's health endpoints; the simulator's /health (the simulated
+    # platform, its database the demo ledger) passes both body-keyword modules.
     exporter = f"http://127.0.0.1:{demo.ports['EXPORTER']}"
+    simulator = f"http://127.0.0.1:{demo.ports['SIMULATOR']}"
     expected = {
-        f"{exporter}/-/healthy": "1",
-        f"{exporter}/-/ready": "1",
-        f"http://127.0.0.1:{demo.ports['SIMULATOR']}/-/healthy": "1",
+        (f"{exporter}/-/healthy", "http_2xx"): "1",
+        (f"{exporter}/-/ready", "http_2xx"): "1",
+        (f"{simulator}/-/healthy", "http_2xx"): "1",
+        (f"{simulator}/health", "http_health_ok"): "1",
+        (f"{simulator}/health", "http_health_database"): "1",
     }
 
-    def by_target() -> dict[str, str]:
-        return {p["metric"]["instance"]: p["value"][1] for p in query(demo, "probe_success")[1]}
+    def by_target() -> dict[tuple[str, str], str]:
+        return {
+            (p["metric"]["instance"], p["metric"]["module"]): p["value"][1]
+            for p in query(demo, "probe_success")[1]
+        }
 
     # Ready once every collector finished a first cycle: the reconciliation's first one waits for
     # ingestion to pass the slot it read and for the ledger to settle (tens of seconds).
@@ -318,7 +331,9 @@ def test_every_cookbook_query_returns_data(demo: Demo) -> None:
 
 def test_sigterm_stops_every_process_and_postgres(demo: Demo) -> None:
     pids = {f.stem: int(f.read_text()) for f in (demo.dir / "run").glob("*.pid")}
-    assert set(pids) == {"simulator", "sink", "blackbox", "alertmanager", "exporter", "prometheus"}
+    assert set(pids) == {
+        "simulator", "sink", "blackbox", "alertmanager", "exporter", "prometheus", "node", "postgres_exporter",
+    }  # fmt: skip
     pg_pid_file = Path(demo.env["DEMO_PG_DIR"]) / "data" / "postmaster.pid"
     pg_pid = int(pg_pid_file.read_text().split()[0])
     demo.proc.send_signal(signal.SIGTERM)

@@ -626,3 +626,25 @@ def test_cli_serves_on_bracketed_ipv6_and_reuses_its_sqlite_ledger(tmp_path: Any
     assert f"devchain listening on [::1]:{port}" in err
     tables = {r[0] for r in sqlite3.connect(ledger).execute("SELECT name FROM sqlite_master")}
     assert "old" not in tables and "ledger_entries" in tables  # replaced by fresh books
+
+
+async def test_health_reports_the_platform_and_its_database_for_the_keyword_probes(tmp_path: Any) -> None:
+    """The simulated platform's /health (issue 17): the blackbox modules look for the exact
+    keywords "status":"ok" and "database":{"status":"up"}; a stopped ledger writer is a database
+    the platform cannot write: 503 and "down"."""
+    from devchain.ledger import attach
+
+    chain = Chain(seed=1)
+    ledger = attach(chain, tmp_path / "ledger.sqlite")
+    server = DevchainServer(chain, ledger=ledger)
+    async with TestClient(TestServer(server.app(background=False))) as client:
+        r = await client.get("/health")
+        assert r.status == 200
+        assert await r.text() == '{"status":"ok","database":{"status":"up"}}'
+        ledger.close()
+        r = await client.get("/health")
+        assert r.status == 503
+        assert await r.text() == '{"status":"degraded","database":{"status":"down"}}'
+    async with TestClient(TestServer(DevchainServer(Chain(seed=1)).app(background=False))) as client:
+        r = await client.get("/health")
+        assert (r.status, await r.text()) == (200, '{"status":"ok"}')  # no ledger: no database to report

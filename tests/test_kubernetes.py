@@ -84,12 +84,14 @@ def render(k8s: Path = K8S) -> list[dict[str, Any]]:
 
 def docs(k8s: Path = K8S) -> dict[str, dict[str, Any]]:
     """Every rendered manifest by kind; ConfigMap is the exporter's config (the dashboards' are
-    under "dashboards")."""
+    under "dashboards"), Probe the first of the probe.yaml's."""
     out: dict[str, dict[str, Any]] = {}
     for doc in render(k8s):
         kind = doc["kind"]
         if kind == "ConfigMap" and doc["metadata"]["labels"].get("grafana_dashboard") == "1":
             continue
+        if kind == "Probe" and kind in out:
+            continue  # one Probe per blackbox module: test_probes_feed_the_app_alerts_... checks them all
         assert kind not in out, f"two {kind} manifests"
         out[kind] = doc
     return out
@@ -108,6 +110,7 @@ def test_kustomization_lists_every_manifest() -> None:
         "StatefulSet",
         "Service",
         "ServiceMonitor",
+        "Probe",
         "NetworkPolicy",
         "PrometheusRule",
     }
@@ -349,7 +352,7 @@ def test_rendered_manifests_pass_the_kubernetes_schemas(tmp_path: Path) -> None:
             unchecked.add(doc["kind"])
         except kv.ValidationError as e:
             raise AssertionError(f"{doc['kind']} {doc['metadata']['name']}: {e}") from None
-    assert unchecked == {"ServiceMonitor", "PrometheusRule"}  # the Operator's CRDs: no schema shipped
+    assert unchecked == {"ServiceMonitor", "Probe", "PrometheusRule"}  # the Operator's CRDs: no schema shipped
     # The validator does refuse what the API server would: a misspelt field.
     sts = docs()["StatefulSet"]
     sts["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["portt"] = 1
@@ -422,3 +425,23 @@ def test_the_exporters_endpoint_label_survives_the_servicemonitor(tmp_path: Path
         k: v for k, v in target_labels.items() if k != "endpoint"
     }
     assert up[0]["metric"]["endpoint"] == "metrics"  # the target itself keeps the port name
+
+
+def test_probes_feed_the_app_alerts_with_every_blackbox_module() -> None:
+    """Issue 17: EscrowAppProbeFailed and the availability SLO need a source in Kubernetes too: a
+    Probe per module of prometheus/blackbox.yml, under the site's probe job, each labelled with
+    its module so /health's two keyword checks stay apart."""
+    from bundle.config import SITE
+
+    probes = [d for name in ["probe.yaml"] for d in yaml.safe_load_all((K8S / name).read_text()) if d]
+    modules = set(yaml.safe_load((ROOT / "prometheus" / "blackbox.yml").read_text())["modules"])
+    assert {p["kind"] for p in probes} == {"Probe"}
+    assert {p["spec"]["jobName"] for p in probes} == {SITE.probe_job}
+    assert {p["spec"]["module"] for p in probes} == modules
+    for p in probes:
+        static = p["spec"]["targets"]["staticConfig"]
+        assert static["labels"] == {"module": p["spec"]["module"]}
+        assert p["spec"]["prober"]["path"] == "/probe"
+        assert all(u.startswith("http") for u in static["static"])
+    rules = (ROOT / "prometheus" / "rules" / "exporter.yml").read_text()
+    assert f'probe_success{{job="{SITE.probe_job}"}}' in rules

@@ -78,6 +78,16 @@ def test_repository_site_config_loads() -> None:
             ": runbooks.review_every_days: must be a whole",
         ),
         (
+            "  app_availability_slo: 0.999",
+            "  app_availability_slo: 99.9",
+            ": thresholds.app_availability_slo: must be a ratio between 0 and 1",
+        ),
+        (
+            "  cpu_high_ratio: 0.9",
+            "  cpu_high_ratio: 0.7",
+            ": thresholds.cpu_high_ratio: must be above cpu_medium_ratio",
+        ),
+        (
             "decimals: 9, floor: 1, mismatch_tolerance: 0.001",
             "decimals: 9, floor: 1, mismatch_tolerance: small",
             ": mints.SOL.mismatch_tolerance: expected a number",
@@ -159,12 +169,28 @@ OTHER_SITE: dict[str, Any] = {
         "capacity_forecast_seconds": 1209600,
         "state_file_budget_bytes": 536870912,
         "prometheus_tsdb_budget_bytes": 107374182400,
+        "app_availability_slo": 0.995,
+        "exporter_freshness_slo": 0.999,
+        "exporter_freshness_seconds": 600,  # whole minutes (the cases need them)
+        "probe_latency_p95_medium_seconds": 0.3,
+        "probe_latency_p95_high_seconds": 1.5,
+        "cpu_medium_ratio": 0.6,
+        "cpu_high_ratio": 0.85,
+        "memory_medium_ratio": 0.75,
+        "memory_high_ratio": 0.9,
+        "disk_medium_ratio": 0.7,
+        "disk_high_ratio": 0.85,
+        "postgres_connections_medium_ratio": 0.7,
+        "postgres_connections_high_ratio": 0.9,
+        "postgres_slow_query_seconds": 120,
     },
     "selectors": {
         "exporter_job": "escrow-prod",
         "probe_job": "app-probes",
         "prometheus_job": "prom-self",
         "alertmanager_job": "am-self",
+        "node_job": "hosts",
+        "postgres_job": "pg",
     },
     "links": {
         "runbook_url": "https://wiki.example.org/escrow/{alert}",
@@ -221,6 +247,9 @@ def test_another_site_regenerates_into_a_bundle_whose_tests_pass(tmp_path: Path)
     assert "https://wiki.example.org/escrow/EscrowRpcOutage" in rules
     assert "https://grafana.example.org/d/escrow-chain-rpc" in rules
     assert "localhost:3000" not in rules and "github.com/example" not in rules
+    assert "instance:escrow_app_probe_errors:ratio_avg1h > 14.4 * (1 - 0.995)" in rules
+    assert 'node_memory_MemTotal_bytes{job="hosts"}' in rules and 'pg_up{job="pg"}' in rules
+    assert "instance:node_cpu_utilisation:rate5m > 0.85" in rules
     assert "severity: warning" in rules and "severity: none" in rules and "severity: high" not in rules
     # Runbook front matter: owner, review dates and contact tree from the site config.
     runbook = (out / "docs" / "runbooks" / "EscrowRpcOutage.md").read_text()

@@ -3,8 +3,9 @@
 Prometheus: the repository's prometheus/prometheus.yml with the same rule files, scrape jobs and
 file_sd target files, only the target files (``targets/*.yml`` beside the written config) list
 the demo's loopback ports, as examples/compose/prometheus-targets/ does for compose. Nothing on a
-demo machine serves the application's /health, /livez and /readyz, so the blackbox probes go to
-the exporter's and the simulator's health endpoints.
+demo machine serves the application's /livez and /readyz, so the status probes go to the
+exporter's and the simulator's health endpoints; the simulator serves the platform's /health (its
+database is the demo ledger), probed with the body-keyword modules.
 
 Alertmanager: the repository's alertmanager/alertmanager.yml (routes, inhibitions, templates)
 through ``bundle.amconfig.for_test``: every receiver points at the local notification sink
@@ -30,22 +31,30 @@ from bundle import amconfig  # noqa: E402 - needs the repository on sys.path fir
 
 PROMETHEUS_CONFIG = ROOT / "prometheus" / "prometheus.yml"
 HOST = "127.0.0.1"
-PORT_NAMES = ("prometheus", "alertmanager", "exporter", "simulator", "blackbox", "sink")
+PORT_NAMES = ("prometheus", "alertmanager", "exporter", "simulator", "blackbox", "sink", "node", "postgres_exporter")
 
 
 def job_targets(ports: dict[str, int]) -> dict[str, list[str]]:
     """The demo's targets for each scrape job of prometheus/prometheus.yml."""
-    exporter = f"http://{HOST}:{ports['exporter']}"
     return {
         "prometheus": [f"{HOST}:{ports['prometheus']}"],
         "alertmanager": [f"{HOST}:{ports['alertmanager']}"],
         "escrow-exporter": [f"{HOST}:{ports['exporter']}"],
-        "escrow-app-health": [
-            f"{exporter}/-/healthy",
-            f"{exporter}/-/ready",
-            f"http://{HOST}:{ports['simulator']}/-/healthy",
-        ],
+        "escrow-app-health": [url for urls in probe_modules(ports).values() for url in urls],
         "blackbox-exporter": [f"{HOST}:{ports['blackbox']}"],
+        "node": [f"{HOST}:{ports['node']}"],
+        "postgres": [f"{HOST}:{ports['postgres_exporter']}"],
+    }
+
+
+def probe_modules(ports: dict[str, int]) -> dict[str, list[str]]:
+    """The demo's probe targets per blackbox module (prometheus/blackbox.yml)."""
+    exporter = f"http://{HOST}:{ports['exporter']}"
+    simulator = f"http://{HOST}:{ports['simulator']}"
+    return {
+        "http_2xx": [f"{exporter}/-/healthy", f"{exporter}/-/ready", f"{simulator}/-/healthy"],
+        "http_health_ok": [f"{simulator}/health"],
+        "http_health_database": [f"{simulator}/health"],
     }
 
 
@@ -76,14 +85,18 @@ def prometheus_config(ports: dict[str, int], scrape_interval: str) -> tuple[dict
             raise SystemExit(
                 f"{PROMETHEUS_CONFIG}: scrape job {name!r} has no demo target; add it to job_targets() in {__file__}"
             )
-        group: dict[str, Any] = {"targets": targets[name]}
+        groups: list[dict[str, Any]] = [{"targets": targets[name]}]
         if any("__blackbox_address__" in r.get("source_labels", []) for r in job.get("relabel_configs", [])):
-            group["labels"] = {"__blackbox_address__": f"{HOST}:{ports['blackbox']}"}
+            blackbox = {"__blackbox_address__": f"{HOST}:{ports['blackbox']}"}
+            groups = [
+                {"targets": urls, "labels": {**blackbox, "__param_module": module}}
+                for module, urls in probe_modules(ports).items()
+            ]
         if file_sd_files(job):
             for f in file_sd_files(job):
-                files[f] = [group]
+                files[f] = groups
         else:
-            job["static_configs"] = [group]
+            job["static_configs"] = groups
     return cfg, files
 
 

@@ -1,0 +1,160 @@
+"""Platform health: the hosts (node_exporter) and the business database (postgres_exporter).
+
+The field's own exporters serve the metrics; this module only adds the platform's threshold table
+(seeds 003/004: CPU 70/90 %, memory 80/95 %, disk, connections) as warning/critical pairs. The
+recording rules carry the node-mixin's names and expressions (``instance:node_cpu_utilisation:rate5m``,
+``instance:node_memory_utilisation:ratio``), so its dashboards read them too; the database rules
+follow the postgres-mixin's alerts (down, connections near ``max_connections``, long-running
+queries). Thresholds: the site config (``bundle/site.yml``); ``bundle.config`` adds these rules.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bundle.config import Alert, Recording
+
+GROUP = "platform"
+RULE_GROUP_FILES = {GROUP: "platform.yml"}
+INFRA = "escrow-infrastructure"
+DATABASE = "escrow-database"
+#: Filesystems worth watching: the node-mixin's fsSelector, minus the memory-backed ones.
+FS = 'fstype!="", fstype!~"tmpfs|ramfs|squashfs|nsfs", mountpoint!=""'
+
+
+def recordings() -> list[Recording]:
+    from bundle.config import Recording
+
+    return [
+        # node-mixin: busy = not idle, iowait or steal, averaged over the CPUs.
+        Recording(
+            "instance:node_cpu_utilisation:rate5m",
+            "1 - avg without (cpu) (\n"
+            '  sum without (mode) (rate(node_cpu_seconds_total{[[node_job]], mode=~"idle|iowait|steal"}[5m]))\n'
+            ")",
+            GROUP,
+        ),
+        Recording(
+            "instance:node_memory_utilisation:ratio",
+            "1 - node_memory_MemAvailable_bytes{[[node_job]]} / node_memory_MemTotal_bytes{[[node_job]]}",
+            GROUP,
+        ),
+        Recording(
+            "instance_mountpoint:node_filesystem_used:ratio",
+            f"1 - node_filesystem_avail_bytes{{[[node_job]], {FS}}} / node_filesystem_size_bytes{{[[node_job]], {FS}}}\n"
+            f"unless on (job, instance, device, mountpoint) node_filesystem_readonly{{[[node_job]], {FS}}} == 1",
+            GROUP,
+        ),
+        Recording(
+            "instance:pg_connections_used:ratio",
+            "sum by (job, instance) (pg_stat_activity_count{[[postgres_job]]})\n"
+            "/ on (job, instance)\n"
+            "max by (job, instance) (pg_settings_max_connections{[[postgres_job]]})",
+            GROUP,
+        ),
+    ]
+
+
+def _pair(metric: str, high: str, medium: str) -> dict[str, str]:
+    return {"high": f"[[{metric}_high_{high}]]", "medium": f"[[{metric}_medium_{medium}]]"}
+
+
+def alerts() -> list[Alert]:
+    from bundle.config import Alert
+
+    return [
+        Alert(
+            "EscrowNodeCpuHigh",
+            GROUP,
+            "instance:node_cpu_utilisation:rate5m > [[threshold]]",
+            _pair("cpu", "ratio", "ratio"),
+            "5m",
+            "A host's CPUs are busy.",
+            "{{ $labels.instance }} has used {{ $value | humanizePercentage }} of its CPU time over 5 minutes "
+            "(threshold [[threshold]]) for 5 minutes: requests queue and latency grows. Check first: "
+            'sum by (mode) (rate(node_cpu_seconds_total{instance="{{ $labels.instance }}"}[5m])) and the '
+            "busiest processes on the host.",
+            INFRA,
+            "`instance:node_cpu_utilisation:rate5m > [[threshold]]` for 5m",
+        ),
+        Alert(
+            "EscrowNodeMemoryHigh",
+            GROUP,
+            "instance:node_memory_utilisation:ratio > [[threshold]]",
+            _pair("memory", "ratio", "ratio"),
+            "5m",
+            "A host is running out of memory.",
+            "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of its memory (threshold "
+            "[[threshold]]) for 5 minutes: the kernel will reclaim caches, then kill processes. Check first: "
+            'node_memory_MemAvailable_bytes{instance="{{ $labels.instance }}"}, '
+            "rate(node_vmstat_oom_kill[1h]) and the largest processes.",
+            INFRA,
+            "`instance:node_memory_utilisation:ratio > [[threshold]]` for 5m",
+        ),
+        Alert(
+            "EscrowNodeDiskFull",
+            GROUP,
+            "instance_mountpoint:node_filesystem_used:ratio > [[threshold]]",
+            _pair("disk", "ratio", "ratio"),
+            "15m",
+            "A filesystem is filling up.",
+            "{{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.instance }} is "
+            "{{ $value | humanizePercentage }} full (threshold [[threshold]]). A full disk stops PostgreSQL, "
+            "Prometheus and the exporter's state file. Check first: "
+            'predict_linear(node_filesystem_avail_bytes{instance="{{ $labels.instance }}", '
+            'mountpoint="{{ $labels.mountpoint }}"}[6h], 86400) and what grew (du, the TSDB, WAL, logs).',
+            INFRA,
+            "`instance_mountpoint:node_filesystem_used:ratio > [[threshold]]` (writable filesystems) for 15m",
+        ),
+        Alert(
+            "EscrowPostgresDown",
+            GROUP,
+            # postgres_exporter up but the server not answering (pg_up 0), or the exporter itself
+            # unreachable: either way nobody can see the database.
+            "pg_up{[[postgres_job]]} == 0 or up{[[postgres_job]]} == 0",
+            {"critical": ""},
+            "2m",
+            "The business database is down (or its exporter cannot reach it).",
+            "postgres_exporter {{ $labels.instance }} reports the server down for 2 minutes: the "
+            "platform's writes (matches, payments, withdrawals) fail and the ledger falls behind the chain. "
+            'Check first: pg_up and up{job="{{ $labels.job }}"} (which side is down), then the PostgreSQL '
+            "log and `pg_isready`.",
+            DATABASE,
+            "`pg_up == 0` or postgres_exporter unreachable (`up == 0`), for 2m",
+        ),
+        Alert(
+            "EscrowPostgresConnectionsHigh",
+            GROUP,
+            "instance:pg_connections_used:ratio > [[threshold]]",
+            # The platform's policy: a database connection pool exhausted is P0.
+            {
+                "critical": "[[postgres_connections_high_ratio]]",
+                "medium": "[[postgres_connections_medium_ratio]]",
+            },
+            "5m",
+            "The business database is running out of connections.",
+            "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of max_connections (threshold "
+            "[[threshold]]) for 5 minutes: new connections will be refused. Check first: "
+            'sum by (datname, state) (pg_stat_activity_count{instance="{{ $labels.instance }}"}) '
+            "(idle in transaction = a leaking pool) and the application's pool size.",
+            DATABASE,
+            "`instance:pg_connections_used:ratio > [[threshold]]` for 5m",
+        ),
+        Alert(
+            "EscrowPostgresSlowQueries",
+            GROUP,
+            "max by (job, instance, datname) (\n"
+            '  pg_stat_activity_max_tx_duration{[[postgres_job]], state="active", datname!~"template.*"}\n'
+            ") > [[threshold]]",
+            {"medium": "[[postgres_slow_query_seconds]]"},
+            "2m",
+            "A query or transaction on the business database runs for too long.",
+            "The longest active transaction on {{ $labels.datname }} ({{ $labels.instance }}) has run for "
+            '{{ $value | printf "%.0f" }}s (threshold [[threshold]]s) for 2 minutes: it holds locks and '
+            "connections others wait for. Check first: SELECT pid, now() - xact_start, state, query FROM "
+            "pg_stat_activity ORDER BY xact_start.",
+            DATABASE,
+            '`pg_stat_activity_max_tx_duration{state="active"} > [[threshold]]`s for 2m',
+        ),
+    ]

@@ -1,0 +1,304 @@
+"""promtool cases for the SLO and platform-health rules (bundle/slo.py, bundle/platform.py).
+
+Every boundary derives from the site config: the number of bad minutes that burns the budget
+14.4 times too fast comes from the SLO target, the CPU, memory, disk and connection values sit
+between and around the warning/critical pair. ``bundle.cases`` appends these to its ``CASES``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from bundle.config import EXPORTER_JOB, PARAMS, PROBE_JOB, SITE
+
+if TYPE_CHECKING:
+    from bundle.cases import Case
+
+PROBE = f'job="{PROBE_JOB}",instance="http://app:8080/health"'
+PROBE_LABELS = {"job": PROBE_JOB, "instance": "http://app:8080/health"}
+J = f'job="{EXPORTER_JOB}",instance="exporter:10190"'
+JL = {"job": EXPORTER_JOB, "instance": "exporter:10190"}
+NODE = f'job="{SITE.node_job}",instance="host:9100"'
+NODE_LABELS = {"job": SITE.node_job, "instance": "host:9100"}
+PG = f'job="{SITE.postgres_job}",instance="db:9187"'
+PG_LABELS = {"job": SITE.postgres_job, "instance": "db:9187"}
+FRESH_S = int(PARAMS["exporter_freshness_seconds"])
+assert FRESH_S % 60 == 0, "exporter_freshness_seconds: the cases need whole minutes"
+
+
+def bad_minutes(objective: str) -> int:
+    """Bad one-minute samples that make an hour (61 samples, window ends included) burn the
+    budget faster than 14.4x, with one to spare."""
+    return math.ceil(14.4 * (1 - float(objective)) * 61) + 1
+
+
+def t(v: float) -> str:
+    return f"{v:g}"
+
+
+def pct(v: float) -> str:
+    """Prometheus' humanizePercentage."""
+    return f"{v * 100:.4g}%"
+
+
+def _app_cases() -> list[Case]:
+    from bundle.cases import Case, Fired
+
+    k = bad_minutes(PARAMS["app_availability_slo"])
+    ok = f'probe_success{{{PROBE},module="http_2xx"}}'
+    body = f'probe_success{{{PROBE},module="http_health_database"}}'
+    fast = "EscrowAppErrorBudgetBurnFast"
+    slow = "EscrowAppErrorBudgetBurnSlow"
+    # 9 good samples and 1 bad every 100 minutes (10m samples): 10 % errors, far above 3x any
+    # budget a site would set, for 25 hours.
+    flapping = " ".join(["1 1 1 1 1 1 1 1 1 0"] * 15)
+    return [
+        Case(
+            fast,
+            f"{k} failed minutes after a healthy hour fires",
+            {ok: f"1x60 0x{k - 1}"},
+            f"{60 + k}m",
+            [Fired("critical", PROBE_LABELS, "")],
+        ),
+        Case(
+            fast,
+            "the body keyword missing (status 200) counts as failed and fires",
+            {ok: f"1x{60 + k}", body: f"1x60 0x{k - 1}"},
+            f"{60 + k}m",
+            [Fired("critical", PROBE_LABELS, "")],
+        ),
+        Case(
+            fast,
+            f"the same {k} failed minutes, over for 40 minutes, is quiet (the short windows are clean)",
+            {ok: f"1x60 0x{k - 1} 1x40"},
+            f"{100 + k}m",
+        ),
+        Case(fast, "healthy probes are quiet", {ok: "1x120"}, "120m"),
+        Case(
+            slow,
+            "one failed probe in ten for a day fires",
+            {ok: flapping},
+            "1500m",
+            [Fired("medium", PROBE_LABELS, "")],
+            interval="10m",
+            evaluation_interval="10m",
+        ),
+        Case(
+            slow,
+            "a bad day that ended 7 hours ago is quiet (the 2h and 6h windows are clean)",
+            {ok: flapping + " 1x42"},
+            "1920m",
+            interval="10m",
+            evaluation_interval="10m",
+        ),
+    ]
+
+
+def _exporter_cases() -> list[Case]:
+    from bundle.cases import Case, Fired
+
+    k = bad_minutes(PARAMS["exporter_freshness_slo"])
+    fresh_m = FRESH_S // 60
+    up = f"up{{{J}}}"
+    last = f'escrow_exporter_collector_last_success_timestamp_seconds{{{J},collector="balances"}}'
+    other = f'escrow_exporter_collector_last_success_timestamp_seconds{{{J},collector="sql"}}'
+    fast = "EscrowExporterFreshnessBudgetBurnFast"
+    return [
+        Case(
+            fast,
+            f"a collector stuck for {fresh_m + k} minutes ({k} beyond {FRESH_S}s) fires",
+            {
+                up: f"1x{60 + fresh_m + k}",
+                last: f"0+60x60 3600x{fresh_m + k}",
+                other: f"0+60x{60 + fresh_m + k}",
+            },
+            f"{60 + fresh_m + k}m",
+            [Fired("high", JL, "")],
+        ),
+        Case(
+            fast,
+            f"a collector stuck for exactly {FRESH_S}s is quiet (still fresh)",
+            {up: f"1x{60 + fresh_m}", last: f"0+60x60 3600x{fresh_m}", other: f"0+60x{60 + fresh_m}"},
+            f"{60 + fresh_m}m",
+        ),
+        Case(
+            fast,
+            "failed scrapes are quiet (no sample: EscrowExporterDown pages for them)",
+            {up: "1x60 0x10", last: "0+60x60"},
+            "70m",
+        ),
+        Case(
+            "EscrowExporterFreshnessBudgetBurnSlow",
+            # Every tenth 10-minute sample reports a last success older than the freshness limit.
+            "a collector stale once in every 10 samples for a day fires",
+            {
+                up: "1x150",
+                last: " ".join(str((n - (n % 10 == 9) * (FRESH_S // 600 + 1)) * 600) for n in range(150)),
+            },
+            "1500m",
+            [Fired("medium", JL, "")],
+            interval="10m",
+            evaluation_interval="10m",
+        ),
+        Case(
+            "EscrowExporterFreshnessBudgetBurnSlow",
+            "always fresh is quiet",
+            {up: "1x150", last: "0+600x150"},
+            "1500m",
+            interval="10m",
+            evaluation_interval="10m",
+        ),
+    ]
+
+
+def _latency_cases() -> list[Case]:
+    from bundle.cases import Case, Fired
+
+    high = float(PARAMS["probe_latency_p95_high_seconds"])
+    medium = float(PARAMS["probe_latency_p95_medium_seconds"])
+    dur = f"probe_duration_seconds{{{PROBE}}}"
+    between = (high + medium) / 2
+    return [
+        Case(
+            "EscrowAppProbeSlow",
+            f"{t(high * 1.5)}s probes fire at both tiers",
+            {dur: f"{t(high * 1.5)}x20"},
+            "12m",
+            [
+                Fired("high", PROBE_LABELS, f"{high * 1.5:.2f}"),
+                Fired("medium", PROBE_LABELS, f"{high * 1.5:.2f}"),
+            ],
+        ),
+        Case(
+            "EscrowAppProbeSlow",
+            f"{t(between)}s probes fire the warning only",
+            {dur: f"{t(between)}x20"},
+            "12m",
+            [Fired("medium", PROBE_LABELS, f"{between:.2f}")],
+        ),
+        Case(
+            "EscrowAppProbeSlow",
+            f"{t(medium)}s probes (at the warning threshold) are quiet",
+            {dur: f"{t(medium)}x20"},
+            "12m",
+        ),
+    ]
+
+
+def _ratio_pair(
+    alert: str,
+    prefix: str,
+    series: Callable[[float], dict[str, str]],
+    labels: dict[str, str],
+    tiers: tuple[str, str],
+) -> list[Case]:
+    """Above the critical threshold both tiers fire; between them the warning; just under quiet."""
+    from bundle.cases import Case, Fired
+
+    medium = float(PARAMS[f"{prefix}_medium_ratio"])
+    high = float(PARAMS[f"{prefix}_high_ratio"])
+    top, mid, low = round((high + 1) / 2, 4), round((medium + high) / 2, 4), round(medium - 0.01, 4)
+    return [
+        Case(alert, f"{pct(top)} fires at both tiers", series(top), "20m",
+             [Fired(tiers[0], labels, pct(top)), Fired(tiers[1], labels, pct(top))]),
+        Case(alert, f"{pct(mid)} fires the warning", series(mid), "20m", [Fired(tiers[1], labels, pct(mid))]),
+        Case(alert, f"{pct(low)} (under the warning) is quiet", series(low), "20m"),
+    ]  # fmt: skip
+
+
+def _platform_cases() -> list[Case]:
+    from bundle.cases import Case, Fired
+
+    def cpu(busy: float) -> dict[str, str]:
+        # One CPU idle (1 - busy) of each second: the idle counter grows 60 (1 - busy) a minute.
+        return {
+            f'node_cpu_seconds_total{{{NODE},cpu="0",mode="idle"}}': f"0+{t(round(60 * (1 - busy), 6))}x30",
+            f'node_cpu_seconds_total{{{NODE},cpu="0",mode="user"}}': f"0+{t(round(60 * busy, 6))}x30",
+        }
+
+    def memory(used: float) -> dict[str, str]:
+        return {
+            f"node_memory_MemTotal_bytes{{{NODE}}}": "1000000x30",
+            f"node_memory_MemAvailable_bytes{{{NODE}}}": f"{t(round(1000000 * (1 - used)))}x30",
+        }
+
+    fs = f'{NODE},device="/dev/sda1",fstype="ext4",mountpoint="/"'
+    fs_labels = {**NODE_LABELS, "device": "/dev/sda1", "fstype": "ext4", "mountpoint": "/"}
+
+    def disk(used: float, readonly: int = 0) -> dict[str, str]:
+        return {
+            f"node_filesystem_size_bytes{{{fs}}}": "1000000x30",
+            f"node_filesystem_avail_bytes{{{fs}}}": f"{t(round(1000000 * (1 - used)))}x30",
+            f"node_filesystem_readonly{{{fs}}}": f"{readonly}x30",
+        }
+
+    max_conn = f'pg_settings_max_connections{{{PG},server="db:5432"}}'
+
+    def connections(used: float) -> dict[str, str]:
+        n = round(used * 1000)
+        return {
+            max_conn: "1000x30",
+            f'pg_stat_activity_count{{{PG},datname="escrow",state="active"}}': f"{n // 2}x30",
+            f'pg_stat_activity_count{{{PG},datname="escrow",state="idle"}}': f"{n - n // 2}x30",
+        }
+
+    slow_s = float(PARAMS["postgres_slow_query_seconds"])
+    tx = f'pg_stat_activity_max_tx_duration{{{PG},datname="escrow",server="db:5432",state="active"}}'
+    tx_labels = {**PG_LABELS, "datname": "escrow"}
+    return [
+        *_ratio_pair("EscrowNodeCpuHigh", "cpu", cpu, NODE_LABELS, ("high", "medium")),
+        *_ratio_pair("EscrowNodeMemoryHigh", "memory", memory, NODE_LABELS, ("high", "medium")),
+        *_ratio_pair("EscrowNodeDiskFull", "disk", disk, fs_labels, ("high", "medium")),
+        Case(
+            "EscrowNodeDiskFull",
+            "a full read-only filesystem is quiet (nothing can fill it)",
+            disk(0.99, readonly=1),
+            "20m",
+        ),
+        *_ratio_pair(
+            "EscrowPostgresConnectionsHigh",
+            "postgres_connections",
+            connections,
+            PG_LABELS,
+            ("critical", "medium"),
+        ),
+        Case(
+            "EscrowPostgresDown",
+            "the server down for 3 minutes fires",
+            {f"pg_up{{{PG}}}": "1 0x10", f"up{{{PG}}}": "1x10"},
+            "4m",
+            [Fired("critical", PG_LABELS, "")],
+        ),
+        Case(
+            "EscrowPostgresDown",
+            "postgres_exporter unreachable for 3 minutes fires",
+            {f"pg_up{{{PG}}}": "1", f"up{{{PG}}}": "1 0x10"},
+            "4m",
+            [Fired("critical", PG_LABELS, "")],
+        ),
+        Case(
+            "EscrowPostgresDown",
+            "down for 1 minute (under for) is quiet",
+            {f"pg_up{{{PG}}}": "1 0x10", f"up{{{PG}}}": "1x10"},
+            "2m",
+        ),
+        Case(
+            "EscrowPostgresSlowQueries",
+            f"a transaction active for {t(slow_s + 60)}s fires",
+            {tx: f"{t(slow_s + 60)}x10"},
+            "5m",
+            [Fired("medium", tx_labels, f"{slow_s + 60:.0f}")],
+        ),
+        Case(
+            "EscrowPostgresSlowQueries",
+            f"a transaction active for exactly {t(slow_s)}s is quiet",
+            {tx: f"{t(slow_s)}x10"},
+            "5m",
+        ),
+    ]
+
+
+def cases() -> list[Case]:
+    return [*_app_cases(), *_exporter_cases(), *_latency_cases(), *_platform_cases()]
