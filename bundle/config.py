@@ -1088,6 +1088,12 @@ ALERTS.extend(reconciliation_alerts())
 
 # ---- end of exact reconciliation ------------------------------------------------------------------
 
+# ---- Payments and business (issue 17): bundle/payments.py -----------------------------------------
+from bundle import payments as _payments  # noqa: E402 - it builds on Alert and Recording above
+
+RECORDINGS.extend(_payments.RECORDINGS)
+ALERTS.extend(_payments.ALERTS)
+
 
 def alert_by_name(name: str) -> Alert:
     for a in ALERTS:

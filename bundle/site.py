@@ -113,6 +113,12 @@ THRESHOLDS = (
     "reconciliation_agreeing_runs",
     "reconciliation_blocked_ticket_seconds",
     "reconciliation_blocked_page_seconds",
+    # Payments and business (bundle/payments.py)
+    "failed_payment_ratio_medium",
+    "failed_payment_ratio_high",
+    "failed_payment_min_attempts",
+    "chargebacks_per_hour_high",
+    "chargebacks_per_hour_critical",
 )
 
 

@@ -130,6 +130,11 @@ OTHER_SITE: dict[str, Any] = {
         "compute_units_p99": 800000,  # another bucket edge of escrow_compute_units
         "reconciliation_medium_seconds": 10800,
         "reconciliation_high_seconds": 28800,
+        "failed_payment_ratio_medium": 0.05,
+        "failed_payment_ratio_high": 0.2,
+        "failed_payment_min_attempts": 50,
+        "chargebacks_per_hour_high": 5,
+        "chargebacks_per_hour_critical": 30,
     },
     "selectors": {
         "exporter_job": "escrow-prod",

@@ -30,5 +30,10 @@
     reconciliation_agreeing_runs: 2,
     reconciliation_blocked_ticket_seconds: 300,
     reconciliation_blocked_page_seconds: 900,
+    failed_payment_ratio_medium: 0.02,
+    failed_payment_ratio_high: 0.1,
+    failed_payment_min_attempts: 20,
+    chargebacks_per_hour_high: 3,
+    chargebacks_per_hour_critical: 20,
   },
 }
