@@ -1457,4 +1457,28 @@ PAYMENT_CASES: list[Case] = [
     ),
 ]
 CASES.extend(PAYMENT_CASES)
+_BACKUP = 'escrow_backup_last_success_timestamp_seconds{job="node",instance="host:9100",source="state"}'
+_BACKUP_AGE = int(PARAMS["backup_max_age_seconds"])
+# The last backup finished at Unix time 0 (the test's start): its age is the evaluation time.
+# Evaluated every 10m: pending at the first evaluation past the threshold, firing 10m later.
+_BACKUP_OVER_M = (_BACKUP_AGE // 600 + 2) * 10
+CASES += [
+    Case(
+        "EscrowBackupStale",
+        f"no backup for {_BACKUP_OVER_M}m fires",
+        {_BACKUP: f"0x{_BACKUP_OVER_M + 5}"},
+        f"{_BACKUP_OVER_M}m",
+        [Fired("high", {"source": "state"}, humanize_duration(_BACKUP_OVER_M * 60))],
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    Case(
+        "EscrowBackupStale",
+        "a backup every 6 hours is quiet",
+        {_BACKUP: " ".join(f"{6 * 3600 * (i // 36)}" for i in range(_BACKUP_OVER_M // 10 + 5))},
+        f"{_BACKUP_OVER_M}m",
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+]
 # ---- end of payments and business ------------------------------------------------------------------

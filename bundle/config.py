@@ -1088,11 +1088,12 @@ ALERTS.extend(reconciliation_alerts())
 
 # ---- end of exact reconciliation ------------------------------------------------------------------
 
-# ---- Payments and business (issue 17): bundle/payments.py -----------------------------------------
-from bundle import payments as _payments  # noqa: E402 - it builds on Alert and Recording above
+# ---- Payments and backups (issue 17): bundle/payments.py, bundle/backups.py--------------------------------------
+from bundle import backups as _backups  # noqa: E402 - they build on Alert and Recording above
+from bundle import payments as _payments  # noqa: E402
 
 RECORDINGS.extend(_payments.RECORDINGS)
-ALERTS.extend(_payments.ALERTS)
+ALERTS.extend(_payments.ALERTS + _backups.ALERTS)
 
 
 def alert_by_name(name: str) -> Alert:

@@ -119,6 +119,7 @@ THRESHOLDS = (
     "failed_payment_min_attempts",
     "chargebacks_per_hour_high",
     "chargebacks_per_hour_critical",
+    "backup_max_age_seconds",
 )
 
 

@@ -79,8 +79,11 @@ class PaymentsBook:
         for r in requests:
             provider = r["provider"]
             if r["action"] == "chargeback":
-                # Against the newest successful payments (of the provider, when named).
-                where = "outcome = 'succeeded'" + (" AND provider = ?" if provider else "")
+                # Against the newest successful payments not disputed yet (of the provider, when named).
+                where = (
+                    "outcome = 'succeeded' AND id NOT IN "
+                    "(SELECT payment_attempt_id FROM disputes WHERE payment_attempt_id IS NOT NULL)"
+                ) + (" AND provider = ?" if provider else "")
                 params: tuple[Any, ...] = (
                     backend.timestamp(now),
                     *((provider,) if provider else ()),

@@ -35,5 +35,6 @@
     failed_payment_min_attempts: 20,
     chargebacks_per_hour_high: 3,
     chargebacks_per_hour_critical: 20,
+    backup_max_age_seconds: 46800,
   },
 }
