@@ -19,7 +19,8 @@ import pytest
 from bundle.config import PARAMS
 from tests.receivers import Message
 from tests.stack import PD_HIGH_URGENCY, PD_LOW_URGENCY, E2EStack
-from tests.test_e2e_alerting import assert_pagerduty_actionable, pd_event, wait
+from tests.test_e2e_alerting import pd_event, wait
+from tests.util import ROOT
 
 pytestmark = [
     pytest.mark.drill,
@@ -38,6 +39,21 @@ MIN_ATTEMPTS = int(PARAMS["failed_payment_min_attempts"])
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
     with E2EStack.start(tmp_path_factory.mktemp("payments"), tps=5) as s:
         yield s
+
+
+def assert_pagerduty_actionable(
+    m: Message, alertname: str, tier: str, routing_key: str, severity: str
+) -> None:
+    """Paged the right service, at the right severity, with a runbook that exists (these alerts'
+    runbook titles name both tiers, so test_e2e_alerting's one-tier title check does not apply)."""
+    assert m.body["routing_key"] == routing_key, "paged the wrong PagerDuty service"
+    payload = m.body["payload"]
+    assert payload["severity"] == severity
+    assert payload["summary"].startswith(f"[{tier.upper()}] {alertname}"), payload["summary"]
+    hrefs = {link["text"]: link["href"] for link in m.body["links"]}
+    assert hrefs["Runbook"].endswith(f"/docs/runbooks/{alertname}.md"), hrefs
+    title = (ROOT / "docs" / "runbooks" / f"{alertname}.md").read_text().splitlines()[0]
+    assert title.startswith(f"# {alertname} (") and tier in title, title
 
 
 def deposits(stack: E2EStack) -> int:
