@@ -105,9 +105,8 @@ def test_a_chargeback_wave_pages_high_then_critical(stack: E2EStack) -> None:
 
 
 def test_declined_payments_at_one_provider_page_high(stack: E2EStack) -> None:
-    # At least the minimum of attempts an hour at stripe (about a third of the deposits), then a
-    # burst of declines taking its failed share far past the high threshold.
-    wait(stack, lambda: deposits(stack) >= 3 * MIN_ATTEMPTS + 10 or None, f"{3 * MIN_ATTEMPTS + 10} deposits")
+    # A burst of declines at stripe: by itself past the minimum of attempts an hour, and taking
+    # stripe's failed share far past the high threshold; the other providers stay healthy.
     selector = 'escrow_business_payment_attempts_total{outcome="failed"}'
     wait(stack, lambda: series_of_every_provider(stack, selector), selector)
     assert stack.chain.action("payment_failures", count=MIN_ATTEMPTS, provider="stripe")["queued"]

@@ -32,7 +32,7 @@
     reconciliation_blocked_page_seconds: 900,
     failed_payment_ratio_medium: 0.02,
     failed_payment_ratio_high: 0.1,
-    failed_payment_min_attempts: 20,
+    failed_payment_min_attempts: 100,
     chargebacks_per_hour_high: 3,
     chargebacks_per_hour_critical: 20,
     backup_max_age_seconds: 46800,
