@@ -1612,3 +1612,108 @@ def _issue17_cases() -> list[Case]:
 
 
 CASES.extend(_issue17_cases())
+# ---- Payments and business (issue 17): bundle/payments.py -----------------------------------------
+_PAY = f'escrow_business_payment_attempts_total{{{J},provider="stripe",outcome="%s"}}'
+_DISPUTES = f'escrow_business_disputes_total{{{J},provider="%s",kind="%s"}}'
+_STRIPE = {"provider": "stripe"}
+_CB = {"kind": "chargeback"}
+_PAY_MED = round(float(PARAMS["failed_payment_ratio_medium"]) * 100)  # in %, e.g. 2
+_PAY_HIGH = round(float(PARAMS["failed_payment_ratio_high"]) * 100)
+_PAY_MID, _PAY_OVER = _PAY_MED + 1, _PAY_HIGH + 5
+_CB_HIGH = int(PARAMS["chargebacks_per_hour_high"])
+_CB_CRIT = int(PARAMS["chargebacks_per_hour_critical"])
+
+
+def _payments(failed_per_min: float, succeeded_per_min: float) -> dict[str, str]:
+    return {_PAY % "failed": f"0+{failed_per_min}x15", _PAY % "succeeded": f"0+{succeeded_per_min}x15"}
+
+
+PAYMENT_CASES: list[Case] = [
+    Case(
+        "EscrowFailedPaymentsHigh",
+        f"{_PAY_MID}% of stripe's attempts failing for 12 minutes fires medium",
+        _payments(_PAY_MID, 100 - _PAY_MID),
+        "12m",
+        [Fired("medium", _STRIPE, f"{_PAY_MID}%")],
+    ),
+    Case(
+        "EscrowFailedPaymentsHigh",
+        f"{_PAY_OVER}% failing fires high and medium",
+        _payments(_PAY_OVER, 100 - _PAY_OVER),
+        "12m",
+        [Fired("high", _STRIPE, f"{_PAY_OVER}%"), Fired("medium", _STRIPE, f"{_PAY_OVER}%")],
+    ),
+    Case(
+        "EscrowFailedPaymentsHigh",
+        f"{max(_PAY_MED - 1, 0)}% failing (under the {_PAY_MED}% threshold) is quiet",
+        _payments(max(_PAY_MED - 1, 0), 100 - max(_PAY_MED - 1, 0)),
+        "12m",
+    ),
+    Case(
+        "EscrowFailedPaymentsHigh",
+        "half failing at 12 attempts an hour is quiet (too few to judge)",
+        _payments(0.1, 0.1),
+        "12m",
+    ),
+    Case(
+        "EscrowChargebackSpike",
+        f"{_CB_HIGH + 2} chargebacks in a minute page high",
+        {_DISPUTES % ("stripe", "chargeback"): f"0x5 {_CB_HIGH + 2}x10"},
+        "8m",
+        [Fired("high", _CB, str(_CB_HIGH + 2))],
+    ),
+    Case(
+        "EscrowChargebackSpike",
+        f"{_CB_CRIT + 5} chargebacks across two providers page critical (and high)",
+        {
+            _DISPUTES % ("stripe", "chargeback"): f"0x5 {_CB_CRIT}x10",
+            _DISPUTES % ("moonpay", "chargeback"): "0x5 5x10",
+        },
+        "8m",
+        [Fired("critical", _CB, str(_CB_CRIT + 5)), Fired("high", _CB, str(_CB_CRIT + 5))],
+    ),
+    Case(
+        "EscrowChargebackSpike",
+        f"{_CB_HIGH} chargebacks (at the threshold) are quiet",
+        {_DISPUTES % ("stripe", "chargeback"): f"0x5 {_CB_HIGH}x10"},
+        "8m",
+    ),
+    Case(
+        "EscrowChargebackSpike",
+        "many inquiries (not chargebacks) are quiet",
+        {_DISPUTES % ("stripe", "inquiry"): f"0x5 {_CB_CRIT * 2}x10"},
+        "8m",
+    ),
+    Case(
+        "EscrowChargebackSpike",
+        "a wave that ended more than an hour ago is quiet again",
+        {_DISPUTES % ("stripe", "chargeback"): f"0 {_CB_CRIT * 2}x66"},
+        "65m",
+    ),
+]
+CASES.extend(PAYMENT_CASES)
+_BACKUP = 'escrow_backup_last_success_timestamp_seconds{job="node",instance="host:9100",source="state"}'
+_BACKUP_AGE = int(PARAMS["backup_max_age_seconds"])
+# The last backup finished at Unix time 0 (the test's start): its age is the evaluation time.
+# Evaluated every 10m: pending at the first evaluation past the threshold, firing 10m later.
+_BACKUP_OVER_M = (_BACKUP_AGE // 600 + 2) * 10
+CASES += [
+    Case(
+        "EscrowBackupStale",
+        f"no backup for {_BACKUP_OVER_M}m fires",
+        {_BACKUP: f"0x{_BACKUP_OVER_M + 5}"},
+        f"{_BACKUP_OVER_M}m",
+        [Fired("high", {"source": "state"}, humanize_duration(_BACKUP_OVER_M * 60))],
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    Case(
+        "EscrowBackupStale",
+        "a backup every 6 hours is quiet",
+        {_BACKUP: " ".join(f"{6 * 3600 * (i // 36)}" for i in range(_BACKUP_OVER_M // 10 + 5))},
+        f"{_BACKUP_OVER_M}m",
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+]
+# ---- end of payments and business ------------------------------------------------------------------

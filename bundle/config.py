@@ -1095,6 +1095,13 @@ ALERTS.extend(reconciliation_alerts())
 
 # ---- end of exact reconciliation ------------------------------------------------------------------
 
+# ---- Payments and backups (issue 17): bundle/payments.py, bundle/backups.py--------------------------------------
+from bundle import backups as _backups  # noqa: E402 - they build on Alert and Recording above
+from bundle import payments as _payments  # noqa: E402
+
+RECORDINGS.extend(_payments.RECORDINGS)
+ALERTS.extend(_payments.ALERTS + _backups.ALERTS)
+
 
 # ---- Capacity forecasts (issue 17, review loop): predict_linear on what grows on disk -----------
 # The exporter's state file and Prometheus' TSDB, forecast [[capacity_forecast_seconds]] ahead from

@@ -154,6 +154,13 @@ THRESHOLDS = (
     "postgres_connections_medium_ratio",
     "postgres_connections_high_ratio",
     "postgres_slow_query_seconds",
+    # Payments and business (bundle/payments.py)
+    "failed_payment_ratio_medium",
+    "failed_payment_ratio_high",
+    "failed_payment_min_attempts",
+    "chargebacks_per_hour_high",
+    "chargebacks_per_hour_critical",
+    "backup_max_age_seconds",
 )
 #: Ratios whose medium (warning) tier must sit below the high (critical) one: site key prefix.
 _TIER_PAIRS = ("probe_latency_p95", "cpu", "memory", "disk", "postgres_connections")

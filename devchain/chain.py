@@ -166,6 +166,9 @@ class Chain:
         self._tx_ok = 0
         self._tx_failed = 0
         self._tx_errors: dict[str, int] = {}
+        #: Failed transactions by the program instruction a reader of the transaction can name: a
+        #: routed call's is an inner instruction, which a failed transaction does not record.
+        self._tx_failed_by_ix: dict[str, int] = {}
         self._fees = 0
         self.drained: dict[str, int] = {}
         #: Newest slot an RPC answer showed as complete; no transaction lands in it any more.
@@ -447,6 +450,9 @@ class Chain:
             self._tx_ok += 1
         else:
             self._tx_failed += 1
+            routed = any(ix.program_id == ROUTER_ID for ix in top)
+            named = "unknown" if routed else call.name
+            self._tx_failed_by_ix[named] = self._tx_failed_by_ix.get(named, 0) + 1
         for ev in emitted:
             self._count_event(ev)
         for ev in emitted:
@@ -592,6 +598,7 @@ class Chain:
                 "success": self._tx_ok,
                 "failed": self._tx_failed,
                 "errors": dict(self._tx_errors),
+                "failed_by_instruction": dict(self._tx_failed_by_ix),
             },
             "fees_lamports": self._fees,
             "balances": balances,

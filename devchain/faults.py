@@ -4,7 +4,8 @@
   (its ``withdraw`` instruction, as a buggy code path would run it) moves ``amount`` raw units out
   of the escrow to a player and emits **no event**. The chain's balance changes, the program's
   events and the books do not. ``restore_escrow`` puts it back (without a transaction).
-* the ``ledger_*`` actions of ``devchain.ledger_faults`` (need ``--ledger-db``).
+* the ``ledger_*`` actions of ``devchain.ledger_faults`` (need ``--ledger-db``);
+* ``chargeback`` and ``payment_failures`` of ``devchain.ledger_payments`` (need ``--ledger-db``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from solders.instruction import AccountMeta
 
 from devchain.ledger_faults import ACTIONS as LEDGER_ACTIONS
+from devchain.ledger_payments import ACTIONS as PAYMENT_ACTIONS
 from devchain.paid_match import SOL, Call, wallet_token_account
 from devchain.program import CONFIG_PDA, EVENT_AUTHORITY, PROGRAM_ID, WATCHED
 from devchain.trace import Trace
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from devchain.chain import Chain
     from devchain.ledger import Ledger
 
-ACTIONS = ("silent_drain", *LEDGER_ACTIONS)
+ACTIONS = ("silent_drain", *LEDGER_ACTIONS, *PAYMENT_ACTIONS)
 
 
 def silent_drain_call(chain: Chain, account: str, amount: int) -> Call:
@@ -69,4 +71,6 @@ def run_action(chain: Chain, ledger: Ledger | None, body: dict[str, Any]) -> dic
         return {"action": action, "account": account, "drained": amount, "signature": signature}
     if ledger is None:
         raise ValueError(f"{action}: the simulator runs without a ledger (start it with --ledger-db)")
+    if action in PAYMENT_ACTIONS:
+        return ledger.payments.request(body)
     return ledger.faults.request(body)

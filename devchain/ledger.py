@@ -42,6 +42,7 @@ from urllib.parse import urlparse
 from devchain.accounts import token_amount
 from devchain.events import BusinessEvent
 from devchain.ledger_faults import LedgerFaults
+from devchain.ledger_payments import PaymentsBook
 from devchain.program import MINT_DECIMALS, NATIVE_MINT, WATCHED
 from exporter.sql.migrate import apply_postgres, apply_sqlite
 
@@ -68,6 +69,9 @@ BUSINESS_TABLES = (
     "outbox",
     "payment_webhooks",
     "write_errors",
+    "payment_attempts",
+    "disputes",
+    "user_activity",
 )
 
 #: One SQL statement with ``?`` placeholders and its parameters.
@@ -348,6 +352,8 @@ class Ledger:
         self._held: list[_Item] = []
         #: Book-keeping faults (devchain.faults): requests from the server, applied by the writer.
         self.faults = LedgerFaults()
+        #: Payments, disputes and user activity (devchain.ledger_payments), and its actions.
+        self.payments = PaymentsBook()
         self.written = 0  # events written, for tests and /_state-like introspection
         #: Whether the last write reached the database: the simulated platform's /health says
         #: "database":{"status":"up"} while it did and the writer runs.
@@ -486,6 +492,7 @@ class Ledger:
                 try:
                     with self._transaction():
                         self.faults.apply_requests(self._x, self.backend, now)
+                        self.payments.apply_requests(self._x, self.backend, now)
                         for item in batch:
                             self._write(item)
                         self._housekeeping(now)
@@ -612,6 +619,9 @@ class Ledger:
             return
         self.written += 1
         self._user(e.user, at)
+        self.payments.on_event(
+            e, at, self._x, self.backend, whole_units(e.amount, e.mint or ""), mint_label(e.mint or "")
+        )
         money = e.kind in ("deposit", "settlement", "refund", "withdrawal")
         if money and (e.escrow_account not in ESCROWS or e.escrow_account in self.faults.forgotten):
             self._x(
@@ -633,6 +643,11 @@ class Ledger:
             )
         elif e.kind == "deposit":
             self._entry("deposit", e, e.amount, at)
+            # The match funnel: the first entry fee deposited makes the match funded.
+            self._x(
+                "UPDATE matches SET funded_at = ? WHERE id = ? AND funded_at IS NULL",
+                (self._ts(at), e.match_id),
+            )
             # The player paid through an on-ramp: its webhook arrives a little after the event.
             h = _h(e.signature)
             self._x(
@@ -645,11 +660,17 @@ class Ledger:
                 ),
             )
         elif e.kind == "match_started":
-            self._x("UPDATE matches SET status = 'in_progress' WHERE id = ?", (e.match_id,))
+            self._x(
+                "UPDATE matches SET status = 'in_progress', started_at = ? WHERE id = ?",
+                (self._ts(at), e.match_id),
+            )
         elif e.kind == "settlement":
             self._entry("payout", e, e.amount, at)
             self._entry("fee", e, e.fee, at)
-            self._x("UPDATE matches SET status = 'settled' WHERE id = ?", (e.match_id,))
+            self._x(
+                "UPDATE matches SET status = 'settled', settled_at = ? WHERE id = ?",
+                (self._ts(at), e.match_id),
+            )
             self._outbox("payouts", e.signature, at)
         elif e.kind == "refund":
             self._entry("refund", e, e.amount, at)
@@ -681,6 +702,7 @@ class Ledger:
             (self._ts(now), self._ts(now - 1.0)),
         )
         self._x("DELETE FROM outbox WHERE processed_at < ?", (self._ts(now - 300),))
+        self.payments.housekeeping(self._x, self.backend, now)
 
     def _reconcile(self) -> None:
         """Books versus chain for every escrow account; a few tries absorb an event in flight."""

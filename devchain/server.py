@@ -258,6 +258,7 @@ class DevchainServer:
         state = self.chain.state()
         if self.ledger is not None:
             state["ledger_faults"] = list(self.ledger.faults.applied)
+            state["payments"] = list(self.ledger.payments.applied)
         state["pubsub"] = self.pubsub.state()
         state["traffic"] = self.traffic_state()
         return web.json_response(state)

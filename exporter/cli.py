@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("devchain", help="run the Solana JSON-RPC simulator", add_help=False)
     sub.add_parser("decode", help="decode Anchor events or accounts with an IDL", add_help=False)
+    sub.add_parser(
+        "backup", help="consistent copies of the state file (and ledger) while they run", add_help=False
+    )
     return p
 
 
@@ -261,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Sub-commands implemented elsewhere take the rest of the command line as is.
-    delegated = {"devchain": "devchain.cli", "decode": "exporter.anchor.cli"}
+    delegated = {"devchain": "devchain.cli", "decode": "exporter.anchor.cli", "backup": "exporter.backup"}
     if argv and argv[0] in delegated:
         module = importlib.import_module(delegated[argv[0]])
         return int(module.main(argv[1:]))

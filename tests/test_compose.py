@@ -26,7 +26,7 @@ SECRETS = {
 }
 EXPECTED_SERVICES = {
     "exporter", "simulator", "postgres", "prometheus", "alertmanager", "grafana", "blackbox",
-    "node-exporter", "postgres-exporter",
+    "node-exporter", "postgres-exporter", "backup",
 }  # fmt: skip
 
 
@@ -270,3 +270,27 @@ def test_readme_compose_command_sets_every_required_variable() -> None:
     for line in commands:
         for var in sorted(required):
             assert f"{var}=" in line, f"README's compose command does not set {var}: {line}"
+
+
+def test_backup_service_backs_up_the_exporters_state_volume(config: dict[str, Any]) -> None:
+    """Issue 17: the scheduled backup reads the exporter's own state volume and keeps its copies."""
+
+    def volumes(svc: dict[str, Any]) -> dict[str, str]:
+        out = {}
+        for v in svc["volumes"]:
+            src, dst = (
+                (v.split(":")[0], v.split(":")[1]) if isinstance(v, str) else (v["source"], v["target"])
+            )
+            out[dst] = src
+        return out
+
+    svc = config["services"]["backup"]
+    assert svc["image"] == config["services"]["exporter"]["image"]
+    state = volumes(config["services"]["exporter"])["/var/lib/escrow-exporter"]
+    assert volumes(svc)["/var/lib/escrow-exporter"] == state
+    script = " ".join(svc["command"])
+    assert (
+        "escrow-exporter backup --source state=/var/lib/escrow-exporter/state.sqlite --dest /backups"
+        in script
+    )
+    assert "sleep 21600" in script and "--textfile /backups/escrow_backup.prom" in script

@@ -10,7 +10,7 @@ from tests.support.util import ROOT, cli
 def test_example_config_is_valid() -> None:
     r = cli("check-config", "--config", str(ROOT / "examples" / "config.yml"))
     assert r.returncode == 0, r.stderr
-    assert "5 account(s)" in r.stdout and "13 SQL queries" in r.stdout
+    assert "5 account(s)" in r.stdout and "17 SQL queries" in r.stdout
 
 
 def test_example_config_runs_the_query_pack_unchanged() -> None:

@@ -154,6 +154,8 @@ def expected_totals(truth: dict[str, Any]) -> dict[str, float]:
     out["tx/failed"] = truth["transactions"]["failed"]
     for err, n in truth["transactions"]["errors"].items():
         out[f"error/{err}"] = n
+    for ix, n in truth["transactions"]["failed_by_instruction"].items():
+        out[f"failed_ix/{ix}"] = n
     out["fees"] = truth["fees_lamports"] / LAMPORTS_PER_SOL
     return out
 
@@ -184,6 +186,8 @@ def observed_totals(text: str, program: str = PROGRAM) -> dict[str, float]:
             add(f"tx/{labels['status']}", value)
         elif name == "escrow_transaction_errors_total":
             add(f"error/{labels['error']}", value)
+        elif name == "escrow_transaction_failures_total":
+            add(f"failed_ix/{labels['instruction']}", value)
         elif name == "escrow_transaction_fees_sol_total":
             add("fees", value)
     return out

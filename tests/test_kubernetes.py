@@ -113,7 +113,32 @@ def test_kustomization_lists_every_manifest() -> None:
         "Probe",
         "NetworkPolicy",
         "PrometheusRule",
+        "PersistentVolumeClaim",  # issue 17: the backups' volume
+        "CronJob",  # and the 6-hourly backup of the state file
     }
+
+
+def test_backup_cronjob_reads_the_statefulsets_state_volume_on_its_node() -> None:
+    d = docs()
+    sts, job = d["StatefulSet"], d["CronJob"]
+    state_claim = sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"]
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    claims = {
+        v["name"]: v["persistentVolumeClaim"]["claimName"]
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert claims["state"] == f"{state_claim}-{sts['metadata']['name']}-0"
+    assert claims["backups"] == d["PersistentVolumeClaim"]["metadata"]["name"]
+    [c] = pod["containers"]
+    assert c["args"][0] == "backup" and "--source=state=/var/lib/escrow-exporter/state.sqlite" in c["args"]
+    assert "/var/lib/escrow-exporter" in {m["mountPath"] for m in c["volumeMounts"] if m["name"] == "state"}
+    # Same node as the exporter pod (a ReadWriteOnce volume), never two backups at once.
+    term = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert (
+        term["labelSelector"]["matchLabels"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
 
 
 def test_prometheusrule_is_up_to_date_with_bundle_config() -> None:

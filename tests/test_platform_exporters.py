@@ -22,8 +22,8 @@ import yaml
 
 from bundle.config import SITE
 from grafana.queries import allowed_empty, iter_panel_queries, iter_variable_queries, load_dashboards
-from tests.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
-from tests.util import ROOT, free_port, stop_process, wait_http
+from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.util import ROOT, free_port, stop_process, wait_http
 
 BINARIES = ("prometheus", "prometheus-node-exporter", "prometheus-postgres-exporter")
 pytestmark = pytest.mark.skipif(

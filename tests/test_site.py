@@ -183,6 +183,12 @@ OTHER_SITE: dict[str, Any] = {
         "postgres_connections_medium_ratio": 0.7,
         "postgres_connections_high_ratio": 0.9,
         "postgres_slow_query_seconds": 120,
+        "failed_payment_ratio_medium": 0.05,
+        "failed_payment_ratio_high": 0.2,
+        "failed_payment_min_attempts": 50,
+        "chargebacks_per_hour_high": 5,
+        "chargebacks_per_hour_critical": 30,
+        "backup_max_age_seconds": 90000,
     },
     "selectors": {
         "exporter_job": "escrow-prod",

@@ -37,8 +37,8 @@ def test_query_pack_loads_and_resolves_paths_and_secret_files(tmp_path: Path) ->
     dbs = {d.name: d for d in config.sql.databases}
     assert dbs["business"].path == str(tmp_path / "var" / "demo-ledger.sqlite")
     assert dbs["pg"].dsn == "postgresql://reader:s3cret@db:5432/app"
-    assert len(config.sql.queries) == 13
-    assert "13 SQL queries" in config.summary()
+    assert len(config.sql.queries) == 17
+    assert "17 SQL queries" in config.summary()
 
 
 def test_unknown_database_names_the_query(tmp_path: Path) -> None:

@@ -134,6 +134,58 @@ async def test_ledger_follows_the_chain_then_drifts_on_drain_and_shows_audit_gap
     assert status == "failed" and "escrow_usdc" in detail
 
 
+def _by(m: Scrape, name: str, label: str) -> dict[str, float]:
+    """One label's totals of a family (summed over its other labels)."""
+    out: dict[str, float] = {}
+    for labels, v in family(m, name).items():
+        key = dict(labels)[label]
+        out[key] = out.get(key, 0) + v
+    return out
+
+
+async def test_ledger_books_payments_activity_and_the_funnel_and_injects_chargebacks(books: Books) -> None:
+    """Issue 17: every deposit is a successful payment (a few retried after a decline), users are
+    active, paid matches move through the funnel; the chargeback and payment-failure actions add
+    exactly what they ask for."""
+    chain = chain_mod.Chain(seed=11)
+    ledger = ledger_mod.attach(chain, books.target, reconcile_every=3600)
+    try:
+        chain.step(400)
+        ledger.flush()
+        before = await scrape_pack(books.database)
+        deposits = chain.state()["events"]["PlayerJoined"]["count"]
+        outcomes = _by(before, "escrow_business_payment_attempts_total", "outcome")
+        assert outcomes["succeeded"] == deposits > 0
+        # Realistic: some declines, well under the 2 % the failed-payment alert pages on.
+        assert outcomes["failed"] / (outcomes["failed"] + outcomes["succeeded"]) < 0.02
+        # Every user the books know was active within the hour (DAU = MAU on a fresh chain).
+        active = _by(before, "escrow_business_active_users", "period")
+        users = sum(family(before, "escrow_business_users").values())
+        assert active["1h"] == active["1d"] == active["30d"] == users > 0
+        funnel = _by(before, "escrow_business_match_funnel_total", "stage")
+        assert funnel["created"] >= funnel["funded"] >= funnel["played"] >= funnel["settled"] > 0
+        [(paid_settled,)] = books.query("SELECT COUNT(*) FROM matches WHERE paid AND status = 'settled'")
+        assert funnel["settled"] == int(paid_settled)
+
+        ledger.payments.request({"action": "chargeback", "count": 5})
+        ledger.payments.request({"action": "payment_failures", "count": 4, "provider": "stripe"})
+    finally:
+        ledger.close()  # applies the queued actions in its last batch
+    assert len(ledger.payments.applied) == 2
+    after = await scrape_pack(books.database)
+    kinds = _by(after, "escrow_business_disputes_total", "kind")
+    assert kinds["chargeback"] - _by(before, "escrow_business_disputes_total", "kind")["chargeback"] == 5
+    failed = family(after, "escrow_business_payment_attempts_total")[
+        (("outcome", "failed"), ("provider", "stripe"))
+    ]
+    failed_before = family(before, "escrow_business_payment_attempts_total")[
+        (("outcome", "failed"), ("provider", "stripe"))
+    ]
+    assert failed - failed_before == 4
+    open_chargebacks = _by(after, "escrow_business_disputes_open", "kind")["chargeback"]
+    assert open_chargebacks >= 5
+
+
 async def test_a_new_chain_starts_new_books_on_postgres(pg_server: PgServer) -> None:  # noqa: F811
     dsn = _fresh_pg_database(pg_server, "ledger_again")
     for seed in (3, 4):  # the second attach must not see the first chain's rows

@@ -68,6 +68,20 @@ def demo_rows(driver: str) -> str:
       ('moonpay', {ts(121)}, {ts(120)});
     INSERT INTO write_errors (component, error, created_at) VALUES
       ('ledger', 'e', {ts(100)}), ('ledger', 'e', {ts(50)}), ('api', 'e', {ts(40)});
+    UPDATE matches SET funded_at = created_at WHERE id IN (1, 2, 3);
+    UPDATE matches SET started_at = created_at, settled_at = created_at WHERE id IN (1, 2);
+    INSERT INTO payment_attempts (wallet, provider, amount, currency, outcome, failure_reason, created_at) VALUES
+      ('w1', 'stripe', 20, 'USD', 'succeeded', NULL, {ts(800)}), ('w2', 'stripe', 10, 'USD', 'failed', 'card_declined', {ts(700)}),
+      ('w2', 'stripe', 10, 'USD', 'succeeded', NULL, {ts(690)}), ('w3', 'stripe', 10, 'USD', 'succeeded', NULL, {ts(600)}),
+      ('w4', 'moonpay', 5, 'USD', 'succeeded', NULL, {ts(500)});
+    INSERT INTO disputes (payment_attempt_id, provider, kind, status, amount, currency, opened_at, closed_at) VALUES
+      (1, 'stripe', 'chargeback', 'open', 20, 'USD', {ts(100)}, NULL),
+      (3, 'stripe', 'chargeback', 'lost', 10, 'USD', {ts(90)}, {ts(50)}),
+      (4, 'stripe', 'inquiry', 'won', 10, 'USD', {ts(80)}, {ts(40)}),
+      (NULL, 'ramp', 'chargeback', 'open', 7, 'EUR', {ts(70)}, NULL);
+    INSERT INTO user_activity (wallet, action, created_at) VALUES
+      ('w1', 'join', {ts(60)}), ('w1', 'join', {ts(120)}), ('w2', 'withdraw', {ts(7200)}),
+      ('w3', 'join', {ts(2 * 86400)}), ('w4', 'join', {ts(10 * 86400)}), ('w5', 'join', {ts(40 * 86400)});
     """
 
 
@@ -99,6 +113,42 @@ EXPECTED: dict[str, dict[tuple[tuple[str, str], ...], float]] = {
         (("provider", "moonpay"),): 1,
     },
     "escrow_business_write_errors_total": {(("component", "ledger"),): 2, (("component", "api"),): 1},
+    "escrow_business_payment_attempts_total": {
+        (("outcome", "succeeded"), ("provider", "stripe")): 3,
+        (("outcome", "failed"), ("provider", "stripe")): 1,
+        (("outcome", "succeeded"), ("provider", "moonpay")): 1,
+        (("outcome", "failed"), ("provider", "moonpay")): 0,  # present at 0 before its first failure
+    },
+    "escrow_business_disputes_total": {
+        (("kind", "chargeback"), ("provider", "stripe")): 2,
+        (("kind", "inquiry"), ("provider", "stripe")): 1,
+        (("kind", "chargeback"), ("provider", "moonpay")): 0,
+        (("kind", "inquiry"), ("provider", "moonpay")): 0,
+        (("kind", "chargeback"), ("provider", "ramp")): 1,  # a provider known only from its dispute
+        (("kind", "inquiry"), ("provider", "ramp")): 0,
+    },
+    "escrow_business_disputes_open": {
+        (("kind", "chargeback"), ("provider", "stripe")): 1,
+        (("kind", "inquiry"), ("provider", "stripe")): 0,
+        (("kind", "chargeback"), ("provider", "moonpay")): 0,
+        (("kind", "inquiry"), ("provider", "moonpay")): 0,
+        (("kind", "chargeback"), ("provider", "ramp")): 1,
+        (("kind", "inquiry"), ("provider", "ramp")): 0,
+    },
+    # w1 twice in the last hour counts once; w5 (40 days ago) is outside every period.
+    "escrow_business_active_users": {
+        (("period", "1h"),): 1,
+        (("period", "1d"),): 2,
+        (("period", "7d"),): 3,
+        (("period", "30d"),): 4,
+    },
+    # Paid matches only: 1 and 2 settled, 3 funded and waiting; 4 and 5 are free.
+    "escrow_business_match_funnel_total": {
+        (("stage", "created"),): 3,
+        (("stage", "funded"),): 3,
+        (("stage", "played"),): 2,
+        (("stage", "settled"),): 2,
+    },
 }
 
 

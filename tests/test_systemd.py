@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -83,3 +84,53 @@ def test_runbooks_that_use_systemctl_point_at_the_unit() -> None:
         text = path.read_text()
         if re.search(r"systemctl \w+ escrow-exporter", text):
             assert "deploy/systemd/escrow-exporter.service" in text, path.name
+
+
+BACKUP_UNITS = [
+    UNIT.with_name("escrow-exporter-backup.service"),
+    UNIT.with_name("escrow-exporter-backup.timer"),
+]
+
+
+@needs_systemd_analyze
+def test_backup_units_pass_verify_and_the_service_is_hardened(tmp_path: Path) -> None:
+    """Issue 17: the scheduled backup beside the exporter's unit."""
+    for unit in BACKUP_UNITS:
+        (tmp_path / unit.name).write_text(
+            unit.read_text().replace(INSTALLED_BINARY, str(VENV_BIN / "escrow-exporter"))
+        )
+    service, timer = (tmp_path / u.name for u in BACKUP_UNITS)
+    r = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(service), str(timer)], capture_output=True, text=True
+    )
+    about = [ln for ln in (r.stdout + r.stderr).splitlines() if "escrow-exporter-backup" in ln]
+    assert r.returncode == 0 and not about, r.stdout + r.stderr
+    r = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--threshold=20", str(service)],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr
+    cal = subprocess.run(["systemd-analyze", "calendar", "00/6:17"], capture_output=True, text=True)
+    assert cal.returncode == 0 and "00/6:17:00" in cal.stdout, cal.stdout + cal.stderr
+
+
+def test_backup_units_command_line_backs_up_a_state_file(tmp_path: Path) -> None:
+    """The service's ExecStart, paths swapped for the test's, makes a copy and the textfile."""
+    text = BACKUP_UNITS[0].read_text().replace("\\\n", " ")
+    argv = shlex.split(
+        next(ln for ln in text.splitlines() if ln.startswith("ExecStart=")).removeprefix("ExecStart=")
+    )
+    assert argv[0] == INSTALLED_BINARY and argv[1] == "backup"
+    state = tmp_path / "state.sqlite"
+    sqlite3.connect(state).execute("CREATE TABLE t (x)").connection.commit()
+    swap = {
+        "state=/var/lib/escrow-exporter/state.sqlite": f"state={state}",
+        "/var/lib/escrow-exporter-backup": str(tmp_path / "copies"),
+        "/var/lib/prometheus/node-exporter/escrow_backup.prom": str(tmp_path / "escrow_backup.prom"),
+    }
+    argv = [str(VENV_BIN / "escrow-exporter"), *(swap.get(a, a) for a in argv[1:])]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "copies").glob("state-*.sqlite"))) == 1
+    assert 'escrow_backup_size_bytes{source="state"}' in (tmp_path / "escrow_backup.prom").read_text()

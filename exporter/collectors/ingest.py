@@ -131,6 +131,11 @@ def render(ingesters: list[ProgramIngester]) -> Iterable[Metric]:
         "Failed transactions by error: the Anchor error name from the IDL, else the code or error kind.",
         ["program", "error"],
     )
+    failures = _counter(
+        "escrow_transaction_failures",
+        "Failed transactions by the program's instruction in them (the first one, when several).",
+        ["program", "instruction"],
+    )
     ixs = _counter(
         "escrow_instructions",
         "Instructions of the program executed (top level and CPI).",
@@ -182,6 +187,8 @@ def render(ingesters: list[ProgramIngester]) -> Iterable[Metric]:
             tx.add_metric([p, status], tot.get(t.TRANSACTIONS, status=status))
         for labels, v in tot.series(t.TX_ERRORS):
             errors.add_metric([p, labels["error"]], v)
+        for labels, v in tot.series(t.TX_FAILURES):
+            failures.add_metric([p, labels["instruction"]], v)
         for labels, v in tot.series(t.INSTRUCTIONS):
             ixs.add_metric([p, labels["instruction"]], v)
         _histograms(cu, p, tot)
@@ -210,7 +217,7 @@ def render(ingesters: list[ProgramIngester]) -> Iterable[Metric]:
         ["program", "event", "field", "mint"],
         [(dict(k), v) for k, v in amounts.items()],
     )
-    yield from (tx, errors, ixs, cu, fees, decode, truncated, overflow, last_slot, lag)
+    yield from (tx, errors, failures, ixs, cu, fees, decode, truncated, overflow, last_slot, lag)
     yield from _block_time_windows(ingesters, now)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter.anchor import DecodedEvent, EventDecoder
+from exporter.anchor.decoder import UNKNOWN_INSTRUCTION
 from exporter.config.programs import ProgramConfig
 from exporter.errors import CollectorError
 from exporter.ingest.block_time import MinuteBuckets, minute_of, oldest_kept
@@ -31,6 +32,7 @@ from exporter.ingest.totals import (
     LOGS_TRUNCATED,
     TRANSACTIONS,
     TX_ERRORS,
+    TX_FAILURES,
     Delta,
     Totals,
 )
@@ -210,6 +212,8 @@ class ProgramIngester:
         if isinstance(fee, int) and not isinstance(fee, bool) and fee > 0:
             delta.add(FEES, fee)
         names = self.decoder.instruction_names(tx)
+        if res.failed:  # which instruction failed: settlements apart from joins, say
+            delta.add(TX_FAILURES, instruction=names[0] if names else UNKNOWN_INSTRUCTION)
         for name in names:
             delta.add(INSTRUCTIONS, instruction=name)
         # compute_units lists our outermost invocations in order, as instruction_names does;

@@ -21,6 +21,7 @@ EVENTS = "events"  # labels: event, [label fields...]
 AMOUNT = "amount"  # labels: event, field, mint, __decimals, [label fields...]; value in raw units
 TRANSACTIONS = "transactions"  # labels: status
 TX_ERRORS = "tx_errors"  # labels: error
+TX_FAILURES = "tx_failures"  # labels: instruction (the first of the program in a failed transaction)
 INSTRUCTIONS = "instructions"  # labels: instruction
 CU_BUCKET = "cu_bucket"  # labels: instruction, le  (non-cumulative count of the bucket)
 CU_SUM = "cu_sum"  # labels: instruction

@@ -1,5 +1,6 @@
 // Business KPIs: paid vs free mix, entry volume, fee revenue, withdrawal volume, KYC tiers,
-// frozen users, and the back-office health figures of the business database.
+// frozen users, active users (DAU/MAU), the match funnel, payments and chargebacks, and the
+// back-office health figures of the business database.
 local d = import '../lib/dash.libsonnet';
 local site = (import '../lib/site.libsonnet').thresholds;
 local sel = d.sel;
@@ -13,8 +14,8 @@ local perDay(metric, matchers='') = 'increase(' + sel(metric, matchers) + '[1d])
 d.dashboard(
   uid='escrow-business',
   title='Escrow / Business KPIs',
-  description='Business figures from the platform database (SQL query pack): matches, volumes, fees, withdrawals, users, and back-office health.',
-  version=4,
+  description='Business figures from the platform database (SQL query pack): matches, volumes, fees, withdrawals, users, active users and the match funnel, payments and chargebacks, and back-office health.',
+  version=5,
   tags=['business'],
   variables=[mintVar],
   panels=[
@@ -51,6 +52,36 @@ d.dashboard(
                  [t('sum by (kyc_tier) (' + sel('escrow_business_users') + ')', '{{kyc_tier}}')], w=10, stack=true),
     d.stat('Frozen users', 'Accounts frozen by compliance or fraud controls, now.', 'short',
            [t('sum(' + sel('escrow_business_users_frozen') + ')')], w=6, h=8, steps=[[null, 'green'], [1, 'orange']], decimals=0),
+
+    // Users and the match funnel (issue 17).
+    d.stat('Daily active users', 'Distinct users active in the last 24 hours (DAU), now.', 'short',
+           [t('max(' + sel('escrow_business_active_users', 'period="1d"') + ')')], decimals=0),
+    d.stat('Monthly active users', 'Distinct users active in the last 30 days (MAU), now.', 'short',
+           [t('max(' + sel('escrow_business_active_users', 'period="30d"') + ')')], decimals=0),
+    d.stat('DAU / MAU', 'Stickiness: the share of the month\'s active users who were active in the last day.', 'percentunit',
+           [t('max(' + sel('escrow_business_active_users', 'period="1d"') + ') / max(' + sel('escrow_business_active_users', 'period="30d"') + ')')]),
+    d.stat('Funnel: created to settled', 'Share of the paid matches created in the selected time range that were settled in it.', 'percentunit',
+           [t('sum(' + inRange('escrow_business_match_funnel_total', 'stage="settled"') + ') / sum(' + inRange('escrow_business_match_funnel_total', 'stage="created"') + ')')]),
+    d.stat('Open disputes', 'Disputes (chargebacks and inquiries) not yet won or lost, now.', 'short',
+           [t('sum(' + sel('escrow_business_disputes_open') + ')')], decimals=0, steps=[[null, 'green'], [1, 'orange']]),
+    d.stat('Chargebacks (1h)', 'Chargebacks opened in the last hour, all providers (EscrowChargebackSpike).', 'short',
+           [t('sum(increase(' + sel('escrow_business_disputes_total', 'kind="chargeback"') + '[1h]))')], decimals=0,
+           steps=[[null, 'green'], [site.chargebacks_per_hour_high + 1, 'orange'], [site.chargebacks_per_hour_critical + 1, 'red']]),
+
+    d.timeseries('Active users', 'Distinct users active in the last hour, day (DAU), week and 30 days (MAU).', 'short',
+                 [t('max by (period) (' + sel('escrow_business_active_users') + ')', '{{period}}')], w=8),
+    d.bargauge('Match funnel', 'Paid matches reaching each stage in the selected time range: created, funded (an entry fee deposited), played (started), settled.', 'short',
+               [t('sum(' + inRange('escrow_business_match_funnel_total', 'stage="' + s + '"') + ')', s) { instant: true, range: false } for s in ['created', 'funded', 'played', 'settled']], w=8),
+    d.timeseries('Failed payments', 'Failed share of the payment attempts over the trailing hour, per provider (EscrowFailedPaymentsHigh: medium and high thresholds).', 'percentunit',
+                 [t('sum by (provider) (increase(' + sel('escrow_business_payment_attempts_total', 'outcome="failed"') + '[1h])) / sum by (provider) (increase(' + sel('escrow_business_payment_attempts_total') + '[1h]))', '{{provider}}')], w=8, min=0)
+    + { fieldConfig+: { defaults+: { thresholds: d.thresholds([[null, 'green'], [site.failed_payment_ratio_medium, 'orange'], [site.failed_payment_ratio_high, 'red']]), custom+: { thresholdsStyle: { mode: 'line' } } } } },
+
+    d.timeseries('Payment attempts per hour', 'Payment attempts over the trailing hour, per provider and outcome.', 'short',
+                 [t('sum by (provider, outcome) (increase(' + sel('escrow_business_payment_attempts_total') + '[1h]))', '{{provider}} {{outcome}}')], w=8),
+    d.timeseries('Disputes per hour', 'Disputes opened over the trailing hour, per provider and kind (chargeback or inquiry).', 'short',
+                 [t('sum by (provider, kind) (increase(' + sel('escrow_business_disputes_total') + '[1h]))', '{{provider}} {{kind}}')], w=8),
+    d.timeseries('Failed transactions per instruction', 'Failed on-chain transactions of the program over the trailing hour, by the instruction that failed (settlements apart from joins).', 'short',
+                 [t('sum by (instruction) (increase(' + sel('escrow_transaction_failures_total') + '[1h]))', '{{instruction}}')], w=8),
 
     // Back-office health.
     d.stat('Since last reconciliation', 'Time since the last successful reconciliation run of the books against the chain.', 's',

@@ -46,6 +46,12 @@
     postgres_connections_medium_ratio: 0.8,
     postgres_connections_high_ratio: 0.95,
     postgres_slow_query_seconds: 60,
+    failed_payment_ratio_medium: 0.02,
+    failed_payment_ratio_high: 0.1,
+    failed_payment_min_attempts: 100,
+    chargebacks_per_hour_high: 3,
+    chargebacks_per_hour_critical: 20,
+    backup_max_age_seconds: 46800,
   },
   // The severity labels that page (P0, P1): the weekly review counts pages out of hours.
   page_severities: 'critical|high',
