@@ -1604,6 +1604,8 @@ CASES += [
         "250m",
     ),
 ]
+
+
 # ---- Uptime, SLOs and platform health (issue 17): bundle/slo_cases.py ------------------------------
 def _issue17_cases() -> list[Case]:
     from bundle.slo_cases import cases

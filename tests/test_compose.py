@@ -228,7 +228,8 @@ def test_compose_prometheus_scrapes_and_alerts_by_service_name(
         assert targets["postgres"] == {"http://postgres-exporter:9187/metrics"}
         # /health under both body-keyword modules, the status-only module for the others.
         modules = sorted(
-            urllib.parse.parse_qs(urllib.parse.urlsplit(u).query)["module"][0] for u in targets["escrow-app-health"]
+            urllib.parse.parse_qs(urllib.parse.urlsplit(u).query)["module"][0]
+            for u in targets["escrow-app-health"]
         )
         assert modules == ["http_2xx", "http_2xx", "http_health_database", "http_health_ok"]
         ams = wait_until(

@@ -37,7 +37,17 @@ BINARIES = (
     "prometheus-node-exporter",
     "prometheus-postgres-exporter",
 )
-PORTS = ("SIMULATOR", "EXPORTER", "PROMETHEUS", "ALERTMANAGER", "BLACKBOX", "PG", "SINK", "NODE", "PG_EXPORTER")
+PORTS = (
+    "SIMULATOR",
+    "EXPORTER",
+    "PROMETHEUS",
+    "ALERTMANAGER",
+    "BLACKBOX",
+    "PG",
+    "SINK",
+    "NODE",
+    "PG_EXPORTER",
+)
 
 
 def _why_skip() -> str | None:

@@ -16,6 +16,7 @@ import pytest
 
 from exporter.backup import _read_textfile
 from tests.support.exporter_proc import sample, wait_until
+from tests.support.util import VENV_BIN
 from tests.test_drills import (
     INGEST,
     CountingDevchain,
@@ -26,7 +27,6 @@ from tests.test_drills import (
     start,
     wait_collectors_up,
 )
-from tests.support.util import VENV_BIN
 
 
 @pytest.fixture

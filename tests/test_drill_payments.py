@@ -19,8 +19,8 @@ import pytest
 from bundle.config import PARAMS
 from tests.support.receivers import Message
 from tests.support.stack import PD_HIGH_URGENCY, PD_LOW_URGENCY, E2EStack
-from tests.test_e2e_alerting import pd_event, wait
 from tests.support.util import ROOT
+from tests.test_e2e_alerting import pd_event, wait
 
 pytestmark = [
     pytest.mark.drill,

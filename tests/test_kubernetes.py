@@ -377,7 +377,11 @@ def test_rendered_manifests_pass_the_kubernetes_schemas(tmp_path: Path) -> None:
             unchecked.add(doc["kind"])
         except kv.ValidationError as e:
             raise AssertionError(f"{doc['kind']} {doc['metadata']['name']}: {e}") from None
-    assert unchecked == {"ServiceMonitor", "Probe", "PrometheusRule"}  # the Operator's CRDs: no schema shipped
+    assert unchecked == {
+        "ServiceMonitor",
+        "Probe",
+        "PrometheusRule",
+    }  # the Operator's CRDs: no schema shipped
     # The validator does refuse what the API server would: a misspelt field.
     sts = docs()["StatefulSet"]
     sts["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["portt"] = 1

@@ -31,7 +31,16 @@ from bundle import amconfig  # noqa: E402 - needs the repository on sys.path fir
 
 PROMETHEUS_CONFIG = ROOT / "prometheus" / "prometheus.yml"
 HOST = "127.0.0.1"
-PORT_NAMES = ("prometheus", "alertmanager", "exporter", "simulator", "blackbox", "sink", "node", "postgres_exporter")
+PORT_NAMES = (
+    "prometheus",
+    "alertmanager",
+    "exporter",
+    "simulator",
+    "blackbox",
+    "sink",
+    "node",
+    "postgres_exporter",
+)
 
 
 def job_targets(ports: dict[str, int]) -> dict[str, list[str]]:
