@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from grafana.queries import allowed_empty, iter_panel_queries, iter_variable_queries, load_dashboards
-from tests.support.util import ROOT, free_port
+from tests.support.util import ROOT, dashboard_query_failures, free_port
 
 T = TypeVar("T")
 DEMO = ROOT / "scripts" / "demo.sh"
@@ -272,14 +272,7 @@ def test_every_dashboard_query_parses_and_returns_data(demo: Demo) -> None:
     assert len(queries) > 50
 
     def failures() -> list[str]:
-        found = []
-        for uid, what, expr, reason in queries:
-            error, result = query(demo, expr)
-            if error:
-                found.append(f"{uid} {what}: does not parse: {error}\n    {expr}")
-            elif not result and reason is None:
-                found.append(f"{uid} {what}: no data\n    {expr}")
-        return found
+        return dashboard_query_failures(queries, lambda expr: query(demo, expr))
 
     # A few panels need one more scrape or evaluation (rates over fresh series): retry briefly.
     deadline = time.monotonic() + 20

@@ -23,7 +23,7 @@ import yaml
 from bundle.config import SITE
 from grafana.queries import allowed_empty, iter_panel_queries, iter_variable_queries, load_dashboards
 from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
-from tests.support.util import ROOT, free_port, stop_process, wait_http
+from tests.support.util import ROOT, dashboard_query_failures, free_port, stop_process, wait_http
 
 BINARIES = ("prometheus", "prometheus-node-exporter", "prometheus-postgres-exporter")
 pytestmark = pytest.mark.skipif(
@@ -107,14 +107,7 @@ def test_infrastructure_and_database_dashboards_return_data(prometheus: str, pg_
     assert len(queries) >= 20
 
     def failures() -> list[str]:
-        found = []
-        for uid, what, expr, reason in queries:
-            error, result = _query(prometheus, expr)
-            if error:
-                found.append(f"{uid} {what}: does not parse: {error}\n    {expr}")
-            elif not result and reason is None:
-                found.append(f"{uid} {what}: no data\n    {expr}")
-        return found
+        return dashboard_query_failures(queries, lambda expr: _query(prometheus, expr))
 
     # Rates and the recordings need two scrapes and an evaluation: retry for a few seconds.
     deadline = time.monotonic() + 30

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -85,3 +86,22 @@ def config_problems(load: Callable[[str], object], path: Path) -> list[str]:
     except ConfigError as e:
         return list(e.problems)
     raise AssertionError(f"{path} loaded without a ConfigError")
+
+
+#: A dashboard query to check: (dashboard uid, what it is, PromQL, why it may be empty or None).
+DashboardQuery = tuple[str, str, str, str | None]
+
+
+def dashboard_query_failures(
+    queries: list[DashboardQuery], run: Callable[[str], tuple[str | None, list[Any]]]
+) -> list[str]:
+    """Each query that does not parse, or returns no data without a reason to be empty; ``run``
+    answers (error, result) for one expression."""
+    found = []
+    for uid, what, expr, reason in queries:
+        error, result = run(expr)
+        if error:
+            found.append(f"{uid} {what}: does not parse: {error}\n    {expr}")
+        elif not result and reason is None:
+            found.append(f"{uid} {what}: no data\n    {expr}")
+    return found
