@@ -98,6 +98,7 @@ _AMOUNT_FIELDS = {
     "MatchSettled": ("prize", "fee"),
     "MatchRefunded": ("amount",),
     "WithdrawalProcessed": ("amount",),
+    "FeesSwept": ("amount",),
 }
 _KIND = {
     "MatchCreated": "match_created",
@@ -108,6 +109,7 @@ _KIND = {
     "WithdrawalProcessed": "withdrawal",
     "ProgramPaused": "pause",
     "ProgramResumed": "resume",
+    "FeesSwept": "fee_sweep",
 }
 
 
@@ -200,6 +202,10 @@ class Chain:
             a[token_prog] = Account(rent_exempt(134_080), b"", loader2, executable=True)
         a[AUTHORITY.pubkey()] = system_account(1_000 * 10**9)
         a[CRANK.pubkey()] = system_account(1_000 * 10**9)
+        for mint in (USDC_MINT, PYUSD_MINT):  # where planned fee sweeps go
+            a[wallet_token_account(AUTHORITY.pubkey(), str(mint))] = new_wallet_token_account(
+                AUTHORITY.pubkey(), str(mint), 0
+            )
         supply = FEE_OPENING_TOKENS  # the fee wallet's opening balance was minted too
         for p in self.players:
             a[p.pubkey()] = system_account(500 * 10**9)
@@ -312,6 +318,19 @@ class Chain:
 
     def resume(self) -> str:
         return self.execute(self.program.build_resume(AUTHORITY), TxOptions())
+
+    def sweep_fees(self, account: str, amount: int | None = None) -> tuple[str, int]:
+        """The operator's planned sweep of a fee wallet (default: all of it) by the program's
+        ``sweep_fees`` instruction, which emits ``FeesSwept``: unlike ``drain_escrow``, a movement
+        the books can account for. Returns the signature and the amount swept."""
+        if account not in WATCHED or WATCHED[account][0] not in FEE_TOKEN.values():
+            fees = [n for n, (addr, _) in WATCHED.items() if addr in FEE_TOKEN.values()]
+            raise ValueError(f"{account!r} is not a fee wallet; fee wallets: {', '.join(fees)}")
+        addr, mint = WATCHED[account]
+        balance = token_amount(self.accounts[addr])
+        amount = balance if amount is None else min(amount, balance)
+        sig = self.execute(self.program.build_sweep_fees(AUTHORITY, mint, amount), TxOptions())
+        return sig, amount
 
     def withdrawal_spike(self, count: int) -> list[str]:
         """Up to ``count`` successful withdrawals now (limited by prizes that can be withdrawn)."""

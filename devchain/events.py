@@ -20,6 +20,7 @@ EventKind = Literal[
     "withdrawal",  # amount moved escrow -> user wallet
     "pause",
     "resume",
+    "fee_sweep",  # amount moved fee wallet -> the operator's wallet (not an escrow movement)
 ]
 
 

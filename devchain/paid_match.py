@@ -54,6 +54,7 @@ _SOURCE = {
     "withdraw": "programs/paid_match/src/instructions/withdraw.rs:35",
     "pause": "programs/paid_match/src/instructions/admin.rs:14",
     "resume": "programs/paid_match/src/instructions/admin.rs:27",
+    "sweep_fees": "programs/paid_match/src/instructions/sweep_fees.rs:24",
 }
 
 
@@ -496,6 +497,40 @@ class PaidMatch:
             self._emit(t, "ProgramResumed", {"authority": signer.pubkey()})
 
         return Call("resume", ix, [signer], run)
+
+    def build_sweep_fees(self, signer: Keypair, mint: str, amount: int) -> Call:
+        """The authority moves ``amount`` of collected fees in ``mint`` out of the program's fee
+        wallet to its own wallet (a planned sweep); it emits ``FeesSwept``. Allowed while paused:
+        sweeping is an operator action, not a player's."""
+        fee_account, destination = FEE_TOKEN[mint], wallet_token_account(signer.pubkey(), mint)
+        metas = [
+            AccountMeta(signer.pubkey(), True, False),
+            AccountMeta(CONFIG_PDA, False, False),
+            AccountMeta(Pubkey.from_string(mint), False, False),
+            AccountMeta(fee_account, False, True),
+            AccountMeta(destination, False, True),
+            AccountMeta(TOKEN_PROGRAM_OF[mint], False, False),
+        ]
+        ix = self._ix("sweep_fees", struct.pack("<Q", amount), metas)
+
+        def run(t: Trace) -> None:
+            self._start(t, "sweep_fees")
+            self._check_authority("sweep_fees", signer.pubkey())
+            if amount == 0 or token_amount(self.accounts[fee_account]) < amount:
+                raise self._fail("sweep_fees", "InsufficientFunds")
+            self._transfer(t, mint, fee_account, destination, CONFIG_PDA, amount)
+            self._emit(
+                t,
+                "FeesSwept",
+                {
+                    "authority": signer.pubkey(),
+                    "mint": Pubkey.from_string(mint),
+                    "amount": amount,
+                    "destination": destination,
+                },
+            )
+
+        return Call("sweep_fees", ix, [signer], run)
 
 
 _ATA_CACHE: dict[tuple[Pubkey, str], Pubkey] = {}

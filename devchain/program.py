@@ -137,6 +137,12 @@ _EVENT_FIELDS: dict[str, list[dict[str, Any]]] = {
     "WithdrawalProcessed": [_f("user", "pubkey"), _f("mint", "pubkey"), _f("amount", "u64")],
     "ProgramPaused": [_f("authority", "pubkey"), _f("reason", _defined("PauseReason"))],
     "ProgramResumed": [_f("authority", "pubkey")],
+    "FeesSwept": [
+        _f("authority", "pubkey"),
+        _f("mint", "pubkey"),
+        _f("amount", "u64"),
+        _f("destination", "pubkey"),
+    ],
 }
 EVENT_NAMES = list(_EVENT_FIELDS)
 
@@ -267,6 +273,20 @@ _INSTRUCTIONS: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = [
     ),
     ("pause", [_acc("authority", s=True), _CONFIG_W], [_f("reason", _defined("PauseReason"))]),
     ("resume", [_acc("authority", s=True), _CONFIG_W], []),
+    (
+        # The operator's planned fee sweep: fee wallet -> an outside wallet, with an event, so the
+        # exporter's exact reconciliation accounts for it (a flow debiting the `fee` role).
+        "sweep_fees",
+        [
+            _acc("authority", s=True),
+            _CONFIG,
+            _acc("mint"),
+            _acc("fee_account", w=True),
+            _acc("destination", w=True),
+            _acc("token_program"),
+        ],
+        [_f("amount", "u64")],
+    ),
 ]
 
 _ENUMS: list[dict[str, Any]] = [

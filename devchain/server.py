@@ -322,6 +322,11 @@ class DevchainServer:
             return {"action": action, "signature": self.chain.pause(pause_reason(body.get("reason")))}
         if action == "resume":
             return {"action": action, "signature": self.chain.resume()}
+        if action == "sweep_fees":
+            account = str(body.get("account", "fee_usdc"))
+            amount = body.get("amount")
+            sig, swept = self.chain.sweep_fees(account, None if amount is None else int(amount))
+            return {"action": action, "account": account, "swept": swept, "signature": sig}
         if action == "audit_gap":
             self.chain.request_audit_gap()
             return {"action": action, "audit_gaps_requested": self.chain.audit_gaps_requested}
@@ -329,7 +334,7 @@ class DevchainServer:
             return reconcile_faults.run_action(self.chain, self.ledger, body)
         raise ValueError(
             f"unknown action {action!r}; known: drain_escrow, restore_escrow, withdrawal_spike, pause, resume,"
-            f" audit_gap, {', '.join(reconcile_faults.ACTIONS)}"
+            f" sweep_fees, audit_gap, {', '.join(reconcile_faults.ACTIONS)}"
         )
 
     async def handle_healthy(self, request: web.Request) -> web.Response:

@@ -84,6 +84,7 @@ def test_idl_file_is_current_and_uses_anchor_030_discriminators() -> None:
         "WithdrawalProcessed",
         "ProgramPaused",
         "ProgramResumed",
+        "FeesSwept",
     }
     assert {e["code"]: e["name"] for e in idl["errors"]}[6001] == "MatchFull"
     types = {t["name"]: t["type"] for t in idl["types"]}

@@ -109,6 +109,8 @@ programs:
         amounts: [{{field: amount, mint_field: mint}}]
       WithdrawalProcessed:
         amounts: [{{field: amount, mint_field: mint}}]
+      FeesSwept:                            # the operator's planned fee sweeps
+        amounts: [{{field: amount, mint_field: mint}}]
       ProgramPaused:
         labels: [reason]
 """

@@ -101,6 +101,19 @@ def test_busy_platform_reconciles_exactly_with_zero_mismatches(busy: Busy) -> No
     check_quiet(busy)
 
 
+def test_a_planned_fee_sweep_is_accounted_for_by_its_event(busy: Busy) -> None:
+    """The operator empties the fee wallet with the program's ``sweep_fees`` (event ``FeesSwept``,
+    flow debiting ``fee``): the chain-vs-events view stays exact, where an unexplained drain of
+    the same amount would be a mismatch."""
+    swept = busy.chain.action("sweep_fees", account="fee_usdc")["swept"]
+    assert swept > 0
+    start = busy.runs("chain_events")
+    wait_until(lambda: busy.runs("chain_events") >= start + 3, timeout=120, what="three reconciliations")
+    assert busy.drift("fee_usdc", USDC, "chain_events") == 0
+    assert mismatches(busy) == []
+    assert sample(busy.metrics(), "escrow_events_total", event="FeesSwept") == 1
+
+
 def check_quiet(busy: Busy) -> None:
     """Every view pair reconciled, every drift 0, nothing unmatched."""
     wait_until(
