@@ -287,8 +287,15 @@ and `EscrowCollectorFailing` of the SQL collectors (`sql`, `sql:<query>`) on the
 `EscrowRpcEndpointDown` mutes `EscrowRpcEndpointLagging`, `EscrowRpcErrorRatio` and
 `EscrowRpcLatencyHigh` of the same endpoint (a lagging endpoint is reported down too);
 `EscrowProgramPaused` mutes `EscrowTransactionFailureRatio` for the same program (every
-transaction fails with `ProgramPaused` while paused). Nothing mutes `EscrowAppProbeFailed`: the
-application can fail independently of the exporter.
+transaction fails with `ProgramPaused` while paused); `EscrowAppProbeFailed` mutes
+`EscrowAppErrorBudgetBurnFast`, `EscrowAppErrorBudgetBurnSlow` and `EscrowAppProbeSlow` of the same
+probe (same `job` and `instance`): one outage, one page. The fast burn crosses 14.4x after about a
+minute of hard outage, so it waits 3m (`for:`), longer than `EscrowAppProbeFailed`'s 2m, and the
+cause is firing when it reaches Alertmanager. Its windows outlive the outage: after the probe
+recovers, the fast burn can fire on for up to 5 minutes (30 minutes after an outage of more than
+about 2 minutes, the 6h/30m pair) and is then no longer muted: the budget that outage spent is
+reported once more. Nothing mutes `EscrowAppProbeFailed`: the application can fail independently
+of the exporter.
 
 A planned pause or maintenance: create a silence first (`amtool silence add alertname=EscrowProgramPaused
 program=paid_match --duration=2h --comment="planned: <ticket>"`).

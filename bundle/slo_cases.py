@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bundle.config import EXPORTER_JOB, PARAMS, PROBE_JOB, SITE
+from bundle.config import EXPORTER_JOB, PARAMS, PROBE_JOB, SITE, alert_by_name
 
 if TYPE_CHECKING:
     from bundle.cases import Case
@@ -34,6 +34,11 @@ def bad_minutes(objective: str) -> int:
     return math.ceil(14.4 * (1 - float(objective)) * 61) + 1
 
 
+def minutes(duration: str) -> int:
+    """A rule's ``for:`` ("3m", "0m", "1h") in minutes."""
+    return int(duration[:-1]) * {"m": 1, "h": 60}[duration[-1]]
+
+
 def t(v: float) -> str:
     return f"{v:g}"
 
@@ -54,20 +59,30 @@ def _app_cases() -> list[Case]:
     # 9 good samples and 1 bad every 100 minutes (10m samples): 10 % errors, far above 3x any
     # budget a site would set, for 25 hours.
     flapping = " ".join(["1 1 1 1 1 1 1 1 1 0"] * 15)
+    # The fast burn waits longer than EscrowAppProbeFailed (bundle/slo.py, Slo.fast_for).
+    wait = minutes(alert_by_name(fast).for_)
+    probe_failed = minutes(alert_by_name("EscrowAppProbeFailed").for_)
     return [
         Case(
             fast,
-            f"{k} failed minutes after a healthy hour fires",
+            f"{k} failed minutes after a healthy hour fires after its {wait}m for",
             {ok: f"1x60 0x{k - 1}"},
-            f"{60 + k}m",
+            f"{60 + k + wait}m",
             [Fired("critical", PROBE_LABELS, "")],
         ),
         Case(
             fast,
             "the body keyword missing (status 200) counts as failed and fires",
-            {ok: f"1x{60 + k}", body: f"1x60 0x{k - 1}"},
-            f"{60 + k}m",
+            {ok: f"1x{60 + k + wait}", body: f"1x60 0x{k - 1}"},
+            f"{60 + k + wait}m",
             [Fired("critical", PROBE_LABELS, "")],
+        ),
+        Case(
+            fast,
+            f"a hard outage is still pending when EscrowAppProbeFailed fires ({probe_failed}m): "
+            "Alertmanager gets the cause first and mutes this",
+            {ok: "1x60 0x20"},
+            f"{60 + probe_failed}m",
         ),
         Case(
             fast,
