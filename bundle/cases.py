@@ -1606,6 +1606,48 @@ CASES += [
 ]
 
 
+# The ledger database (postgres_exporter): the same forecast per database; PostgreSQL's own
+# databases are never forecast.
+LEDGER_BUDGET = int(PARAMS["ledger_database_budget_bytes"])
+_PG = f'job="{SITE.postgres_job}",instance="db:9187"'
+_PG_L = {"job": SITE.postgres_job, "instance": "db:9187"}
+LEDGER_DB = f'pg_database_size_bytes{{{_PG},datname="escrow"}}'
+_LEDGER_G = _growth(LEDGER_BUDGET)
+CASES += [
+    Case(
+        "EscrowCapacityForecast",
+        "a ledger database growing past its budget within the horizon fires",
+        {LEDGER_DB: f"1000000+{_LEDGER_G}x300", f'pg_database_size_bytes{{{_PG},datname="postgres"}}': "8000000x300"},
+        "250m",
+        [
+            Fired(
+                "low",
+                {**_PG_L, "datname": "escrow", "resource": "ledger_database", "budget": str(LEDGER_BUDGET)},
+                _forecast_at(1000000, _LEDGER_G, 250),
+            )
+        ],
+    ),
+    Case(
+        "EscrowCapacityForecast",
+        "a ledger database exactly at its budget, not growing, is quiet",
+        {LEDGER_DB: f"{LEDGER_BUDGET}x300"},
+        "250m",
+    ),
+    Case(
+        "EscrowCapacityForecast",
+        "a ledger database growing fast with under 3h of history is quiet",
+        {LEDGER_DB: f"1000000+{_LEDGER_G}x300"},
+        "170m",
+    ),
+    Case(
+        "EscrowCapacityForecast",
+        "PostgreSQL's own database growing fast is quiet",
+        {f'pg_database_size_bytes{{{_PG},datname="postgres"}}': f"1000000+{_LEDGER_G}x300"},
+        "250m",
+    ),
+]  # fmt: skip
+
+
 # ---- Uptime, SLOs and platform health (issue 17): bundle/slo_cases.py ------------------------------
 def _issue17_cases() -> list[Case]:
     from bundle.slo_cases import cases

@@ -139,6 +139,7 @@ THRESHOLDS = (
     "capacity_forecast_seconds",
     "state_file_budget_bytes",
     "prometheus_tsdb_budget_bytes",
+    "ledger_database_budget_bytes",
     # Uptime and SLOs, platform health (issue 17; bundle/slo.py, bundle/platform.py).
     "app_availability_slo",
     "exporter_freshness_slo",

@@ -169,6 +169,7 @@ OTHER_SITE: dict[str, Any] = {
         "capacity_forecast_seconds": 1209600,
         "state_file_budget_bytes": 536870912,
         "prometheus_tsdb_budget_bytes": 107374182400,
+        "ledger_database_budget_bytes": 21474836480,
         "app_availability_slo": 0.995,
         "exporter_freshness_slo": 0.999,
         "exporter_freshness_seconds": 600,  # whole minutes (the cases need them)

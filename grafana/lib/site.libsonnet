@@ -32,6 +32,7 @@
     capacity_forecast_seconds: 604800,
     state_file_budget_bytes: 1073741824,
     prometheus_tsdb_budget_bytes: 53687091200,
+    ledger_database_budget_bytes: 107374182400,
     app_availability_slo: 0.999,
     exporter_freshness_slo: 0.9995,
     exporter_freshness_seconds: 300,
