@@ -4,13 +4,18 @@ EscrowBackupStale covers the ledger too."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 from exporter.backup import _read_textfile
 from tests.support.pg_server import PG_BIN, PgServer, pg_server  # noqa: F401 - the session fixture
-from tests.support.util import VENV_BIN
+from tests.support.util import ROOT, VENV_BIN, free_port, stop_process, wait_http
 
 ROWS = "SELECT count(*), sum(amount) FROM ledger_entries"
 
@@ -78,3 +83,65 @@ def test_an_unreachable_database_fails_naming_it_and_keeps_the_last_metrics(
     # The last success stays: its age grows and EscrowBackupStale fires; no partial dump is left.
     assert _read_textfile(textfile) == before
     assert [p.name for p in dest.iterdir() if p.name.startswith(".")] == []
+
+
+def test_compose_ledger_backup_script_dumps_and_node_exporter_merges_both_textfiles(
+    pg_server: PgServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """deploy/compose/ledger-backup.sh (the compose ledger-backup service, in the postgres image)
+    with a real pg_dump: a restorable dump, and metrics node_exporter reads beside the state
+    backup's own textfile, as in compose."""
+    dsn = _db(pg_server, "ledger_backup_compose")
+    pg_server.psql(
+        "CREATE TABLE ledger_entries (amount numeric); INSERT INTO ledger_entries VALUES (1.5), (2)", dsn
+    )
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    for old in ("ledger-20200101T000000Z.dump", "ledger-20200102T000000Z.dump"):
+        (dest / old).write_bytes(b"old")
+    env = {"PATH": f"{PG_BIN}:/usr/bin:/bin", "LEDGER_DSN": dsn, "BACKUP_DIR": str(dest), "BACKUP_KEEP": "2"}
+    r = subprocess.run(
+        ["sh", str(ROOT / "deploy" / "compose" / "ledger-backup.sh")],
+        env={**env, "BACKUP_INTERVAL_SECONDS": "0"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    dumps = sorted(p.name for p in dest.glob("ledger-*.dump"))
+    assert len(dumps) == 2 and dumps[0] == "ledger-20200102T000000Z.dump", dumps  # 2 kept, oldest gone
+    restored = _db(pg_server, "ledger_backup_compose_restored")
+    subprocess.run(
+        [str(PG_BIN / "pg_restore"), "--no-owner", f"--dbname={restored}", str(dest / dumps[1])],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert pg_server.psql("SELECT sum(amount) FROM ledger_entries", restored).strip() == "3.5"
+    (dest / "escrow_backup.prom").write_text(  # the state backup's file, as exporter/backup.py writes it
+        "# HELP escrow_backup_last_success_timestamp_seconds Unix time the last successful backup of the source finished.\n"
+        "# TYPE escrow_backup_last_success_timestamp_seconds gauge\n"
+        'escrow_backup_last_success_timestamp_seconds{source="state"} 100\n'
+    )
+    node_exporter = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+    if node_exporter is None:
+        pytest.skip("node_exporter not installed (make setup)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [node_exporter, f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",
+         "--collector.textfile", f"--collector.textfile.directory={dest}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/metrics")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+    finally:
+        stop_process(proc)
+    assert "node_textfile_scrape_error 0" in text
+    ledger = re.search(r'^escrow_backup_last_success_timestamp_seconds\{source="ledger"\} (\S+)$', text, re.M)
+    assert ledger and abs(float(ledger.group(1)) - time.time()) < 120, text
+    assert 'escrow_backup_last_success_timestamp_seconds{source="state"} 100' in text
+    size = re.search(r'^escrow_backup_size_bytes\{source="ledger"\} (\S+)$', text, re.M)
+    assert size and float(size.group(1)) == (dest / dumps[1]).stat().st_size
