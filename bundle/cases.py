@@ -1738,6 +1738,10 @@ PAYMENT_CASES: list[Case] = [
 CASES.extend(PAYMENT_CASES)
 _BACKUP = 'escrow_backup_last_success_timestamp_seconds{job="node",instance="host:9100",source="state"}'
 _BACKUP_AGE = int(PARAMS["backup_max_age_seconds"])
+_KSM_BACKUP = (
+    'kube_cronjob_status_last_successful_time{job="kube-state-metrics",namespace="escrow-monitoring",'
+    'cronjob="escrow-exporter-backup"}'
+)
 # The last backup finished at Unix time 0 (the test's start): its age is the evaluation time.
 # Evaluated every 10m: pending at the first evaluation past the threshold, firing 10m later.
 _BACKUP_OVER_M = (_BACKUP_AGE // 600 + 2) * 10
@@ -1755,6 +1759,24 @@ CASES += [
         "EscrowBackupStale",
         "a backup every 6 hours is quiet",
         {_BACKUP: " ".join(f"{6 * 3600 * (i // 36)}" for i in range(_BACKUP_OVER_M // 10 + 5))},
+        f"{_BACKUP_OVER_M}m",
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    # Kubernetes: the CronJob's last success from kube-state-metrics, no textfile at all.
+    Case(
+        "EscrowBackupStale",
+        f"the backup CronJob's last success {_BACKUP_OVER_M}m ago (kube-state-metrics) fires",
+        {_KSM_BACKUP: f"0x{_BACKUP_OVER_M + 5}"},
+        f"{_BACKUP_OVER_M}m",
+        [Fired("high", {"source": "state"}, humanize_duration(_BACKUP_OVER_M * 60))],
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    Case(
+        "EscrowBackupStale",
+        "the backup CronJob succeeding every 6 hours (kube-state-metrics) is quiet",
+        {_KSM_BACKUP: " ".join(f"{6 * 3600 * (i // 36)}" for i in range(_BACKUP_OVER_M // 10 + 5))},
         f"{_BACKUP_OVER_M}m",
         interval="10m",
         evaluation_interval="10m",
