@@ -1184,7 +1184,11 @@ ALERTS.append(
 def _issue17_rules() -> None:
     from bundle import platform, slo
 
-    PARAMS.update(node_job=f'job="{SITE.node_job}"', postgres_job=f'job="{SITE.postgres_job}"')
+    PARAMS.update(
+        node_job=f'job="{SITE.node_job}"',
+        postgres_job=f'job="{SITE.postgres_job}"',
+        app_http_job=f'job="{SITE.app_http_job}"',
+    )
     for module in (slo, platform):
         RULE_GROUP_FILES.update(module.RULE_GROUP_FILES)
         RECORDINGS.extend(module.recordings())

@@ -406,8 +406,76 @@ def _ordinary_platform_days() -> list[Case]:
     return cases
 
 
+APP = f'job="{SITE.app_http_job}",instance="app:8080"'
+APP_LABELS = {"job": SITE.app_http_job}
+#: Bucket edges of the application's request-duration histogram (the client libraries' defaults).
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def _http_cases() -> list[Case]:
+    """The application's error share and p95: both tiers, the warning only, quiet under it, and
+    quiet below http_min_requests in 5 minutes however bad the requests are."""
+    from bundle.cases import Case, Fired
+
+    min_req = int(PARAMS["http_min_requests"])
+    # Requests per minute: well above the floor, and a quiet trickle far below it.
+    busy, trickle = max(1000, 2 * min_req), max(1, min_req // 20)
+
+    def requests(per_min: int, errors: float) -> dict[str, str]:
+        bad = round(per_min * errors, 6)
+        return {
+            f'http_requests_total{{{APP},code="200"}}': f"0+{t(round(per_min - bad, 6))}x30",
+            f'http_requests_total{{{APP},code="500"}}': f"0+{t(bad)}x30",
+        }
+
+    high, medium = float(PARAMS["http_error_high_ratio"]), float(PARAMS["http_error_medium_ratio"])
+    top, mid, low = round((high + 1) / 2, 4), round((medium + high) / 2, 4), round(medium / 2, 4)
+    err = "EscrowAppHttpErrors"
+
+    def latency(per_min: int, edge: float) -> dict[str, str]:
+        """Every request in the bucket just above ``edge`` (p95 interpolated inside it)."""
+        series = {f'http_request_duration_seconds_bucket{{{APP},le="{t(b)}"}}':
+                  f"0+{per_min if b > edge else 0}x30" for b in HTTP_BUCKETS}  # fmt: skip
+        series[f'http_request_duration_seconds_bucket{{{APP},le="+Inf"}}'] = f"0+{per_min}x30"
+        series[f'http_requests_total{{{APP},code="200"}}'] = f"0+{per_min}x30"
+        return series
+
+    def p95(edge: float) -> str:
+        upper = next(b for b in HTTP_BUCKETS if b > edge)
+        return f"{edge + 0.95 * (upper - edge):.2f}"
+
+    lat_high = float(PARAMS["http_latency_p95_high_seconds"])
+    lat_medium = float(PARAMS["http_latency_p95_medium_seconds"])
+    assert lat_medium in HTTP_BUCKETS, "http_latency_p95_medium_seconds: must be a bucket edge"
+    above_high = next(b for b in HTTP_BUCKETS if b >= lat_high)  # p95 inside (above_high, next]
+    between = lat_medium  # p95 inside (warning edge, next edge]: under the critical threshold
+    assert float(p95(between)) < lat_high, "http_latency_p95_*: no bucket between the two thresholds"
+    under = max(b for b in HTTP_BUCKETS if b < lat_medium)
+    lat = "EscrowAppHttpLatencyHigh"
+    return [
+        Case(err, f"{pct(top)} server errors fire at both tiers", requests(busy, top), "20m",
+             [Fired("high", APP_LABELS, pct(top)), Fired("medium", APP_LABELS, pct(top))]),
+        Case(err, f"{pct(mid)} server errors fire the warning", requests(busy, mid), "20m",
+             [Fired("medium", APP_LABELS, pct(mid))]),
+        Case(err, f"{pct(low)} server errors (under the warning) are quiet", requests(busy, low), "20m"),
+        Case(err, f"{pct(top)} server errors on {trickle} requests a minute (under {min_req} in 5m) are quiet",
+             requests(trickle, top), "20m"),
+        Case(err, "an application restart (counters reset) is quiet",
+             {f'http_requests_total{{{APP},code="200"}}': f"0+{busy}x10 0+{busy}x20",
+              f'http_requests_total{{{APP},code="500"}}': f"0+{t(busy * low)}x10 0+{t(busy * low)}x20"}, "13m"),
+        Case(lat, f"a p95 of {p95(above_high)}s fires at both tiers", latency(busy, above_high), "20m",
+             [Fired("high", APP_LABELS, p95(above_high)), Fired("medium", APP_LABELS, p95(above_high))]),
+        Case(lat, f"a p95 of {p95(between)}s fires the warning", latency(busy, between), "20m",
+             [Fired("medium", APP_LABELS, p95(between))]),
+        Case(lat, f"a p95 of {p95(under)}s (under the warning) is quiet", latency(busy, under), "20m"),
+        Case(lat, f"slow requests at {trickle} a minute (under {min_req} in 5m) are quiet",
+             latency(trickle, above_high), "20m"),
+    ]  # fmt: skip
+
+
 def cases() -> list[Case]:
     return [
+        *_http_cases(),
         *_app_cases(),
         *_exporter_cases(),
         *_latency_cases(),
