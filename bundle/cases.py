@@ -1606,6 +1606,48 @@ CASES += [
 ]
 
 
+# The ledger database (postgres_exporter): the same forecast per database; PostgreSQL's own
+# databases are never forecast.
+LEDGER_BUDGET = int(PARAMS["ledger_database_budget_bytes"])
+_PG = f'job="{SITE.postgres_job}",instance="db:9187"'
+_PG_L = {"job": SITE.postgres_job, "instance": "db:9187"}
+LEDGER_DB = f'pg_database_size_bytes{{{_PG},datname="escrow"}}'
+_LEDGER_G = _growth(LEDGER_BUDGET)
+CASES += [
+    Case(
+        "EscrowCapacityForecast",
+        "a ledger database growing past its budget within the horizon fires",
+        {LEDGER_DB: f"1000000+{_LEDGER_G}x300", f'pg_database_size_bytes{{{_PG},datname="postgres"}}': "8000000x300"},
+        "250m",
+        [
+            Fired(
+                "low",
+                {**_PG_L, "datname": "escrow", "resource": "ledger_database", "budget": str(LEDGER_BUDGET)},
+                _forecast_at(1000000, _LEDGER_G, 250),
+            )
+        ],
+    ),
+    Case(
+        "EscrowCapacityForecast",
+        "a ledger database exactly at its budget, not growing, is quiet",
+        {LEDGER_DB: f"{LEDGER_BUDGET}x300"},
+        "250m",
+    ),
+    Case(
+        "EscrowCapacityForecast",
+        "a ledger database growing fast with under 3h of history is quiet",
+        {LEDGER_DB: f"1000000+{_LEDGER_G}x300"},
+        "170m",
+    ),
+    Case(
+        "EscrowCapacityForecast",
+        "PostgreSQL's own database growing fast is quiet",
+        {f'pg_database_size_bytes{{{_PG},datname="postgres"}}': f"1000000+{_LEDGER_G}x300"},
+        "250m",
+    ),
+]  # fmt: skip
+
+
 # ---- Uptime, SLOs and platform health (issue 17): bundle/slo_cases.py ------------------------------
 def _issue17_cases() -> list[Case]:
     from bundle.slo_cases import cases
@@ -1696,6 +1738,10 @@ PAYMENT_CASES: list[Case] = [
 CASES.extend(PAYMENT_CASES)
 _BACKUP = 'escrow_backup_last_success_timestamp_seconds{job="node",instance="host:9100",source="state"}'
 _BACKUP_AGE = int(PARAMS["backup_max_age_seconds"])
+_KSM_BACKUP = (
+    'kube_cronjob_status_last_successful_time{job="kube-state-metrics",namespace="escrow-monitoring",'
+    'cronjob="escrow-exporter-backup"}'
+)
 # The last backup finished at Unix time 0 (the test's start): its age is the evaluation time.
 # Evaluated every 10m: pending at the first evaluation past the threshold, firing 10m later.
 _BACKUP_OVER_M = (_BACKUP_AGE // 600 + 2) * 10
@@ -1713,6 +1759,24 @@ CASES += [
         "EscrowBackupStale",
         "a backup every 6 hours is quiet",
         {_BACKUP: " ".join(f"{6 * 3600 * (i // 36)}" for i in range(_BACKUP_OVER_M // 10 + 5))},
+        f"{_BACKUP_OVER_M}m",
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    # Kubernetes: the CronJob's last success from kube-state-metrics, no textfile at all.
+    Case(
+        "EscrowBackupStale",
+        f"the backup CronJob's last success {_BACKUP_OVER_M}m ago (kube-state-metrics) fires",
+        {_KSM_BACKUP: f"0x{_BACKUP_OVER_M + 5}"},
+        f"{_BACKUP_OVER_M}m",
+        [Fired("high", {"source": "state"}, humanize_duration(_BACKUP_OVER_M * 60))],
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    Case(
+        "EscrowBackupStale",
+        "the backup CronJob succeeding every 6 hours (kube-state-metrics) is quiet",
+        {_KSM_BACKUP: " ".join(f"{6 * 3600 * (i // 36)}" for i in range(_BACKUP_OVER_M // 10 + 5))},
         f"{_BACKUP_OVER_M}m",
         interval="10m",
         evaluation_interval="10m",

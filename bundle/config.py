@@ -1112,13 +1112,17 @@ CAPACITY_WINDOW = "6h"
 CAPACITY_MIN_HISTORY = "3h"
 
 
-def _forecast(record: str, series: str) -> Recording:
+def _forecast(record: str, series: str, on: str = "job, instance") -> Recording:
     return Recording(
         record,
         f"predict_linear({series}[{CAPACITY_WINDOW}], [[capacity_forecast_seconds]])\n"
-        f"and on (job, instance) ({series} offset {CAPACITY_MIN_HISTORY})",
+        f"and on ({on}) ({series} offset {CAPACITY_MIN_HISTORY})",
         "capacity",
     )
+
+
+#: The business (ledger) databases postgres_exporter reports: every database but PostgreSQL's own.
+LEDGER_DATABASES = 'pg_database_size_bytes{[[postgres_job]], datname!~"template.*|postgres"}'
 
 
 RECORDINGS += [
@@ -1133,6 +1137,7 @@ RECORDINGS += [
         "instance:escrow_exporter_state_file_bytes:forecast", "escrow_exporter_state_file_bytes{[[job]]}"
     ),
     _forecast("instance:prometheus_tsdb_bytes:forecast", "instance:prometheus_tsdb_bytes:sum"),
+    _forecast("instance_datname:pg_database_size_bytes:forecast", LEDGER_DATABASES, "job, instance, datname"),
 ]
 
 ALERTS.append(
@@ -1145,7 +1150,11 @@ ALERTS.append(
         "or\n"
         "label_replace(label_replace(\n"
         "  instance:prometheus_tsdb_bytes:forecast > [[prometheus_tsdb_budget_bytes]],\n"
-        '  "resource", "prometheus_tsdb", "", ""), "budget", "[[prometheus_tsdb_budget_bytes]]", "", "")',
+        '  "resource", "prometheus_tsdb", "", ""), "budget", "[[prometheus_tsdb_budget_bytes]]", "", "")\n'
+        "or\n"
+        "label_replace(label_replace(\n"
+        "  instance_datname:pg_database_size_bytes:forecast > [[ledger_database_budget_bytes]],\n"
+        '  "resource", "ledger_database", "", ""), "budget", "[[ledger_database_budget_bytes]]", "", "")',
         {"low": ""},
         "1h",
         "A resource on disk is forecast to outgrow its budget within the forecast horizon.",
@@ -1154,14 +1163,16 @@ ALERTS.append(
         + CAPACITY_WINDOW
         + "), above its "
         "budget of {{ $labels.budget }} bytes. Check first: the growth of the size over the last days (the weekly "
-        "review dashboard's state file panel, prometheus_tsdb_* for the TSDB); plan disk, retention or compaction "
-        "before it is reached.",
+        "review dashboard's state file panel, prometheus_tsdb_* for the TSDB, pg_database_size_bytes and the "
+        "database dashboard's size forecast for the ledger database {{ $labels.datname }}); plan disk, retention, "
+        "compaction or archiving before it is reached.",
         "escrow-weekly-review",
         "`predict_linear` over "
         + CAPACITY_WINDOW
         + " of the state file size (`escrow_exporter_state_file_bytes`) "
-        "or the Prometheus TSDB size (blocks + WAL + head chunks), [[capacity_forecast_seconds]]s ahead, above "
-        "its budget (`state_file_budget_bytes`, `prometheus_tsdb_budget_bytes`), with "
+        "or the Prometheus TSDB size (blocks + WAL + head chunks) or the ledger database's size "
+        "(`pg_database_size_bytes`), [[capacity_forecast_seconds]]s ahead, above "
+        "its budget (`state_file_budget_bytes`, `prometheus_tsdb_budget_bytes`, `ledger_database_budget_bytes`), with "
         + CAPACITY_MIN_HISTORY
         + " of history, for 1h",
     )
@@ -1173,7 +1184,11 @@ ALERTS.append(
 def _issue17_rules() -> None:
     from bundle import platform, slo
 
-    PARAMS.update(node_job=f'job="{SITE.node_job}"', postgres_job=f'job="{SITE.postgres_job}"')
+    PARAMS.update(
+        node_job=f'job="{SITE.node_job}"',
+        postgres_job=f'job="{SITE.postgres_job}"',
+        app_http_job=f'job="{SITE.app_http_job}"',
+    )
     for module in (slo, platform):
         RULE_GROUP_FILES.update(module.RULE_GROUP_FILES)
         RECORDINGS.extend(module.recordings())

@@ -5,7 +5,10 @@ The field's own exporters serve the metrics; this module only adds the platform'
 recording rules carry the node-mixin's names and expressions (``instance:node_cpu_utilisation:rate5m``,
 ``instance:node_memory_utilisation:ratio``), so its dashboards read them too; the database rules
 follow the postgres-mixin's alerts (down, connections near ``max_connections``, long-running
-queries). Thresholds: the site config (``bundle/site.yml``); ``bundle.config`` adds these rules.
+queries). The application's own HTTP metrics (seeds 003/004: error rate 1/5 %, p95 500/2000 ms)
+are read by their standard names, ``http_requests_total{code}`` and the
+``http_request_duration_seconds`` histogram, under ``app_http_job``; until the application serves
+them these two rules have nothing to read (the demo's application does not: docs/alerts.md). Thresholds: the site config (``bundle/site.yml``); ``bundle.config`` adds these rules.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ if TYPE_CHECKING:
 GROUP = "platform"
 RULE_GROUP_FILES = {GROUP: "platform.yml"}
 INFRA = "escrow-infrastructure"
+SLO = "escrow-slo"
 DATABASE = "escrow-database"
 #: Filesystems worth watching: the node-mixin's fsSelector, minus the memory-backed ones.
 FS = 'fstype!="", fstype!~"tmpfs|ramfs|squashfs|nsfs", mountpoint!=""'
@@ -60,10 +64,55 @@ def _pair(metric: str, high: str, medium: str) -> dict[str, str]:
     return {"high": f"[[{metric}_high_{high}]]", "medium": f"[[{metric}_medium_{medium}]]"}
 
 
-def alerts() -> list[Alert]:
+#: Requests of the application in the last 5 minutes, per job: below http_min_requests a single
+#: error is already a large share (noise), so neither HTTP alert looks.
+_ENOUGH = "sum by (job) (increase(http_requests_total{[[app_http_job]]}[5m])) >= [[http_min_requests]]"
+
+
+def http_alerts() -> list[Alert]:
     from bundle.config import Alert
 
     return [
+        Alert(
+            "EscrowAppHttpErrors",
+            GROUP,
+            'sum by (job) (rate(http_requests_total{[[app_http_job]], code=~"5.."}[5m]))\n'
+            "/ sum by (job) (rate(http_requests_total{[[app_http_job]]}[5m])) > [[threshold]]\n"
+            f"and on (job) {_ENOUGH}",
+            _pair("http_error", "ratio", "ratio"),
+            "5m",
+            "The application answers too many requests with a server error.",
+            "{{ $labels.job }} answered {{ $value | humanizePercentage }} of its requests with a 5xx over 5 "
+            "minutes (threshold [[threshold]]), for 5 minutes, with at least [[http_min_requests]] requests. "
+            'Check first: sum by (code, handler) (rate(http_requests_total{job="{{ $labels.job }}"}[5m])), '
+            "the application's error log and its database (EscrowPostgres* alerts).",
+            SLO,
+            "5xx share of `http_requests_total` over 5m above [[threshold]], past [[http_min_requests]] requests in 5m, for 5m",
+        ),
+        Alert(
+            "EscrowAppHttpLatencyHigh",
+            GROUP,
+            "histogram_quantile(0.95,\n"
+            "  sum by (job, le) (rate(http_request_duration_seconds_bucket{[[app_http_job]]}[5m]))\n"
+            ") > [[threshold]]\n"
+            f"and on (job) {_ENOUGH}",
+            {"high": "[[http_latency_p95_high_seconds]]", "medium": "[[http_latency_p95_medium_seconds]]"},
+            "5m",
+            "The application answers slowly.",
+            "The 95th percentile of {{ $labels.job }}'s request durations over 5 minutes is "
+            '{{ $value | printf "%.2f" }}s (threshold [[threshold]]s), for 5 minutes. Check first: '
+            'histogram_quantile(0.95, sum by (handler, le) (rate(http_request_duration_seconds_bucket{job="{{ $labels.job }}"}[5m]))) '
+            "(which handler), the host's CPU and the database's longest transactions.",
+            SLO,
+            "p95 of `http_request_duration_seconds` over 5m above [[threshold]]s, past [[http_min_requests]] requests in 5m, for 5m",
+        ),
+    ]
+
+
+def alerts() -> list[Alert]:
+    from bundle.config import Alert
+
+    return http_alerts() + [
         Alert(
             "EscrowNodeCpuHigh",
             GROUP,

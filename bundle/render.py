@@ -262,9 +262,12 @@ hard outage, together with `EscrowAppProbeFailed`. The platform's threshold tabl
 is warning (P2) / critical (P1) pairs on node_exporter and postgres_exporter: CPU 70/90 %, memory
 80/95 %, disk 80/90 %, p95 probe latency 0.5/2 s; database connections 80/95 % of max_connections
 (critical at 95 %: the platform's "pool exhausted" is P0), the database down (P0), a transaction
-active beyond `postgres_slow_query_seconds` (P2). The table's error rate (1/5 %) has no request
-counter to read here: the availability SLO's burn rates alert on the probes' error ratio instead,
-and the database dashboard shows the rollback ratio.
+active beyond `postgres_slow_query_seconds` (P2). The table's error rate (1/5 %) and request p95
+(500/2000 ms) read the application's own metrics under `app_http_job` (`http_requests_total{code}`,
+`http_request_duration_seconds`: `EscrowAppHttpErrors`, `EscrowAppHttpLatencyHigh`, quiet below
+`http_min_requests` requests in 5 minutes). The demo's application serves no such metrics, so on the
+demo these two wait for them; the availability SLO's burn rates (probes) and the database
+dashboard's rollback ratio stand in.
 
 Discord is an optional extra channel for `critical` and `high`, added by
 `python -m bundle.amconfig --out OUT --discord-webhook-url-file FILE` (see `alertmanager/README.md`).
@@ -287,8 +290,15 @@ and `EscrowCollectorFailing` of the SQL collectors (`sql`, `sql:<query>`) on the
 `EscrowRpcEndpointDown` mutes `EscrowRpcEndpointLagging`, `EscrowRpcErrorRatio` and
 `EscrowRpcLatencyHigh` of the same endpoint (a lagging endpoint is reported down too);
 `EscrowProgramPaused` mutes `EscrowTransactionFailureRatio` for the same program (every
-transaction fails with `ProgramPaused` while paused). Nothing mutes `EscrowAppProbeFailed`: the
-application can fail independently of the exporter.
+transaction fails with `ProgramPaused` while paused); `EscrowAppProbeFailed` mutes
+`EscrowAppErrorBudgetBurnFast`, `EscrowAppErrorBudgetBurnSlow` and `EscrowAppProbeSlow` of the same
+probe (same `job` and `instance`): one outage, one page. The fast burn crosses 14.4x after about a
+minute of hard outage, so it waits 3m (`for:`), longer than `EscrowAppProbeFailed`'s 2m, and the
+cause is firing when it reaches Alertmanager. Its windows outlive the outage: after the probe
+recovers, the fast burn can fire on for up to 5 minutes (30 minutes after an outage of more than
+about 2 minutes, the 6h/30m pair) and is then no longer muted: the budget that outage spent is
+reported once more. Nothing mutes `EscrowAppProbeFailed`: the application can fail independently
+of the exporter.
 
 A planned pause or maintenance: create a silence first (`amtool silence add alertname=EscrowProgramPaused
 program=paid_match --duration=2h --comment="planned: <ticket>"`).

@@ -60,6 +60,7 @@ class Site:
     alertmanager_job: str
     node_job: str
     postgres_job: str
+    app_http_job: str
     runbook_url: str  # contains {alert}
     grafana_url: str
     dashboards: dict[str, str]  # uid -> path under grafana_url
@@ -87,6 +88,7 @@ _SCHEMA: dict[str, Any] = {
         "alertmanager_job": "str",
         "node_job": "str",
         "postgres_job": "str",
+        "app_http_job": "str",
     },
     "links": {"runbook_url": "str", "grafana_url": "str", "dashboards": "map:str"},
     "severities": {"critical": "str", "high": "str", "medium": "str", "low": "str", "watchdog": "str"},
@@ -139,6 +141,7 @@ THRESHOLDS = (
     "capacity_forecast_seconds",
     "state_file_budget_bytes",
     "prometheus_tsdb_budget_bytes",
+    "ledger_database_budget_bytes",
     # Uptime and SLOs, platform health (issue 17; bundle/slo.py, bundle/platform.py).
     "app_availability_slo",
     "exporter_freshness_slo",
@@ -154,6 +157,11 @@ THRESHOLDS = (
     "postgres_connections_medium_ratio",
     "postgres_connections_high_ratio",
     "postgres_slow_query_seconds",
+    "http_error_medium_ratio",
+    "http_error_high_ratio",
+    "http_latency_p95_medium_seconds",
+    "http_latency_p95_high_seconds",
+    "http_min_requests",
     # Payments and business (bundle/payments.py)
     "failed_payment_ratio_medium",
     "failed_payment_ratio_high",
@@ -305,6 +313,7 @@ def load(path: Path | None = None) -> Site:
         alertmanager_job=data["selectors"]["alertmanager_job"],
         node_job=data["selectors"]["node_job"],
         postgres_job=data["selectors"]["postgres_job"],
+        app_http_job=data["selectors"]["app_http_job"],
         runbook_url=data["links"]["runbook_url"],
         grafana_url=data["links"]["grafana_url"].rstrip("/"),
         dashboards=data["links"]["dashboards"],

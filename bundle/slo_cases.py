@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bundle.config import EXPORTER_JOB, PARAMS, PROBE_JOB, SITE
+from bundle.config import EXPORTER_JOB, PARAMS, PROBE_JOB, SITE, alert_by_name
 
 if TYPE_CHECKING:
     from bundle.cases import Case
@@ -34,6 +34,11 @@ def bad_minutes(objective: str) -> int:
     return math.ceil(14.4 * (1 - float(objective)) * 61) + 1
 
 
+def minutes(duration: str) -> int:
+    """A rule's ``for:`` ("3m", "0m", "1h") in minutes."""
+    return int(duration[:-1]) * {"m": 1, "h": 60}[duration[-1]]
+
+
 def t(v: float) -> str:
     return f"{v:g}"
 
@@ -54,20 +59,30 @@ def _app_cases() -> list[Case]:
     # 9 good samples and 1 bad every 100 minutes (10m samples): 10 % errors, far above 3x any
     # budget a site would set, for 25 hours.
     flapping = " ".join(["1 1 1 1 1 1 1 1 1 0"] * 15)
+    # The fast burn waits longer than EscrowAppProbeFailed (bundle/slo.py, Slo.fast_for).
+    wait = minutes(alert_by_name(fast).for_)
+    probe_failed = minutes(alert_by_name("EscrowAppProbeFailed").for_)
     return [
         Case(
             fast,
-            f"{k} failed minutes after a healthy hour fires",
+            f"{k} failed minutes after a healthy hour fires after its {wait}m for",
             {ok: f"1x60 0x{k - 1}"},
-            f"{60 + k}m",
+            f"{60 + k + wait}m",
             [Fired("critical", PROBE_LABELS, "")],
         ),
         Case(
             fast,
             "the body keyword missing (status 200) counts as failed and fires",
-            {ok: f"1x{60 + k}", body: f"1x60 0x{k - 1}"},
-            f"{60 + k}m",
+            {ok: f"1x{60 + k + wait}", body: f"1x60 0x{k - 1}"},
+            f"{60 + k + wait}m",
             [Fired("critical", PROBE_LABELS, "")],
+        ),
+        Case(
+            fast,
+            f"a hard outage is still pending when EscrowAppProbeFailed fires ({probe_failed}m): "
+            "Alertmanager gets the cause first and mutes this",
+            {ok: "1x60 0x20"},
+            f"{60 + probe_failed}m",
         ),
         Case(
             fast,
@@ -300,5 +315,170 @@ def _platform_cases() -> list[Case]:
     ]
 
 
+def _counter(per_min: float, minutes: int, start: float = 0) -> str:
+    return f"{t(start)}+{t(round(per_min, 6))}x{minutes}"
+
+
+def _ordinary_platform_days() -> list[Case]:
+    """Issue 17: the platform alerts stay quiet through what every week brings: a host reboot
+    (CPU counters reset, the host gone for 3 minutes), a 3-minute scrape gap, a CPU burst shorter
+    than the `for:`, a database restart. Quiet hosts run at 25 % CPU, 50 % memory and disk."""
+    from bundle.cases import Case
+
+    idle = f'node_cpu_seconds_total{{{NODE},cpu="0",mode="idle"}}'
+    user = f'node_cpu_seconds_total{{{NODE},cpu="0",mode="user"}}'
+    boot = f"node_boot_time_seconds{{{NODE}}}"
+    medium = float(PARAMS["cpu_medium_ratio"])
+    # A burst long enough to lift the 5m rate over the warning, shorter than the 5m `for:`.
+    burst = 4
+    mem_total, mem_avail = (
+        f"node_memory_MemTotal_bytes{{{NODE}}}",
+        f"node_memory_MemAvailable_bytes{{{NODE}}}",
+    )
+    up = f"up{{{NODE}}}"
+    # Host reboot at minute 20: down 3 minutes (no samples), then counters restart near 0
+    # (idle 45 s of each minute since boot at minute 22).
+    reboot_idle = f"{_counter(45, 20)} _x2 {_counter(45, 20, 45)}"
+    reboot_user = f"{_counter(15, 20)} _x2 {_counter(15, 20, 15)}"
+    pg_up, pg_scrape = f"pg_up{{{PG}}}", f"up{{{PG}}}"
+    conn = {
+        f'pg_settings_max_connections{{{PG},server="db:5432"}}': "100x30",
+        f'pg_stat_activity_count{{{PG},datname="escrow",state="active"}}': "10x30",
+    }
+    cases: list[Case] = []
+    for at in (23, 25, 27, 30):
+        cases.append(
+            Case(
+                "EscrowNodeCpuHigh",
+                # The downtime inflates the 5m rate (55 % at a real 25 %) only while the window spans it:
+                # never for the 5m for:.
+                f"a host reboot (down 3 minutes, CPU counters reset) is quiet {at - 20} minutes later",
+                {idle: reboot_idle, user: reboot_user, boot: f"0x20 _x2 {22 * 60}x20", up: "1x20 0x2 1x20"},
+                f"{at}m",
+            )
+        )
+    cases += [
+        Case(
+            "EscrowNodeCpuHigh",
+            "a 3-minute scrape gap (counters kept counting) is quiet",
+            {idle: f"{_counter(45, 20)} _x2 {_counter(45, 20, 45 * 23)}", user: f"{_counter(15, 20)} _x2 {_counter(15, 20, 15 * 23)}"},
+            "25m",
+        ),
+        Case(
+            "EscrowNodeCpuHigh",
+            f"a {burst}-minute burst at 100 % (the 5m rate over {pct(medium)} for less than the for:) is quiet",
+            # Idle stands still for `burst` minutes after minute 20; the 5m rate is over the
+            # warning at minutes 24 and 25 only: pending, never for 5 minutes.
+            {
+                idle: f"{_counter(45, 20)} {45 * 20}x{burst - 1} {_counter(45, 20, 45 * 21)}",
+                user: f"{_counter(15, 20)} {_counter(60, burst - 1, 15 * 20 + 60)} "
+                f"{_counter(15, 20, 15 * 20 + 60 * burst + 15)}",
+            },
+            f"{20 + burst + 1}m",
+        ),
+        Case(
+            "EscrowNodeMemoryHigh",
+            "a 3-minute scrape gap is quiet",
+            {mem_total: "1000000x20 _x2 1000000x20", mem_avail: "500000x20 _x2 500000x20"},
+            "25m",
+        ),
+        Case(
+            "EscrowPostgresDown",
+            "a database restart (pg_up 0 for 2 evaluations, under the 2m for:) is quiet",
+            {pg_up: "1x10 0 0 1x10", pg_scrape: "1x25", **conn},
+            "12m",
+        ),
+        Case(
+            "EscrowPostgresDown",
+            "a postgres_exporter restart (one failed scrape) is quiet",
+            {pg_up: "1x10 _ 1x10", pg_scrape: "1x10 0 1x10", **conn},
+            "12m",
+        ),
+        Case(
+            "EscrowPostgresConnectionsHigh",
+            "a database restart (connections drop, then come back) is quiet",
+            {pg_up: "1x10 0 0 1x10", pg_scrape: "1x25",
+             f'pg_settings_max_connections{{{PG},server="db:5432"}}': "100x10 _ _ 100x10",
+             f'pg_stat_activity_count{{{PG},datname="escrow",state="active"}}': "10x10 _ _ 60x10"},
+            "20m",
+        ),
+    ]  # fmt: skip
+    return cases
+
+
+APP = f'job="{SITE.app_http_job}",instance="app:8080"'
+APP_LABELS = {"job": SITE.app_http_job}
+#: Bucket edges of the application's request-duration histogram (the client libraries' defaults).
+HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def _http_cases() -> list[Case]:
+    """The application's error share and p95: both tiers, the warning only, quiet under it, and
+    quiet below http_min_requests in 5 minutes however bad the requests are."""
+    from bundle.cases import Case, Fired
+
+    min_req = int(PARAMS["http_min_requests"])
+    # Requests per minute: well above the floor, and a quiet trickle far below it.
+    busy, trickle = max(1000, 2 * min_req), max(1, min_req // 20)
+
+    def requests(per_min: int, errors: float) -> dict[str, str]:
+        bad = round(per_min * errors, 6)
+        return {
+            f'http_requests_total{{{APP},code="200"}}': f"0+{t(round(per_min - bad, 6))}x30",
+            f'http_requests_total{{{APP},code="500"}}': f"0+{t(bad)}x30",
+        }
+
+    high, medium = float(PARAMS["http_error_high_ratio"]), float(PARAMS["http_error_medium_ratio"])
+    top, mid, low = round((high + 1) / 2, 4), round((medium + high) / 2, 4), round(medium / 2, 4)
+    err = "EscrowAppHttpErrors"
+
+    def latency(per_min: int, edge: float) -> dict[str, str]:
+        """Every request in the bucket just above ``edge`` (p95 interpolated inside it)."""
+        series = {f'http_request_duration_seconds_bucket{{{APP},le="{t(b)}"}}':
+                  f"0+{per_min if b > edge else 0}x30" for b in HTTP_BUCKETS}  # fmt: skip
+        series[f'http_request_duration_seconds_bucket{{{APP},le="+Inf"}}'] = f"0+{per_min}x30"
+        series[f'http_requests_total{{{APP},code="200"}}'] = f"0+{per_min}x30"
+        return series
+
+    def p95(edge: float) -> str:
+        upper = next(b for b in HTTP_BUCKETS if b > edge)
+        return f"{edge + 0.95 * (upper - edge):.2f}"
+
+    lat_high = float(PARAMS["http_latency_p95_high_seconds"])
+    lat_medium = float(PARAMS["http_latency_p95_medium_seconds"])
+    assert lat_medium in HTTP_BUCKETS, "http_latency_p95_medium_seconds: must be a bucket edge"
+    above_high = next(b for b in HTTP_BUCKETS if b >= lat_high)  # p95 inside (above_high, next]
+    between = lat_medium  # p95 inside (warning edge, next edge]: under the critical threshold
+    assert float(p95(between)) < lat_high, "http_latency_p95_*: no bucket between the two thresholds"
+    under = max(b for b in HTTP_BUCKETS if b < lat_medium)
+    lat = "EscrowAppHttpLatencyHigh"
+    return [
+        Case(err, f"{pct(top)} server errors fire at both tiers", requests(busy, top), "20m",
+             [Fired("high", APP_LABELS, pct(top)), Fired("medium", APP_LABELS, pct(top))]),
+        Case(err, f"{pct(mid)} server errors fire the warning", requests(busy, mid), "20m",
+             [Fired("medium", APP_LABELS, pct(mid))]),
+        Case(err, f"{pct(low)} server errors (under the warning) are quiet", requests(busy, low), "20m"),
+        Case(err, f"{pct(top)} server errors on {trickle} requests a minute (under {min_req} in 5m) are quiet",
+             requests(trickle, top), "20m"),
+        Case(err, "an application restart (counters reset) is quiet",
+             {f'http_requests_total{{{APP},code="200"}}': f"0+{busy}x10 0+{busy}x20",
+              f'http_requests_total{{{APP},code="500"}}': f"0+{t(busy * low)}x10 0+{t(busy * low)}x20"}, "13m"),
+        Case(lat, f"a p95 of {p95(above_high)}s fires at both tiers", latency(busy, above_high), "20m",
+             [Fired("high", APP_LABELS, p95(above_high)), Fired("medium", APP_LABELS, p95(above_high))]),
+        Case(lat, f"a p95 of {p95(between)}s fires the warning", latency(busy, between), "20m",
+             [Fired("medium", APP_LABELS, p95(between))]),
+        Case(lat, f"a p95 of {p95(under)}s (under the warning) is quiet", latency(busy, under), "20m"),
+        Case(lat, f"slow requests at {trickle} a minute (under {min_req} in 5m) are quiet",
+             latency(trickle, above_high), "20m"),
+    ]  # fmt: skip
+
+
 def cases() -> list[Case]:
-    return [*_app_cases(), *_exporter_cases(), *_latency_cases(), *_platform_cases()]
+    return [
+        *_http_cases(),
+        *_app_cases(),
+        *_exporter_cases(),
+        *_latency_cases(),
+        *_platform_cases(),
+        *_ordinary_platform_days(),
+    ]

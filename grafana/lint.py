@@ -67,7 +67,7 @@ FIELD_METRICS = frozenset(
     instance:escrow_app_probe_errors:ratio_avg30d instance:escrow_exporter_stale:ratio_avg1h
     instance:escrow_exporter_stale:ratio_avg30d instance:node_cpu_utilisation:rate5m
     instance:node_memory_utilisation:ratio instance_mountpoint:node_filesystem_used:ratio
-    instance:pg_connections_used:ratio
+    instance:pg_connections_used:ratio instance_datname:pg_database_size_bytes:forecast
     """.split()
 )
 #: Series Prometheus itself creates: scrape health and alert state.

@@ -196,3 +196,27 @@ def test_templates_render_with_amtool(template: str, expected: str) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert expected in r.stdout
+
+
+def test_app_probe_failure_mutes_its_slo_burn_and_fires_first() -> None:
+    """Issue 17: a failed probe and the availability SLO's fast burn paged about one outage. The
+    inhibition only works if the cause is already firing when the symptom reaches Alertmanager."""
+    from bundle.config import alert_by_name
+    from bundle.slo_cases import minutes
+
+    rules = [
+        r
+        for r in amconfig.load()["inhibit_rules"]
+        if r["source_matchers"] == ['alertname="EscrowAppProbeFailed"']
+    ]
+    assert len(rules) == 1 and rules[0]["equal"] == ["job", "instance"], rules
+    (target,) = rules[0]["target_matchers"]
+    muted = re.fullmatch(r'alertname=~"(.*)"', target)
+    assert muted and set(muted.group(1).split("|")) == {
+        "EscrowAppErrorBudgetBurnFast",
+        "EscrowAppErrorBudgetBurnSlow",
+        "EscrowAppProbeSlow",
+    }
+    assert minutes(alert_by_name("EscrowAppErrorBudgetBurnFast").for_) > minutes(
+        alert_by_name("EscrowAppProbeFailed").for_
+    )

@@ -296,11 +296,14 @@ def _resolve_by_key(rx: Receivers, trigger: Message) -> Message | None:
     return None
 
 
-def test_database_outage_and_endpoint_down_mute_their_symptoms(tmp_path: Path) -> None:
+def test_outages_mute_their_symptoms(tmp_path: Path) -> None:
     """Issue 13: a database outage left 13 EscrowCollectorFailing alerts beside EscrowSqlDatabaseDown,
-    and EscrowRpcEndpointLagging always fired with EscrowRpcEndpointDown for the same endpoint."""
+    and EscrowRpcEndpointLagging always fired with EscrowRpcEndpointDown for the same endpoint.
+    Issue 17: the application's probe failing paged twice, with its availability SLO's fast burn."""
     with Receivers() as rx, PromStack(tmp_path, rx, {}, repo_rules=False, discord=False) as stack:
         ex = {"job": "escrow-exporter", "instance": "shard-a:10190"}
+        app = {"job": "escrow-app-health", "instance": "http://app:8080/health"}
+        other_app = {"job": "escrow-app-health", "instance": "http://app:8080/ready"}
         _post_alerts(
             stack,
             [
@@ -311,17 +314,26 @@ def test_database_outage_and_endpoint_down_mute_their_symptoms(tmp_path: Path) -
                 _alert("EscrowRpcEndpointDown", "medium", endpoint="b", **ex),
                 _alert("EscrowRpcEndpointLagging", "low", endpoint="b", **ex),
                 _alert("EscrowRpcEndpointLagging", "low", endpoint="c", **ex),
+                _alert("EscrowAppProbeFailed", "critical", **app),
+                _alert("EscrowAppErrorBudgetBurnFast", "critical", **app),
+                _alert("EscrowAppErrorBudgetBurnSlow", "medium", **app),
+                _alert("EscrowAppProbeSlow", "high", **app),
+                _alert("EscrowAppErrorBudgetBurnFast", "critical", **other_app),
             ],
         )
 
+        def key(a: dict[str, Any]) -> str:
+            labels = a["labels"]
+            probe = labels["instance"].rpartition("/")[2] if labels.get("job") == app["job"] else ""
+            scope = labels.get("collector") or labels.get("endpoint") or probe
+            return f"{labels['alertname']}/{scope}"
+
         def states() -> dict[str, bool] | None:
-            found = {
-                f"{a['labels']['alertname']}/{a['labels'].get('collector') or a['labels'].get('endpoint', '')}": bool(
-                    a["status"]["inhibitedBy"]
-                )
-                for a in stack.am_alerts()
-            }
-            return found if len(found) == 7 and found["EscrowCollectorFailing/sql"] else None
+            found = {key(a): bool(a["status"]["inhibitedBy"]) for a in stack.am_alerts()}
+            ready = found.get("EscrowCollectorFailing/sql") and found.get(
+                "EscrowAppErrorBudgetBurnFast/health"
+            )
+            return found if len(found) == 12 and ready else None
 
         held = rx.wait_for(states, what="the SQL collectors' failures inhibited")
         assert held == {
@@ -332,7 +344,22 @@ def test_database_outage_and_endpoint_down_mute_their_symptoms(tmp_path: Path) -
             "EscrowRpcEndpointDown/b": False,
             "EscrowRpcEndpointLagging/b": True,
             "EscrowRpcEndpointLagging/c": False,  # another endpoint
+            "EscrowAppProbeFailed/health": False,
+            "EscrowAppErrorBudgetBurnFast/health": True,
+            "EscrowAppErrorBudgetBurnSlow/health": True,
+            "EscrowAppProbeSlow/health": True,
+            "EscrowAppErrorBudgetBurnFast/ready": False,  # another probe target
         }
+
+        # One page for the application's outage: the probe failure, never its budget burn; the
+        # other target's burn (nothing muting it) pages in the same rounds.
+        def app_pages() -> list[str] | None:
+            found = [m.text for m in rx.of("pagerduty") if "EscrowApp" in m.text]
+            ready = any("EscrowAppProbeFailed" in t for t in found) and any("/ready" in t for t in found)
+            return found if ready else None
+
+        pages = rx.wait_for(app_pages, what="PagerDuty pages: the failed probe and the other target's burn")
+        assert not [t for t in pages if "EscrowAppErrorBudgetBurnFast" in t and "/health" in t], pages
 
 
 def test_paging_titles_name_the_account_and_exporter(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ SECRETS = {
 }
 EXPECTED_SERVICES = {
     "exporter", "simulator", "postgres", "prometheus", "alertmanager", "grafana", "blackbox",
-    "node-exporter", "postgres-exporter", "backup",
+    "node-exporter", "postgres-exporter", "backup", "ledger-backup",
 }  # fmt: skip
 
 
@@ -295,3 +295,28 @@ def test_backup_service_backs_up_the_exporters_state_volume(config: dict[str, An
         in script
     )
     assert "sleep 21600" in script and "--textfile /backups/escrow_backup.prom" in script
+
+
+def test_ledger_backup_dumps_the_compose_ledger_and_node_exporter_reads_the_metrics(
+    config: dict[str, Any],
+) -> None:
+    """Issue 17: the compose ledger is pg_dumped on a schedule next to the state file, and the backup
+    metrics reach Prometheus (node_exporter's textfile collector reads the backups volume)."""
+    svc = config["services"]["ledger-backup"]
+    assert svc["image"] == config["services"]["postgres"]["image"], "pg_dump must match the server"
+    env = svc["environment"]
+    assert (
+        env["LEDGER_DSN"] == "postgresql://escrow@postgres:5432/escrow" and env["PGPASSWORD"] == "test-pg-pw"
+    )
+    assert env["BACKUP_INTERVAL_SECONDS"] == "21600"
+    targets = {v.split(":")[1]: v.split(":")[0] for v in svc["volumes"]}
+    assert targets["/backups"] == "exporter-backups"
+    script = Path(targets["/usr/local/bin/ledger-backup.sh"])
+    assert script == ROOT / "deploy" / "compose" / "ledger-backup.sh" and script.is_file()
+    node = config["services"]["node-exporter"]
+    textfile = next(
+        a.split("=", 1)[1] for a in node["command"] if a.startswith("--collector.textfile.directory=")
+    )
+    assert {v.split(":")[1]: v.split(":")[0] for v in node["volumes"]}[textfile] == "exporter-backups"
+    # The state backup's textfile lands in the same directory.
+    assert "--textfile /backups/escrow_backup.prom" in " ".join(config["services"]["backup"]["command"])

@@ -169,6 +169,7 @@ OTHER_SITE: dict[str, Any] = {
         "capacity_forecast_seconds": 1209600,
         "state_file_budget_bytes": 536870912,
         "prometheus_tsdb_budget_bytes": 107374182400,
+        "ledger_database_budget_bytes": 21474836480,
         "app_availability_slo": 0.995,
         "exporter_freshness_slo": 0.999,
         "exporter_freshness_seconds": 600,  # whole minutes (the cases need them)
@@ -183,6 +184,11 @@ OTHER_SITE: dict[str, Any] = {
         "postgres_connections_medium_ratio": 0.7,
         "postgres_connections_high_ratio": 0.9,
         "postgres_slow_query_seconds": 120,
+        "http_error_medium_ratio": 0.02,
+        "http_error_high_ratio": 0.1,
+        "http_latency_p95_medium_seconds": 0.25,  # another bucket edge
+        "http_latency_p95_high_seconds": 1,
+        "http_min_requests": 50,
         "failed_payment_ratio_medium": 0.05,
         "failed_payment_ratio_high": 0.2,
         "failed_payment_min_attempts": 50,
@@ -197,6 +203,7 @@ OTHER_SITE: dict[str, Any] = {
         "alertmanager_job": "am-self",
         "node_job": "hosts",
         "postgres_job": "pg",
+        "app_http_job": "platform-api",
     },
     "links": {
         "runbook_url": "https://wiki.example.org/escrow/{alert}",

@@ -16,7 +16,7 @@ d.dashboard(
   uid='escrow-database',
   title='Escrow / Database',
   description='The business PostgreSQL (postgres_exporter): up, connections against max_connections, transactions and rollbacks, time per transaction, slow queries, cache hits, table sizes and index use. Thresholds: EscrowPostgresConnectionsHigh and EscrowPostgresSlowQueries.',
-  version=2,
+  version=3,
   tags=['database'],
   variables=[datnameVar],
   panels=[
@@ -46,8 +46,10 @@ d.dashboard(
 
     d.table('Table sizes', 'Largest tables with their indexes and TOAST (pg_table_size_bytes, prometheus/postgres_exporter/queries.yaml), with live and dead rows.', 'bytes',
             [t('topk(15, max by (datname, schemaname, relname) (' + sel('pg_table_size_bytes', db) + '))')], hide=['Time']),
-    d.timeseries('Database size', 'Size of each database on disk.', 'bytes',
-                 [t('max by (datname) (' + sel('pg_database_size_bytes', db) + ')', '{{datname}}')], min=0),
+    d.timeseries('Database size and forecast', 'Size of each database on disk, and the ledger databases\' size forecast capacity_forecast_seconds ahead (instance_datname:pg_database_size_bytes:forecast, predict_linear over 6h, after 3h of history) against ledger_database_budget_bytes: EscrowCapacityForecast fires when the forecast stays above the budget for an hour.', 'bytes',
+                 [t('max by (datname) (' + sel('pg_database_size_bytes', db) + ')', '{{datname}}'),
+                  t('max by (datname) (' + sel('instance_datname:pg_database_size_bytes:forecast', db) + ')', 'forecast {{datname}}'),
+                  t('vector(' + site.ledger_database_budget_bytes + ')', 'budget')], min=0),
 
     d.timeseries('Index use', 'Index scans as a share of all scans per table (low on a large table: a missing index).', 'percentunit',
                  [t('sum by (relname) (rate(' + sel('pg_stat_user_tables_idx_scan', db) + '[$__rate_interval])) / (sum by (relname) (rate(' + sel('pg_stat_user_tables_idx_scan', db) + '[$__rate_interval])) + sum by (relname) (rate(' + sel('pg_stat_user_tables_seq_scan', db) + '[$__rate_interval]))) >= 0', '{{relname}}')], min=0),
