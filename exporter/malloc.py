@@ -5,8 +5,10 @@ snapshots render in executor threads. glibc gives threads their own malloc arena
 per core); a query's page cache and sorter (up to the 2 MiB cache size each, more as the ledger
 grows) are freed into whichever arena the thread used, fragmented between long-lived allocations,
 and rarely returned to the system. RSS then creeps up by about 1 MiB a minute on the demo
-traffic (the 60-minute soak measured +15.9% after warm-up) although no Python object leaks
-(tracemalloc and gc counts are flat once the bounded caches are full). Two arenas keep that
+traffic although no Python object leaks (tracemalloc and gc counts are flat once the bounded
+caches are full): 6 minutes at a steady 5 tx/s grew 7.7% uncapped, 1.6% capped. It is only part
+of the soak's growth (25-minute soak: 8.7% uncapped, 7.2% capped; the rest is still to be
+found, see bench/soak-25min.json). Two arenas keep that
 memory reused instead; the main thread and the workers contend for them only briefly, since
 Python holds the GIL around most allocations anyway.
 
