@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from exporter import __version__
 from exporter.config import ConfigError, load_config
 from exporter.logs import LEVELS, setup_logging
+from exporter.malloc import limit_arenas
 from exporter.webserver import Limits
 
 DEFAULT_LISTEN = ":10190"
@@ -201,6 +202,8 @@ def _run(args: argparse.Namespace) -> int:
     from exporter.webserver import Connections, serve
 
     setup_logging(args.log_level, args.log_format)
+    # Before any worker thread exists: threads created later share the capped arenas.
+    limit_arenas()
     try:
         host, port = split_listen(args.listen)
     except ValueError as e:
