@@ -32,7 +32,9 @@ def test_logs_derives_the_websocket_url_and_leaves_fees_out_unless_asked(tmp_pat
     assert cfg.solana is not None
     assert cfg.solana.endpoints[0].websocket_url() == "wss://rpc.example.com/k/SECRET"
     cfg = load_config(
-        _config(tmp_path, endpoint=', ws_url: "ws://127.0.0.1:8900"', program="    source: logs\n    fees: true\n")
+        _config(
+            tmp_path, endpoint=', ws_url: "ws://127.0.0.1:8900"', program="    source: logs\n    fees: true\n"
+        )
     )
     assert cfg.programs[0].counts_fees
     assert cfg.solana is not None and cfg.solana.endpoints[0].websocket_url() == "ws://127.0.0.1:8900"
