@@ -103,3 +103,31 @@ def test_logs_source_counts_exactly_through_duplicates_misses_and_a_drop(
         assert chain.state()["pubsub"]["a"]["duplicated"] > 0
     finally:
         proc.stop()
+
+
+@pytest.mark.drill
+def test_websocket_disconnect_storm_keeps_totals_exact(tmp_path: Path, chain: ThreadDevchain) -> None:
+    """Sockets dropped after every 3 notifications, and killed outright every second, on two
+    nodes, with misses and duplicates, while the exporter is SIGKILLed now and then."""
+    for node in ("a", "b"):
+        chain.fault(node, ws_drop_every=3, ws_miss=0.1, ws_duplicate=0.2)
+    config = write_config(
+        tmp_path / "config.yml",
+        [("a", chain.node("a")), ("b", chain.node("b"))],
+        tmp_path / "state.sqlite",
+        logs_program_yaml(0.5, 10),
+    )
+    proc = start_exporter(config, tmp_path / "exporter-0.log")
+    try:
+        proc.wait_up()
+        for i in range(30):
+            chain.fault(("a", "b")[i % 2], ws_drop=True)
+            time.sleep(1.0)
+            if i in (9, 19):  # the last 10 rounds run in one process: its reconnects are counted
+                proc.kill()
+                proc = start_exporter(config, tmp_path / f"exporter-{i + 1}.log")
+                proc.wait_up()
+        text = settled_totals(proc, chain)
+        assert (sample(text, "escrow_ingest_websocket_reconnects_total", program=PROGRAM) or 0) >= 3
+    finally:
+        proc.stop()
