@@ -1,7 +1,7 @@
 """The devchain HTTP server: JSON-RPC per simulated node, faults, chain actions, ground truth.
 
 Routes: ``POST /`` (node ``default``) and ``POST /node/<name>``; PubSub WebSocket ``GET /ws`` and
-``GET /node/<name>/ws`` (``devchain/pubsub.py``); ``GET /_state``;
+``GET /node/<name>/ws`` (also ``GET /`` and ``GET /node/<name>``: the RPC URL, as providers serve it) (``devchain/pubsub.py``); ``GET /_state``;
 ``GET|POST|DELETE /_faults``; ``POST /_actions``; ``GET /-/healthy``; ``GET /health`` (the
 simulated platform's health, its database being the demo ledger, for the blackbox keyword probes).
 """
@@ -400,6 +400,9 @@ class DevchainServer:
         app.router.add_post("/node/{name}", self.handle_rpc)
         app.router.add_get("/ws", self.pubsub.handle)
         app.router.add_get("/node/{name}/ws", self.pubsub.handle)
+        # Also on the RPC URL itself, as providers serve it: the exporter's default ws_url.
+        app.router.add_get("/", self.pubsub.handle)
+        app.router.add_get("/node/{name}", self.pubsub.handle)
         app.on_startup.append(self.pubsub.start)
         app.on_shutdown.append(self.pubsub.stop)
         app.router.add_get("/_state", self.handle_state)

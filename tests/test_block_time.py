@@ -125,7 +125,9 @@ def test_a_version_2_state_file_opens_with_its_totals_and_gets_buckets(tmp_path:
     store.close()
     # What the previous release wrote: no block_minutes table, schema version 2.
     db = sqlite3.connect(path, isolation_level=None)
-    db.executescript("DROP TABLE block_minutes; UPDATE meta SET value = '2' WHERE key = 'schema_version';")
+    db.executescript(
+        "DROP TABLE block_minutes; DROP TABLE pushed; UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+    )
     db.close()
     store = _open(path)
     state = store.load("p")

@@ -8,6 +8,7 @@ renderer (``exporter.snapshot``), with one HELP/TYPE as the exposition formats r
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -21,7 +22,8 @@ from exporter.collectors.base import Collector, CollectorError, note_expiry
 from exporter.config.model import Config
 from exporter.config.programs import ProgramConfig
 from exporter.ingest import totals as t
-from exporter.ingest.ingester import ProgramIngester
+from exporter.ingest.ingester import LATENCY_BUCKETS, ProgramIngester
+from exporter.ingest.logs_source import LogsSource, LogsSourceError
 from exporter.ingest.mapping import DECIMALS_LABEL
 from exporter.ingest.state import StateStore
 from exporter.reconcile.flows import FlowTracker
@@ -63,7 +65,12 @@ class ProgramDecoder:
 
 class IngestCollector(Collector):
     def __init__(
-        self, program: ProgramConfig, pool: RpcPool, state_path: str, decoder: ProgramDecoder | None = None
+        self,
+        program: ProgramConfig,
+        pool: RpcPool,
+        state_path: str,
+        decoder: ProgramDecoder | None = None,
+        ws_urls: list[str] | None = None,
     ) -> None:
         self.name = f"ingest:{program.name}"
         self.program = program
@@ -76,6 +83,36 @@ class IngestCollector(Collector):
         self._reported: str | None = None
         #: Set by the reconciliation collector: the events view it reads (exporter.reconcile.flows).
         self.flows: FlowTracker | None = None
+        #: The endpoints' PubSub URLs, in the pool's order of preference (``source: logs``).
+        self.ws_urls = ws_urls or []
+        self.source: LogsSource | None = None
+        self._push_task: asyncio.Task[None] | None = None
+
+    def _start_push(self, ingester: ProgramIngester) -> None:
+        """Follow the program's notifications once the listing has a cursor to compare with."""
+        if self.program.source != "logs" or self._push_task is not None or not self.ws_urls:
+            return
+        self.source = LogsSource(
+            self.ws_urls, ingester.program_id, ingester.decoder, commitment=self.pool.commitment
+        )
+        self._push_task = asyncio.create_task(self._push(ingester, self.source))
+
+    async def _push(self, ingester: ProgramIngester, source: LogsSource) -> None:
+        try:
+            async for n in source.transactions():
+                try:
+                    await ingester.on_notified(n)
+                except CollectorError as e:
+                    # Not counted: the listing counts it. The next cycle reports the state file.
+                    log.warning(
+                        "a notified transaction was left to the listing",
+                        extra={"collector": self.name, "reason": e.reason, "problem": e.message},
+                    )
+        except LogsSourceError as e:
+            log.error(
+                "logs source stopped; the listing alone ingests",
+                extra={"collector": self.name, "problem": str(e)},
+            )
 
     async def run_cycle(self) -> None:
         if self.ingester is None:
@@ -93,13 +130,74 @@ class IngestCollector(Collector):
             self._reported = e.message
             raise
         self._reported = None
+        self._start_push(self.ingester)
 
     async def close(self) -> None:
+        if self._push_task is not None:
+            self._push_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._push_task
         self.store.close()
 
     def collect(self) -> Iterable[Metric]:
         if self.ingester is not None and self.ingester.restored:
             yield from render([self.ingester])
+            yield from render_source(self.ingester, self.source)
+
+
+def render_source(ing: ProgramIngester, source: LogsSource | None) -> Iterable[Metric]:
+    """How the program's transactions arrived (issue 15): push, gap fills, full fetches, latency."""
+    p, src = ing.name, ing.config.source
+    push = ing.push
+    latency = HistogramMetricFamily(
+        "escrow_ingest_event_latency_seconds",
+        "Seconds from a transaction's block time to its counting, by source and by the path that counted it "
+        "(push: the PubSub notification, observed once the listing tells its block time; listing: the poll).",
+        labels=["program", "source", "via"],
+    )
+    for via, row in sorted(push.latency.items()):
+        running, buckets = 0.0, []
+        for le, n in zip([*(str(b) for b in LATENCY_BUCKETS), "+Inf"], row, strict=True):
+            running += n
+            buckets.append((le, running))
+        latency.add_metric([p, src, via], buckets, sum_value=push.latency_sum.get(via, 0.0))
+    yield latency
+    if src != "logs":
+        return
+    stats = source.stats if source is not None else None
+    notifications = _counter(
+        "escrow_ingest_notifications",
+        "PubSub logsNotification messages received for the program, duplicates included.",
+        ["program", "source"],
+    )
+    notifications.add_metric([p, src], stats.notifications if stats else 0)
+    gaps = _counter(
+        "escrow_ingest_gap_fills",
+        "Transactions the signatures listing counted because no notification had (missed, dropped connection).",
+        ["program", "source"],
+    )
+    gaps.add_metric([p, src], push.gap_fills)
+    full = _counter(
+        "escrow_ingest_full_fetches",
+        "Notified transactions fetched with getTransaction because the logs could not serve, by reason "
+        "(truncated logs, emit_cpi events, fees asked for, instruction not named in the logs).",
+        ["program", "source", "reason"],
+    )
+    for reason in ("truncated", "emit_cpi", "fees", "instruction"):
+        full.add_metric([p, src, reason], push.full_fetches.get(reason, 0))
+    connected = GaugeMetricFamily(
+        "escrow_ingest_websocket_connected",
+        "1 while the program's logsSubscribe subscription is confirmed on a PubSub WebSocket, else 0.",
+        labels=["program", "source"],
+    )
+    connected.add_metric([p, src], 1 if source is not None and source.connected.is_set() else 0)
+    reconnects = _counter(
+        "escrow_ingest_websocket_reconnects",
+        "PubSub WebSocket connections of the program lost (each followed by a reconnect with backoff).",
+        ["program", "source"],
+    )
+    reconnects.add_metric([p, src], stats.disconnects if stats else 0)
+    yield from (notifications, gaps, full, connected, reconnects)
 
 
 def _counter(name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
@@ -277,7 +375,8 @@ def build_program_collectors(config: Config, pool: RpcPool) -> list[Collector]:
     accounts: list[Collector] = []
     for p in config.programs:
         decoder = ProgramDecoder(p)
-        collectors.append(IngestCollector(p, pool, config.state.path, decoder))
+        ws_urls = [e.websocket_url() for e in config.solana.endpoints] if config.solana else []
+        collectors.append(IngestCollector(p, pool, config.state.path, decoder, ws_urls))
         if p.accounts.types:
             accounts.append(ProgramAccountsCollector(p, pool, decoder))
     return [*collectors, *accounts]

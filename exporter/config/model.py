@@ -15,6 +15,9 @@ from exporter.config.sql import SqlConfig
 from exporter.solana import parse_pubkey, seed_bytes
 
 Commitment = Literal["processed", "confirmed", "finalized"]
+#: What the exporter accepts: ``processed`` can show (and notify over PubSub) transactions of a
+#: fork the cluster then abandons, and exactly-once totals cannot take a count back.
+INGEST_COMMITMENTS = ("confirmed", "finalized")
 #: Slowest rate limit accepted for an endpoint.
 MIN_RATE_LIMIT_RPS = 0.01
 
@@ -22,10 +25,14 @@ MIN_RATE_LIMIT_RPS = 0.01
 class EndpointConfig(Section):
     """One Solana JSON-RPC provider. Only ``name`` is ever shown: URLs carry API keys."""
 
-    secret_file_fields = frozenset({"url"})
+    secret_file_fields = frozenset({"url", "ws_url"})
 
     name: str = Field(pattern=r"^[a-zA-Z0-9_.-]{1,64}$")
     url: str
+    #: The node's PubSub WebSocket URL (programs with ``source: logs``). Default: ``url`` with
+    #: ws:// for http:// and wss:// for https://, as providers serve both on one URL. A bare
+    #: ``solana-test-validator`` serves it on the RPC port + 1: give that one here.
+    ws_url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     rate_limit_rps: float = 20.0
     #: Most providers meter each call inside a JSON-RPC batch; some meter HTTP requests.
@@ -53,6 +60,29 @@ class EndpointConfig(Section):
         if port == 0:
             raise ValueError("not a valid URL: port 0 (the URL is not shown)")
         return v
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if problem := line_break_problem(v, "URL"):
+            raise ValueError(problem)
+        try:
+            u = urlparse(v)
+            u.port  # noqa: B018 - raises on a port that is not a number 0..65535
+        except ValueError:
+            raise ValueError("not a valid URL: bad host or port (the URL is not shown)") from None
+        if u.scheme not in ("ws", "wss") or not u.hostname:
+            raise ValueError("must be a ws:// or wss:// URL")
+        return v
+
+    def websocket_url(self) -> str:
+        """``ws_url``, else ``url`` with the WebSocket scheme (same host, port and path)."""
+        if self.ws_url is not None:
+            return self.ws_url
+        scheme, rest = self.url.split("://", 1)
+        return ("wss" if scheme.lower() == "https" else "ws") + "://" + rest
 
     @field_validator("rate_limit_rps")
     @classmethod
@@ -99,6 +129,16 @@ class SolanaConfig(Section):
     failback_after_seconds: float = Field(default=30.0, ge=0)
     #: Consecutive failed requests that make the active endpoint fail over.
     failover_after_errors: int = Field(default=2, ge=1)
+
+    @field_validator("commitment")
+    @classmethod
+    def _ingest_commitment(cls, v: str) -> str:
+        if v not in INGEST_COMMITMENTS:
+            raise ValueError(
+                f"{v!r} is refused: use confirmed or finalized ({v} can report transactions of a "
+                "fork that never lands, and exactly-once totals cannot take a count back)"
+            )
+        return v
 
     @model_validator(mode="after")
     def _unique_names(self) -> SolanaConfig:

@@ -171,6 +171,15 @@ class ProgramConfig(Section):
     idl: str
     #: Defaults to the IDL's ``address`` (or legacy ``metadata.address``).
     program_id: str | None = None
+    #: How transactions reach the exporter (docs/scaling.md#which-source): ``poll`` lists the
+    #: program's signatures every interval and fetches each transaction; ``logs`` also follows
+    #: the endpoints' PubSub ``logsSubscribe`` and counts from the notified logs at once, while the
+    #: listing keeps filling whatever the push missed (each transaction counted once either way).
+    source: Literal["poll", "logs"] = "poll"
+    #: Count transaction fees (escrow_transaction_fees_sol_total). Free with ``poll``; with
+    #: ``logs`` a notification carries no fee, so each transaction then costs a getTransaction.
+    #: Default: true for poll, false for logs.
+    fees: bool | None = None
     interval_seconds: float = Field(default=5.0, gt=0)
     backfill: BackfillConfig = Field(default_factory=BackfillConfig)
     #: getSignaturesForAddress page size (the RPC maximum is 1000).
@@ -226,6 +235,10 @@ class ProgramConfig(Section):
         check_against_idl(self, problems)
         problems.raise_if_any()
         return self
+
+    @property
+    def counts_fees(self) -> bool:
+        return self.fees if self.fees is not None else self.source == "poll"
 
     def resolved_program_id(self) -> str:
         """The configured program id, else the IDL's."""

@@ -5,8 +5,8 @@
 * ``ingester``: one program's cycle (batch fetch, decode, count, commit);
 * ``mapping``: config-driven event -> counters (amounts, capped labels);
 * ``account_layout``: partial account decoding and dataSlice for program-account state.
-* ``logs_source``: the PubSub ``logsSubscribe`` push source (issue 15; not wired into the
-  config yet).
+* ``logs_source``: the PubSub ``logsSubscribe`` push source (``source: logs``), counted by
+  ``ingester.on_notified``; ``logs_instructions`` names instructions from logs.
 
 The collectors that schedule and render them are ``exporter.collectors.ingest`` and
 ``exporter.collectors.program_accounts``.

@@ -4,10 +4,11 @@ the reconciliation package that reads it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from exporter.anchor import DecodedEvent
-from exporter.ingest.state import Cursor
+from exporter.ingest.state import CounterKey, Cursor
 from exporter.ingest.totals import Delta, Totals
 
 
@@ -21,6 +22,14 @@ class FlowHook(Protocol):
     def on_transaction(self, slot: int, events: list[DecodedEvent], delta: Delta) -> None:
         """One counted transaction of the batch; the hook may add its own increments to ``delta``,
         which is committed with the cursor."""
+
+    def deferred(self, events: list[DecodedEvent]) -> dict[CounterKey, int]:
+        """The increments a transaction counted ahead of the listing (the logs source) defers
+        until the listing passes it; nothing is applied now."""
+
+    def on_pushed(self, slot: int, increments: Mapping[CounterKey, int], delta: Delta) -> None:
+        """The batch passes a transaction counted ahead of the listing: its ``deferred``
+        increments are added to ``delta`` at its place in slot order."""
 
     def committed(self) -> None:
         """The batch was committed."""

@@ -7,13 +7,24 @@ new cursor (see ``exporter.ingest.state``). Only then do the in-memory totals ch
 A transaction that no endpoint can return yet (``null``, a per-item error, or a reply that is
 not the transaction asked for; see ``exporter.ingest.transactions``) stops the batch there: what precedes it is committed, and the
 cursor never moves past it, so it is fetched again next cycle instead of being skipped.
+
+With ``source: logs`` (issue 15), ``on_notified`` counts a transaction from its PubSub
+notification at once, ahead of the listing, and records its signature in the state file in the
+same transaction (``pushed``). Only a transaction in a slot after the cursor's is counted so: the
+listing has counted everything up to the cursor's slot, and a transaction of that very slot is
+left to it. The listing, still the reconciler, passes a pushed signature without counting or
+fetching it again and forgets it with the cursor that passes it; every other one it counts is a
+gap fill. Checks and commits run without an ``await`` between them, so the two paths never
+count one transaction twice.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.anchor import DecodedEvent, EventDecoder
@@ -22,9 +33,11 @@ from exporter.config.programs import ProgramConfig
 from exporter.errors import CollectorError
 from exporter.ingest.block_time import MinuteBuckets, minute_of, oldest_kept
 from exporter.ingest.flow_hook import FlowHook
+from exporter.ingest.logs_instructions import camel, logged_instructions
+from exporter.ingest.logs_source import LogsTransaction
 from exporter.ingest.mapping import EventMapper
 from exporter.ingest.signatures import SignatureFeed, SignatureInfo
-from exporter.ingest.state import Cursor, StateError, StateStore
+from exporter.ingest.state import Cursor, Pushed, StateError, StateStore
 from exporter.ingest.totals import (
     DECODE_ERRORS,
     FEES,
@@ -57,6 +70,31 @@ class Progress:
     caught_up_at: float | None = None
 
 
+#: End-to-end latency buckets (seconds from block time to counted).
+LATENCY_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+@dataclass
+class PushStats:
+    """What the logs source's counting did (in memory: process counters)."""
+
+    counted: int = 0  # counted from notifications
+    left_to_listing: int = 0  # notified at or before the cursor's slot, or not fetchable
+    gap_fills: int = 0  # counted by the listing: the push missed them
+    orphans: int = 0  # pushed, then passed by the listing without being listed
+    full_fetches: Counter[str] = field(default_factory=Counter)  # reason -> getTransaction calls
+    #: via ("push" | "listing") -> [non-cumulative bucket counts..., +Inf], sum
+    latency: dict[str, list[float]] = field(default_factory=dict)
+    latency_sum: dict[str, float] = field(default_factory=dict)
+
+    def observe(self, via: str, seconds: float) -> None:
+        seconds = max(0.0, seconds)
+        row = self.latency.setdefault(via, [0.0] * (len(LATENCY_BUCKETS) + 1))
+        i = next((i for i, b in enumerate(LATENCY_BUCKETS) if seconds <= b), len(LATENCY_BUCKETS))
+        row[i] += 1
+        self.latency_sum[via] = self.latency_sum.get(via, 0.0) + seconds
+
+
 class ProgramIngester:
     def __init__(
         self, config: ProgramConfig, pool: RpcPool, store: StateStore, decoder: EventDecoder
@@ -77,6 +115,10 @@ class ProgramIngester:
         self.progress = Progress()
         #: The reconciliation's events view, when configured (exporter.reconcile.flows).
         self.flows: FlowHook | None = None
+        #: Counted from notifications, not yet passed by the listing: signature -> (slot, deferred).
+        self.pushed: dict[str, Pushed] = {}
+        self.push = PushStats()
+        self._logged_names = {camel(ix.name): ix.name for ix in decoder.idl.instructions.values()}
         # getTransaction does not accept "processed".
         commitment = "confirmed" if pool.commitment == "processed" else pool.commitment
         self._tx_opts = {"encoding": "json", "maxSupportedTransactionVersion": 0, "commitment": commitment}
@@ -102,22 +144,34 @@ class ProgramIngester:
             self.cursor = saved.cursor
             self.totals = Totals(saved.counters)
             self.minutes = MinuteBuckets(saved.minutes)
+            self.pushed = dict(saved.pushed)
             self.mapper = EventMapper(self.config, self.totals, self.decoder.idl.errors.values())
         self.restored = True
 
-    def _commit(self, cursor: Cursor, delta: Delta) -> None:
+    def _commit(
+        self,
+        cursor: Cursor,
+        delta: Delta,
+        pushed: dict[str, Pushed] | None = None,
+        passed: tuple[str, ...] | list[str] = (),
+    ) -> None:
         now = time.time()
         new_values = self.totals.after(delta)
         new_minutes = self.minutes.after(delta.by_minute)
         expired = self.minutes.expired(now)
         try:
-            self.store.save(self.name, self.program_id, cursor, new_values, now, new_minutes, expired)
+            self.store.save(
+                self.name, self.program_id, cursor, new_values, now, new_minutes, expired, pushed, passed
+            )
         except StateError as e:
             raise CollectorError(e.reason, str(e)) from None
         # Synchronous with the commit above: no await in between, so no cancellation either.
         self.totals.apply(new_values)
         self.minutes.apply(new_minutes, expired)
         self.cursor = cursor
+        self.pushed.update(pushed or {})
+        for sig in passed:
+            self.pushed.pop(sig, None)
 
     # -- one cycle ------------------------------------------------------------------------------
 
@@ -165,8 +219,13 @@ class ProgramIngester:
 
     async def _ingest_batch(self, batch: list[SignatureInfo]) -> int:
         """Fetch, decode and commit ``batch``; return how many were ingested (a prefix)."""
-        replies = await fetch_transactions(self.pool, [s.signature for s in batch], self._tx_opts)
+        # A pushed signature stays pushed until this batch passes it: no need to fetch it.
+        wanted = [s.signature for s in batch if s.signature not in self.pushed]
+        fetched = await fetch_transactions(self.pool, wanted, self._tx_opts) if wanted else []
+        replies = dict(zip(wanted, fetched, strict=False))
         delta = Delta()
+        passed: list[str] = []
+        listed_times: list[tuple[str, int | None]] = []
         last: Cursor | None = None
         done = 0
         oldest = oldest_kept(time.time())
@@ -174,7 +233,24 @@ class ProgramIngester:
         placed_at = self.cursor.block_time if self.cursor is not None else None
         if self.flows is not None:
             self.flows.begin_batch()
-        for info, tx in zip(batch, replies, strict=False):
+        for info in batch:
+            # Checked after the await above: the push may have counted it meanwhile.
+            ahead = self.pushed.get(info.signature)
+            if ahead is not None:
+                deferred = json.loads(ahead[1])
+                if self.flows is not None:
+                    incs = {(m, tuple((k, v) for k, v in lbl)): n for m, lbl, n in deferred["inc"]}
+                    self.flows.on_pushed(info.slot, incs, delta)
+                if info.block_time is not None:
+                    self.push.observe("push", deferred["at"] - info.block_time)
+                    placed_at = info.block_time
+                passed.append(info.signature)
+                last = Cursor(
+                    info.signature, info.slot, info.block_time if info.block_time is not None else placed_at
+                )
+                done += 1
+                continue
+            tx: Any = replies.get(info.signature)
             if not is_transaction(tx, info.signature):
                 log.info(
                     "transaction not available yet; will retry",
@@ -190,28 +266,110 @@ class ProgramIngester:
             if self.flows is not None:
                 self.flows.on_transaction(info.slot, events, delta)
             last = Cursor(info.signature, info.slot, block_time)
+            listed_times.append((info.signature, block_time))
             done += 1
         if last is not None:
+            # Pushed, then passed by the listing without being listed: a notification the
+            # listing never confirmed (counted once all the same); forgotten, not kept forever.
+            orphans = [
+                s for s, (slot, _) in self.pushed.items() if last.slot is not None and slot < last.slot
+            ]
+            orphans = [s for s in orphans if s not in passed]
+            if orphans:
+                log.warning(
+                    "notified transactions never listed",
+                    extra={"program": self.name, "signatures": orphans[:5], "count": len(orphans)},
+                )
             try:
-                self._commit(last, delta)
+                self._commit(last, delta, passed=passed + orphans)
             except CollectorError:
                 if self.flows is not None:
                     self.flows.abandoned()
                 raise
             if self.flows is not None:
                 self.flows.committed()
+            self.push.orphans += len(orphans)
+            now = time.time()
+            via = "listing"
+            for _, block_time in listed_times:
+                if block_time is not None:
+                    self.push.observe(via, now - block_time)
+            if self.config.source == "logs":
+                self.push.gap_fills += len(listed_times)
         return done
+
+    # -- the logs source ------------------------------------------------------------------------
+
+    def _pushable(self, n: LogsTransaction) -> bool:
+        """Not counted yet, and not the listing's to count (it has counted through the cursor's slot)."""
+        c = self.cursor
+        return (
+            self.restored
+            and c is not None
+            and n.signature not in self.pushed
+            and (c.slot is None or n.slot > c.slot)
+        )
+
+    def full_fetch_reason(self, n: LogsTransaction, logged_unnamed: bool, emit_cpi: bool) -> str | None:
+        if n.decoded.logs_truncated:
+            return "truncated"
+        if emit_cpi:
+            return "emit_cpi"
+        if logged_unnamed:
+            return "instruction"
+        if self.config.counts_fees:
+            return "fees"
+        return None
+
+    async def on_notified(self, n: LogsTransaction) -> None:
+        """Count one notified transaction now, unless the listing has it or will (see module doc)."""
+        if not self._pushable(n):
+            self.push.left_to_listing += 1
+            return
+        logged = logged_instructions(n.logs, self.program_id, self._logged_names)
+        reason = self.full_fetch_reason(n, logged.unnamed, logged.emit_cpi)
+        tx: dict[str, Any] | None = None
+        if reason is not None:
+            self.push.full_fetches[reason] += 1
+            try:
+                replies = await fetch_transactions(self.pool, [n.signature], self._tx_opts)
+            except RpcError:
+                replies = [None]
+            if not is_transaction(replies[0], n.signature) or not self._pushable(n):
+                self.push.left_to_listing += 1  # the listing counts it
+                return
+            tx = replies[0]
+        now = time.time()
+        delta = Delta()
+        bt = tx.get("blockTime") if tx is not None else None
+        block_time = bt if isinstance(bt, int) and not isinstance(bt, bool) else None
+        # A notification carries no block time: bucketed by arrival, a few seconds later.
+        minute = minute_of(block_time if block_time is not None else int(now))
+        delta.block_minute = minute if minute >= oldest_kept(now) else None
+        if tx is not None:
+            events = self._count(tx, delta)
+        else:
+            events = self._count_result(n.decoded, logged.names, None, delta)
+        incs = self.flows.deferred(events) if self.flows is not None else {}
+        deferred = json.dumps(
+            {"at": now, "inc": [[m, [list(p) for p in lbl], v] for (m, lbl), v in incs.items()]}
+        )
+        assert self.cursor is not None
+        self._commit(self.cursor, delta, pushed={n.signature: (n.slot, deferred)})
+        self.push.counted += 1
 
     def _count(self, tx: dict[str, Any], delta: Delta) -> list[DecodedEvent]:
         """Add the transaction's increments to ``delta``; return the events it emitted (if it succeeded)."""
         res = self.decoder.decode_transaction(tx)
+        return self._count_result(res, self.decoder.instruction_names(tx), tx["meta"].get("fee"), delta)
+
+    def _count_result(self, res: Any, names: list[str], fee: Any, delta: Delta) -> list[DecodedEvent]:
+        """``_count`` from a decoded result: a getTransaction's or a notification's logs."""
         delta.add(TRANSACTIONS, status="failed" if res.failed else "success")
         if res.failed:
             delta.add(TX_ERRORS, error=self.mapper.error_label(res.error or "unknown"))
-        fee = tx["meta"].get("fee")
-        if isinstance(fee, int) and not isinstance(fee, bool) and fee > 0:
+        if self.config.counts_fees and isinstance(fee, int) and not isinstance(fee, bool) and fee > 0:
             delta.add(FEES, fee)
-        names = self.decoder.instruction_names(tx)
         if res.failed:  # which instruction failed: settlements apart from joins, say
             delta.add(TX_FAILURES, instruction=names[0] if names else UNKNOWN_INSTRUCTION)
         for name in names:

@@ -1,8 +1,8 @@
 """A push source of one program's transactions: Solana PubSub ``logsSubscribe`` (issue 15).
 
-NOT wired into the exporter yet: no config key selects it and no collector runs it. It is the
-first slice of the ``logs`` ingestion source; counting, the persisted cursor and the gap-filling
-reconciler (the signatures listing) stay with ``exporter.ingest.ingester`` until it is.
+Selected per program by ``source: logs``; ``exporter.collectors.ingest`` runs it beside the
+listing and hands each transaction to ``ProgramIngester.on_notified``, which counts it exactly once
+with the listing as the gap-filling reconciler.
 
 ``LogsSource.transactions()`` connects to a node's WebSocket URL with aiohttp's client,
 subscribes with ``{"mentions": [program id]}``, and yields every notified transaction decoded
@@ -58,6 +58,8 @@ class LogsTransaction:
     decoded: TxDecodeResult
     #: The logs cannot serve: truncated, so events may be missing; fetch with getTransaction.
     needs_full_fetch: bool
+    #: The notification's log lines (instruction names come from them: ``logs_instructions``).
+    logs: Any = None
 
 
 @dataclass
@@ -170,7 +172,9 @@ class LogsSource:
         decoded = self.decoder.decode_transaction(
             {"meta": {"logMessages": value.get("logs"), "err": value.get("err")}}
         )
-        return LogsTransaction(signature, slot, decoded, needs_full_fetch=decoded.logs_truncated)
+        return LogsTransaction(
+            signature, slot, decoded, needs_full_fetch=decoded.logs_truncated, logs=value.get("logs")
+        )
 
 
 def _json(text: str) -> dict[str, Any]:

@@ -11,6 +11,12 @@ stored as decimal text because u64 sums overflow SQLite's signed 64-bit integers
 per-minute event counts and amounts by block time (``exporter.ingest.block_time``) are rows
 of ``block_minutes``, written (and pruned) in the same transaction and covered by the seal.
 
+With the ``logs`` source (issue 15), a transaction can be counted from its PubSub notification
+before the signatures listing reaches it. Its signature is kept in ``pushed`` (with its slot and
+the increments deferred to the listing: the reconciliation flows) in the same transaction as the
+totals it changed, and deleted in the same transaction as the cursor that passes it: the listing
+then skips it, so no crash can make it counted twice or lost.
+
 A state file is never mistaken for a first start: only an absent file is one. A new file is
 built complete under a temporary name and renamed into place, so a file that exists but
 holds no state (0 bytes, emptied, truncated) was damaged after its creation. Each program's
@@ -37,7 +43,7 @@ from pathlib import Path
 from exporter.ingest import state_lock, state_seal
 from exporter.ingest.state_lock import StateError
 
-__all__ = ["CounterKey", "Cursor", "MinuteKey", "ProgramState", "StateError", "StateStore"]
+__all__ = ["CounterKey", "Cursor", "MinuteKey", "ProgramState", "Pushed", "StateError", "StateStore"]
 
 log = logging.getLogger("exporter.ingest")
 
@@ -45,12 +51,15 @@ log = logging.getLogger("exporter.ingest")
 CounterKey = tuple[str, tuple[tuple[str, str], ...]]
 #: (minute of block time, counter key) — one per-minute bucket (exporter.ingest.block_time).
 MinuteKey = tuple[int, CounterKey]
+#: A transaction counted from its notification: (slot, deferred increments as JSON text).
+Pushed = tuple[int, str]
 
 #: 2 added the ``seals`` table; a version 1 file is sealed (from its content) at first open.
 #: 3 added ``block_minutes``; an older file gets the empty table at first open (an empty table
 #: adds nothing to a seal, so its seals stay valid).
-SCHEMA_VERSION = 3
-_TABLES = ("meta", "cursors", "counters", "seals", "block_minutes")
+#: 4 added ``pushed`` (the logs source); an older file gets it empty at first open, likewise.
+SCHEMA_VERSION = 4
+_TABLES = ("meta", "cursors", "counters", "seals", "block_minutes", "pushed")
 _SEALS = "CREATE TABLE seals (program TEXT PRIMARY KEY, digest TEXT NOT NULL);"
 _BLOCK_MINUTES = """CREATE TABLE block_minutes (
     program TEXT NOT NULL,
@@ -59,6 +68,13 @@ _BLOCK_MINUTES = """CREATE TABLE block_minutes (
     labels TEXT NOT NULL,      -- JSON list of [name, value] pairs, sorted
     value TEXT NOT NULL,       -- exact integer as decimal text
     PRIMARY KEY (program, minute, metric, labels)
+);"""
+_PUSHED = """CREATE TABLE pushed (
+    program TEXT NOT NULL,
+    signature TEXT NOT NULL,   -- counted from its notification, not yet passed by the listing
+    slot INTEGER NOT NULL,
+    deferred TEXT NOT NULL,    -- JSON: increments the listing applies when it passes it
+    PRIMARY KEY (program, signature)
 );"""
 _SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,6 +95,7 @@ CREATE TABLE counters (
 );
 {_SEALS}
 {_BLOCK_MINUTES}
+{_PUSHED}
 """
 #: Primary SQLite result codes caused by the environment rather than the file's content:
 #: BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PERM, PROTOCOL.
@@ -105,6 +122,8 @@ class ProgramState:
     counters: dict[CounterKey, int]
     #: (minute of block time, counter key) -> value (exporter.ingest.block_time)
     minutes: dict[MinuteKey, int] = field(default_factory=dict)
+    #: signature -> (slot, deferred): counted by the logs source, not yet passed by the listing.
+    pushed: dict[str, Pushed] = field(default_factory=dict)
 
 
 def encode_labels(labels: tuple[tuple[str, str], ...]) -> str:
@@ -129,6 +148,8 @@ class _Sealed:
     rows: dict[tuple[str, str], int] = field(default_factory=dict)
     #: (minute, metric, labels) -> digest of the block_minutes row as stored
     minutes: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    #: signature -> digest of the pushed row as stored
+    pushed: dict[str, int] = field(default_factory=dict)
     seal: int = 0
 
 
@@ -245,7 +266,10 @@ class StateStore:
             self._seal_version_1(db)
             return
         if version == "2" and tables == {"meta", "cursors", "counters", "seals"}:
-            self._upgrade(db, [_BLOCK_MINUTES], "per-minute block-time buckets added")
+            self._upgrade(db, [_BLOCK_MINUTES, _PUSHED], "per-minute block-time buckets added")
+            return
+        if version == "3" and tables == set(_TABLES) - {"pushed"}:
+            self._upgrade(db, [_PUSHED], "the logs source's pushed transactions table added")
             return
         if version != str(SCHEMA_VERSION):
             raise self._damaged(f"schema version {version!r}, expected {SCHEMA_VERSION!r}")
@@ -270,6 +294,7 @@ class StateStore:
         try:
             db.execute(_SEALS)
             db.execute(_BLOCK_MINUTES)
+            db.execute(_PUSHED)
             programs = [p for (p,) in db.execute("SELECT program FROM cursors")]
             for program in programs:
                 _, sealed = self._read(db, program)
@@ -339,10 +364,12 @@ class StateStore:
             sealed.rows[(metric, labels)] = digest
             sealed.seal = state_seal.add(sealed.seal, digest)
         minutes = self._read_minutes(db, program, sealed)
+        pushed = self._read_pushed(db, program, sealed)
         if state is not None:
             state.counters = counters
             state.minutes = minutes
-        elif counters or minutes:
+            state.pushed = pushed
+        elif counters or minutes or pushed:
             raise self._damaged(f"program {program} has totals but no cursor")
         return state, sealed
 
@@ -368,6 +395,19 @@ class StateStore:
             sealed.minutes[(minute, metric, labels)] = digest
             sealed.seal = state_seal.add(sealed.seal, digest)
         return minutes
+
+    def _read_pushed(self, db: sqlite3.Connection, program: str, sealed: _Sealed) -> dict[str, Pushed]:
+        pushed: dict[str, Pushed] = {}
+        for signature, slot, deferred in db.execute(
+            "SELECT signature, slot, deferred FROM pushed WHERE program = ?", (program,)
+        ):
+            if not (isinstance(signature, str) and type(slot) is int and isinstance(deferred, str)):
+                raise self._damaged(f"program {program}: a pushed transaction row is not valid")
+            pushed[signature] = (slot, deferred)
+            digest = state_seal.pushed_digest(program, signature, slot, deferred)
+            sealed.pushed[signature] = digest
+            sealed.seal = state_seal.add(sealed.seal, digest)
+        return pushed
 
     def load(self, program: str) -> ProgramState | None:
         """The saved state of ``program``, or None if it was never started. Verifies its seal."""
@@ -421,9 +461,12 @@ class StateStore:
         now: float,
         minutes: Mapping[MinuteKey, int] | None = None,
         expired: Iterable[MinuteKey] = (),
+        pushed: Mapping[str, Pushed] | None = None,
+        passed: Iterable[str] = (),
     ) -> None:
         """Write the new cursor, the new values of the changed counters and block-time buckets,
-        delete the ``expired`` buckets and write the program's new seal, atomically."""
+        delete the ``expired`` buckets, record the ``pushed`` transactions, forget the ``passed``
+        ones and write the program's new seal, atomically."""
         db = self.db
         self._check_identity()
         if program not in self._sealed:
@@ -454,9 +497,31 @@ class StateStore:
                 seal = state_seal.remove(seal, before)
             minute_digests[mkey] = state_seal.minute_digest(program, *mkey, value)
             seal = state_seal.add(seal, minute_digests[mkey])
+        pushed_rows = dict(pushed or {})
+        gone = set(passed) - pushed_rows.keys()
+        pushed_digests: dict[str, int] = {}
+        for sig in gone:
+            before = old.pushed.get(sig)
+            if before is not None:
+                seal = state_seal.remove(seal, before)
+        for sig, (slot, deferred) in pushed_rows.items():
+            before = old.pushed.get(sig)
+            if before is not None:
+                seal = state_seal.remove(seal, before)
+            pushed_digests[sig] = state_seal.pushed_digest(program, sig, slot, deferred)
+            seal = state_seal.add(seal, pushed_digests[sig])
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
+                db.executemany(
+                    "INSERT INTO pushed (program, signature, slot, deferred) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (program, signature) DO UPDATE SET slot = excluded.slot,"
+                    " deferred = excluded.deferred",
+                    [(program, sig, slot, d) for sig, (slot, d) in pushed_rows.items()],
+                )
+                db.executemany(
+                    "DELETE FROM pushed WHERE program = ? AND signature = ?", [(program, sig) for sig in gone]
+                )
                 db.execute(
                     "INSERT INTO cursors (program, program_id, signature, slot, block_time, updated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (program) DO UPDATE SET"
@@ -496,3 +561,6 @@ class StateStore:
         old.minutes.update(minute_digests)
         for mkey in removed:
             old.minutes.pop(mkey, None)
+        old.pushed.update(pushed_digests)
+        for sig in gone:
+            old.pushed.pop(sig, None)

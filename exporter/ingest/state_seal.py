@@ -6,8 +6,8 @@ state carries a seal, written in the same transaction as the rows it covers and 
 when the state is loaded; any difference stops ingestion instead of counting on from a
 wrong total.
 
-The seal is the sum (mod 2**256) of one SHA-256 per row (cursor, counters and per-minute
-block-time buckets), so a commit updates it from the
+The seal is the sum (mod 2**256) of one SHA-256 per row (cursor, counters, per-minute
+block-time buckets and pushed transactions), so a commit updates it from the
 rows it changes (subtract the old row's digest, add the new one's) instead of rehashing
 every counter. It detects damage, not tampering: whoever can write the file can reseal it.
 """
@@ -39,6 +39,11 @@ def counter_digest(program: str, metric: str, labels: str, value: str) -> int:
 def minute_digest(program: str, minute: int, metric: str, labels: str, value: str) -> int:
     """One per-minute block-time bucket; ``labels`` and ``value`` as stored."""
     return _digest(["minute", program, minute, metric, labels, value])
+
+
+def pushed_digest(program: str, signature: str, slot: int, deferred: str) -> int:
+    """One transaction counted from its notification (the logs source), not yet listed."""
+    return _digest(["pushed", program, signature, slot, deferred])
 
 
 def add(seal: int, digest: int) -> int:

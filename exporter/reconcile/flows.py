@@ -14,6 +14,12 @@ entries become visible only once their batch is committed.
 Ingestion has processed everything through S when a transaction of a later slot was committed,
 or when a cycle that *started after* S was read from the chain ended with nothing left to ingest
 (a confirmed slot is complete: every one of its transactions is listed by then).
+
+With the ``logs`` source, a transaction may be counted from its notification before the listing
+reaches it, out of slot order. Its flows are not applied then: ``deferred`` computes them, the
+ingester keeps them with the pushed signature in the state file, and ``on_pushed`` applies them
+when the listing passes that signature, in slot order. So the flow counters and the slot history
+stay driven by the listing alone, and ``at_slot`` claims only what the listing proved.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 from exporter.anchor import DecodedEvent
 from exporter.config.programs import MintConfig, ProgramConfig, mint_decimals
 from exporter.config.reconcile import FlowConfig
-from exporter.ingest.state import Cursor
+from exporter.ingest.state import CounterKey, Cursor
 from exporter.ingest.totals import Delta, Totals
 
 #: Key of the flow counters inside the program's totals (stable: renaming orphans saved totals).
@@ -95,8 +101,31 @@ class FlowTracker:
             for flow, mint_field, fixed_mint in self.by_event.get(event.name, ()):
                 self._apply(event.data, flow, mint_field, fixed_mint, delta)
 
+    def deferred(self, events: list[DecodedEvent]) -> dict[CounterKey, int]:
+        """The flow increments of a transaction counted ahead of the listing (not applied)."""
+        delta = Delta()
+        for event in events:
+            for flow, mint_field, fixed_mint in self.by_event.get(event.name, ()):
+                self._apply(event.data, flow, mint_field, fixed_mint, delta, running=False)
+        return dict(delta.inc)
+
+    def on_pushed(self, slot: int, increments: Mapping[CounterKey, int], delta: Delta) -> None:
+        """The listing passes a transaction counted ahead of it: its ``deferred`` flows apply now."""
+        self.on_transaction(slot, [], delta)
+        for (metric, labels), value in increments.items():
+            d = dict(labels)
+            delta.add(metric, value, **d)
+            k = (d["roles"], d["mint"])
+            self._running[k] = self._running.get(k, 0) + (value if d["direction"] == "in" else -value)
+
     def _apply(
-        self, data: Any, flow: FlowConfig, mint_field: str | None, fixed_mint: str | None, delta: Delta
+        self,
+        data: Any,
+        flow: FlowConfig,
+        mint_field: str | None,
+        fixed_mint: str | None,
+        delta: Delta,
+        running: bool = True,
     ) -> None:
         value = data.get(flow.field) if isinstance(data, dict) else None
         mint = str(data.get(mint_field)) if mint_field and isinstance(data, dict) else fixed_mint
@@ -110,6 +139,8 @@ class FlowTracker:
                 continue
             spec = roles_spec(roles)
             delta.add(FLOW, value, roles=spec, mint=label, direction=direction)
+            if not running:
+                continue
             key = (spec, label)
             self._running[key] = self._running.get(key, 0) + (value if direction == "in" else -value)
 
