@@ -260,7 +260,7 @@ def test_every_dashboard_query_parses_and_returns_data(demo: Demo) -> None:
     dashboards = load_dashboards()
     assert dashboards, "no dashboards in grafana/dashboards"
     queries = [
-        (uid, f"panel {title!r}", expr, allowed_empty(uid, title))
+        (uid, f"panel {title!r}", expr, allowed_empty(uid, title, expr))
         for d in dashboards
         for uid, title, expr in iter_panel_queries(d)
     ]

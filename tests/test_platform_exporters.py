@@ -95,7 +95,7 @@ def test_infrastructure_and_database_dashboards_return_data(prometheus: str, pg_
     dashboards = [d for d in load_dashboards() if d["uid"] in ("escrow-infrastructure", "escrow-database")]
     assert len(dashboards) == 2
     queries = [
-        (u, f"panel {t!r}", e, allowed_empty(u, t)) for d in dashboards for u, t, e in iter_panel_queries(d)
+        (u, f"panel {t!r}", e, allowed_empty(u, t, e)) for d in dashboards for u, t, e in iter_panel_queries(d)
     ]
     # $job and $instance list the escrow exporters (test_demo checks them); $datname is ours.
     queries += [

@@ -87,6 +87,30 @@ def test_promtool_unit_tests_pass() -> None:
     assert failed == {}
 
 
+def test_each_promtool_test_file_loads_every_rule_its_alerts_read() -> None:
+    """Test files load only the rule files they need (promtool evaluates every loaded rule at
+    every step). A missing one would make a quiet case pass for the wrong reason, so check the
+    closure from the rendered YAML: every recorded series and every alert (``ALERTS{alertname}``)
+    that a loaded rule names is defined in a loaded file."""
+    producers: dict[str, str] = {}
+    rules_of: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted((PROM / "rules").glob("*.yml")):
+        rules = [r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+        rules_of[path.name] = rules
+        producers.update({r.get("record") or r["alert"]: path.name for r in rules})
+    for test_file in sorted((PROM / "tests").glob("*_test.yml")):
+        doc = yaml.safe_load(test_file.read_text())
+        loaded = {Path(f).name for f in doc["rule_files"]}
+        tested = {t["alertname"] for case in doc["tests"] for t in case.get("alert_rule_test", [])}
+        assert tested <= {producers_name for producers_name, f in producers.items() if f in loaded}, test_file
+        for name in loaded:
+            for rule in rules_of[name]:
+                for token in re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", rule["expr"]):
+                    assert producers.get(token, name) in loaded, (
+                        f"{test_file.name}: {name} reads {token}, from {producers[token]}, not loaded"
+                    )
+
+
 @needs_promtool
 def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
     """A wrong expected value must make promtool fail (the suite is not vacuous)."""
