@@ -8,6 +8,7 @@ both the rule and what the description really says.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -1666,6 +1667,11 @@ _PAY_HIGH = round(float(PARAMS["failed_payment_ratio_high"]) * 100)
 _PAY_MID, _PAY_OVER = _PAY_MED + 1, _PAY_HIGH + 5
 _CB_HIGH = int(PARAMS["chargebacks_per_hour_high"])
 _CB_CRIT = int(PARAMS["chargebacks_per_hour_critical"])
+_CB_RATIO = float(PARAMS["chargeback_payment_ratio"])
+# A busy hour, steady for 70 minutes: _CB_BUSY chargebacks (past the critical count, a multiple of
+# 60 so the per-minute steps are whole) among payments that make them half the allowed share.
+_CB_BUSY = 60 * -(-(_CB_CRIT + 1) // 60)
+_CB_PAYMENTS_PER_MIN = math.ceil(round(2 * _CB_BUSY / (_CB_RATIO * 60), 6))
 
 
 def _payments(failed_per_min: float, succeeded_per_min: float) -> dict[str, str]:
@@ -1701,7 +1707,7 @@ PAYMENT_CASES: list[Case] = [
     ),
     Case(
         "EscrowChargebackSpike",
-        f"{_CB_HIGH + 2} chargebacks in a minute page high",
+        f"{_CB_HIGH + 2} chargebacks in a minute page high (no payment series: the count alone decides)",
         {_DISPUTES % ("stripe", "chargeback"): f"0x5 {_CB_HIGH + 2}x10"},
         "8m",
         [Fired("high", _CB, str(_CB_HIGH + 2))],
@@ -1727,6 +1733,26 @@ PAYMENT_CASES: list[Case] = [
         "many inquiries (not chargebacks) are quiet",
         {_DISPUTES % ("stripe", "inquiry"): f"0x5 {_CB_CRIT * 2}x10"},
         "8m",
+    ),
+    Case(
+        "EscrowChargebackSpike",
+        f"a busy hour: {_CB_BUSY} chargebacks among {_CB_PAYMENTS_PER_MIN * 60} succeeded payments "
+        f"(half of {_CB_RATIO}) are quiet",
+        {
+            _DISPUTES % ("stripe", "chargeback"): f"0+{_CB_BUSY // 60}x70",
+            _PAY % "succeeded": f"0+{_CB_PAYMENTS_PER_MIN}x70",
+        },
+        "65m",
+    ),
+    Case(
+        "EscrowChargebackSpike",
+        f"the same busy hour with {_CB_BUSY * 4} chargebacks (twice the share) pages critical (and high)",
+        {
+            _DISPUTES % ("stripe", "chargeback"): f"0+{_CB_BUSY * 4 // 60}x70",
+            _PAY % "succeeded": f"0+{_CB_PAYMENTS_PER_MIN}x70",
+        },
+        "65m",
+        [Fired("critical", _CB, str(_CB_BUSY * 4)), Fired("high", _CB, str(_CB_BUSY * 4))],
     ),
     Case(
         "EscrowChargebackSpike",

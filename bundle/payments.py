@@ -1,6 +1,7 @@
 """Payments and business rules (issue 17): failed-payment ratio, chargeback spikes, and
 transaction failures per instruction. Hooked into ``bundle.config`` (RECORDINGS, ALERTS); the
-thresholds are ``failed_payment_*`` and ``chargebacks_per_hour_*`` in the site config.
+thresholds are ``failed_payment_*``, ``chargebacks_per_hour_*`` and ``chargeback_payment_ratio`` in the
+site config.
 
 The payment and dispute counters come from the query pack (``escrow_business_payment_attempts_total``,
 ``escrow_business_disputes_total``): SQL counts of rows, read every 30 s. ``max by`` keeps one
@@ -61,17 +62,26 @@ ALERTS: list[Alert] = [
     Alert(
         name="EscrowChargebackSpike",
         group="business",
-        expr='sum by (kind) (provider_kind:escrow_business_disputes:increase1h{kind="chargeback"}) > [[threshold]]',
+        # Past the count, and past the share of the hour's succeeded payments (no payment series:
+        # 0 payments, so the count alone decides; the check never goes quiet for a missing input).
+        expr='sum by (kind) (provider_kind:escrow_business_disputes:increase1h{kind="chargeback"}) > [[threshold]]\n'
+        "and on (kind)\n"
+        'sum by (kind) (provider_kind:escrow_business_disputes:increase1h{kind="chargeback"})\n'
+        "  > on () group_left\n"
+        "  [[chargeback_payment_ratio]] * (\n"
+        '    sum(provider_outcome:escrow_business_payment_attempts:increase1h{outcome="succeeded"}) or vector(0)\n'
+        "  )",
         tiers={"critical": "[[chargebacks_per_hour_critical]]", "high": "[[chargebacks_per_hour_high]]"},
         for_="0m",
         summary="Chargebacks are arriving far faster than usual.",
         description='{{ $value | printf "%.0f" }} chargebacks were opened in the last hour (threshold '
-        "[[threshold]]): stolen cards paying entry fees, or a fraud ring cashing out prizes. Money already "
+        "[[threshold]], and more than [[chargeback_payment_ratio]] of the hour's succeeded payments): stolen cards paying entry fees, or a fraud ring cashing out prizes. Money already "
         "paid out cannot be pulled back from the chain. Check first: "
         'provider_kind:escrow_business_disputes:increase1h{kind="chargeback"} by provider, and the '
         "disputed payments' wallets in the disputes and payment_attempts tables. Procedure: "
         "docs/runbooks/fraud-escalation-chargebacks.md.",
         dashboard="escrow-business",
-        condition="chargebacks opened in the last hour > [[threshold]]",
+        condition="chargebacks opened in the last hour > [[threshold]] and > [[chargeback_payment_ratio]] x the "
+        "hour's succeeded payments (all providers)",
     ),
 ]

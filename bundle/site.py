@@ -168,6 +168,7 @@ THRESHOLDS = (
     "failed_payment_min_attempts",
     "chargebacks_per_hour_high",
     "chargebacks_per_hour_critical",
+    "chargeback_payment_ratio",
     "backup_max_age_seconds",
 )
 #: Ratios whose medium (warning) tier must sit below the high (critical) one: site key prefix.

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from bundle.config import PARAMS
+from bundle.runbooks import strip_front_matter
 from tests.support.receivers import Message
 from tests.support.stack import PD_HIGH_URGENCY, PD_LOW_URGENCY, E2EStack
 from tests.support.util import ROOT
@@ -52,7 +53,8 @@ def assert_pagerduty_actionable(
     assert payload["summary"].startswith(f"[{tier.upper()}] {alertname}"), payload["summary"]
     hrefs = {link["text"]: link["href"] for link in m.body["links"]}
     assert hrefs["Runbook"].endswith(f"/docs/runbooks/{alertname}.md"), hrefs
-    title = (ROOT / "docs" / "runbooks" / f"{alertname}.md").read_text().splitlines()[0]
+    runbook = (ROOT / "docs" / "runbooks" / f"{alertname}.md").read_text()
+    title = strip_front_matter(runbook).splitlines()[0]
     assert title.startswith(f"# {alertname} (") and tier in title, title
 
 

@@ -194,6 +194,7 @@ OTHER_SITE: dict[str, Any] = {
         "failed_payment_min_attempts": 50,
         "chargebacks_per_hour_high": 5,
         "chargebacks_per_hour_critical": 30,
+        "chargeback_payment_ratio": 0.01,
         "backup_max_age_seconds": 90000,
     },
     "selectors": {

@@ -57,6 +57,7 @@
     failed_payment_min_attempts: 100,
     chargebacks_per_hour_high: 3,
     chargebacks_per_hour_critical: 20,
+    chargeback_payment_ratio: 0.005,
     backup_max_age_seconds: 46800,
   },
   // The severity labels that page (P0, P1): the weekly review counts pages out of hours.
