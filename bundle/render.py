@@ -321,10 +321,12 @@ transaction fails with `ProgramPaused` while paused); `EscrowAppProbeFailed` mut
 `EscrowAppErrorBudgetBurnFast`, `EscrowAppErrorBudgetBurnSlow` and `EscrowAppProbeSlow` of the same
 probe (same `job` and `instance`): one outage, one page. The fast burn crosses 14.4x after about a
 minute of hard outage, so it waits 3m (`for:`), longer than `EscrowAppProbeFailed`'s 2m, and the
-cause is firing when it reaches Alertmanager. Its windows outlive the outage: after the probe
-recovers, the fast burn can fire on for up to 5 minutes (30 minutes after an outage of more than
-about 2 minutes, the 6h/30m pair) and is then no longer muted: the budget that outage spent is
-reported once more. Nothing mutes `EscrowAppProbeFailed`: the application can fail independently
+cause is firing when it reaches Alertmanager. Its windows outlive the outage (up to 5 minutes, or
+30 minutes after an outage of more than about 2 minutes: the 6h/30m pair), so the rule itself does
+not fire while `EscrowAppProbeFailed` fires nor for 30 minutes after (`unless` on the
+`ALERTS` series): once the cause resolves, the inhibition ends, and the burn would otherwise page
+again for an outage that is over. A flapping application that never fails 2 minutes in a row
+still pages through the burn. Nothing mutes `EscrowAppProbeFailed`: the application can fail independently
 of the exporter.
 
 A planned pause or maintenance: create a silence first (`amtool silence add alertname=EscrowProgramPaused

@@ -56,6 +56,15 @@ class Slo:
     #: (alertmanager/alertmanager.yml). A flapping application that never fails 2 minutes in a row
     #: (no EscrowAppProbeFailed) still pages, this much later.
     fast_for: str = "0m"
+    #: An alert that pages for the outage itself. Its fast burn is not evaluated while that
+    #: alert fires, nor for FAST_AFTER_CAUSE after: the burn's windows (5m, 30m) outlive the
+    #: outage, and once the cause resolves Alertmanager's inhibition ends with it, so the burn
+    #: would page a second time for an outage that is over (found after a deploy's probe failure).
+    cause_alert: str | None = None
+
+
+#: The longest short window of the fast burn: how long its condition outlives an outage.
+FAST_AFTER_CAUSE = "30m"
 
 
 SLOS = (
@@ -73,6 +82,7 @@ SLOS = (
         check_first='probe_success{job="{{ $labels.job }}", instance="{{ $labels.instance }}"} by module, '
         "probe_http_status_code and the application's logs",
         fast_for="3m",
+        cause_alert="EscrowAppProbeFailed",
     ),
     Slo(
         what="the exporter's data",
@@ -109,10 +119,16 @@ def recordings() -> list[Recording]:
 
 def burn_expr(slo: Slo, speed: tuple[tuple[float, str, str], ...]) -> str:
     budget = f"(1 - [[{slo.objective}]])"
-    return "\nor\n".join(
+    expr = "\nor\n".join(
         f"(\n  {slo.errors}{long} > {rate:g} * {budget}\nand\n  {slo.errors}{short} > {rate:g} * {budget}\n)"
         for rate, long, short in speed
     )
+    if speed is FAST and slo.cause_alert:
+        return (
+            f"(\n{expr}\n)\nunless on (job, instance)\n"
+            f'max_over_time(ALERTS{{alertname="{slo.cause_alert}", alertstate="firing"}}[{FAST_AFTER_CAUSE}])'
+        )
+    return expr
 
 
 def _windows(speed: tuple[tuple[float, str, str], ...]) -> str:
@@ -146,7 +162,12 @@ def alerts() -> list[Alert]:
                     f"at a burn rate of {_windows(speed)} (a burn rate of 1 spends the 30-day error budget in "
                     f"exactly 30 days): {spent} is gone. Bad: {slo.condition}. Check first: {slo.check_first}.",
                     DASHBOARD,
-                    f"error ratio above burn rate x (1 - [[{slo.objective}]]): {_windows(speed)}",
+                    f"error ratio above burn rate x (1 - [[{slo.objective}]]): {_windows(speed)}"
+                    + (
+                        f"; not while {slo.cause_alert} fires nor {FAST_AFTER_CAUSE} after (it paged for that outage)"
+                        if speed is FAST and slo.cause_alert
+                        else ""
+                    ),
                 )
             )
     out.append(

@@ -59,23 +59,33 @@ def _app_cases() -> list[Case]:
     # 9 good samples and 1 bad every 100 minutes (10m samples): 10 % errors, far above 3x any
     # budget a site would set, for 25 hours.
     flapping = " ".join(["1 1 1 1 1 1 1 1 1 0"] * 15)
+    # k failed minutes, each followed by a good one, then good again.
+    flicker = " ".join(["0 1"] * k) + f" 1x{k + 30}"
     # The fast burn waits longer than EscrowAppProbeFailed (bundle/slo.py, Slo.fast_for).
     wait = minutes(alert_by_name(fast).for_)
     probe_failed = minutes(alert_by_name("EscrowAppProbeFailed").for_)
     return [
         Case(
             fast,
-            f"{k} failed minutes after a healthy hour fires after its {wait}m for",
-            {ok: f"1x60 0x{k - 1}"},
-            f"{60 + k + wait}m",
+            f"{k} failed minutes, never two in a row (no EscrowAppProbeFailed), after a healthy hour fire "
+            f"after its {wait}m for",
+            {ok: f"1x60 {flicker}"},
+            f"{60 + 2 * k + wait}m",
             [Fired("critical", PROBE_LABELS, "")],
         ),
         Case(
             fast,
             "the body keyword missing (status 200) counts as failed and fires",
-            {ok: f"1x{60 + k + wait}", body: f"1x60 0x{k - 1}"},
-            f"{60 + k + wait}m",
+            {ok: f"1x{60 + 2 * k + wait}", body: f"1x60 {flicker}"},
+            f"{60 + 2 * k + wait}m",
             [Fired("critical", PROBE_LABELS, "")],
+        ),
+        Case(
+            fast,
+            "a 10-minute hard outage that EscrowAppProbeFailed paged is quiet after recovery, though "
+            "its windows still burn",
+            {ok: "1x60 0x9 1x40"},
+            f"{70 + wait}m",
         ),
         Case(
             fast,
