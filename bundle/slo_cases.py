@@ -272,6 +272,7 @@ def _platform_cases() -> list[Case]:
     slow_s = float(PARAMS["postgres_slow_query_seconds"])
     tx = f'pg_stat_activity_max_tx_duration{{{PG},datname="escrow",server="db:5432",state="active"}}'
     tx_labels = {**PG_LABELS, "datname": "escrow"}
+    longest = f'pg_longest_transaction_seconds{{{PG},datname="escrow",server="db:5432"}}'
     return [
         *_ratio_pair("EscrowNodeCpuHigh", "cpu", cpu, NODE_LABELS, ("high", "medium")),
         *_ratio_pair("EscrowNodeMemoryHigh", "memory", memory, NODE_LABELS, ("high", "medium")),
@@ -321,6 +322,19 @@ def _platform_cases() -> list[Case]:
             f"a transaction active for exactly {t(slow_s)}s is quiet",
             {tx: f"{t(slow_s)}x10"},
             "5m",
+        ),
+        Case(
+            "EscrowPostgresSlowQueries",
+            f"a nightly pg_dump active for {t(slow_s * 10)}s is quiet (the bundle's query leaves it out)",
+            {tx: f"{t(slow_s * 10)}x10", longest: "3x10"},
+            "5m",
+        ),
+        Case(
+            "EscrowPostgresSlowQueries",
+            f"beside the backup, an application transaction active for {t(slow_s + 60)}s fires",
+            {tx: f"{t(slow_s * 10)}x10", longest: f"{t(slow_s + 60)}x10"},
+            "5m",
+            [Fired("medium", tx_labels, f"{slow_s + 60:.0f}")],
         ),
     ]
 

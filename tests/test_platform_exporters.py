@@ -22,7 +22,7 @@ import yaml
 
 from bundle.config import SITE
 from grafana.queries import allowed_empty, iter_panel_queries, iter_variable_queries, load_dashboards
-from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.pg_server import PG_BIN, PgServer, pg_server  # noqa: F401 - the session fixture
 from tests.support.util import ROOT, dashboard_query_failures, free_port, stop_process, wait_http
 
 BINARIES = ("prometheus", "prometheus-node-exporter", "prometheus-postgres-exporter")
@@ -95,7 +95,9 @@ def test_infrastructure_and_database_dashboards_return_data(prometheus: str, pg_
     dashboards = [d for d in load_dashboards() if d["uid"] in ("escrow-infrastructure", "escrow-database")]
     assert len(dashboards) == 2
     queries = [
-        (u, f"panel {t!r}", e, allowed_empty(u, t, e)) for d in dashboards for u, t, e in iter_panel_queries(d)
+        (u, f"panel {t!r}", e, allowed_empty(u, t, e))
+        for d in dashboards
+        for u, t, e in iter_panel_queries(d)
     ]
     # $job and $instance list the escrow exporters (test_demo checks them); $datname is ours.
     queries += [
@@ -130,3 +132,45 @@ def test_platform_recordings_read_the_real_exporters(prometheus: str) -> None:
     _, slow = _query(prometheus, "EscrowPostgresSlowQueries")
     assert slow == []
     assert Path(QUERIES_YAML).exists()
+
+
+def test_a_backup_transaction_is_not_a_slow_query(prometheus: str, pg_server: PgServer) -> None:  # noqa: F811
+    """A pg_dump (one long transaction for the whole dump) is left out of the bundle's
+    pg_longest_transaction_seconds, which EscrowPostgresSlowQueries reads; the same statement
+    from an application is counted."""
+    if not pg_server.psql("SELECT 1 FROM pg_database WHERE datname = 'platform_app'"):
+        pg_server.psql("CREATE DATABASE platform_app")
+    app_dsn = pg_server.dsn.rsplit("/", 1)[0] + "/platform_app"
+    sleeps = [
+        subprocess.Popen(
+            [str(PG_BIN / "psql"), "-X", "-q", "-d", dsn, "-c", "SELECT pg_sleep(5)"],
+            env={**os.environ, "PGAPPNAME": name},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name, dsn in (("pg_dump", pg_server.dsn), ("ledger-api", app_dsn))
+    ]
+    try:
+
+        def ages() -> dict[str, float] | None:
+            _, rows = _query(prometheus, f'pg_longest_transaction_seconds{{job="{SITE.postgres_job}"}}')
+            got = {r["metric"]["datname"]: float(r["value"][1]) for r in rows}
+            return got if got.get("platform_app", 0) >= 2 else None
+
+        deadline = time.monotonic() + 15
+        found = ages()
+        while found is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            found = ages()
+        assert found is not None, (
+            "the application's transaction never showed in pg_longest_transaction_seconds"
+        )
+        assert found["postgres"] < 1, found  # the pg_dump, same age, left out
+        _, builtin = _query(
+            prometheus,
+            f'pg_stat_activity_max_tx_duration{{datname="postgres",state="active",job="{SITE.postgres_job}"}}',
+        )
+        assert builtin and float(builtin[0]["value"][1]) >= 1.5, builtin  # the built-in metric counts it
+    finally:
+        for p in sleeps:
+            p.wait(timeout=30)
