@@ -14,7 +14,7 @@ from __future__ import annotations
 from bundle.config import Alert
 
 #: Backup CronJobs (deploy/kubernetes) -> the source they back up, as the textfile names it.
-CRONJOBS = {"escrow-exporter-backup": "state"}
+CRONJOBS = {"escrow-exporter-backup": "state", "escrow-ledger-backup": "ledger"}
 
 
 def _last_success() -> str:

@@ -1801,6 +1801,18 @@ CASES += [
     ),
     Case(
         "EscrowBackupStale",
+        f"the ledger's pg_dump CronJob failing for {_BACKUP_OVER_M}m fires as source=ledger, the state's quiet",
+        {
+            _KSM_BACKUP.replace("escrow-exporter-backup", "escrow-ledger-backup"): f"0x{_BACKUP_OVER_M + 5}",
+            _KSM_BACKUP: " ".join(f"{6 * 3600 * (i // 36)}" for i in range(_BACKUP_OVER_M // 10 + 5)),
+        },
+        f"{_BACKUP_OVER_M}m",
+        [Fired("high", {"source": "ledger"}, humanize_duration(_BACKUP_OVER_M * 60))],
+        interval="10m",
+        evaluation_interval="10m",
+    ),
+    Case(
+        "EscrowBackupStale",
         "the backup CronJob succeeding every 6 hours (kube-state-metrics) is quiet",
         {_KSM_BACKUP: " ".join(f"{6 * 3600 * (i // 36)}" for i in range(_BACKUP_OVER_M // 10 + 5))},
         f"{_BACKUP_OVER_M}m",

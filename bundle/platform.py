@@ -79,7 +79,7 @@ def http_alerts() -> list[Alert]:
             'sum by (job) (rate(http_requests_total{[[app_http_job]], code=~"5.."}[5m]))\n'
             "/ sum by (job) (rate(http_requests_total{[[app_http_job]]}[5m])) > [[threshold]]\n"
             f"and on (job) {_ENOUGH}",
-            _pair("http_error", "ratio", "ratio"),
+            {"critical": "[[http_error_critical_ratio]]", **_pair("http_error", "ratio", "ratio")},
             "5m",
             "The application answers too many requests with a server error.",
             "{{ $labels.job }} answered {{ $value | humanizePercentage }} of its requests with a 5xx over 5 "

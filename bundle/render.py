@@ -289,8 +289,9 @@ hard outage, together with `EscrowAppProbeFailed`. The platform's threshold tabl
 is warning (P2) / critical (P1) pairs on node_exporter and postgres_exporter: CPU 70/90 %, memory
 80/95 %, disk 80/90 %, p95 probe latency 0.5/2 s; database connections 80/95 % of max_connections
 (critical at 95 %: the platform's "pool exhausted" is P0), the database down (P0), a transaction
-active beyond `postgres_slow_query_seconds` (P2). The table's error rate (1/5 %) and request p95
-(500/2000 ms) read the application's own metrics under `app_http_job` (`http_requests_total{code}`,
+active beyond `postgres_slow_query_seconds` (P2). The table's error rate (1/5 %, and 50 %: seed
+004's P0 "production completely down") and request p95 (500/2000 ms) read the application's own
+metrics under `app_http_job` (`http_requests_total{code}`,
 `http_request_duration_seconds`: `EscrowAppHttpErrors`, `EscrowAppHttpLatencyHigh`, quiet below
 `http_min_requests` requests in 5 minutes). The demo's application serves no such metrics, so on the
 demo these two wait for them; the availability SLO's burn rates (probes) and the database

@@ -159,6 +159,7 @@ THRESHOLDS = (
     "postgres_slow_query_seconds",
     "http_error_medium_ratio",
     "http_error_high_ratio",
+    "http_error_critical_ratio",
     "http_latency_p95_medium_seconds",
     "http_latency_p95_high_seconds",
     "http_min_requests",
@@ -172,7 +173,7 @@ THRESHOLDS = (
     "backup_max_age_seconds",
 )
 #: Ratios whose medium (warning) tier must sit below the high (critical) one: site key prefix.
-_TIER_PAIRS = ("probe_latency_p95", "cpu", "memory", "disk", "postgres_connections")
+_TIER_PAIRS = ("probe_latency_p95", "cpu", "memory", "disk", "postgres_connections", "http_error")
 #: SLO targets: a ratio of good events, above 0 and below 1 (1 would leave no error budget).
 _SLOS = ("app_availability_slo", "exporter_freshness_slo")
 
@@ -290,6 +291,14 @@ def load(path: Path | None = None) -> Site:
             raise _err(
                 path, node, f"thresholds.{high}", f"must be above {medium} (warning first, then critical)"
             )
+    if not float(thresholds["http_error_high_ratio"]) < float(thresholds["http_error_critical_ratio"]) <= 1:
+        node = next(v for k, v in t_node.value if k.value == "http_error_critical_ratio")
+        raise _err(
+            path,
+            node,
+            "thresholds.http_error_critical_ratio",
+            "must be above http_error_high_ratio and at most 1",
+        )
     sev = data["severities"]
     tiers = [sev[t] for t in TIER_NAMES]
     if len(set(tiers)) != len(tiers):

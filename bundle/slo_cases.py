@@ -452,8 +452,10 @@ def _http_cases() -> list[Case]:
             f'http_requests_total{{{APP},code="500"}}': f"0+{t(bad)}x30",
         }
 
+    crit = float(PARAMS["http_error_critical_ratio"])
     high, medium = float(PARAMS["http_error_high_ratio"]), float(PARAMS["http_error_medium_ratio"])
-    top, mid, low = round((high + 1) / 2, 4), round((medium + high) / 2, 4), round(medium / 2, 4)
+    top, upper = round((crit + 1) / 2, 4), round((high + crit) / 2, 4)
+    mid, low = round((medium + high) / 2, 4), round(medium / 2, 4)
     err = "EscrowAppHttpErrors"
 
     def latency(per_min: int, edge: float) -> dict[str, str]:
@@ -477,8 +479,11 @@ def _http_cases() -> list[Case]:
     under = max(b for b in HTTP_BUCKETS if b < lat_medium)
     lat = "EscrowAppHttpLatencyHigh"
     return [
-        Case(err, f"{pct(top)} server errors fire at both tiers", requests(busy, top), "20m",
-             [Fired("high", APP_LABELS, pct(top)), Fired("medium", APP_LABELS, pct(top))]),
+        Case(err, f"{pct(top)} server errors (most requests fail) fire at every tier", requests(busy, top), "20m",
+             [Fired("critical", APP_LABELS, pct(top)), Fired("high", APP_LABELS, pct(top)),
+              Fired("medium", APP_LABELS, pct(top))]),
+        Case(err, f"{pct(upper)} server errors fire high and the warning, not the page", requests(busy, upper), "20m",
+             [Fired("high", APP_LABELS, pct(upper)), Fired("medium", APP_LABELS, pct(upper))]),
         Case(err, f"{pct(mid)} server errors fire the warning", requests(busy, mid), "20m",
              [Fired("medium", APP_LABELS, pct(mid))]),
         Case(err, f"{pct(low)} server errors (under the warning) are quiet", requests(busy, low), "20m"),

@@ -22,6 +22,7 @@ import yaml
 
 from bundle import prometheusrule
 from exporter.config import load_config
+from tests.support.pg_server import PG_BIN, PgServer, pg_server  # noqa: F401 - the session fixture
 from tests.support.util import ROOT
 
 K8S = ROOT / "deploy" / "kubernetes"
@@ -59,9 +60,12 @@ def render_ourselves(k8s: Path = K8S) -> list[dict[str, Any]]:
     for d in out:
         if d["kind"] != "Namespace":
             d["metadata"]["namespace"] = k["namespace"]
-        if d["kind"] != "StatefulSet":
+        if d["kind"] == "StatefulSet":
+            pod = d["spec"]["template"]["spec"]
+        elif d["kind"] == "CronJob":
+            pod = d["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        else:
             continue
-        pod = d["spec"]["template"]["spec"]
         for v in pod.get("volumes", []):
             if "configMap" in v:
                 v["configMap"]["name"] = generated.get(v["configMap"]["name"], v["configMap"]["name"])
@@ -82,12 +86,19 @@ def render(k8s: Path = K8S) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(proc.stdout) if d]
 
 
+def _is_ledger_backup(doc: dict[str, Any]) -> bool:
+    return bool(doc["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "ledger-backup")
+
+
 def docs(k8s: Path = K8S) -> dict[str, dict[str, Any]]:
     """Every rendered manifest by kind; ConfigMap is the exporter's config (the dashboards' are
-    under "dashboards"), Probe the first of the probe.yaml's."""
+    under "dashboards"), Probe the first of the probe.yaml's. The ledger backup's own Secret,
+    ConfigMap, PVC and CronJob are in ``ledger_backup()``."""
     out: dict[str, dict[str, Any]] = {}
     for doc in render(k8s):
         kind = doc["kind"]
+        if _is_ledger_backup(doc):
+            continue
         if kind == "ConfigMap" and doc["metadata"]["labels"].get("grafana_dashboard") == "1":
             continue
         if kind == "Probe" and kind in out:
@@ -97,11 +108,22 @@ def docs(k8s: Path = K8S) -> dict[str, dict[str, Any]]:
     return out
 
 
+def ledger_backup(k8s: Path = K8S) -> dict[str, dict[str, Any]]:
+    """The ledger backup's manifests (ledger-backup-cronjob.yaml and its script's ConfigMap) by kind."""
+    out: dict[str, dict[str, Any]] = {}
+    for doc in render(k8s):
+        if _is_ledger_backup(doc):
+            assert doc["kind"] not in out, f"two ledger backup {doc['kind']} manifests"
+            out[doc["kind"]] = doc
+    return out
+
+
 def test_kustomization_lists_every_manifest() -> None:
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
     listed = set(kustomization["resources"])
     listed |= {f for g in kustomization["configMapGenerator"] for f in g["files"]}
-    on_disk = {p.name for p in [*K8S.glob("*.yaml"), *K8S.glob("*.yml")]} - {"kustomization.yaml"}
+    on_disk = {p.name for p in [*K8S.glob("*.yaml"), *K8S.glob("*.yml"), *K8S.glob("*.sh")]}
+    on_disk -= {"kustomization.yaml"}
     assert listed == on_disk
     assert set(docs()) == {
         "Namespace",
@@ -116,6 +138,8 @@ def test_kustomization_lists_every_manifest() -> None:
         "PersistentVolumeClaim",  # issue 17: the backups' volume
         "CronJob",  # and the 6-hourly backup of the state file
     }
+    # and the ledger's pg_dump, with its DSN, script, volume
+    assert set(ledger_backup()) == {"Secret", "ConfigMap", "PersistentVolumeClaim", "CronJob"}
 
 
 def test_backup_cronjob_reads_the_statefulsets_state_volume_on_its_node() -> None:
@@ -139,6 +163,114 @@ def test_backup_cronjob_reads_the_statefulsets_state_volume_on_its_node() -> Non
         term["labelSelector"]["matchLabels"].items() <= sts["spec"]["template"]["metadata"]["labels"].items()
     )
     assert job["spec"]["concurrencyPolicy"] == "Forbid"
+
+
+def _ledger_pod() -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    lb = ledger_backup()
+    pod = lb["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [c] = pod["containers"]
+    return lb, pod, c
+
+
+def test_ledger_backup_cronjob_runs_composes_script_with_the_secrets_dsn() -> None:
+    """Issue 17: the ledger's pg_dump on Kubernetes, wired as compose's ledger-backup service."""
+    lb, pod, c = _ledger_pod()
+    script = K8S / "ledger-backup.sh"
+    assert script.read_text() == (ROOT / "deploy" / "compose" / "ledger-backup.sh").read_text(), (
+        "cp deploy/compose/ledger-backup.sh deploy/kubernetes/"
+    )
+    # The command runs the script from the generated ConfigMap, mounted where the command looks.
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    sh, path = c["command"]
+    assert sh == "/bin/sh" and not c.get("args")
+    mount_path, key = path.rsplit("/", 1)
+    assert volumes[mounts[mount_path]]["configMap"]["name"] == lb["ConfigMap"]["metadata"]["name"]
+    assert lb["ConfigMap"]["data"][key] == script.read_text()
+    # Every secretKeyRef names a key the Secret has; the password never sits in the DSN.
+    env = {e["name"]: e for e in c["env"]}
+    for e in env.values():
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            assert (
+                ref["name"] == lb["Secret"]["metadata"]["name"] and ref["key"] in lb["Secret"]["stringData"]
+            )
+    assert {"LEDGER_DSN", "PGPASSWORD"} <= {n for n, e in env.items() if "valueFrom" in e}
+    dsn = lb["Secret"]["stringData"][env["LEDGER_DSN"]["valueFrom"]["secretKeyRef"]["key"]]
+    assert urllib.parse.urlsplit(dsn).password is None
+    # One run per Job (its exit status is the Job's), dumps on the PVC, never two at once.
+    assert env["BACKUP_INTERVAL_SECONDS"]["value"] == "0"
+    assert (
+        volumes[mounts[env["BACKUP_DIR"]["value"]]]["persistentVolumeClaim"]["claimName"]
+        == (lb["PersistentVolumeClaim"]["metadata"]["name"])
+    )
+    assert lb["CronJob"]["spec"]["concurrencyPolicy"] == "Forbid"
+    # pg_dump refuses a server newer than itself: the same postgres image as compose's ledger.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert c["image"] == compose["ledger-backup"]["image"] == compose["postgres"]["image"]
+    # Locked down like the exporter: only the mounted volumes are writable.
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    # Not selected by the exporter's NetworkPolicy (which would cut it off from the database).
+    selected = docs()["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"].items()
+    assert (
+        not selected <= lb["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+
+def test_ledger_backup_cronjobs_container_dumps_a_real_ledger(pg_server: PgServer, tmp_path: Path) -> None:  # noqa: F811
+    """The container's command and environment as the manifest gives them (the Secret's values,
+    the DSN pointed at a real PostgreSQL, /backups at a temp dir): a dump that restores."""
+    pg = pg_server
+    pg.psql("DROP DATABASE IF EXISTS k8s_ledger")
+    pg.psql("CREATE DATABASE k8s_ledger")
+    test_dsn = pg.dsn.rsplit("/", 1)[0] + "/k8s_ledger"
+    pg.psql(
+        "CREATE TABLE ledger_entries (amount numeric); INSERT INTO ledger_entries VALUES (2.25), (4)",
+        test_dsn,
+    )
+    lb, pod, c = _ledger_pod()
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    for key, text in lb["ConfigMap"]["data"].items():
+        (scripts / key).write_text(text)
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    env = {"PATH": f"{PG_BIN}:/usr/bin:/bin"}
+    for e in c["env"]:
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        env[e["name"]] = lb["Secret"]["stringData"][ref["key"]] if ref else e["value"]
+    env["LEDGER_DSN"] = test_dsn  # the Secret's host does not exist here
+    env.pop("PGPASSWORD")  # the test server trusts loopback
+    env["BACKUP_DIR"] = str(backups)
+    argv = [
+        c["command"][0],
+        *(str(scripts / Path(a).name) if a.startswith("/scripts/") else a for a in c["command"][1:]),
+    ]
+    r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    [dump] = backups.glob("ledger-*.dump")
+    pg.psql("DROP DATABASE IF EXISTS k8s_ledger_restored")
+    pg.psql("CREATE DATABASE k8s_ledger_restored")
+    restored = pg.dsn.rsplit("/", 1)[0] + "/k8s_ledger_restored"
+    subprocess.run(
+        [str(PG_BIN / "pg_restore"), "--no-owner", f"--dbname={restored}", str(dump)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert pg.psql("SELECT sum(amount) FROM ledger_entries", restored).strip() == "6.25"
+
+
+def test_escrow_backup_stale_reads_every_backup_cronjob() -> None:
+    """kube-state-metrics' last success of each CronJob, named as its source, is in the alert."""
+    from bundle.backups import CRONJOBS
+
+    cronjobs = {d["metadata"]["name"] for d in render() if d["kind"] == "CronJob"}
+    assert cronjobs == set(CRONJOBS) == {"escrow-exporter-backup", "escrow-ledger-backup"}
+    assert CRONJOBS["escrow-ledger-backup"] == "ledger"
+    groups = docs()["PrometheusRule"]["spec"]["groups"]
+    [expr] = [r["expr"] for g in groups for r in g["rules"] if r.get("alert") == "EscrowBackupStale"]
+    for job, source in CRONJOBS.items():
+        assert f'kube_cronjob_status_last_successful_time{{cronjob="{job}"}}, "source", "{source}"' in expr
 
 
 def test_prometheusrule_is_up_to_date_with_bundle_config() -> None:

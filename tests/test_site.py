@@ -88,6 +88,11 @@ def test_repository_site_config_loads() -> None:
             ": thresholds.cpu_high_ratio: must be above cpu_medium_ratio",
         ),
         (
+            "  http_error_critical_ratio: 0.5 ",
+            "  http_error_critical_ratio: 0.04 ",
+            ": thresholds.http_error_critical_ratio: must be above http_error_high_ratio",
+        ),
+        (
             "decimals: 9, floor: 1, mismatch_tolerance: 0.001",
             "decimals: 9, floor: 1, mismatch_tolerance: small",
             ": mints.SOL.mismatch_tolerance: expected a number",
@@ -186,6 +191,7 @@ OTHER_SITE: dict[str, Any] = {
         "postgres_slow_query_seconds": 120,
         "http_error_medium_ratio": 0.02,
         "http_error_high_ratio": 0.1,
+        "http_error_critical_ratio": 0.6,
         "http_latency_p95_medium_seconds": 0.25,  # another bucket edge
         "http_latency_p95_high_seconds": 1,
         "http_min_requests": 50,

@@ -1,5 +1,7 @@
 #!/bin/sh
-# Scheduled pg_dump of the compose ledger (docker-compose.yml, service ledger-backup; docs/backups.md).
+# Scheduled pg_dump of the ledger (docs/backups.md): docker-compose.yml's service ledger-backup, and
+# the Kubernetes CronJob escrow-ledger-backup (deploy/kubernetes/ledger-backup.sh is a copy of this
+# file, kept identical by tests/test_kubernetes.py: kustomize reads files only under its directory).
 # Runs in the postgres image, whose pg_dump matches the server (pg_dump refuses an older client);
 # that image has no Python, so this writes the same textfile metrics as `escrow-exporter backup
 # --pg` (exporter/backup.py) into its own file, which node_exporter's textfile collector merges:

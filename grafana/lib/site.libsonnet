@@ -49,6 +49,7 @@
     postgres_slow_query_seconds: 60,
     http_error_medium_ratio: 0.01,
     http_error_high_ratio: 0.05,
+    http_error_critical_ratio: 0.5,
     http_latency_p95_medium_seconds: 0.5,
     http_latency_p95_high_seconds: 2,
     http_min_requests: 100,
