@@ -544,6 +544,87 @@ SPIKE_CASES: list[Case] = [
 ]
 
 
+# ---- EscrowMoneyInstructionFailures: one money instruction failing among many healthy joins -------
+_MIX = "EscrowMoneyInstructionFailures"
+_MIX_HIGH = float(PARAMS["money_ix_failure_ratio_high"])
+_MIX_CRIT = float(PARAMS["money_ix_failure_ratio_critical"])
+_MIX_MIN = int(PARAMS["money_ix_failure_min_count"])
+_SETTLE_FAIL = f'escrow_transaction_failures_total{{{J},program="paid_match",instruction="settle_match"}}'
+_SETTLE_IX = f'escrow_instructions_total{{{J},program="paid_match",instruction="settle_match"}}'
+_JOIN_IX = f'escrow_instructions_total{{{J},program="paid_match",instruction="join_match"}}'
+_SETTLE = {"program": "paid_match", "instruction": "settle_match"}
+_SETTLES_PER_MIN = 20
+
+
+def _settles(
+    failed_per_min: float, minutes: int = 40, settles_per_min: float = _SETTLES_PER_MIN
+) -> dict[str, str]:
+    """Settlements failing at ``failed_per_min`` beside 200 successful joins a minute (the whole
+    program's failure ratio stays low: EscrowTransactionFailureRatio is quiet)."""
+    ok = 200 + settles_per_min - failed_per_min
+    return {
+        _SETTLE_FAIL: f"0+{failed_per_min:g}x{minutes}",
+        _SETTLE_IX: f"0+{settles_per_min:g}x{minutes}",
+        _JOIN_IX: f"0+200x{minutes}",
+        TX_OK: f"0+{ok:g}x{minutes}",
+        TX_FAIL: f"0+{failed_per_min:g}x{minutes}",
+    }
+
+
+def _pct(failed_per_min: float) -> str:
+    return f"{failed_per_min / _SETTLES_PER_MIN * 100:.4g}%"
+
+
+_MIX_MID = math.ceil(_SETTLES_PER_MIN * (_MIX_HIGH + _MIX_CRIT) / 2)  # failures a minute
+_MIX_OVER = math.ceil(_SETTLES_PER_MIN * (_MIX_CRIT + 1) / 2)
+_MIX_UNDER = math.floor(_SETTLES_PER_MIN * _MIX_HIGH / 2)
+# Paused from 11m to 31m: every settlement fails with the pause error, then resumed.
+_PAUSED_SETTLES = {
+    _SETTLE_FAIL: f"0x10 0+{_SETTLES_PER_MIN}x20 {_SETTLES_PER_MIN * 20}x20",
+    _SETTLE_IX: f"0+{_SETTLES_PER_MIN}x50",
+    _JOIN_IX: "0+200x50",
+    TX_OK: f"0+{200 + _SETTLES_PER_MIN}x10 {(200 + _SETTLES_PER_MIN) * 10}x20 "
+    f"{(200 + _SETTLES_PER_MIN) * 10}+{200 + _SETTLES_PER_MIN}x20",
+    TX_FAIL: f"0x10 0+{200 + _SETTLES_PER_MIN}x20 {(200 + _SETTLES_PER_MIN) * 20}x20",
+    TX_PAUSED: f"0x10 0+{200 + _SETTLES_PER_MIN}x20 {(200 + _SETTLES_PER_MIN) * 20}x20",
+}
+MONEY_IX_CASES: list[Case] = [
+    Case(
+        _MIX,
+        f"{_pct(_MIX_MID)} of settlements failing beside healthy joins fires high",
+        _settles(_MIX_MID),
+        "20m",
+        [Fired("high", _SETTLE, _pct(_MIX_MID))],
+    ),
+    Case(
+        "EscrowTransactionFailureRatio",
+        f"the same settlement failures are under 10% of all transactions: quiet ({_MIX} reports them)",
+        _settles(_MIX_MID),
+        "20m",
+    ),
+    Case(
+        _MIX,
+        f"{_pct(_MIX_OVER)} of settlements failing fires critical (and high)",
+        _settles(_MIX_OVER),
+        "20m",
+        [Fired("critical", _SETTLE, _pct(_MIX_OVER)), Fired("high", _SETTLE, _pct(_MIX_OVER))],
+    ),
+    Case(_MIX, f"{_pct(_MIX_UNDER)} failing is quiet", _settles(_MIX_UNDER), "20m"),
+    Case(
+        _MIX,
+        f"half of a few settlements failing ({_MIX_MIN - 2} failures in 10m, under {_MIX_MIN}) is quiet",
+        _settles((_MIX_MIN - 2) / 10, settles_per_min=2 * (_MIX_MIN - 2) / 10),
+        "20m",
+    ),
+    Case(_MIX, "every settlement rejected while paused is quiet", _PAUSED_SETTLES, "28m"),
+    Case(
+        _MIX,
+        "5 minutes after the resume (the window still holds the pause's rejections) is quiet",
+        _PAUSED_SETTLES,
+        "36m",
+    ),
+]
+
 CASES: list[Case] = [
     *held("EscrowExporterDown", f"up{{{J}}}", 2, "high", JL),
     Case(
@@ -788,6 +869,7 @@ CASES: list[Case] = [
         {TX_OK: "0+1x40", TX_FAIL: "0+1x40"},
         "25m",
     ),
+    *MONEY_IX_CASES,
     Case(
         "EscrowComputeUnitsNearLimit",
         f"every call at {_CU_OVER // 1000}k CU (p99 {_CU_P99_OVER}) fires",

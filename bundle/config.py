@@ -39,6 +39,7 @@ PARAMS: dict[str, str] = {
     "withdrawal_event": SITE.withdrawal_event,
     "pause_event": SITE.pause_event,
     "pause_errors": "|".join(SITE.pause_errors),
+    "money_instructions": "|".join(SITE.money_instructions),
     "wallet_roles": "|".join(SITE.wallet_roles),
     **SITE.thresholds,
 }
@@ -310,6 +311,14 @@ RECORDINGS: list[Recording] = [
         '  sum by (program) (rate(escrow_transactions_total{[[job]], status="failed"}[10m]))\n'
         "  - program:escrow_transactions_rejected_paused:rate10m\n"
         ")\n/ program:escrow_transactions_unpaused:rate10m",
+        "chain",
+    ),
+    # Per instruction: failed transactions whose (first) instruction it was, over its executions
+    # (escrow_instructions_total counts failed transactions' instructions too). 0/0 is NaN.
+    Recording(
+        "program_instruction:escrow_transaction_failures:ratio_rate10m",
+        "sum by (program, instruction) (rate(escrow_transaction_failures_total{[[job]]}[10m]))\n"
+        "/ sum by (program, instruction) (rate(escrow_instructions_total{[[job]]}[10m]))",
         "chain",
     ),
     Recording(
@@ -591,6 +600,33 @@ ALERTS: list[Alert] = [
         "withdrawals/h by block time > [[withdrawal_spike_factor]]x same-hour 7d average (before that: the 6 "
         "hours before, once recorded) and > [[withdrawal_spike_floor]]/h, for 5m; not evaluated while ingestion lags by more "
         "than [[spike_settled_lag_seconds]]s (the window under-counts then; EscrowIngestLag covers it)",
+    ),
+    Alert(
+        "EscrowMoneyInstructionFailures",
+        "chain",
+        'program_instruction:escrow_transaction_failures:ratio_rate10m{instruction=~"[[money_instructions]]"}'
+        " > [[threshold]]\n"
+        "and on (program, instruction)\n"
+        "max by (program, instruction) (\n"
+        '  increase(escrow_transaction_failures_total{[[job]], instruction=~"[[money_instructions]]"}[10m])\n'
+        ") >= [[money_ix_failure_min_count]]\n"
+        # While paused, and for the 10 minutes after, every instruction fails with the pause error:
+        # EscrowProgramPaused reports that (and a resume must not page).
+        "unless on (program)\n"
+        "program:escrow_transactions_rejected_paused:rate10m > 0",
+        {"critical": "[[money_ix_failure_ratio_critical]]", "high": "[[money_ix_failure_ratio_high]]"},
+        "5m",
+        "Transactions of an instruction that moves players' money fail.",
+        "{{ $value | humanizePercentage }} of {{ $labels.program }}'s {{ $labels.instruction }} instructions failed "
+        "over 10 minutes (threshold [[threshold]], from [[money_ix_failure_min_count]] failures; not while paused): "
+        "players are not being paid or refunded, whatever the rest of the program does. "
+        "Check first: "
+        'increase(escrow_transaction_errors_total{program="{{ $labels.program }}"}[10m]) by error, and the '
+        "failing transactions' logs (the program's error names are in its IDL); InsufficientFunds on a "
+        "settlement or refund is money at risk (docs/runbooks/escrow-mismatch-investigation.md).",
+        "escrow-business",
+        "failed / executed, per instruction in `events.money_instructions`, over 10m > [[threshold]] "
+        "(with >= [[money_ix_failure_min_count]] failures), not while paused or within 10m of a pause, for 5m",
     ),
     Alert(
         "EscrowTransactionFailureRatio",

@@ -317,7 +317,7 @@ an outage on one shard mutes nothing on another); `EscrowSqlDatabaseDown` mutes 
 and `EscrowCollectorFailing` of the SQL collectors (`sql`, `sql:<query>`) on the same exporter;
 `EscrowRpcEndpointDown` mutes `EscrowRpcEndpointLagging`, `EscrowRpcErrorRatio` and
 `EscrowRpcLatencyHigh` of the same endpoint (a lagging endpoint is reported down too);
-`EscrowProgramPaused` mutes `EscrowTransactionFailureRatio` for the same program (every
+`EscrowProgramPaused` mutes `EscrowTransactionFailureRatio` and `EscrowMoneyInstructionFailures` for the same program (every
 transaction fails with `ProgramPaused` while paused); `EscrowAppProbeFailed` mutes
 `EscrowAppErrorBudgetBurnFast`, `EscrowAppErrorBudgetBurnSlow` and `EscrowAppProbeSlow` of the same
 probe (same `job` and `instance`): one outage, one page. The fast burn crosses 14.4x after about a

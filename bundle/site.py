@@ -70,6 +70,7 @@ class Site:
     withdrawal_event: str
     pause_event: str
     pause_errors: tuple[str, ...]
+    money_instructions: tuple[str, ...]
     wallet_roles: tuple[str, ...]
     mints: dict[str, Mint]
     accounts: dict[str, Wallet]
@@ -93,7 +94,12 @@ _SCHEMA: dict[str, Any] = {
     "links": {"runbook_url": "str", "grafana_url": "str", "dashboards": "map:str"},
     "severities": {"critical": "str", "high": "str", "medium": "str", "low": "str", "watchdog": "str"},
     "contacts": {"critical": "str", "high": "str", "medium": "str", "low": "str"},
-    "events": {"withdrawal": "str", "pause": "str", "pause_errors": "list:str"},
+    "events": {
+        "withdrawal": "str",
+        "pause": "str",
+        "pause_errors": "list:str",
+        "money_instructions": "list:str",
+    },
     "wallet_roles": "list:str",
     "mints": "map:mint",
     "accounts": "map:wallet",
@@ -120,6 +126,9 @@ THRESHOLDS = (
     "tx_failure_min_rate",
     "tx_failure_ratio_high",
     "tx_failure_ratio_medium",
+    "money_ix_failure_ratio_high",
+    "money_ix_failure_ratio_critical",
+    "money_ix_failure_min_count",
     "compute_units_limit",
     "compute_units_p99",
     "rpc_slot_lag",
@@ -309,9 +318,10 @@ def load(path: Path | None = None) -> Site:
     if "{alert}" not in data["links"]["runbook_url"]:
         node = next(v for k, v in root.value if k.value == "links")
         raise _err(path, node, "links.runbook_url", "must contain {alert}")
-    for name in data["events"]["pause_errors"]:
-        if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-            raise SiteError(f"{path}: events.pause_errors: {name!r} is not an error name")
+    for key in ("pause_errors", "money_instructions"):
+        for name in data["events"][key]:
+            if not re.fullmatch(r"[A-Za-z0-9_]+", name):
+                raise SiteError(f"{path}: events.{key}: {name!r} is not a name of the program's IDL")
 
     def wallet(v: dict[str, Any]) -> Wallet:
         return Wallet(v.get("floor"), bool(v.get("planned_sweeps", False)))
@@ -333,6 +343,7 @@ def load(path: Path | None = None) -> Site:
         withdrawal_event=data["events"]["withdrawal"],
         pause_event=data["events"]["pause"],
         pause_errors=tuple(data["events"]["pause_errors"]),
+        money_instructions=tuple(data["events"]["money_instructions"]),
         wallet_roles=tuple(data["wallet_roles"]),
         mints={
             m: Mint(v["symbol"], v["decimals"], v.get("floor"), v.get("mismatch_tolerance"))
