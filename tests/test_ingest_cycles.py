@@ -314,3 +314,34 @@ def test_idl_error_names_keep_their_series_beyond_the_cap(tmp_path: Path) -> Non
     mapper = EventMapper(load_config(cfg).programs[0], Totals(), ["MatchFull"])
     labels = [mapper.error_label(e) for e in ("7001", "7002", "MatchFull", "7001", "")]
     assert labels == ["7001", "__overflow__", "MatchFull", "7001", "__overflow__"]
+
+
+async def test_logs_source_listing_leaves_young_uncounted_transactions_to_the_push(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``source: logs`` the listing does not race the notifications (each race it won billed
+    a getTransaction): a transaction no notification has counted waits while younger than the
+    grace, and once past it the listing counts it, exactly once."""
+    from exporter.ingest import ingester
+
+    dc = ThreadDevchain(seed=7, tps=0)
+    try:
+        # Made now, in the current slot: block times of "now", nothing notified to anyone.
+        dc.loop.call_soon_threadsafe(dc.chain.step, 30, False)
+        truth = dc.stop_generator()
+        program = program_yaml(accounts=False).replace(
+            f"  - name: {PROGRAM}\n", f"  - name: {PROGRAM}\n    source: logs\n", 1
+        )
+        cfg = write_config(tmp_path / "c.yml", [("a", dc.url)], tmp_path / "s.sqlite", program)
+        monkeypatch.setattr(ingester, "PUSH_GRACE_SECONDS", 3600.0)
+        collectors, text = await ingest(cfg)
+        seen = observed_totals(text)
+        assert seen.get("tx/success", 0) + seen.get("tx/failed", 0) == 0, "the listing raced the push"
+        assert collectors[0].ingester.progress.pending == 0  # type: ignore[attr-defined]  # not lag
+        monkeypatch.setattr(ingester, "PUSH_GRACE_SECONDS", 0.0)
+        _, text = await ingest(cfg)
+        expected = {k: v for k, v in expected_totals(truth).items() if k != "fees"}
+        assert truth["transactions"]["success"] > 0
+        assert not diff_totals(expected, observed_totals(text))
+    finally:
+        dc.close()
