@@ -228,13 +228,17 @@ class ProgramIngester:
                 self.flows.cycle_caught_up(started)
 
     def _past_grace(self, pending: list[SignatureInfo], now: float) -> list[SignatureInfo]:
-        """The listed prefix the listing counts now: it stops at the first transaction that is
-        not pushed yet and younger than ``PUSH_GRACE_SECONDS`` (next cycle, the push has
-        counted it, or the listing does). Cutting a prefix, as if listed a little earlier, keeps
-        the cursor's exactly-once guarantee."""
+        """The listed prefix the listing counts now: it stops before the slot of the first
+        transaction that is not pushed yet and younger than ``PUSH_GRACE_SECONDS`` (next cycle,
+        the push has counted it, or the listing does). Cutting a prefix, as if listed a little
+        earlier, keeps the cursor's exactly-once guarantee; cutting at a slot's start keeps the
+        cursor out of that slot, whose later notifications the push could not count (it leaves
+        the cursor's own slot to the listing), which would bill a getTransaction each."""
         for i, info in enumerate(pending):
             young = info.block_time is not None and info.block_time > now - PUSH_GRACE_SECONDS
             if young and info.signature not in self.pushed:
+                while i > 0 and pending[i - 1].slot == info.slot:
+                    i -= 1
                 return pending[:i]
         return pending
 
