@@ -404,6 +404,9 @@ def main() -> int:
     started = time.monotonic()
     rows, raw, skipped = collect(wanted, smoke=args.smoke, soak_minutes=args.soak_minutes)
     seconds = time.monotonic() - started
+    # judged on the benches run now, not on rows --merge keeps from an earlier run
+    failed = any(v.startswith("failed") for v in skipped.values())
+    soak_failed = not args.smoke and raw.get("soak", {}).get("passed") is False
     if args.smoke:  # tiny inputs: the figures mean nothing, so they never replace the real ones
         print("SMOKE RUN: tiny inputs, the figures below mean nothing; nothing was written.\n")
         print(markdown(rows, skipped, seconds))
@@ -416,9 +419,8 @@ def main() -> int:
         )
         write(rows, raw, skipped, float(previous.get("seconds", seconds)), merge_note)
         print(f"wrote bench/results.md and bench/results.json ({len(rows)} rows)", file=sys.stderr)
-    failed = any(v.startswith("failed") for v in skipped.values())
     # a smoke soak is too short to judge growth: it only shows the soak runs
-    return 1 if failed or (not args.smoke and raw.get("soak", {}).get("passed") is False) else 0
+    return 1 if failed or soak_failed else 0
 
 
 if __name__ == "__main__":

@@ -83,9 +83,9 @@ GOAL_CALLS = 0.02
 @dataclass(frozen=True)
 class Setup:
     mixed_rate: float = 8.0  # tx/s: polling keeps up with it at 10 calls/s
-    mixed_seconds: float = 25.0
+    mixed_seconds: float = 20.0
     poll_rates: tuple[float, ...] = (5, 10, 25)
-    logs_rates: tuple[float, ...] = (50, 250, 1000)
+    logs_rates: tuple[float, ...] = (50, 200, 500, 1000, 1500)
     step_seconds: float = 15.0
     warmup_seconds: float = 5.0  # one listing interval: the first cycle and the subscription
     ceiling_seconds: float = 4.0
@@ -252,11 +252,18 @@ async def _measure(
         await _set_tps(control, base, rate)
         t0 = time.monotonic()
         samples: list[tuple[float, float]] = []
+        # the part of the backlog the simulator has not notified yet (logs source only)
+        undelivered: list[tuple[float, float]] = []
+        stats = collector.source.stats if collector.source is not None else None
+        notified0 = stats.notifications if stats is not None else 0
         try:
             while time.monotonic() - t0 < seconds:
                 await asyncio.sleep(SAMPLE_SECONDS)
                 produced = (await _truth(control, base))[0] - produced0
-                samples.append((time.monotonic() - t0, produced - (_ingested(ing) - ingested0)))
+                t = time.monotonic() - t0
+                samples.append((t, produced - (_ingested(ing) - ingested0)))
+                if stats is not None:
+                    undelivered.append((t, produced - (stats.notifications - notified0)))
             await _set_tps(control, base, 0)
             elapsed = time.monotonic() - t0
             produced = (await _truth(control, base))[0] - produced0
@@ -288,6 +295,7 @@ async def _measure(
         "billed_calls": calls,
         "billed_calls_per_transaction": round(sum(calls.values()) / max(1, counted), 4),
         "samples": samples,
+        "undelivered": undelivered,
         "latency_samples": {k: sorted(v) for k, v in latencies.items()},
         "push": {
             "counted": push.counted,
@@ -319,16 +327,26 @@ def _latency(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _judge(step: dict[str, Any], setup: Setup) -> dict[str, Any]:
-    judged = [(t, b) for t, b in step.pop("samples") if t >= setup.warmup_seconds]
-    rise, per_second = _floor_growth(judged) if len(judged) >= 3 else (0.0, 0.0)
-    growth = per_second / max(step["offered_tps"], 1e-9)
+    def growth(samples: list[tuple[float, float]]) -> tuple[float, bool]:
+        judged = [(t, b) for t, b in samples if t >= setup.warmup_seconds]
+        rise, per_second = _floor_growth(judged) if len(judged) >= 3 else (0.0, 0.0)
+        ratio = per_second / max(step["offered_tps"], 1e-9)
+        return ratio, ratio < BOUNDED_GROWTH or rise <= QUANTUM
+
+    samples, undelivered = step.pop("samples"), step.pop("undelivered")
     step.pop("latency_samples")
+    ratio, bounded = growth(samples)
+    # A growing backlog the simulator had not even notified yet (its producer and WebSocket writer
+    # share a core) is the simulator's limit, not the exporter's.
+    undelivered_growth, _ = growth(undelivered) if undelivered else (0.0, True)
     return {
         **step,
-        "backlog_growth_per_offered": round(growth, 3),
-        "backlog_max": max((b for _, b in judged), default=0),
-        "bounded": growth < BOUNDED_GROWTH or rise <= QUANTUM,
-        "simulator_limited": step["offered_tps"] < SIMULATOR_SHORTFALL * step["asked_tps"],
+        "backlog_growth_per_offered": round(ratio, 3),
+        "undelivered_growth_per_offered": round(undelivered_growth, 3),
+        "backlog_max": max((b for t, b in samples if t >= setup.warmup_seconds), default=0),
+        "bounded": bounded,
+        "simulator_limited": step["offered_tps"] < SIMULATOR_SHORTFALL * step["asked_tps"]
+        or (not bounded and undelivered_growth >= BOUNDED_GROWTH),
     }
 
 
@@ -338,7 +356,7 @@ async def _mixed(base: str, tmp: Path, setup: Setup) -> dict[str, Any]:
         path = _config(tmp, base, f"mixed-{source}", source)
         r = await _measure(base, path, setup.mixed_rate, setup.mixed_seconds, setup, drain=True)
         r["latency"] = _latency(r)
-        del r["samples"], r["latency_samples"]
+        del r["samples"], r["undelivered"], r["latency_samples"]
         print(f"bench sources mixed {source}: {r}", file=sys.stderr, flush=True)
         out[source] = r
     return out
@@ -347,8 +365,12 @@ async def _mixed(base: str, tmp: Path, setup: Setup) -> dict[str, Any]:
 async def _sweep(base: str, tmp: Path, setup: Setup) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for source, rates in (("poll", setup.poll_rates), ("logs", setup.logs_rates)):
+        if not rates:
+            continue
         steps = []
         for rate in rates:
+            # the previous step's last slot completes (and is notified) before this one subscribes
+            await asyncio.sleep(1.0)
             path = _config(tmp, base, f"sweep-{source}-{rate:g}", source, SWEEP_INTERVAL[source])
             step = _judge(await _measure(base, path, rate, setup.step_seconds, setup, drain=False), setup)
             print(f"bench sources sweep {source} {rate:g} tx/s: {step}", file=sys.stderr, flush=True)
