@@ -9,27 +9,28 @@ simulator (``/_state`` -> ``rpc_calls``: calls served per method, 429s not count
 exporter does escapes the count. Each measurement starts from a fresh state file at "now".
 
 * ``mixed``: the simulator's usual paid_match mix (settlements and withdrawals emit their events
-  with ``emit_cpi!``, about a quarter of the transactions) at ``MIXED_RATE`` tx/s, a rate polling
-  keeps up with, for ``MIXED_SECONDS`` s, then drained. Per source: billed calls by method, the
+  with ``emit_cpi!``, about a quarter of the transactions) at ``Setup.mixed_rate`` tx/s, a rate
+  polling keeps up with, for ``Setup.mixed_seconds`` s, then drained (every transaction counted
+  and every pushed one passed by the listing, which is when its latency is observed). Per source: billed calls by method, the
   logs source's getTransaction calls by reason (``full_fetches``: emit_cpi, truncated,
   instruction, fees; ``gap_fills``: counted by the listing because no notification came first),
   and event latency, block time to counter, from the samples the exporter's own
-  ``escrow_ingest_latency_seconds`` histogram observes (recorded raw here: p50/p99 need no
+  ``escrow_ingest_event_latency_seconds`` histogram observes (recorded raw here: p50/p99 need no
   bucket interpolation). Block times are whole seconds (floored), so a latency reads up to
   1 s high; the resolution is 1 s.
 * ``log_only``: the same mix with every event emitted by ``emit!`` (a ``Program data:`` log line),
   which is what "log-emitted events" means in the goal: the simulated program is patched in its
-  subprocess (``_emit_cpi = _emit``). The rate sweep runs here, for both sources: each offered
-  rate for ``STEP_SECONDS`` s, backlog (produced - counted) sampled 4x/s, bounded as in
+  subprocess (``_emit_cpi = _emit``). The rate sweep runs here, for both sources (the listing every
+  ``SWEEP_INTERVAL[source]`` s): each offered rate for ``Setup.step_seconds`` s, backlog (produced - counted) sampled 4x/s, bounded as in
   ``bench.ingest`` (the backlog's floor grows < 5% of the offered rate, or by at most one
   transaction, after the warm-up); a source stops at its first unbounded rate, or when the
-  simulator could not produce the asked rate (then the figure is a lower bound: bounded up to the
-  simulator's ceiling). Billed calls per transaction are taken from each step too.
+  simulator could not produce the asked rate or fell behind notifying it (then the figure is a
+  lower bound: bounded up to the simulator's ceiling). Billed calls per transaction are taken from each step too.
 * ``ceiling``: the simulator's own production rate, nothing subscribed, nothing polling: the rate
   above which no ingestion figure can be measured on this machine.
 
 ``run()`` returns ``{"rows": [...], ...raw}`` (see ``bench.run``); ``python -m bench.sources``
-prints it as JSON. About three minutes; ``run(smoke=True)`` runs every path once for seconds.
+prints it as JSON. About three minutes and a quarter on 2 shared cores; ``run(smoke=True)`` runs every path once for seconds.
 """
 
 from __future__ import annotations
@@ -531,7 +532,7 @@ def _rows(raw: dict[str, Any], setup: Setup) -> list[dict[str, Any]]:
                 "baseline_name": f"source: poll, listing every {INTERVAL:g} s (the default interval)",
                 "better": "lower",
                 "note": (
-                    f"goal {q} <= {goal} s; {where_mixed}; the samples escrow_ingest_latency_seconds observes "
+                    f"goal {q} <= {goal} s; {where_mixed}; the samples escrow_ingest_event_latency_seconds observes "
                     f"(logs: {logs['latency']['samples']} = {json.dumps(logs['latency']['by_via'])}; poll: "
                     f"{poll['latency']['samples']}), nearest-rank. Clock resolution 1 s: block times are whole "
                     "seconds (floored), so each sample reads 0-1 s high (the simulator's slot is 0.4 s)"
