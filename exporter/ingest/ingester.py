@@ -198,9 +198,9 @@ class ProgramIngester:
             assert self.cursor is not None
             if self.flows is not None:
                 self.flows.bind(self.totals, self.cursor)
-            pending = await self.feed.newer_than(self.cursor)
-            if self.config.source == "logs":
-                pending = self._past_grace(pending, time.time())
+            listed = await self.feed.newer_than(self.cursor)
+            pending = self._past_grace(listed, time.time()) if self.config.source == "logs" else listed
+            held = len(pending) < len(listed)
             todo = pending[: self.config.max_transactions_per_cycle]
             p = self.progress
             p.behind, p.pending = len(pending) > len(todo), len(pending)
@@ -225,7 +225,9 @@ class ProgramIngester:
         if not self.progress.pending:
             self.progress.caught_up_at = time.time()
             if self.flows is not None:
-                self.flows.cycle_caught_up(started)
+                # Transactions held back for the push: every one that landed before this cycle
+                # began less the grace is counted (and its flows applied), not every one before it.
+                self.flows.cycle_caught_up(started - PUSH_GRACE_SECONDS if held else started)
 
     def _past_grace(self, pending: list[SignatureInfo], now: float) -> list[SignatureInfo]:
         """The listed prefix the listing counts now: it stops before the slot of the first
