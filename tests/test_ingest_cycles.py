@@ -342,10 +342,30 @@ async def test_logs_source_listing_leaves_young_uncounted_transactions_to_the_pu
         # The cut falls at the start of the young one's slot, even behind pushed ones of that slot:
         # a cursor inside it would leave that slot's later notifications to the listing.
         now = time.time()
-        listed = [SignatureInfo("old", 1, 0), SignatureInfo("pushed", 2, int(now)), SignatureInfo("young", 2, int(now))]
+        listed = [
+            SignatureInfo("old", 1, 0),
+            SignatureInfo("pushed", 2, int(now)),
+            SignatureInfo("young", 2, int(now)),
+        ]
         ing.pushed["pushed"] = (2, "{}")
         assert [i.signature for i in ing._past_grace(listed, now)] == ["old"]
         ing.pushed.pop("pushed")
+        # The reconciliation is told the events are complete only as of the grace before the cycle.
+        caught_up: list[float] = []
+
+        class Flows:  # the FlowTracker calls a cycle makes, recording cycle_caught_up
+            def __getattr__(self, name: str) -> Any:
+                return lambda *a: caught_up.append(a[0]) if name == "cycle_caught_up" else None
+
+        config = load_config(cfg)
+        async with aiohttp.ClientSession() as session:
+            pool = RpcPool(config.solana, session, RpcMetrics(CollectorRegistry()))  # type: ignore[arg-type]
+            (c,) = [c for c in build_program_collectors(config, pool) if isinstance(c, IngestCollector)]
+            c.flows = Flows()  # type: ignore[assignment]
+            before = time.time()
+            await c.run_cycle()
+            await c.close()
+        assert len(caught_up) == 1 and caught_up[0] <= before - 3600 + 1
         monkeypatch.setattr(ingester, "PUSH_GRACE_SECONDS", 0.0)
         _, text = await ingest(cfg)
         expected = {k: v for k, v in expected_totals(truth).items() if k != "fees"}
