@@ -63,7 +63,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def markdown(rows: list[Row], skipped: dict[str, str], seconds: float) -> str:
+def markdown(rows: list[Row], skipped: dict[str, str], seconds: float, merge_note: str = "") -> str:
     m = machine()
     out = [
         "# Benchmark results",
@@ -72,7 +72,7 @@ def markdown(rows: list[Row], skipped: dict[str, str], seconds: float) -> str:
         f"{m['cpus']} CPUs, Python {m['python']}, {m['platform']}. Every baseline was measured in the",
         "same run, on the same machine and inputs. `ratio` = ours / baseline; the `better` column says",
         "whether higher or lower is better for that figure. Raw numbers: `bench/results.json`.",
-        "",
+        *([f"Partly rerun: {merge_note}.", ""] if merge_note else [""]),
         "| bench | figure | unit | ours | baseline | ratio | better | baseline is |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -92,11 +92,14 @@ def markdown(rows: list[Row], skipped: dict[str, str], seconds: float) -> str:
     return "\n".join(out) + "\n"
 
 
-def write(rows: list[Row], raw: dict[str, Any], skipped: dict[str, str], seconds: float) -> None:
-    MD_PATH.write_text(markdown(rows, skipped, seconds))
+def write(
+    rows: list[Row], raw: dict[str, Any], skipped: dict[str, str], seconds: float, merge_note: str = ""
+) -> None:
+    MD_PATH.write_text(markdown(rows, skipped, seconds, merge_note))
     doc = {
         "generated_unix": int(time.time()),
         "seconds": round(seconds, 1),
+        "merge_note": merge_note,
         "machine": machine(),
         "rows": [{**asdict(r), "ratio": None if r.ratio is None else round(r.ratio, 4)} for r in rows],
         "skipped": skipped,

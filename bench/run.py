@@ -1,7 +1,7 @@
 """``make bench``: every benchmark in one run, each beside its baseline; writes bench/results.{md,json}.
 
-Benches: decode (``bench.decode``), ingestion (``bench.ingest``, when present), balances
-(``bench.balances``), scrape (``bench.scrape``), exporter RSS at 10k accounts + 100k series
+Benches: decode (``bench.decode``), ingestion (``bench.ingest``, when present), ingestion
+sources poll vs logs (``bench.sources``), balances (``bench.balances``), scrape (``bench.scrape``), exporter RSS at 10k accounts + 100k series
 (``bench.rss``) and a short soak (``bench.soak``; the full 60-minute one, with its no-page
 check, is ``make soak``). A bench that fails or cannot run is listed under "Skipped"
 with its reason; the others still produce their rows.
@@ -13,6 +13,7 @@ with its reason; the others still produce their rows.
     python -m bench.run --only balances,scrape
     python -m bench.run --soak-minutes 1
     python -m bench.run --smoke              # every bench on a tiny input; prints, writes nothing
+    python -m bench.run --only sources --merge  # rerun one bench, keep the others' rows from results.json
 
 ``--smoke`` (``collect(smoke=True)``) is what tests/test_bench_smoke.py runs in ``make test``, so a
 bench that breaks fails CI: each bench module's ``run(smoke=True)`` takes a tiny input.
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.report import Row, markdown, write
+from bench.report import JSON_PATH, Row, markdown, write
 
 Rows = list[Row]
 
@@ -308,7 +309,31 @@ def _scrape_smoke() -> dict[str, Any]:
     return {"sizes": [json.loads(proc.stdout)]}
 
 
-BENCHES = ("decode", "ingest", "balances", "scrape", "rss", "soak")
+BENCHES = ("decode", "ingest", "sources", "balances", "scrape", "rss", "soak")
+#: The ``bench`` column of each bench's rows, where it is not the bench's name.
+ROW_LABEL = {"ingest": "ingestion"}
+#: Not in ``--smoke`` (make test): ~15 s of simulators and live ingestion, more than a smoke may
+#: cost; tests/test_bench_sources.py runs its smoke as a drill.
+NOT_IN_SMOKE = ("sources",)
+
+
+def sources_rows(raw: dict[str, Any]) -> Rows:
+    return chosen_rows("sources", raw["rows"])
+
+
+def merged(
+    wanted: list[str], rows: Rows, raw: dict[str, Any], skipped: dict[str, str], previous: dict[str, Any]
+) -> tuple[Rows, dict[str, Any], dict[str, str]]:
+    """``rows``/``raw``/``skipped`` of the ``wanted`` benches, the other benches' from ``previous``
+    (a results.json document), in ``BENCHES`` order."""
+    old = [Row(**{k: v for k, v in r.items() if k != "ratio"}) for r in previous.get("rows", [])]
+    out: Rows = []
+    for name in BENCHES:
+        label = ROW_LABEL.get(name, name)
+        out += [r for r in (rows if name in wanted else old) if r.bench == label]
+    keep_raw = {k: v for k, v in previous.get("raw", {}).items() if k not in wanted}
+    keep_skipped = {k: v for k, v in previous.get("skipped", {}).items() if k not in wanted}
+    return out, {**keep_raw, **raw}, {**keep_skipped, **skipped}
 
 
 def _module_run(name: str, smoke: bool) -> Callable[[], dict[str, Any]]:
@@ -332,6 +357,7 @@ def collect(
     benches: dict[str, tuple[Callable[[], dict[str, Any]], Callable[[dict[str, Any]], Rows]]] = {
         "decode": (_module_run("decode", smoke), decode_rows),
         "ingest": (_module_run("ingest", smoke), ingest_rows),
+        "sources": (_module_run("sources", smoke), sources_rows),
         "balances": (_module_run("balances", smoke), balances_rows),
         "scrape": (_scrape_smoke if smoke else _module_run("scrape", False), scrape_rows),
         "rss": (_module_run("rss", smoke), rss_rows),
@@ -361,23 +387,40 @@ def main() -> int:
     p.add_argument("--only", default="", help="comma-separated subset: " + ",".join(BENCHES))
     p.add_argument("--soak-minutes", type=float, default=2.0, help="length of the short soak (default 2)")
     p.add_argument("--smoke", action="store_true", help="tiny inputs; print the table, write no results")
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="with --only: keep the other benches' rows and raw numbers from bench/results.json",
+    )
     args = p.parse_args()
-    wanted = [b for b in args.only.split(",") if b] or list(BENCHES)
+    wanted = [b for b in args.only.split(",") if b] or [
+        b for b in BENCHES if not (args.smoke and b in NOT_IN_SMOKE)
+    ]
     unknown = set(wanted) - set(BENCHES)
     if unknown:
         p.error(f"unknown bench(es): {', '.join(sorted(unknown))}")
+    if args.merge and (args.smoke or not args.only):
+        p.error("--merge needs --only and no --smoke")
     started = time.monotonic()
     rows, raw, skipped = collect(wanted, smoke=args.smoke, soak_minutes=args.soak_minutes)
     seconds = time.monotonic() - started
+    # judged on the benches run now, not on rows --merge keeps from an earlier run
+    failed = any(v.startswith("failed") for v in skipped.values())
+    soak_failed = not args.smoke and raw.get("soak", {}).get("passed") is False
     if args.smoke:  # tiny inputs: the figures mean nothing, so they never replace the real ones
         print("SMOKE RUN: tiny inputs, the figures below mean nothing; nothing was written.\n")
         print(markdown(rows, skipped, seconds))
-    else:
-        write(rows, raw, skipped, seconds)
+    elif args.merge:
+        previous = json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {}
+        rows, raw, skipped = merged(wanted, rows, raw, skipped, previous)
+        merge_note = (
+            f"`--only {','.join(wanted)} --merge`: those rows from a run of {seconds:.0f} s; the others "
+            f"kept from the previous full run ({previous.get('seconds', '?')} s)"
+        )
+        write(rows, raw, skipped, float(previous.get("seconds", seconds)), merge_note)
         print(f"wrote bench/results.md and bench/results.json ({len(rows)} rows)", file=sys.stderr)
-    failed = any(v.startswith("failed") for v in skipped.values())
     # a smoke soak is too short to judge growth: it only shows the soak runs
-    return 1 if failed or (not args.smoke and raw.get("soak", {}).get("passed") is False) else 0
+    return 1 if failed or soak_failed else 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -123,6 +124,9 @@ class DevchainServer:
         self._buckets: dict[str, _Bucket] = {}
         self._task: asyncio.Task[None] | None = None
         self.pubsub = PubSub(chain, self.node_faults)
+        #: JSON-RPC calls served per node and method, a batch of N counting N: what a provider
+        #: metering per call bills (calls refused with 429 are not counted). In ``/_state``.
+        self.calls: dict[str, Counter[str]] = {}
 
     # ---- faults ---------------------------------------------------------------------------
     def node_faults(self, name: str) -> Faults:
@@ -228,6 +232,7 @@ class DevchainServer:
             bad_listing=f.bad_listing,
         )
         result: Any
+        self._count_calls(node, body)
         if isinstance(body, list):
             if not body:
                 result = {
@@ -254,12 +259,19 @@ class DevchainServer:
             text += " " * (f.oversized - len(text))
         return web.Response(text=text, content_type="application/json")
 
+    def _count_calls(self, node: str, body: Any) -> None:
+        counts = self.calls.setdefault(node, Counter())
+        for item in body if isinstance(body, list) else [body]:
+            method = item.get("method") if isinstance(item, dict) else None
+            counts[method if isinstance(method, str) else "invalid"] += 1
+
     async def handle_state(self, request: web.Request) -> web.Response:
         state = self.chain.state()
         if self.ledger is not None:
             state["ledger_faults"] = list(self.ledger.faults.applied)
             state["payments"] = list(self.ledger.payments.applied)
         state["pubsub"] = self.pubsub.state()
+        state["rpc_calls"] = {node: dict(c) for node, c in self.calls.items()}
         state["traffic"] = self.traffic_state()
         return web.json_response(state)
 

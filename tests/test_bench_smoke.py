@@ -139,3 +139,33 @@ def test_soak_bench_smoke() -> None:
         "RSS growth after warm-up",
         "open fd growth after warm-up",
     }
+
+
+def test_merge_replaces_the_rerun_benches_rows_and_keeps_the_others() -> None:
+    """``bench.run --only X --merge``: X's rows and raw numbers are the new ones, every other
+    bench's come from the previous results.json, in the usual bench order."""
+    from dataclasses import asdict
+
+    from bench.run import merged
+
+    def row(bench: str, figure: str, ours: float) -> Row:
+        return Row(bench, figure, "s", ours, None, "none", "lower")
+
+    previous = {
+        "rows": [
+            {**asdict(r), "ratio": None}
+            for r in (row("decode", "d", 1), row("sources", "old", 2), row("soak", "s", 3))
+        ],
+        "raw": {"decode": {"x": 1}, "sources": {"old": True}, "soak": {"passed": False}},
+        "skipped": {"rss": "not there yet"},
+    }
+    rows, raw, skipped = merged(
+        ["sources"], [row("sources", "new", 9)], {"sources": {"new": True}}, {}, previous
+    )
+    assert [(r.bench, r.figure, r.ours) for r in rows] == [
+        ("decode", "d", 1),
+        ("sources", "new", 9),
+        ("soak", "s", 3),
+    ]
+    assert raw == {"decode": {"x": 1}, "sources": {"new": True}, "soak": {"passed": False}}
+    assert skipped == {"rss": "not there yet"}

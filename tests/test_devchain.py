@@ -341,6 +341,10 @@ async def test_rate_limit_per_item_bills_a_batch_per_call(served: Any) -> None:
     r = await client.post("/node/item", json=batch)
     assert r.status == 200 and len(await r.json()) == 5
     assert (await client.post("/node/item", json=one)).status == 429
+    # what was served is counted per node and method, a batch of N as N; the 429 is not billed
+    await client.post("/node/item", json=[{"jsonrpc": "2.0", "id": 1, "method": "getHealth"}])
+    calls = (await (await client.get("/_state")).json())["rpc_calls"]
+    assert calls["http"] == {"getSlot": 7} and calls["item"] == {"getSlot": 5}
 
 
 async def test_hostile_faults_lie_in_a_real_nodes_shape(served: Any) -> None:

@@ -16,7 +16,7 @@ from exporter.collectors.base import Collector, CollectorError
 from exporter.collectors.ingest import IngestCollector, build_program_collectors
 from exporter.config import ConfigError, load_config
 from exporter.ingest.mapping import EventMapper
-from exporter.ingest.signatures import SignatureFeed
+from exporter.ingest.signatures import SignatureFeed, SignatureInfo
 from exporter.ingest.state import Cursor
 from exporter.ingest.totals import Totals
 from exporter.rpc.metrics import RpcMetrics
@@ -314,3 +314,62 @@ def test_idl_error_names_keep_their_series_beyond_the_cap(tmp_path: Path) -> Non
     mapper = EventMapper(load_config(cfg).programs[0], Totals(), ["MatchFull"])
     labels = [mapper.error_label(e) for e in ("7001", "7002", "MatchFull", "7001", "")]
     assert labels == ["7001", "__overflow__", "MatchFull", "7001", "__overflow__"]
+
+
+async def test_logs_source_listing_leaves_young_uncounted_transactions_to_the_push(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``source: logs`` the listing does not race the notifications (each race it won billed
+    a getTransaction): a transaction no notification has counted waits while younger than the
+    grace, and once past it the listing counts it, exactly once."""
+    from exporter.ingest import ingester
+
+    dc = ThreadDevchain(seed=7, tps=0)
+    try:
+        # Made now, in the current slot: block times of "now", nothing notified to anyone.
+        dc.loop.call_soon_threadsafe(dc.chain.step, 30, False)
+        truth = dc.stop_generator()
+        program = program_yaml(accounts=False).replace(
+            f"  - name: {PROGRAM}\n", f"  - name: {PROGRAM}\n    source: logs\n", 1
+        )
+        cfg = write_config(tmp_path / "c.yml", [("a", dc.url)], tmp_path / "s.sqlite", program)
+        monkeypatch.setattr(ingester, "PUSH_GRACE_SECONDS", 3600.0)
+        collectors, text = await ingest(cfg)
+        seen = observed_totals(text)
+        assert seen.get("tx/success", 0) + seen.get("tx/failed", 0) == 0, "the listing raced the push"
+        ing = collectors[0].ingester  # type: ignore[attr-defined]
+        assert ing.progress.pending == 0  # held back, not lag
+        # The cut falls at the start of the young one's slot, even behind pushed ones of that slot:
+        # a cursor inside it would leave that slot's later notifications to the listing.
+        now = time.time()
+        listed = [
+            SignatureInfo("old", 1, 0),
+            SignatureInfo("pushed", 2, int(now)),
+            SignatureInfo("young", 2, int(now)),
+        ]
+        ing.pushed["pushed"] = (2, "{}")
+        assert [i.signature for i in ing._past_grace(listed, now)] == ["old"]
+        ing.pushed.pop("pushed")
+        # The reconciliation is told the events are complete only as of the grace before the cycle.
+        caught_up: list[float] = []
+
+        class Flows:  # the FlowTracker calls a cycle makes, recording cycle_caught_up
+            def __getattr__(self, name: str) -> Any:
+                return lambda *a: caught_up.append(a[0]) if name == "cycle_caught_up" else None
+
+        config = load_config(cfg)
+        async with aiohttp.ClientSession() as session:
+            pool = RpcPool(config.solana, session, RpcMetrics(CollectorRegistry()))  # type: ignore[arg-type]
+            (c,) = [c for c in build_program_collectors(config, pool) if isinstance(c, IngestCollector)]
+            c.flows = Flows()  # type: ignore[assignment]
+            before = time.time()
+            await c.run_cycle()
+            await c.close()
+        assert len(caught_up) == 1 and caught_up[0] <= before - 3600 + 1
+        monkeypatch.setattr(ingester, "PUSH_GRACE_SECONDS", 0.0)
+        _, text = await ingest(cfg)
+        expected = {k: v for k, v in expected_totals(truth).items() if k != "fees"}
+        assert truth["transactions"]["success"] > 0
+        assert not diff_totals(expected, observed_totals(text))
+    finally:
+        dc.close()

@@ -48,7 +48,9 @@ def _newest_slot(chain: ThreadDevchain) -> int:
         "jsonrpc": "2.0",
         "id": 1,
         "method": "getSignaturesForAddress",
-        "params": [str(PROGRAM_ID), {"limit": 1}],
+        # confirmed, as the exporter ingests: the default (finalized) lags the tip by 32 slots,
+        # which the logs source's listing reached while still waiting out its push grace
+        "params": [str(PROGRAM_ID), {"limit": 1, "commitment": "confirmed"}],
     }
     req = urllib.request.Request(
         chain.url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
