@@ -93,13 +93,19 @@ def markdown(rows: list[Row], skipped: dict[str, str], seconds: float, merge_not
 
 
 def write(
-    rows: list[Row], raw: dict[str, Any], skipped: dict[str, str], seconds: float, merge_note: str = ""
+    rows: list[Row],
+    raw: dict[str, Any],
+    skipped: dict[str, str],
+    seconds: float,
+    merge_note: str = "",
+    reruns: list[dict[str, Any]] | None = None,
 ) -> None:
     MD_PATH.write_text(markdown(rows, skipped, seconds, merge_note))
     doc = {
         "generated_unix": int(time.time()),
         "seconds": round(seconds, 1),
         "merge_note": merge_note,
+        "reruns": reruns or [],
         "machine": machine(),
         "rows": [{**asdict(r), "ratio": None if r.ratio is None else round(r.ratio, 4)} for r in rows],
         "skipped": skipped,

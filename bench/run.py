@@ -336,6 +336,18 @@ def merged(
     return out, {**keep_raw, **raw}, {**keep_skipped, **skipped}
 
 
+def partial_reruns(previous: dict[str, Any], wanted: list[str], seconds: float) -> list[dict[str, Any]]:
+    """The partial runs whose rows results.json holds: earlier ones keep the benches this run did
+    not redo (so a second ``--merge`` does not hide the first), then this run."""
+    out = []
+    for r in previous.get("reruns", []):
+        benches = [b for b in r["benches"] if b not in wanted]
+        if benches:
+            out.append({**r, "benches": benches})
+    out.append({"benches": list(wanted), "seconds": round(seconds), "date": time.strftime("%Y-%m-%d")})
+    return out
+
+
 def _module_run(name: str, smoke: bool) -> Callable[[], dict[str, Any]]:
     def call() -> dict[str, Any]:
         try:
@@ -413,11 +425,12 @@ def main() -> int:
     elif args.merge:
         previous = json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {}
         rows, raw, skipped = merged(wanted, rows, raw, skipped, previous)
-        merge_note = (
-            f"`--only {','.join(wanted)} --merge`: those rows from a run of {seconds:.0f} s; the others "
-            f"kept from the previous full run ({previous.get('seconds', '?')} s)"
-        )
-        write(rows, raw, skipped, float(previous.get("seconds", seconds)), merge_note)
+        reruns = partial_reruns(previous, wanted, seconds)
+        merge_note = "; ".join(
+            f"`--only {','.join(r['benches'])} --merge` rows from a run of {r['seconds']} s on {r['date']}"
+            for r in reruns
+        ) + f"; the others kept from the last full run ({previous.get('seconds', '?')} s)"
+        write(rows, raw, skipped, float(previous.get("seconds", seconds)), merge_note, reruns)
         print(f"wrote bench/results.md and bench/results.json ({len(rows)} rows)", file=sys.stderr)
     # a smoke soak is too short to judge growth: it only shows the soak runs
     return 1 if failed or soak_failed else 0
