@@ -78,7 +78,8 @@ class DatabaseConfig(Section):
     dsn: str | None = None
     #: SQLite file, relative to the config file's directory. Opened read-only.
     path: str | None = None
-    #: Most connections the PostgreSQL pool opens (SQLite opens one per running query).
+    #: Connections kept open: PostgreSQL's pool opens at most this many. SQLite keeps this many and
+    #: opens a short-lived extra one for a query that waited a second (docs/architecture.md "SQL").
     pool_size: int = Field(default=2, ge=1, le=64)
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     #: PostgreSQL: use a role that may do more than read (superuser, server files, signals, table
