@@ -22,7 +22,7 @@ lint:
 	$(BIN)/ruff format --check exporter devchain grafana bundle
 
 typecheck:
-	$(BIN)/mypy exporter devchain grafana bundle
+	$(BIN)/mypy exporter devchain grafana bundle bench scripts tests/support
 
 ## Recompile the Jsonnet dashboards into the committed JSON.
 dashboards: setup

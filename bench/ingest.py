@@ -243,6 +243,7 @@ async def _ingester(config_path: Path) -> Any:
 
     config = load_config(config_path)
     program = config.programs[0]
+    assert config.solana is not None, f"{config_path}: the bench config has a solana section"
     async with aiohttp.ClientSession() as session:
         registry = CollectorRegistry()
         pool = _Counting(RpcPool(config.solana, session, RpcMetrics(registry)))

@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
-import random
 import struct
+from random import Random
 from typing import Any
 
 from solders.pubkey import Pubkey
@@ -66,13 +66,13 @@ class AnchorEncoder:
 
     # --- whole items ---
 
-    def random_event(self, name: str, rng: random.Random) -> tuple[bytes, Any]:
+    def random_event(self, name: str, rng: Random) -> tuple[bytes, Any]:
         """(discriminator + Borsh bytes, expected decoded data) for a random event value."""
         disc, typedef = self.events[name]
         value = self.random_typedef(typedef, rng, {})
         return disc + self.encode_typedef(typedef, value, "borsh", {}, rng), value
 
-    def random_account(self, name: str, rng: random.Random) -> tuple[bytes, Any]:
+    def random_account(self, name: str, rng: Random) -> tuple[bytes, Any]:
         disc, typedef = self.accounts[name]
         mode = "mem" if typedef.get("serialization") in ("bytemuck", "bytemuckunsafe") else "borsh"
         value = self.random_typedef(typedef, rng, {})
@@ -89,7 +89,7 @@ class AnchorEncoder:
 
     # --- random values in rendered form ---
 
-    def random_typedef(self, typedef: dict[str, Any], rng: random.Random, env: dict[str, Any]) -> Any:
+    def random_typedef(self, typedef: dict[str, Any], rng: Random, env: dict[str, Any]) -> Any:
         body = typedef["type"]
         if body["kind"] == "type":
             return self.random(body["alias"], rng, env)
@@ -101,14 +101,14 @@ class AnchorEncoder:
             return {v["name"]: self._random_fields(fields, rng, env)}
         return self._random_fields(body.get("fields") or [], rng, env)
 
-    def _random_fields(self, fields: list[Any], rng: random.Random, env: dict[str, Any]) -> Any:
+    def _random_fields(self, fields: list[Any], rng: Random, env: dict[str, Any]) -> Any:
         if fields and all(isinstance(f, dict) and "name" in f and "type" in f for f in fields):
             return {f["name"]: self.random(f["type"], rng, env) for f in fields}
         if not fields:
             return {}
         return [self.random(t, rng, env) for t in fields]
 
-    def random(self, ty: Any, rng: random.Random, env: dict[str, Any]) -> Any:
+    def random(self, ty: Any, rng: Random, env: dict[str, Any]) -> Any:
         if isinstance(ty, str):
             if ty in _INTS:
                 size, signed = _INTS[ty]
@@ -150,7 +150,7 @@ class AnchorEncoder:
     # --- encoding ---
 
     def encode_typedef(
-        self, typedef: dict[str, Any], value: Any, mode: str, env: dict[str, Any], rng: random.Random
+        self, typedef: dict[str, Any], value: Any, mode: str, env: dict[str, Any], rng: Random
     ) -> bytes:
         body = typedef["type"]
         if body["kind"] == "type":
@@ -170,7 +170,7 @@ class AnchorEncoder:
         value: Any,
         mode: str,
         env: dict[str, Any],
-        rng: random.Random,
+        rng: Random,
         typedef: dict[str, Any],
     ) -> bytes:
         types = [f["type"] for f in fields] if isinstance(value, dict) else list(fields)
@@ -189,7 +189,7 @@ class AnchorEncoder:
             out.append(rng.randrange(256))
         return bytes(out)
 
-    def encode(self, ty: Any, value: Any, mode: str, env: dict[str, Any], rng: random.Random) -> bytes:
+    def encode(self, ty: Any, value: Any, mode: str, env: dict[str, Any], rng: Random) -> bytes:
         if isinstance(ty, str):
             if ty in _INTS:
                 size, signed = _INTS[ty]

@@ -124,6 +124,7 @@ class Receivers:
     def url(self) -> str:
         assert self._server is not None, "Receivers not started"
         host, port = self._server.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}"
 
     def start(self) -> Receivers:
@@ -167,6 +168,7 @@ class Receivers:
                 raise ValueError("not a JSON object")
         except ValueError as e:
             return self._reject(f"{path}: body is not a JSON object ({e})")
+        reply: str | dict[str, Any] | None
         if path.startswith("/slack/"):
             kind, problems, reply = "slack", validate_slack(body), "ok"
         elif path == "/v2/enqueue":
