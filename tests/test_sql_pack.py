@@ -293,6 +293,34 @@ async def test_explained_audit_gaps_stop_counting_on_sqlite(tmp_path: Path) -> N
     conn.close()
 
 
+def explain(first: int, last: int) -> str:
+    return (
+        "INSERT INTO audit_log_gap_explanations (first_seq, last_seq, explained_by, reason) "
+        f"VALUES ({first}, {last}, 'ops', 'test');"
+    )
+
+
+# 4 twice (overlapping ranges), 100 (past the newest entry), 3 (an entry that exists) and
+# 0 (before the first): none of them explains 7 or 8.
+WRONG_EXPLANATIONS = explain(3, 4) + explain(4, 4) + explain(100, 100) + explain(0, 0)
+
+
+async def test_a_wrong_or_overlapping_explanation_cannot_hide_another_gap_on_sqlite(tmp_path: Path) -> None:
+    """Each missing number is explained at most once and only by a range that holds it: before,
+    these ranges summed to 3 explained numbers and the P0 EscrowAuditLogGap went quiet while 7
+    and 8 were still missing."""
+    path = tmp_path / "business.sqlite"
+    apply_sqlite(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(demo_rows("sqlite"))
+    database = {"name": "business", "driver": "sqlite", "path": str(path)}
+    conn.executescript(WRONG_EXPLANATIONS)
+    assert (await scrape_pack(database))[MISSING] == 2
+    conn.execute(explain(6, 9))  # one range over 7 and 8 and the entries around them
+    assert (await scrape_pack(database))[MISSING] == 0
+    conn.close()
+
+
 async def test_explained_audit_gaps_stop_counting_on_postgres(pg_server: PgServer) -> None:  # noqa: F811
     pg_server.psql("DROP DATABASE IF EXISTS gaps")
     pg_server.psql("CREATE DATABASE gaps")
@@ -302,5 +330,7 @@ async def test_explained_audit_gaps_stop_counting_on_postgres(pg_server: PgServe
     # The superuser, as in the other PostgreSQL pack test: the role check has its own tests.
     database = {"name": "business", "driver": "postgres", "dsn": dsn, "allow_privileged_role": True}
     assert (await scrape_pack(database))[MISSING] == 3
-    pg_server.psql(EXPLAIN_4 + EXPLAIN_7_8, dsn)
+    pg_server.psql(WRONG_EXPLANATIONS, dsn)  # as on SQLite: they explain 4 only
+    assert (await scrape_pack(database))[MISSING] == 2
+    pg_server.psql(EXPLAIN_7_8, dsn)
     assert (await scrape_pack(database))[MISSING] == 0
