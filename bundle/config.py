@@ -44,6 +44,19 @@ PARAMS: dict[str, str] = {
     **SITE.thresholds,
 }
 
+
+def mint_name_template() -> str:
+    """A Go template naming the alert's mint by its symbol from the site config (``USDC``, not its
+    44-character address); a mint the site config does not list is named by its address."""
+    named = [(m, v.symbol) for m, v in SITE.mints.items() if v.symbol != m]
+    if not named:
+        return "{{ $labels.mint }}"
+    chain = "{{ else if ".join(f'eq $labels.mint "{m}" }}}}{sym}' for m, sym in named)
+    return "{{ if " + chain + "{{ else }}{{ $labels.mint }}{{ end }}"
+
+
+PARAMS["mint_name"] = mint_name_template()
+
 # Wallet floors in whole units: per mint, overridden per account. A mint without a floor is not
 # floor-checked; nor is a wallet (account or role) emptied by planned sweeps.
 MINT_FLOORS: dict[str, str] = {m: v.floor for m, v in SITE.mints.items() if v.floor is not None}
@@ -514,7 +527,7 @@ ALERTS: list[Alert] = [
         {"critical": "[[mismatch_tolerance]]"},
         "10m",
         "On-chain escrow balance disagrees with the ledger.",
-        "Escrow {{ $labels.account }} ({{ $labels.mint }}): on-chain minus ledger = "
+        "Escrow {{ $labels.account }} ([[mint_name]]): on-chain minus ledger = "
         '{{ $value | printf "%.6f" }} for 10 minutes (tolerance {{ $labels.tolerance }}; negative means funds missing '
         "on chain; an account closed on chain counts as 0). Check first: the latest "
         "WithdrawalProcessed and MatchSettled events and the ledger entries of the last hour. "
@@ -573,7 +586,7 @@ ALERTS: list[Alert] = [
         {"high": ""},
         "10m",
         "A treasury or fee wallet is below its floor.",
-        "The {{ $labels.role }} wallet {{ $labels.account }} holds {{ $value }} {{ $labels.mint }} "
+        "The {{ $labels.role }} wallet {{ $labels.account }} holds {{ $value }} [[mint_name]] "
         "(floor {{ $labels.floor }}; a wallet closed on chain counts as 0). Check first: the wallet's "
         "recent outgoing transfers and whether a planned sweep ran.",
         "escrow-treasury",
@@ -921,7 +934,7 @@ ALERTS += [
         {"critical": ""},
         "5m",
         "The amount withdrawn is far above its usual level for this hour.",
-        'Program {{ $labels.program }} paid out {{ $value | printf "%.2f" }} {{ $labels.mint }} in withdrawals in '
+        'Program {{ $labels.program }} paid out {{ $value | printf "%.2f" }} [[mint_name]] in withdrawals in '
         "the last hour (by block time), more than [[withdrawal_spike_factor]]x the same hour's 7-day average "
         "(before 7 days of history: the 6 hours before). A few large withdrawals drain an escrow "
         "as surely as many small ones. Check first: the largest WithdrawalProcessed events of the hour and "
@@ -1064,7 +1077,7 @@ def reconciliation_alerts() -> list[Alert]:
             {"critical": "[[reconciliation_agreeing_runs]]"},
             "0m",
             "Two views of escrow money disagree at the same slot.",
-            "Account {{ $labels.account }} ({{ $labels.mint }}), views {{ $labels.views }}: drift "
+            "Account {{ $labels.account }} ([[mint_name]]), views {{ $labels.views }}: drift "
             '{{ $value | printf "%.0f" }} raw units at the reconciled slot, in [[threshold]] consecutive '
             "reconciliations. chain_ledger = chain minus ledger as of the slot (negative: the books hold more "
             "than the chain); chain_events = the chain's change minus what the program's events say moved "

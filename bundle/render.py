@@ -92,6 +92,14 @@ def render_description(template: str, labels: dict[str, str], value: str) -> str
     def label(m: re.Match[str]) -> str:
         return labels.get(m.group(1), "")  # Prometheus renders a missing label as ""
 
+    def choice(m: re.Match[str]) -> str:  # {{ if eq $labels.x "a" }}A{{ else if ... }}{{ else }}D{{ end }}
+        branches = re.findall(r'(?:if|else if) eq \$labels\.([a-z_]+) "([^"]*)" \}\}(.*?)\{\{ ', m.group(0))
+        for name, wanted, text in branches:
+            if labels.get(name, "") == wanted:
+                return str(text)
+        return str(m.group(1))
+
+    template = re.sub(r"\{\{ if eq .*?\{\{ else \}\}(.*?)\{\{ end \}\}", choice, template)
     text = re.sub(r"\{\{ \$labels\.([a-z_]+) \}\}", label, template)
     text = re.sub(r"\{\{ \$value[^}]*\}\}", value, text)
     if "{{" in text:
@@ -213,7 +221,7 @@ validated strictly (an unknown, missing or mistyped key is reported as `file:lin
 | `runbooks` | who owns the runbooks and when each was last reviewed (`owner`, `last_reviewed`, `review_every_days`, per-runbook `owners` and `reviewed`): the front matter of every runbook and of docs/incident-response.md |
 | `events` | the event names meaning "withdrawal" and "pause", and the errors of transactions rejected while paused |
 | `wallet_roles` | the account roles whose wallets are floor-checked |
-| `mints` | per mint: symbol, decimals, `floor` (a mint without a floor is not floor-checked) and `mismatch_tolerance` (optional; else `thresholds.mismatch_tolerance`) |
+| `mints` | per mint: symbol (names the mint in alert descriptions; an unlisted mint is named by its address), decimals (`mismatch_tolerance` may not be below one base unit), `floor` (a mint without a floor is not floor-checked) and `mismatch_tolerance` (optional; else `thresholds.mismatch_tolerance`) |
 | `accounts`, `roles` | per account or role: its own `floor`, `planned_sweeps: true` (emptied on purpose, never floor-checked) |
 | `thresholds` | every threshold the rules use, in the metric's unit |
 

@@ -323,6 +323,26 @@ def load(path: Path | None = None) -> Site:
             if not re.fullmatch(r"[A-Za-z0-9_]+", name):
                 raise SiteError(f"{path}: events.{key}: {name!r} is not a name of the program's IDL")
 
+    m_node = next(v for k, v in root.value if k.value == "mints")
+    for k_node, v_node in m_node.value:
+        mint, v = k_node.value, data["mints"][k_node.value]
+        fields = {k.value: n for k, n in v_node.value}
+        if not re.fullmatch(r"[A-Za-z0-9._-]+", v["symbol"]):  # alert texts name the mint by it
+            raise _err(
+                path, fields["symbol"], f"mints.{mint}.symbol", "letters, digits, '.', '_' or '-' only"
+            )
+        if not 0 <= v["decimals"] <= 18:
+            raise _err(path, fields["decimals"], f"mints.{mint}.decimals", "must be between 0 and 18")
+        tolerance = v.get("mismatch_tolerance")
+        if tolerance is not None and float(tolerance) < 10 ** -v["decimals"]:
+            raise _err(
+                path,
+                fields["mismatch_tolerance"],
+                f"mints.{mint}.mismatch_tolerance",
+                f"{tolerance} is below one base unit of a {v['decimals']}-decimal mint "
+                f"({10 ** -v['decimals']:g}): every rounding would page",
+            )
+
     def wallet(v: dict[str, Any]) -> Wallet:
         return Wallet(v.get("floor"), bool(v.get("planned_sweeps", False)))
 

@@ -97,6 +97,17 @@ def test_repository_site_config_loads() -> None:
             "decimals: 9, floor: 1, mismatch_tolerance: small",
             ": mints.SOL.mismatch_tolerance: expected a number",
         ),
+        (
+            "{symbol: USDC, decimals: 6, floor: 100, mismatch_tolerance: 0.01}",
+            "{symbol: USDC, decimals: 6, floor: 100, mismatch_tolerance: 0.0000001}",
+            ": mints.EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v.mismatch_tolerance: 0.0000001 is below one "
+            "base unit of a 6-decimal mint (1e-06)",
+        ),
+        (
+            "{symbol: USDC, decimals: 6,",
+            '{symbol: "US{{DC", decimals: 6,',
+            ": mints.EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v.symbol: letters, digits",
+        ),
     ],
 )
 def test_bad_site_config_names_file_line_and_key(tmp_path: Path, old: str, new: str, expected: str) -> None:
