@@ -167,7 +167,10 @@ def new_counter(
 
 
 PROG = {"program": "paid_match"}
-WD = f'escrow_events_total{{{J},program="paid_match",event="WithdrawalProcessed"}}'
+# The site's names for the events, errors and instructions the rules watch (bundle/site.yml).
+WITHDRAWAL, PAUSE = PARAMS["withdrawal_event"], PARAMS["pause_event"]
+PAUSE_ERROR, MONEY_IX = SITE.pause_errors[0], SITE.money_instructions[0]
+WD = f'escrow_events_total{{{J},program="paid_match",event="{WITHDRAWAL}"}}'
 TX_OK = f'escrow_transactions_total{{{J},program="paid_match",status="success"}}'
 TX_FAIL = f'escrow_transactions_total{{{J},program="paid_match",status="failed"}}'
 CU = f'escrow_compute_units_bucket{{{J},program="paid_match",instruction="settle_match",le="%s"}}'
@@ -184,11 +187,11 @@ LAG = f'escrow_ingest_lag_seconds{{{J},program="paid_match"}}'
 INGEST_UP = f'escrow_exporter_collector_up{{{J},collector="ingest:paid_match"}}'
 INGEST_OK = f'escrow_exporter_collector_last_success_timestamp_seconds{{{J},collector="ingest:paid_match"}}'
 PAUSED_STATE = f'escrow_program_accounts{{{J},program="paid_match",account="PlatformConfig",state="paused"}}'
-PAUSED_EVENTS = f'escrow_events_total{{{J},program="paid_match",event="ProgramPaused"}}'
+PAUSED_EVENTS = f'escrow_events_total{{{J},program="paid_match",event="{PAUSE}"}}'
 # ProgramPaused configured with labels: [reason] (examples/config.yml): one series per reason.
-PAUSED_INCIDENT = f'escrow_events_total{{{J},program="paid_match",event="ProgramPaused",reason="Incident"}}'
+PAUSED_INCIDENT = f'escrow_events_total{{{J},program="paid_match",event="{PAUSE}",reason="Incident"}}'
 FAILOVERS = f"escrow_rpc_failovers_total{{{J}}}"
-TX_PAUSED = f'escrow_transaction_errors_total{{{J},program="paid_match",error="ProgramPaused"}}'
+TX_PAUSED = f'escrow_transaction_errors_total{{{J},program="paid_match",error="{PAUSE_ERROR}"}}'
 DECODE_ERR = f'escrow_event_decode_errors_total{{{J},program="paid_match",reason="unknown_discriminator"}}'
 PROBE = f'job="{PROBE_JOB}",instance="http://app:8080/readyz"'
 PROBE_LABELS = {"job": PROBE_JOB, "instance": "http://app:8080/readyz"}
@@ -429,9 +432,9 @@ _UNDER_FLOOR = int((SPIKE_FLOOR - 1) // 6)
 # window="1h"): what happened on chain in the trailing hour among what was ingested by then. The
 # cases describe withdrawals by the sample they happened in and the sample they were ingested in,
 # and derive from that both the window and the ingestion-time counter the exporter serves.
-WD_BT = f'escrow_events_block_time_window{{{J},program="paid_match",event="WithdrawalProcessed",window="1h"}}'
+WD_BT = f'escrow_events_block_time_window{{{J},program="paid_match",event="{WITHDRAWAL}",window="1h"}}'
 WD_AMOUNT_BT = (
-    f'escrow_event_amount_block_time_window{{{J},program="paid_match",event="WithdrawalProcessed",'
+    f'escrow_event_amount_block_time_window{{{J},program="paid_match",event="{WITHDRAWAL}",'
     f'field="amount",mint="{USDC}",window="1h"}}'
 )
 
@@ -549,10 +552,10 @@ _MIX = "EscrowMoneyInstructionFailures"
 _MIX_HIGH = float(PARAMS["money_ix_failure_ratio_high"])
 _MIX_CRIT = float(PARAMS["money_ix_failure_ratio_critical"])
 _MIX_MIN = int(PARAMS["money_ix_failure_min_count"])
-_SETTLE_FAIL = f'escrow_transaction_failures_total{{{J},program="paid_match",instruction="settle_match"}}'
-_SETTLE_IX = f'escrow_instructions_total{{{J},program="paid_match",instruction="settle_match"}}'
+_SETTLE_FAIL = f'escrow_transaction_failures_total{{{J},program="paid_match",instruction="{MONEY_IX}"}}'
+_SETTLE_IX = f'escrow_instructions_total{{{J},program="paid_match",instruction="{MONEY_IX}"}}'
 _JOIN_IX = f'escrow_instructions_total{{{J},program="paid_match",instruction="join_match"}}'
-_SETTLE = {"program": "paid_match", "instruction": "settle_match"}
+_SETTLE = {"program": "paid_match", "instruction": MONEY_IX}
 _SETTLES_PER_MIN = 20
 
 
@@ -1240,7 +1243,7 @@ AM_J = f'job="{ALERTMANAGER_JOB}",instance="localhost:9093"'
 AM_JL = {"job": ALERTMANAGER_JOB, "instance": "localhost:9093"}
 RPC_LAT = f'escrow_rpc_request_duration_seconds_bucket{{{J},endpoint="a",method="getSlot",le="%s"}}'
 RPC_REQ = f'escrow_rpc_requests_total{{{J},endpoint="a",method="getSlot",outcome="%s"}}'
-WD_AMOUNT = f'escrow_event_amount_total{{{J},program="paid_match",event="WithdrawalProcessed",field="amount",mint="{USDC}"}}'
+WD_AMOUNT = f'escrow_event_amount_total{{{J},program="paid_match",event="{WITHDRAWAL}",field="amount",mint="{USDC}"}}'
 WEBHOOK = f'escrow_business_payment_webhook_latency_seconds{{{J},provider="stripe"}}'
 WEBHOOK_UP = f'escrow_sql_query_up{{{J},query="payment_webhook_latency"}}'
 AUDIT_TS = f"escrow_business_audit_log_last_entry_timestamp_seconds{{{J}}}"

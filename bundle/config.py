@@ -39,6 +39,7 @@ PARAMS: dict[str, str] = {
     "withdrawal_event": SITE.withdrawal_event,
     "pause_event": SITE.pause_event,
     "pause_errors": "|".join(SITE.pause_errors),
+    "pause_errors_text": " or ".join(SITE.pause_errors),
     "money_instructions": "|".join(SITE.money_instructions),
     "wallet_roles": "|".join(SITE.wallet_roles),
     **SITE.thresholds,
@@ -530,7 +531,7 @@ ALERTS: list[Alert] = [
         "Escrow {{ $labels.account }} ([[mint_name]]): on-chain minus ledger = "
         '{{ $value | printf "%.6f" }} for 10 minutes (tolerance {{ $labels.tolerance }}; negative means funds missing '
         "on chain; an account closed on chain counts as 0). Check first: the latest "
-        "WithdrawalProcessed and MatchSettled events and the ledger entries of the last hour. "
+        "[[withdrawal_event]] and settlement events and the ledger entries of the last hour. "
         "Procedure: docs/runbooks/escrow-mismatch-investigation.md.",
         "escrow-treasury",
         "abs(on-chain - ledger) > the mint's `mismatch_tolerance` (else [[threshold]]) units (an account closed "
@@ -607,7 +608,7 @@ ALERTS: list[Alert] = [
         "more than [[withdrawal_spike_factor]]x the same hour's 7-day average (before 7 days of history: "
         "the average hour of the 6 hours before; ignored below [[withdrawal_spike_floor]]). "
         "Check first: top withdrawing users "
-        'in the business DB and escrow_event_amount_total{event="WithdrawalProcessed"}. '
+        'in the business DB and escrow_event_amount_total{event="[[withdrawal_event]]"}. '
         "Procedure: docs/runbooks/fraud-escalation-chargebacks.md.",
         "escrow-treasury",
         "withdrawals/h by block time > [[withdrawal_spike_factor]]x same-hour 7d average (before that: the 6 "
@@ -736,12 +737,12 @@ ALERTS: list[Alert] = [
         {"high": ""},
         "1m",
         "The escrow program is paused (or was paused in the last 10 minutes).",
-        "Program {{ $labels.program }} is paused: joins, settlements and withdrawals fail with ProgramPaused. "
+        "Program {{ $labels.program }} is paused: joins, settlements and withdrawals fail with [[pause_errors_text]]. "
         "A planned pause is silenced before it starts; if nobody announced one, treat it as an incident. "
-        "Check first: the ProgramPaused event's authority and reason. "
+        "Check first: the [[pause_event]] event's authority and reason. "
         "Procedure: docs/runbooks/emergency-pause-resume.md.",
         "escrow-overview",
-        "PlatformConfig paused, or a ProgramPaused event in 10m (including the first of a new `reason`)",
+        "PlatformConfig paused, or a [[pause_event]] event in 10m (including the first of a new `reason`)",
     ),
     Alert(
         "EscrowAuditLogGap",
@@ -937,7 +938,7 @@ ALERTS += [
         'Program {{ $labels.program }} paid out {{ $value | printf "%.2f" }} [[mint_name]] in withdrawals in '
         "the last hour (by block time), more than [[withdrawal_spike_factor]]x the same hour's 7-day average "
         "(before 7 days of history: the 6 hours before). A few large withdrawals drain an escrow "
-        "as surely as many small ones. Check first: the largest WithdrawalProcessed events of the hour and "
+        "as surely as many small ones. Check first: the largest [[withdrawal_event]] events of the hour and "
         "their users. Procedure: docs/runbooks/fraud-escalation-chargebacks.md.",
         "escrow-treasury",
         "withdrawn amount per mint per hour by block time > [[withdrawal_spike_factor]]x its baseline (7d same "

@@ -231,6 +231,14 @@ OTHER_SITE: dict[str, Any] = {
         "grafana_url": "https://grafana.example.org/",
     },
     "runbooks": {"owner": "SRE guild (#sre)", "last_reviewed": "2026-01-15", "review_every_days": 30},
+    # Another program's names for the events and instructions the rules watch.
+    "events": {
+        "withdrawal": "PayoutSent",
+        "pause": "Halted",
+        "pause_errors": ["Halted", "MarketFrozen"],
+        "money_instructions": ["payout", "settle_market"],
+    },
+    "wallet_roles": ["treasury", "fee", "ops"],
     # kube-prometheus names.
     "severities": {
         "critical": "critical",
@@ -245,11 +253,15 @@ OTHER_SITE: dict[str, Any] = {
 def _other_site(tmp_path: Path) -> Path:
     data = yaml.safe_load(SITE_YML.read_text())
     for section, values in OTHER_SITE.items():
-        data[section].update(values)
+        if isinstance(values, dict):
+            data[section].update(values)
+        else:
+            data[section] = values
     data["mints"]["SOL"]["floor"] = 5
     data["mints"]["EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"]["floor"] = 250
     data["accounts"]["treasury_hv"]["floor"] = 3
     data["mints"]["SOL"]["mismatch_tolerance"] = 0.002
+    data["mints"]["EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"]["symbol"] = "USDC.e"
     data["mints"]["EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"]["mismatch_tolerance"] = 0.02
     return _write(tmp_path, yaml.safe_dump(data, sort_keys=False))
 
@@ -288,6 +300,10 @@ def test_another_site_regenerates_into_a_bundle_whose_tests_pass(tmp_path: Path)
     assert 'node_memory_MemTotal_bytes{job="hosts"}' in rules and 'pg_up{job="pg"}' in rules
     assert "instance:node_cpu_utilisation:rate5m > 0.85" in rules
     assert "severity: warning" in rules and "severity: none" in rules and "severity: high" not in rules
+    assert 'event="PayoutSent"' in rules and "WithdrawalProcessed" not in rules
+    assert 'instruction=~"payout|settle_market"' in rules and "settle_match" not in rules
+    assert 'role=~"treasury|fee|ops"' in rules
+    assert '"EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v" }}USDC.e{{' in rules
     # Runbook front matter: owner, review dates and contact tree from the site config.
     runbook = (out / "docs" / "runbooks" / "EscrowRpcOutage.md").read_text()
     meta = yaml.safe_load(runbook.split("---\n", 2)[1])
