@@ -1243,7 +1243,9 @@ AM_J = f'job="{ALERTMANAGER_JOB}",instance="localhost:9093"'
 AM_JL = {"job": ALERTMANAGER_JOB, "instance": "localhost:9093"}
 RPC_LAT = f'escrow_rpc_request_duration_seconds_bucket{{{J},endpoint="a",method="getSlot",le="%s"}}'
 RPC_REQ = f'escrow_rpc_requests_total{{{J},endpoint="a",method="getSlot",outcome="%s"}}'
-WD_AMOUNT = f'escrow_event_amount_total{{{J},program="paid_match",event="{WITHDRAWAL}",field="amount",mint="{USDC}"}}'
+WD_AMOUNT = (
+    f'escrow_event_amount_total{{{J},program="paid_match",event="{WITHDRAWAL}",field="amount",mint="{USDC}"}}'
+)
 WEBHOOK = f'escrow_business_payment_webhook_latency_seconds{{{J},provider="stripe"}}'
 WEBHOOK_UP = f'escrow_sql_query_up{{{J},query="payment_webhook_latency"}}'
 AUDIT_TS = f"escrow_business_audit_log_last_entry_timestamp_seconds{{{J}}}"
