@@ -1,6 +1,6 @@
 """Runbooks' generated parts, from the site config: the YAML front matter (owner, last review,
 next review, contact tree) of every runbook and of docs/incident-response.md, and the "Contact
-tree" section of each alert's runbook. The text a human wrote is kept as it is; ``make rules``
+tree" section of every runbook (an alert's: its tiers; a procedure's: all of them). The text a human wrote is kept as it is; ``make rules``
 replaces only these parts, so an edit goes to ``bundle/site.yml`` (``runbooks``, ``contacts``).
 """
 
@@ -32,9 +32,10 @@ def contacts(tiers: list[str], alert: Alert | None = None) -> list[str]:
     return lines
 
 
-def contact_tree(alert: Alert) -> str:
+def contact_tree(alert: Alert | None) -> str:
+    """An alert's runbook: its tiers'; a procedure runbook (several alerts lead to it): every tier's."""
     lines = [CONTACT_TREE, GENERATED.format(keys="contacts"), ""]
-    lines += [f"- {line}" for line in contacts(list(alert.tiers), alert)]
+    lines += [f"- {line}" for line in contacts(list(alert.tiers) if alert else list(TIERS), alert)]
     return "\n".join(lines) + "\n"
 
 
@@ -100,8 +101,7 @@ def runbooks() -> dict[str, str]:
     for path in paths:
         alert = by_name.get(path.stem)
         body = strip_front_matter(path.read_text())
-        if alert is not None:
-            body = _replace_section(body, CONTACT_TREE, contact_tree(alert))
+        body = _replace_section(body, CONTACT_TREE, contact_tree(alert))
         out[f"docs/runbooks/{path.name}"] = front_matter(path.stem, alert) + body
     # An alert without its runbook is reported by tests/test_rules.py.
     incident = ROOT / INCIDENT_RESPONSE

@@ -327,6 +327,14 @@ def test_runbooks_carry_the_contact_tree_of_their_tiers() -> None:
         tree = sections.get("Contact tree", "")
         for tier in alert.tiers:
             assert SITE.contacts[tier] in tree, f"{alert.name}: no {tier} contact in its contact tree"
+    # Procedure runbooks (several alerts lead to each): every tier's contacts.
+    alert_runbooks = {f"{a.name}.md" for a in ALERTS} | {"README.md"}
+    procedures = [p for p in sorted(RUNBOOKS.glob("*.md")) if p.name not in alert_runbooks]
+    assert len(procedures) >= 7, [p.name for p in procedures]
+    for path in procedures:
+        tree = _sections(path.read_text()).get("Contact tree", "")
+        for tier, contact in SITE.contacts.items():
+            assert contact in tree, f"{path.name}: no {tier} contact in its contact tree"
 
 
 def _front_matter(path: Path) -> dict[str, Any]:
