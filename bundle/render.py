@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from bundle import amconfig
 from bundle.cases import CASES, Case, Fired
 from bundle.config import (
     ALERTS,
@@ -197,7 +198,8 @@ ALERTS_DOC_INTRO = """\
 
 Every alert the bundle ships, generated from `bundle/site.yml` (the site config: what an operator
 edits) and `bundle/config.py` (the rules' logic); run `make rules` after an edit. Rules:
-`prometheus/rules/*.yml`; unit tests: `prometheus/tests/*.yml`; routing: `alertmanager/alertmanager.yml`.
+`prometheus/rules/*.yml`; unit tests: `prometheus/tests/*.yml`; routing: `alertmanager/alertmanager.yml`
+(rendered from `bundle/alertmanager.yml` with the site's severity names).
 
 ## The site config (`bundle/site.yml`)
 
@@ -402,5 +404,6 @@ def all_files() -> dict[str, str]:
         **test_files(),
         "docs/alerts.md": alerts_doc(),
         "alertmanager/templates/site.tmpl": site_template(),
+        amconfig.OUTPUT: amconfig.render(),
         "grafana/lib/site.libsonnet": site_libsonnet(SITE),
     }

@@ -1,11 +1,11 @@
-"""Write prometheus/rules/*.yml, prometheus/tests/*.yml, docs/alerts.md and the site's Alertmanager
-templates from bundle/site.yml and bundle/config.py.
+"""Write prometheus/rules/*.yml, prometheus/tests/*.yml, docs/alerts.md, the site's Alertmanager
+templates and alertmanager/alertmanager.yml from bundle/site.yml, bundle/config.py and
+bundle/alertmanager.yml.
 
 python scripts/gen_rules.py          # regenerate in the repository
 python scripts/gen_rules.py --check  # exit 1 listing files that differ (what the drift test does)
 python scripts/gen_rules.py --site my-site.yml --out DIR
-    # render for another site file into DIR: the files above, plus alertmanager/alertmanager.yml
-    # (severity matchers renamed to the site's) and the Kubernetes PrometheusRule
+    # render for another site file into DIR: the files above, plus the Kubernetes PrometheusRule
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> int:
     from bundle.site import SiteError
 
     try:
-        from bundle import amconfig, prometheusrule
+        from bundle import prometheusrule
         from bundle.render import all_files
     except SiteError as e:
         print(f"site config: {e}", file=sys.stderr)
@@ -43,7 +43,6 @@ def main() -> int:
         print(f"site config: {e}", file=sys.stderr)
         return 2
     if args.out:
-        files["alertmanager/alertmanager.yml"] = amconfig.dump(amconfig.load())
         files[prometheusrule.OUTPUT] = prometheusrule.render()
     drift = []
     for rel, text in files.items():

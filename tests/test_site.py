@@ -314,3 +314,10 @@ def test_another_site_regenerates_into_a_bundle_whose_tests_pass(tmp_path: Path)
         text=True,
     )
     assert route.stdout.strip() == "high", route.stdout + route.stderr
+    # The tier's old name no longer pages: the renamed file is what make rules commits for compose.
+    old_name = subprocess.run(
+        ["amtool", "config", "routes", "test", f"--config.file={am}", "alertname=X", "severity=high"],
+        capture_output=True,
+        text=True,
+    )
+    assert old_name.stdout.strip() == "slack-medium", old_name.stdout + old_name.stderr
