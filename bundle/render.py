@@ -219,6 +219,20 @@ validated strictly (an unknown, missing or mistyped key is reported as `file:lin
 | `accounts`, `roles` | per account or role: its own `floor`, `planned_sweeps: true` (emptied on purpose, never floor-checked) |
 | `thresholds` | every threshold the rules use, in the metric's unit |
 
+Links. The repository ships example links, which the demo uses: `links.runbook_url`
+(`https://github.com/example/...`) and `links.grafana_url` (`http://localhost:3000`) in
+`bundle/site.yml`, under `links:`. Every alert's `runbook_url` and `dashboard_url` annotation, and
+so every Slack message and PagerDuty incident, is built from them: set `runbook_url` to where your
+`docs/runbooks/*.md` are served (`{alert}` becomes the alert name) and `grafana_url` to your
+Grafana's address, then run `make rules`. Until then `make rules` prints a warning naming the
+file, line and key of each example still in place (a warning, not an error).
+
+Alertmanager. `make rules` also writes `alertmanager/alertmanager.yml`, the file docker-compose
+mounts, from its source `bundle/alertmanager.yml` (routes, inhibitions, receivers; edit that one)
+with every `severity` matcher renamed to the names under `severities`: a site using
+kube-prometheus' names pages on `warning`, not on `high`. Tests fail when the committed file
+differs from what the site config renders.
+
 Two tolerances, two alerts. `mismatch_tolerance` (per mint, in whole units) is what the time-based
 `EscrowBalanceMismatch` tolerates: it compares a balance and a ledger read at different moments, so
 its tolerance is a judgement per token (0.01 USDC is a cent; 0.01 SOL is worth far more, hence SOL's

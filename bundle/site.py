@@ -362,6 +362,34 @@ def load(path: Path | None = None) -> Site:
     )
 
 
+#: The example links the repository ships (the demo uses them), each with what to set instead: a
+#: site still carrying one sends responders to runbooks that do not exist and to a Grafana on their
+#: own machine.
+EXAMPLE_LINKS = {
+    "runbook_url": ("https://github.com/example/", "where your runbooks are served"),
+    "grafana_url": ("http://localhost:3000", "your Grafana's address"),
+}
+
+
+def example_links(path: Path | None = None) -> list[str]:
+    """A one-line warning, ``file:line: links.key``, per link still set to the shipped example."""
+    path = path or Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
+    repo = DEFAULT_PATH.parent.parent
+    shown = path.relative_to(repo) if path.is_relative_to(repo) else path
+    root = yaml.compose(path.read_text())
+    assert root is not None, f"{path}: validated by load() before"
+    links = next(v for k, v in root.value if k.value == "links")
+    warnings = []
+    for key, value in links.value:
+        example, instead = EXAMPLE_LINKS.get(key.value, (None, ""))
+        if example and str(value.value).startswith(example):
+            warnings.append(
+                f"warning: {shown}:{value.start_mark.line + 1}: links.{key.value} is still the example "
+                f"{value.value}: set {instead} (docs/alerts.md, Links)"
+            )
+    return warnings
+
+
 def libsonnet(site: Site) -> str:
     """``grafana/lib/site.libsonnet``: the site's thresholds for the dashboards' colour steps, so a
     panel turns orange/red at the value its alert uses. Numbers as written in the site file."""

@@ -28,6 +28,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.site:
         os.environ["ESCROW_BUNDLE_SITE"] = str(Path(args.site).resolve())
+    from bundle import site
     from bundle.site import SiteError
 
     try:
@@ -36,6 +37,9 @@ def main() -> int:
     except SiteError as e:
         print(f"site config: {e}", file=sys.stderr)
         return 2
+    # Not an error: the demo runs on the example links. Said on every run until they are changed.
+    for warning in site.example_links():
+        print(warning, file=sys.stderr)
     out = Path(args.out) if args.out else ROOT
     try:
         files = all_files()
