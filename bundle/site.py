@@ -144,6 +144,7 @@ THRESHOLDS = (
     "rpc_latency_p95_seconds",
     "rpc_error_ratio",
     "audit_log_silence_seconds",
+    "prometheus_notification_queue_ratio",
     "reconciliation_agreeing_runs",
     "reconciliation_blocked_ticket_seconds",
     "reconciliation_blocked_page_seconds",
@@ -287,6 +288,12 @@ def load(path: Path | None = None) -> Site:
     if data["runbooks"]["review_every_days"] < 1:
         node = next(v for k, v in root.value if k.value == "runbooks")
         raise _err(path, node, "runbooks.review_every_days", "must be a whole number of days >= 1")
+    queue = thresholds["prometheus_notification_queue_ratio"]
+    if not 0 < float(queue) < 1:  # the queue drops alerts at 1: the alert must come before that
+        node = next(v for k, v in t_node.value if k.value == "prometheus_notification_queue_ratio")
+        raise _err(
+            path, node, "thresholds.prometheus_notification_queue_ratio", "must be a ratio between 0 and 1"
+        )
     for slo in _SLOS:
         if not 0 < float(thresholds[slo]) < 1:
             node = next(v for k, v in t_node.value if k.value == slo)

@@ -68,6 +68,11 @@ def test_repository_site_config_loads() -> None:
             ": thresholds.reconciliation_blocked_page_seconds: must be above",
         ),
         (
+            "  prometheus_notification_queue_ratio: 0.9",
+            "  prometheus_notification_queue_ratio: 90",
+            ": thresholds.prometheus_notification_queue_ratio: must be a ratio between 0 and 1",
+        ),
+        (
             "  last_reviewed: 2026-12-04",
             "  last_reviewed: 2026-13-04",
             ": runbooks.last_reviewed: expected a date",
@@ -191,6 +196,7 @@ OTHER_SITE: dict[str, Any] = {
         "rpc_latency_p95_seconds": 1.0,  # another bucket edge
         "rpc_error_ratio": 0.2,
         "audit_log_silence_seconds": 7200,
+        "prometheus_notification_queue_ratio": 0.75,
         "mismatch_tolerance": 0.05,
         "reconciliation_agreeing_runs": 3,
         "reconciliation_blocked_ticket_seconds": 600,
