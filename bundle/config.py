@@ -840,6 +840,7 @@ ALERTS: list[Alert] = [
     ),
 ]
 
+#: The meta-monitoring alerts link here: its "Alerting pipeline" row plots what they read.
 _MONITORING_DASHBOARD = "escrow-exporter"
 
 ALERTS += [

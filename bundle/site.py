@@ -412,6 +412,8 @@ def libsonnet(site: Site) -> str:
         "  thresholds: {",
         *(f"    {name}: {number(site.thresholds[name])}," for name in THRESHOLDS),
         "  },",
+        "  // Prometheus and Alertmanager scraping themselves: the exporter dashboard's alerting pipeline row.",
+        f"  selectors: {{ prometheus_job: '{site.prometheus_job}', alertmanager_job: '{site.alertmanager_job}' }},",
         "  // The severity labels that page (P0, P1): the weekly review counts pages out of hours.",
         f"  page_severities: '{site.severities['critical']}|{site.severities['high']}',",
         "}",

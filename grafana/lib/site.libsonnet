@@ -65,6 +65,8 @@
     chargeback_payment_ratio: 0.005,
     backup_max_age_seconds: 46800,
   },
+  // Prometheus and Alertmanager scraping themselves: the exporter dashboard's alerting pipeline row.
+  selectors: { prometheus_job: 'prometheus', alertmanager_job: 'alertmanager' },
   // The severity labels that page (P0, P1): the weekly review counts pages out of hours.
   page_severities: 'critical|high',
 }
