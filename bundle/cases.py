@@ -1235,6 +1235,9 @@ FDS_RATIO = float(PARAMS["exporter_fds_ratio"])
 RPC_P95 = float(PARAMS["rpc_latency_p95_seconds"])
 RPC_ERR = round(float(PARAMS["rpc_error_ratio"]) * 100)
 AUDIT_SILENCE = int(PARAMS["audit_log_silence_seconds"])
+NOTIFY_QUEUE = float(PARAMS["prometheus_notification_queue_ratio"])
+_QUEUE_CAPACITY = 10000
+_QUEUE_FULL = round((NOTIFY_QUEUE + 1) / 2 * _QUEUE_CAPACITY)  # between the threshold and a full queue
 _AMOUNT_SPIKE = 100 * int(2 * SPIKE_FACTOR + 4)  # USDC per 10 minutes
 _AMOUNT_COUNT = max(10, int(SPIKE_FLOOR // 6) + 1)  # withdrawals per 10 minutes, above the floor
 PROM_J = f'job="{PROMETHEUS_JOB}",instance="localhost:9090"'
@@ -1467,11 +1470,22 @@ CASES += [
     ),
     Case(
         "EscrowPrometheusNotificationsDropped",
-        "a queue 90% full (nothing dropped) is quiet",
+        "a queue filled past the threshold (nothing dropped yet) fires",
         {
             f"prometheus_notifications_dropped_total{{{PROM_J}}}": "0x40",
-            f"prometheus_notifications_queue_length{{{PROM_J}}}": "9000x40",
-            f"prometheus_notifications_queue_capacity{{{PROM_J}}}": "10000x40",
+            f"prometheus_notifications_queue_length{{{PROM_J}}}": f"{_QUEUE_FULL}x40",
+            f"prometheus_notifications_queue_capacity{{{PROM_J}}}": f"{_QUEUE_CAPACITY}x40",
+        },
+        "20m",
+        [Fired("high", PROM_JL, f"{_QUEUE_FULL / _QUEUE_CAPACITY:.2f}")],
+    ),
+    Case(
+        "EscrowPrometheusNotificationsDropped",
+        "a queue filled to the threshold (nothing dropped) is quiet",
+        {
+            f"prometheus_notifications_dropped_total{{{PROM_J}}}": "0x40",
+            f"prometheus_notifications_queue_length{{{PROM_J}}}": f"{round(NOTIFY_QUEUE * _QUEUE_CAPACITY)}x40",
+            f"prometheus_notifications_queue_capacity{{{PROM_J}}}": f"{_QUEUE_CAPACITY}x40",
         },
         "20m",
     ),

@@ -854,6 +854,7 @@ ALERTS: list[Alert] = [
     ),
 ]
 
+#: The meta-monitoring alerts link here: its "Alerting pipeline" row plots what they read.
 _MONITORING_DASHBOARD = "escrow-exporter"
 
 ALERTS += [
@@ -1033,15 +1034,16 @@ ALERTS += [
         "increase(prometheus_notifications_dropped_total{[[prometheus_job]]}[10m]) > 0\n"
         "or on (job, instance)\n"
         "prometheus_notifications_queue_length{[[prometheus_job]]}\n"
-        "  / prometheus_notifications_queue_capacity{[[prometheus_job]]} > 0.9",
-        {"high": ""},
+        "  / prometheus_notifications_queue_capacity{[[prometheus_job]]} > [[threshold]]",
+        {"high": "[[prometheus_notification_queue_ratio]]"},
         "5m",
         "Prometheus drops alerts on their way to Alertmanager.",
-        "Prometheus {{ $labels.instance }} dropped alert notifications or its queue is over 90% full "
+        "Prometheus {{ $labels.instance }} dropped alert notifications or its queue is over [[threshold]] of "
+        "its capacity "
         '(value {{ $value | printf "%.2f" }}): firing alerts may never reach Alertmanager. Check first: '
         "prometheus_notifications_errors_total by alertmanager and Alertmanager's health.",
         _MONITORING_DASHBOARD,
-        "notifications dropped in 10m, or the notification queue > 90% full, for 5m",
+        "notifications dropped in 10m, or the notification queue > [[threshold]] of its capacity, for 5m",
     ),
     Alert(
         "EscrowMonitoringConfigReloadFailed",

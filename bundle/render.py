@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from bundle import amconfig
 from bundle.cases import CASES, Case, Fired
 from bundle.config import (
     ALERTS,
@@ -205,7 +206,8 @@ ALERTS_DOC_INTRO = """\
 
 Every alert the bundle ships, generated from `bundle/site.yml` (the site config: what an operator
 edits) and `bundle/config.py` (the rules' logic); run `make rules` after an edit. Rules:
-`prometheus/rules/*.yml`; unit tests: `prometheus/tests/*.yml`; routing: `alertmanager/alertmanager.yml`.
+`prometheus/rules/*.yml`; unit tests: `prometheus/tests/*.yml`; routing: `alertmanager/alertmanager.yml`
+(rendered from `bundle/alertmanager.yml` with the site's severity names).
 
 ## The site config (`bundle/site.yml`)
 
@@ -224,6 +226,20 @@ validated strictly (an unknown, missing or mistyped key is reported as `file:lin
 | `mints` | per mint: symbol (names the mint in alert descriptions; an unlisted mint is named by its address), decimals (`mismatch_tolerance` may not be below one base unit), `floor` (a mint without a floor is not floor-checked) and `mismatch_tolerance` (optional; else `thresholds.mismatch_tolerance`) |
 | `accounts`, `roles` | per account or role: its own `floor`, `planned_sweeps: true` (emptied on purpose, never floor-checked) |
 | `thresholds` | every threshold the rules use, in the metric's unit |
+
+Links. The repository ships example links, which the demo uses: `links.runbook_url`
+(`https://github.com/example/...`) and `links.grafana_url` (`http://localhost:3000`) in
+`bundle/site.yml`, under `links:`. Every alert's `runbook_url` and `dashboard_url` annotation, and
+so every Slack message and PagerDuty incident, is built from them: set `runbook_url` to where your
+`docs/runbooks/*.md` are served (`{alert}` becomes the alert name) and `grafana_url` to your
+Grafana's address, then run `make rules`. Until then `make rules` prints a warning naming the
+file, line and key of each example still in place (a warning, not an error).
+
+Alertmanager. `make rules` also writes `alertmanager/alertmanager.yml`, the file docker-compose
+mounts, from its source `bundle/alertmanager.yml` (routes, inhibitions, receivers; edit that one)
+with every `severity` matcher renamed to the names under `severities`: a site using
+kube-prometheus' names pages on `warning`, not on `high`. Tests fail when the committed file
+differs from what the site config renders.
 
 Two tolerances, two alerts. `mismatch_tolerance` (per mint, in whole units) is what the time-based
 `EscrowBalanceMismatch` tolerates: it compares a balance and a ledger read at different moments, so
@@ -410,5 +426,6 @@ def all_files() -> dict[str, str]:
         **test_files(),
         "docs/alerts.md": alerts_doc(),
         "alertmanager/templates/site.tmpl": site_template(),
+        amconfig.OUTPUT: amconfig.render(),
         "grafana/lib/site.libsonnet": site_libsonnet(SITE),
     }

@@ -144,6 +144,7 @@ THRESHOLDS = (
     "rpc_latency_p95_seconds",
     "rpc_error_ratio",
     "audit_log_silence_seconds",
+    "prometheus_notification_queue_ratio",
     "reconciliation_agreeing_runs",
     "reconciliation_blocked_ticket_seconds",
     "reconciliation_blocked_page_seconds",
@@ -287,6 +288,12 @@ def load(path: Path | None = None) -> Site:
     if data["runbooks"]["review_every_days"] < 1:
         node = next(v for k, v in root.value if k.value == "runbooks")
         raise _err(path, node, "runbooks.review_every_days", "must be a whole number of days >= 1")
+    queue = thresholds["prometheus_notification_queue_ratio"]
+    if not 0 < float(queue) < 1:  # the queue drops alerts at 1: the alert must come before that
+        node = next(v for k, v in t_node.value if k.value == "prometheus_notification_queue_ratio")
+        raise _err(
+            path, node, "thresholds.prometheus_notification_queue_ratio", "must be a ratio between 0 and 1"
+        )
     for slo in _SLOS:
         if not 0 < float(thresholds[slo]) < 1:
             node = next(v for k, v in t_node.value if k.value == slo)
@@ -382,6 +389,34 @@ def load(path: Path | None = None) -> Site:
     )
 
 
+#: The example links the repository ships (the demo uses them), each with what to set instead: a
+#: site still carrying one sends responders to runbooks that do not exist and to a Grafana on their
+#: own machine.
+EXAMPLE_LINKS = {
+    "runbook_url": ("https://github.com/example/", "where your runbooks are served"),
+    "grafana_url": ("http://localhost:3000", "your Grafana's address"),
+}
+
+
+def example_links(path: Path | None = None) -> list[str]:
+    """A one-line warning, ``file:line: links.key``, per link still set to the shipped example."""
+    path = path or Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
+    repo = DEFAULT_PATH.parent.parent
+    shown = path.relative_to(repo) if path.is_relative_to(repo) else path
+    root = yaml.compose(path.read_text())
+    assert root is not None, f"{path}: validated by load() before"
+    links = next(v for k, v in root.value if k.value == "links")
+    warnings = []
+    for key, value in links.value:
+        example, instead = EXAMPLE_LINKS.get(key.value, (None, ""))
+        if example and str(value.value).startswith(example):
+            warnings.append(
+                f"warning: {shown}:{value.start_mark.line + 1}: links.{key.value} is still the example "
+                f"{value.value}: set {instead} (docs/alerts.md, Links)"
+            )
+    return warnings
+
+
 def libsonnet(site: Site) -> str:
     """``grafana/lib/site.libsonnet``: the site's thresholds for the dashboards' colour steps, so a
     panel turns orange/red at the value its alert uses. Numbers as written in the site file."""
@@ -397,6 +432,8 @@ def libsonnet(site: Site) -> str:
         "  thresholds: {",
         *(f"    {name}: {number(site.thresholds[name])}," for name in THRESHOLDS),
         "  },",
+        "  // Prometheus and Alertmanager scraping themselves: the exporter dashboard's alerting pipeline row.",
+        f"  selectors: {{ prometheus_job: '{site.prometheus_job}', alertmanager_job: '{site.alertmanager_job}' }},",
         "  // The severity labels that page (P0, P1): the weekly review counts pages out of hours.",
         f"  page_severities: '{site.severities['critical']}|{site.severities['high']}',",
         "}",

@@ -1,11 +1,11 @@
-"""Write prometheus/rules/*.yml, prometheus/tests/*.yml, docs/alerts.md and the site's Alertmanager
-templates from bundle/site.yml and bundle/config.py.
+"""Write prometheus/rules/*.yml, prometheus/tests/*.yml, docs/alerts.md, the site's Alertmanager
+templates and alertmanager/alertmanager.yml from bundle/site.yml, bundle/config.py and
+bundle/alertmanager.yml.
 
 python scripts/gen_rules.py          # regenerate in the repository
 python scripts/gen_rules.py --check  # exit 1 listing files that differ (what the drift test does)
 python scripts/gen_rules.py --site my-site.yml --out DIR
-    # render for another site file into DIR: the files above, plus alertmanager/alertmanager.yml
-    # (severity matchers renamed to the site's) and the Kubernetes PrometheusRule
+    # render for another site file into DIR: the files above, plus the Kubernetes PrometheusRule
 """
 
 from __future__ import annotations
@@ -28,14 +28,18 @@ def main() -> int:
     args = parser.parse_args()
     if args.site:
         os.environ["ESCROW_BUNDLE_SITE"] = str(Path(args.site).resolve())
+    from bundle import site
     from bundle.site import SiteError
 
     try:
-        from bundle import amconfig, prometheusrule
+        from bundle import prometheusrule
         from bundle.render import all_files
     except SiteError as e:
         print(f"site config: {e}", file=sys.stderr)
         return 2
+    # Not an error: the demo runs on the example links. Said on every run until they are changed.
+    for warning in site.example_links():
+        print(warning, file=sys.stderr)
     out = Path(args.out) if args.out else ROOT
     try:
         files = all_files()
@@ -43,7 +47,6 @@ def main() -> int:
         print(f"site config: {e}", file=sys.stderr)
         return 2
     if args.out:
-        files["alertmanager/alertmanager.yml"] = amconfig.dump(amconfig.load())
         files[prometheusrule.OUTPUT] = prometheusrule.render()
     drift = []
     for rel, text in files.items():

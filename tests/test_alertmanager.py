@@ -54,6 +54,28 @@ def _rendered_with_discord(tmp_path: Path) -> Path:
     return out
 
 
+def test_committed_config_is_rendered_from_the_site_config() -> None:
+    """compose mounts alertmanager/alertmanager.yml as is: it must carry the site's severity names."""
+    assert (AM / "alertmanager.yml").read_text() == amconfig.render(), "run `make rules` and commit the result"
+
+
+def test_a_renamed_site_routes_on_its_own_severity_names(tmp_path: Path) -> None:
+    """The kube-prometheus names: rules emit `warning`, so Alertmanager must page on `warning`, and
+    the tier's old name `high` no longer means anything (it falls to the default route)."""
+    kube = {"critical": "critical", "high": "warning", "medium": "info", "low": "low"}
+    out = tmp_path / "alertmanager.yml"
+    out.write_text(amconfig.render(kube))
+    shutil.copytree(AM / "templates", tmp_path / "templates")
+    r = _amtool("check-config", str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _routes(out, "alertname=X", "severity=warning") == ["high"]
+    assert _routes(out, "alertname=X", "severity=info") == ["slack-medium"]
+    assert _routes(out, "alertname=X", "severity=low") == ["slack-low-digest"]
+    assert _routes(out, "alertname=X", "severity=high") == ["slack-medium"]
+    inhibit = yaml.safe_load(out.read_text())["inhibit_rules"][0]
+    assert inhibit["target_matchers"] == ['severity=~"warning|info|low"']
+
+
 def test_repository_config_is_valid() -> None:
     r = _amtool("check-config", "alertmanager/alertmanager.yml")
     assert r.returncode == 0, r.stdout + r.stderr

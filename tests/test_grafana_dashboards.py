@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -215,7 +216,7 @@ def test_threshold_colours_follow_the_site_config(tmp_path: Path, source: str) -
     data["thresholds"]["reconciliation_agreeing_runs"] = 3
     # SLO targets and warning/critical ratio pairs stay ratios below 1, in order.
     for k, v in data["thresholds"].items():
-        if k.endswith("_slo") or k.endswith(("_medium_ratio", "_high_ratio")):
+        if k.endswith("_slo") or k.endswith(("_medium_ratio", "_high_ratio", "_queue_ratio")):
             data["thresholds"][k] = (1 + float(v) / 2) / 2
     other_yml = tmp_path / "site.yml"
     other_yml.write_text(yaml.safe_dump(data))
@@ -224,3 +225,16 @@ def test_threshold_colours_follow_the_site_config(tmp_path: Path, source: str) -
     for title, names in SITE_COLOUR_STEPS[source].items():
         assert _colour_steps(committed, title) == [float(default.thresholds[n]) for n in names], title
         assert _colour_steps(rebuilt, title) == [float(other.thresholds[n]) for n in names], title
+
+
+def test_meta_monitoring_alerts_link_to_panels_of_what_they_read(dashboards: list[dict]) -> None:
+    """An alert about the alerting pipeline opens a dashboard that plots the series it fires on."""
+    from bundle.config import ALERTS
+
+    by_uid = {d["uid"]: d for d in dashboards}
+    meta = [a for a in ALERTS if a.group == "meta" and a.name != "Watchdog"]
+    assert len(meta) == 4
+    for alert in meta:
+        exprs = " ".join(e for _, _, e in queries.iter_panel_queries(by_uid[alert.dashboard]))
+        read = set(re.findall(r"\b((?:alertmanager|prometheus)_[a-z_]+)\{", alert.expr))
+        assert read and all(name in exprs for name in read), (alert.name, read)

@@ -68,6 +68,11 @@ def test_repository_site_config_loads() -> None:
             ": thresholds.reconciliation_blocked_page_seconds: must be above",
         ),
         (
+            "  prometheus_notification_queue_ratio: 0.9",
+            "  prometheus_notification_queue_ratio: 90",
+            ": thresholds.prometheus_notification_queue_ratio: must be a ratio between 0 and 1",
+        ),
+        (
             "  last_reviewed: 2026-12-04",
             "  last_reviewed: 2026-13-04",
             ": runbooks.last_reviewed: expected a date",
@@ -151,6 +156,33 @@ def test_a_runbook_the_site_names_must_exist(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
+def test_make_rules_warns_about_the_example_links_it_ships() -> None:
+    """The demo runs on the example links, so they are a warning, not an error; each names its line."""
+    r = subprocess.run(
+        [sys.executable, "scripts/gen_rules.py", "--check"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode in (0, 1), r.stderr  # 1 is drift (test_rules reports it); a warning never fails
+    lines = SITE_YML.read_text().splitlines()
+    runbook = next(i for i, x in enumerate(lines, 1) if x.startswith("  runbook_url:"))
+    grafana = next(i for i, x in enumerate(lines, 1) if x.startswith("  grafana_url:"))
+    warnings = [x for x in r.stderr.splitlines() if x.startswith("warning:")]
+    assert len(warnings) == 2, r.stderr
+    assert warnings[0].startswith(f"warning: bundle/site.yml:{runbook}: links.runbook_url is still the example")
+    assert warnings[1].startswith(f"warning: bundle/site.yml:{grafana}: links.grafana_url is still the example")
+    assert all("docs/alerts.md" in w for w in warnings)
+
+
+def test_no_example_link_warning_once_a_site_sets_its_own(tmp_path: Path) -> None:
+    assert site.example_links(_other_site(tmp_path)) == []
+    # One of them left as shipped: only that one is reported.
+    path = _other_site(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["links"]["grafana_url"] = "http://localhost:3000/"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    (warning,) = site.example_links(path)
+    assert f"{path}:" in warning and "links.grafana_url is still the example" in warning
+
+
 # Every threshold is varied: the promtool cases derive their boundary values from the site's
 # thresholds (bundle/cases.py), so none is held fixed. A threshold added later must be varied here.
 OTHER_SITE: dict[str, Any] = {
@@ -175,6 +207,7 @@ OTHER_SITE: dict[str, Any] = {
         "rpc_latency_p95_seconds": 1.0,  # another bucket edge
         "rpc_error_ratio": 0.2,
         "audit_log_silence_seconds": 7200,
+        "prometheus_notification_queue_ratio": 0.75,
         "mismatch_tolerance": 0.05,
         "reconciliation_agreeing_runs": 3,
         "reconciliation_blocked_ticket_seconds": 600,
@@ -341,3 +374,10 @@ def test_another_site_regenerates_into_a_bundle_whose_tests_pass(tmp_path: Path)
         text=True,
     )
     assert route.stdout.strip() == "high", route.stdout + route.stderr
+    # The tier's old name no longer pages: the renamed file is what make rules commits for compose.
+    old_name = subprocess.run(
+        ["amtool", "config", "routes", "test", f"--config.file={am}", "alertname=X", "severity=high"],
+        capture_output=True,
+        text=True,
+    )
+    assert old_name.stdout.strip() == "slack-medium", old_name.stdout + old_name.stderr

@@ -125,6 +125,9 @@ local basePanel(type, title, description, unit, targets, w, h) = {
       },
     },
 
+  // A row header: the panels after it, up to the next row, sit under its title.
+  row(title):: { type: 'row', title: title, collapsed: false, panels: [], w:: 24, h:: 1 },
+
   // Variables --------------------------------------------------------------
   datasourceVar:: {
     name: 'datasource',

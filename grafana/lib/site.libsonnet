@@ -29,6 +29,7 @@
     rpc_latency_p95_seconds: 2.5,
     rpc_error_ratio: 0.1,
     audit_log_silence_seconds: 3600,
+    prometheus_notification_queue_ratio: 0.9,
     reconciliation_agreeing_runs: 2,
     reconciliation_blocked_ticket_seconds: 300,
     reconciliation_blocked_page_seconds: 900,
@@ -64,6 +65,8 @@
     chargeback_payment_ratio: 0.005,
     backup_max_age_seconds: 46800,
   },
+  // Prometheus and Alertmanager scraping themselves: the exporter dashboard's alerting pipeline row.
+  selectors: { prometheus_job: 'prometheus', alertmanager_job: 'alertmanager' },
   // The severity labels that page (P0, P1): the weekly review counts pages out of hours.
   page_severities: 'critical|high',
 }
