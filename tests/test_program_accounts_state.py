@@ -15,13 +15,13 @@ from exporter.collectors.program_accounts import ProgramAccountsCollector
 from exporter.config import load_config
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
-from tests.test_ingest_cycles import scrape
-from tests.test_ingest_support import (
+from tests.support.ingest import (
     PROGRAM,
     ThreadDevchain,
     mint_label,
     parse_metrics,
     program_yaml,
+    scrape,
     write_config,
 )
 
