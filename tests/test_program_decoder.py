@@ -86,3 +86,11 @@ async def test_an_idl_unusable_at_start_is_reported_by_the_cycle_then_recovers(t
     assert e.value.reason == "idl_unusable" and str(idl) in e.value.message
     idl.write_text(good)
     assert shared.get().program_id == "8mwrTgghVYYbzsBwrr8PtzTPud3Pe2T2A7npNQCDDBZR"
+
+
+def test_configs_that_say_the_same_are_equal_though_each_built_its_program(tmp_path: Path) -> None:
+    path = example_config(tmp_path, "http://127.0.0.1:1")
+    a, b = load_config(path).programs[0], load_config(path).programs[0]
+    assert a.built_program() is not None and a.built_program() is not b.built_program()
+    assert a == b
+    assert a != a.model_copy(update={"program_id": "Escrow1111111111111111111111111111111111111"})

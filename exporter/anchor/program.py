@@ -27,6 +27,14 @@ class AnchorProgram:
         self.decoder = EventDecoder(idl, program_id, compiler=self.compiler)
         self.program_id = self.decoder.program_id
 
+    # A program config carries the one its check built: two configs that say the same thing stay
+    # equal (pydantic compares private attributes), so equality is what it was built from.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AnchorProgram) and other.built_from == self.built_from
+
+    def __hash__(self) -> int:
+        return hash(self.built_from)
+
     @classmethod
     def load(cls, path: str | Path, program_id: str | None = None) -> AnchorProgram:
         """Read, parse and compile the IDL at ``path``. Raises ``IdlError`` naming the file."""
