@@ -234,7 +234,7 @@ class _Counting:
 @contextlib.asynccontextmanager
 async def _ingester(config_path: Path) -> Any:
     """Yields ``(ProgramIngester, counting pool)`` for the config's only program."""
-    from exporter.collectors.ingest import load_decoder
+    from exporter.collectors.program import load_program
     from exporter.config import load_config
     from exporter.ingest.ingester import ProgramIngester
     from exporter.ingest.state import StateStore
@@ -250,7 +250,7 @@ async def _ingester(config_path: Path) -> Any:
         pool.registry = registry
         store = StateStore(config.state.path)
         try:
-            yield ProgramIngester(program, pool, store, load_decoder(program)), pool  # type: ignore[arg-type]
+            yield ProgramIngester(program, pool, store, load_program(program).decoder), pool  # type: ignore[arg-type]
         finally:
             store.close()
 

@@ -19,8 +19,8 @@ from tests.support.anchor_encoder import (
     log_data_line,
     transaction,
 )
+from tests.support.kitchen_idl import KITCHEN
 from tests.support.util import ROOT
-from tests.test_anchor_types import KITCHEN
 
 OTHER = "Othr111111111111111111111111111111111111111"
 OUTER = "Outer11111111111111111111111111111111111111"

@@ -11,224 +11,14 @@ import random
 import struct
 
 import pytest
-from solders.pubkey import Pubkey
 
 from exporter.anchor import DecodeError, EventDecoder, IdlError, parse_idl
 from tests.support.anchor_encoder import AnchorEncoder
-
-PK = str(Pubkey.from_bytes(bytes(range(32))))
-
-
-def _f(name: str, ty: object) -> dict[str, object]:
-    return {"name": name, "type": ty}
-
-
-KITCHEN_TYPES = [
-    {
-        "name": "Ints",
-        "type": {
-            "kind": "struct",
-            "fields": [
-                _f(t, t)
-                for t in [
-                    "u8",
-                    "i8",
-                    "u16",
-                    "i16",
-                    "u32",
-                    "i32",
-                    "u64",
-                    "i64",
-                    "u128",
-                    "i128",
-                    "u256",
-                    "i256",
-                ]
-            ],
-        },
-    },
-    {
-        "name": "Scalars",
-        "type": {
-            "kind": "struct",
-            "fields": [
-                _f("f32", "f32"),
-                _f("f64", "f64"),
-                _f("flag", "bool"),
-                _f("key", "pubkey"),
-                _f("text", "string"),
-                _f("blob", "bytes"),
-            ],
-        },
-    },
-    {
-        "name": "Containers",
-        "type": {
-            "kind": "struct",
-            "fields": [
-                _f("opt_u64", {"option": "u64"}),
-                _f("opt_str", {"option": "string"}),
-                _f("copt_key", {"coption": "pubkey"}),
-                _f("vec_u8", {"vec": "u8"}),
-                _f("vec_u64", {"vec": "u64"}),
-                _f("vec_key", {"vec": "pubkey"}),
-                _f("vec_str", {"vec": "string"}),
-                _f("vec_pair", {"vec": {"defined": {"name": "Pair"}}}),
-                _f("arr_u8", {"array": ["u8", 4]}),
-                _f("arr_i128", {"array": ["i128", 2]}),
-                _f("arr_str", {"array": ["string", 2]}),
-                _f("arr_arr", {"array": [{"array": ["u16", 2]}, 3]}),
-                _f("nested_opt", {"option": {"vec": {"option": "bool"}}}),
-            ],
-        },
-    },
-    {"name": "Pair", "type": {"kind": "struct", "fields": ["u32", "pubkey"]}},
-    {"name": "Unit", "type": {"kind": "struct"}},
-    {
-        "name": "Shape",
-        "type": {
-            "kind": "enum",
-            "variants": [
-                {"name": "Empty"},
-                {"name": "Circle", "fields": [_f("radius", "u64")]},
-                {"name": "Label", "fields": ["string", "u8"]},
-                {
-                    "name": "Nested",
-                    "fields": [
-                        _f("inner", {"defined": {"name": "Status"}}),
-                        _f("pair", {"defined": {"name": "Pair"}}),
-                    ],
-                },
-            ],
-        },
-    },
-    {
-        "name": "Status",
-        "type": {"kind": "enum", "variants": [{"name": "Open"}, {"name": "Closed"}, {"name": "Paused"}]},
-    },
-    {
-        "name": "Wrapper",
-        "generics": [{"kind": "type", "name": "T"}, {"kind": "const", "name": "N", "type": "usize"}],
-        "type": {
-            "kind": "struct",
-            "fields": [
-                _f("items", {"array": [{"generic": "T"}, {"generic": "N"}]}),
-                _f("extra", {"option": {"generic": "T"}}),
-            ],
-        },
-    },
-    {
-        "name": "Outer",
-        "generics": [{"kind": "type", "name": "U"}],
-        "type": {
-            "kind": "struct",
-            "fields": [
-                _f(
-                    "w",
-                    {
-                        "defined": {
-                            "name": "Wrapper",
-                            "generics": [
-                                {"kind": "type", "type": {"generic": "U"}},
-                                {"kind": "const", "value": "2"},
-                            ],
-                        }
-                    },
-                )
-            ],
-        },
-    },
-    {"name": "Amount", "type": {"kind": "type", "alias": "u64"}},
-    {
-        "name": "Everything",
-        "type": {
-            "kind": "struct",
-            "fields": [
-                _f("ints", {"defined": {"name": "Ints"}}),
-                _f("scalars", {"defined": {"name": "Scalars"}}),
-                _f("containers", {"defined": {"name": "Containers"}}),
-                _f("pair", {"defined": {"name": "Pair"}}),
-                _f("unit", {"defined": {"name": "Unit"}}),
-                _f("shape", {"defined": {"name": "Shape"}}),
-                _f("shapes", {"vec": {"defined": {"name": "Shape"}}}),
-                _f("status", {"defined": {"name": "Status"}}),
-                _f(
-                    "wrapped",
-                    {
-                        "defined": {
-                            "name": "Wrapper",
-                            "generics": [{"kind": "type", "type": "pubkey"}, {"kind": "const", "value": "3"}],
-                        }
-                    },
-                ),
-                _f("outer", {"defined": {"name": "Outer", "generics": [{"kind": "type", "type": "string"}]}}),
-                _f("amount", {"defined": {"name": "Amount"}}),
-            ],
-        },
-    },
-    # zero-copy: implicit repr(C) padding after u8 / u16 / inner struct, and a packed twin
-    {
-        "name": "Inner",
-        "serialization": "bytemuck",
-        "repr": {"kind": "c"},
-        "type": {"kind": "struct", "fields": [_f("a", "u8"), _f("b", "u32")]},
-    },
-    {
-        "name": "ZcState",
-        "serialization": "bytemuck",
-        "repr": {"kind": "c"},
-        "type": {
-            "kind": "struct",
-            "fields": [
-                _f("flag", "u8"),
-                _f("amount", "u64"),
-                _f("small", "u16"),
-                _f("big", "u128"),
-                _f("inner", {"defined": {"name": "Inner"}}),
-                _f("tail", "u8"),
-                _f("keys", {"array": ["pubkey", 2]}),
-                _f("status", {"defined": {"name": "Status"}}),
-                _f("inners", {"array": [{"defined": {"name": "Inner"}}, 2]}),
-                _f("neg", "i64"),
-            ],
-        },
-    },
-    {
-        "name": "ZcPacked",
-        "serialization": "bytemuckunsafe",
-        "repr": {"kind": "c", "packed": True},
-        "type": {
-            "kind": "struct",
-            "fields": [
-                _f("flag", "bool"),
-                _f("amount", "u64"),
-                _f("small", "u16"),
-                _f("big", "u128"),
-                _f("key", "pubkey"),
-            ],
-        },
-    },
-]
-
-KITCHEN = {
-    "address": PK,
-    "metadata": {"name": "kitchen", "version": "0.1.0", "spec": "0.1.0"},
-    "instructions": [
-        {"name": "do_it", "discriminator": [1, 2, 3, 4, 5, 6, 7, 8], "accounts": [], "args": []}
-    ],
-    "accounts": [
-        {"name": "Everything", "discriminator": [9, 9, 9, 9, 9, 9, 9, 9]},
-        {"name": "ZcState", "discriminator": [10, 10, 10, 10, 10, 10, 10, 10]},
-        {"name": "ZcPacked", "discriminator": [11, 11, 11, 11, 11, 11, 11, 11]},
-    ],
-    "events": [
-        {"name": "Everything", "discriminator": [1, 1, 1, 1, 1, 1, 1, 1]},
-        {"name": "Shape", "discriminator": [2, 2, 2, 2, 2, 2, 2, 2]},
-        {"name": "Pair", "discriminator": [7]},  # custom short discriminator (Anchor 0.31+)
-    ],
-    "errors": [{"code": 6000, "name": "Boom", "msg": "boom"}],
-    "types": KITCHEN_TYPES,
-}
+from tests.support.kitchen_idl import (
+    KITCHEN,
+    PK,
+    idl_field,
+)
 
 LEGACY = {
     "version": "0.1.0",
@@ -240,23 +30,23 @@ LEGACY = {
             "type": {
                 "kind": "struct",
                 "fields": [
-                    _f("owner", "publicKey"),
-                    _f("mode", {"defined": "Mode"}),
-                    _f("items", {"vec": {"defined": "Item"}}),
-                    _f("maybe", {"option": "publicKey"}),
+                    idl_field("owner", "publicKey"),
+                    idl_field("mode", {"defined": "Mode"}),
+                    idl_field("items", {"vec": {"defined": "Item"}}),
+                    idl_field("maybe", {"option": "publicKey"}),
                 ],
             },
         }
     ],
     "types": [
-        {"name": "Item", "type": {"kind": "struct", "fields": [_f("qty", "u64"), _f("label", "string")]}},
+        {"name": "Item", "type": {"kind": "struct", "fields": [idl_field("qty", "u64"), idl_field("label", "string")]}},
         {
             "name": "Mode",
             "type": {
                 "kind": "enum",
                 "variants": [
                     {"name": "Off"},
-                    {"name": "On", "fields": [_f("level", "u8")]},
+                    {"name": "On", "fields": [idl_field("level", "u8")]},
                     {"name": "Tuple", "fields": ["u16", "publicKey"]},
                 ],
             },
@@ -380,7 +170,7 @@ def test_recursive_type_through_vec() -> None:
                 "name": "Tree",
                 "type": {
                     "kind": "struct",
-                    "fields": [_f("v", "u8"), _f("kids", {"vec": {"defined": {"name": "Tree"}}})],
+                    "fields": [idl_field("v", "u8"), idl_field("kids", {"vec": {"defined": {"name": "Tree"}}})],
                 },
             }
         ],
@@ -396,14 +186,14 @@ HOSTILE_NAMES = ["x'}, o\n__import__('os')._exit(3)#", '"""', "\\", "a\x00b", "Ã
 
 def test_hostile_field_names_are_data_not_code() -> None:
     """The decoder is generated Python; IDL names reach it only as string literals, verbatim."""
-    fields = [_f(n, "u8") for n in HOSTILE_NAMES] + [_f("tail", "string")]  # a fixed run + a call
+    fields = [idl_field(n, "u8") for n in HOSTILE_NAMES] + [idl_field("tail", "string")]  # a fixed run + a call
     idl = {
         "address": PK,
         "metadata": {"spec": "0.1.0"},
         "events": [{"name": "E", "discriminator": [1] * 8}, {"name": "F", "discriminator": [2] * 8}],
         "types": [
             {"name": "E", "type": {"kind": "struct", "fields": fields}},
-            {"name": "F", "type": {"kind": "struct", "fields": [_f(n, "u8") for n in HOSTILE_NAMES]}},
+            {"name": "F", "type": {"kind": "struct", "fields": [idl_field(n, "u8") for n in HOSTILE_NAMES]}},
         ],
     }
     dec = EventDecoder(parse_idl(idl))
@@ -429,7 +219,7 @@ def test_legacy_discriminators_and_program_id() -> None:
     [
         (
             lambda i: (
-                i["types"].append({"name": "Bad", "type": {"kind": "struct", "fields": [_f("x", "u512")]}})
+                i["types"].append({"name": "Bad", "type": {"kind": "struct", "fields": [idl_field("x", "u512")]}})
                 or i["events"].append({"name": "Bad", "discriminator": [5] * 8})
             ),
             "unknown type 'u512'",
@@ -441,7 +231,7 @@ def test_legacy_discriminators_and_program_id() -> None:
                 i["types"].append(
                     {
                         "name": "Loop",
-                        "type": {"kind": "struct", "fields": [_f("me", {"defined": {"name": "Loop"}})]},
+                        "type": {"kind": "struct", "fields": [idl_field("me", {"defined": {"name": "Loop"}})]},
                     }
                 )
                 or i["events"].append({"name": "Loop", "discriminator": [6] * 8})

@@ -16,7 +16,7 @@ from devchain.chain import Chain
 from exporter.ingest.block_time import RETAIN_MINUTES
 from exporter.ingest.state import SCHEMA_VERSION, Cursor, StateError, StateStore
 from tests.support.exporter_proc import sample, wait_until
-from tests.test_ingest_support import (
+from tests.support.ingest import (
     PROGRAM,
     ThreadDevchain,
     diff_totals,

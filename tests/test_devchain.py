@@ -29,6 +29,10 @@ from devchain.chain import Chain
 from devchain.events import BusinessEvent
 from devchain.program import IDL, IDL_PATH, PROGRAM_ID, PYUSD_MINT, USDC_MINT, WATCHED, idl_json
 from devchain.server import DevchainServer
+from tests.support.devchain_proc import (
+    assert_fails,
+    devchain_cli,
+)
 from tests.support.util import ROOT, free_port, wait_http
 
 GENESIS = 1_700_000_000
@@ -540,20 +544,6 @@ def test_history_never_holds_one_signature_twice() -> None:
 
 
 # --- CLI start-up failures: one line naming the cause, exit code, no traceback -----------------
-
-
-def devchain_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """``escrow-exporter devchain`` that must fail at start; a start that hangs fails the test."""
-    from tests.support.util import cli
-
-    return cli("devchain", *args, timeout=30)
-
-
-def assert_fails(out: subprocess.CompletedProcess[str], code: int, message: str) -> None:
-    assert out.returncode == code, out.stderr
-    assert message in out.stderr
-    assert "Traceback" not in out.stderr
-    assert "devchain listening" not in out.stderr
 
 
 def test_cli_ledger_db_that_is_a_directory_fails_at_start(tmp_path: Any) -> None:

@@ -14,8 +14,8 @@ import pytest
 from devchain.chain import Chain
 from devchain.server import DevchainServer
 from devchain.traffic import PLATFORM_DAY, DailyShape, Traffic
+from tests.support.devchain_proc import assert_fails, devchain_cli
 from tests.support.util import free_port
-from tests.test_devchain import assert_fails, devchain_cli
 
 DAY_SECONDS = 600.0  # a drill's day: ten minutes
 MEAN_TPS = 2.0

@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 
 from exporter.backup import _read_textfile
-from tests.support.exporter_proc import sample, wait_until
-from tests.support.util import VENV_BIN
-from tests.test_drills import (
+from tests.support.drills import (
     INGEST,
     CountingDevchain,
     assert_exact,
@@ -27,6 +25,8 @@ from tests.test_drills import (
     start,
     wait_collectors_up,
 )
+from tests.support.exporter_proc import sample, wait_until
+from tests.support.util import VENV_BIN
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ import pytest
 
 from bundle.config import PARAMS
 from bundle.runbooks import strip_front_matter
+from tests.support.notifications import pd_event, wait
 from tests.support.receivers import Message
 from tests.support.stack import PD_HIGH_URGENCY, PD_LOW_URGENCY, E2EStack
 from tests.support.util import ROOT
-from tests.test_e2e_alerting import pd_event, wait
 
 pytestmark = [
     pytest.mark.drill,

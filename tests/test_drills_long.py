@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
-from tests.test_drills import (
+from tests.support.drills import (
     CORRUPTIONS,
     CountingDevchain,
     chain,  # noqa: F401 - the fixture
@@ -17,10 +16,11 @@ from tests.test_drills import (
     drill_bad_responses,
     drill_concurrent_scrapes,
     drill_database_trouble,
+    drill_hostile_node,
     drill_state_corrupted,
     drill_state_disk_full,
 )
-from tests.test_drills_hostile import drill_hostile_node
+from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
 
 pytestmark = pytest.mark.drill
 
@@ -70,7 +70,7 @@ def test_busy_platform_reconciles_for_30_minutes_then_finds_every_fault(tmp_path
     with its exact amount and view pair."""
     import time
 
-    from tests.test_reconcile_e2e import busy_platform, check_every_fault, check_quiet, mismatches
+    from tests.support.reconcile_drill import busy_platform, check_every_fault, check_quiet, mismatches
 
     with busy_platform(tmp_path) as busy:
         check_quiet(busy)

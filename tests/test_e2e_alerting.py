@@ -16,13 +16,17 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 import yaml
 
-from bundle.config import ALERTS
 from bundle.runbooks import strip_front_matter
+from tests.support.notifications import (
+    alerts_named,
+    pd_event,
+    wait,
+)
 from tests.support.receivers import Message
 from tests.support.stack import EXAMPLES, PD_HIGH_URGENCY, E2EStack
 from tests.support.util import ROOT
@@ -32,23 +36,9 @@ pytestmark = pytest.mark.skipif(
     reason="prometheus and prometheus-alertmanager binaries are not installed (make setup)",
 )
 
-ALERT_NAMES = {a.name for a in ALERTS}
 SLACK_CRITICAL = "/slack/slack_critical_webhook_url"
 SLACK_ALERTS = "/slack/slack_alerts_webhook_url"
 USDC_MINT = "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS"
-#: Generous: two cores shared with other test runs. Nothing below is a timed assertion.
-WAIT = 90.0
-
-
-T = TypeVar("T")
-
-
-def wait(stack: E2EStack, check: Callable[[], T | None], what: str) -> T:
-    """``Receivers.wait_for`` with the stack's logs added to the failure message."""
-    try:
-        return stack.rx.wait_for(check, timeout=WAIT, what=what)
-    except AssertionError as e:
-        raise AssertionError(f"{e}\n{stack.logs()}") from None
 
 
 @contextmanager
@@ -70,20 +60,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EStack]:
 # ---- what a user reads in a notification -------------------------------------------------------
 
 
-def alerts_named(m: Message) -> set[str]:
-    """The alert names a notification is about (titles, summaries, runbook links, labels)."""
-    return {name for name in ALERT_NAMES if re.search(rf"\b{name}\b", m.text)}
-
-
 def notified(messages: list[Message]) -> set[str]:
     return set().union(*(alerts_named(m) for m in messages)) if messages else set()
-
-
-def pd_event(stack: E2EStack, action: str, alertname: str) -> Message | None:
-    for m in stack.rx.of("pagerduty"):
-        if m.body["event_action"] == action and alertname in alerts_named(m):
-            return m
-    return None
 
 
 def pd_resolve_of(stack: E2EStack, trigger: Message) -> Message | None:

@@ -17,6 +17,9 @@ import bcrypt
 import pytest
 
 from tests.support.exporter_proc import ExporterProcess, sample, wait_until
+from tests.support.http_client import (
+    get,
+)
 
 CONFIG = """\
 solana:
@@ -64,17 +67,6 @@ def exporter(tmp_path: Path, silent_rpc: int) -> Iterator[ExporterProcess]:
     proc.wait_up()
     yield proc
     proc.stop()
-
-
-def get(
-    url: str, headers: dict[str, str] | None = None, ctx: ssl.SSLContext | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10, context=ctx) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
 
 
 def test_ready_only_after_first_cycle_and_scrape_survives_dead_source(exporter: ExporterProcess) -> None:

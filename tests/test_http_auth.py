@@ -20,8 +20,8 @@ from exporter.auth import AuthMetrics, BasicAuth, Verdict, client_key
 from exporter.http import add_routes
 from exporter.keys import AUTH, REGISTRY
 from tests.support.exporter_proc import sample, wait_until
+from tests.support.http_client import get
 from tests.support.util import free_port
-from tests.test_http import get
 
 HASH = bcrypt.hashpw(b"hunter2", bcrypt.gensalt(4)).decode()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.exporter_proc import ExporterProcess, sample, wait_until
-from tests.test_http import get
+from tests.support.http_client import get
 
 CONFIG = """\
 solana:

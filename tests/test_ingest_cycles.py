@@ -10,9 +10,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
-from exporter.collectors.base import Collector, CollectorError
+from exporter.collectors.base import CollectorError
 from exporter.collectors.ingest import IngestCollector, build_program_collectors
 from exporter.config import ConfigError, load_config
 from exporter.ingest.mapping import EventMapper
@@ -21,17 +21,19 @@ from exporter.ingest.state import Cursor
 from exporter.ingest.totals import Totals
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
-from tests.support.util import free_port
-from tests.test_ingest_support import (
+from tests.support.ingest import (
     PROGRAM,
     ThreadDevchain,
     diff_totals,
     expected_totals,
+    ingest,
     observed_totals,
     parse_metrics,
     program_yaml,
+    scrape,
     write_config,
 )
+from tests.support.util import free_port
 
 
 @pytest.fixture(scope="module")
@@ -42,38 +44,6 @@ def chain() -> Any:
     dc.truth = dc.stop_generator()
     yield dc
     dc.close()
-
-
-def scrape(collectors: list[Collector]) -> str:
-    text = ""
-    for c in collectors:
-        reg = CollectorRegistry()
-        reg.register(_One(c))
-        text += generate_latest(reg).decode()
-    return text
-
-
-class _One:
-    def __init__(self, c: Collector) -> None:
-        self.c = c
-
-    def collect(self) -> Any:
-        return self.c.collect()
-
-
-async def ingest(config_path: Path, cycles: int = 1, wrap: Any = None) -> tuple[list[Collector], str]:
-    config = load_config(config_path)
-    async with aiohttp.ClientSession() as session:
-        pool: Any = RpcPool(config.solana, session, RpcMetrics(CollectorRegistry()))
-        if wrap is not None:
-            pool = wrap(pool)
-        collectors = [c for c in build_program_collectors(config, pool) if isinstance(c, IngestCollector)]
-        for _ in range(cycles):
-            for c in collectors:
-                await c.run_cycle()
-        for c in collectors:
-            await c.close()
-    return collectors, scrape(collectors)
 
 
 async def test_gap_larger_than_a_page_is_paged_back_exactly(tmp_path: Path, chain: ThreadDevchain) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.exporter_proc import sample, wait_until
-from tests.test_ingest_support import (
+from tests.support.ingest import (
     PROGRAM,
     ThreadDevchain,
     diff_totals,

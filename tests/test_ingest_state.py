@@ -23,16 +23,17 @@ from exporter.ingest.state import SCHEMA_VERSION, Cursor, ProgramState, StateErr
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from tests.support.exporter_proc import ExporterProcess, exporter_argv
-from tests.support.util import free_port
-from tests.test_ingest_cycles import ingest, scrape
-from tests.test_ingest_support import (
+from tests.support.ingest import (
     ThreadDevchain,
     diff_totals,
     expected_totals,
+    ingest,
     observed_totals,
     program_yaml,
+    scrape,
     write_config,
 )
+from tests.support.util import free_port
 
 PROGRAM_ID = "Escrow1111111111111111111111111111111111111"
 

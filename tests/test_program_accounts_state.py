@@ -15,13 +15,13 @@ from exporter.collectors.program_accounts import ProgramAccountsCollector
 from exporter.config import load_config
 from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
-from tests.test_ingest_cycles import scrape
-from tests.test_ingest_support import (
+from tests.support.ingest import (
     PROGRAM,
     ThreadDevchain,
     mint_label,
     parse_metrics,
     program_yaml,
+    scrape,
     write_config,
 )
 
@@ -87,14 +87,14 @@ async def test_matches_pots_and_pause_match_the_simulator(tmp_path: Path, chain:
 
 def test_platform_config_is_read_through_a_data_slice(tmp_path: Path) -> None:
     from devchain.program import IDL_PATH
-    from exporter.anchor import load_idl
+    from exporter.anchor.program import AnchorProgram
     from exporter.collectors.program_accounts import _AccountType
 
     cfg = load_config(
         write_config(tmp_path / "c.yml", [("a", "http://127.0.0.1:1")], tmp_path / "s.sqlite", program_yaml())
     )
-    idl = load_idl(IDL_PATH)
-    config_type, match_type = (_AccountType(idl, t) for t in reversed(cfg.programs[0].accounts.types))
+    built = AnchorProgram.load(IDL_PATH)
+    config_type, match_type = (_AccountType(built, t) for t in reversed(cfg.programs[0].accounts.types))
     # discriminator 8 + authority 32 + treasury 32 + fee_bps 2 + paused 1: match_count is not needed.
     assert config_type.layout.data_slice() == {"offset": 0, "length": 75}
     assert match_type.layout.data_slice() is None  # status follows a Vec: variable offset

@@ -23,7 +23,7 @@ from exporter.reconcile.flows import FlowTracker
 from exporter.rpc.errors import RpcError
 from exporter.solana import parse_pubkey
 from exporter.sql.database import UNAVAILABLE, QueryResult, SqlError
-from tests.test_reconcile_views import program
+from tests.support.stack import example_program
 
 ESCROW = WatchedAccount(
     "escrow_sol", parse_pubkey("9cmt1bK64Wps8EWG9QBTnwmFL2r7tRkLFzPdbdLCrjfy"), "sol", "escrow"
@@ -84,7 +84,7 @@ def config(mode: str = "slot") -> ReconciliationConfig:
 
 def build(mode: str = "slot") -> tuple[ReconcileCollector, FakePool, FakeDb, FlowTracker]:
     pool, db = FakePool(), FakeDb()
-    tracker = FlowTracker(program(), config().flows)
+    tracker = FlowTracker(example_program(), config().flows)
     tracker.bind(Totals(), Cursor("sig", 400, 0))
     tracker.cycle_caught_up(started_at=float("inf"))  # ingestion has processed everything
     c = ReconcileCollector(config(mode), pool, [ESCROW], tracker, {}, "paid_match", db)  # type: ignore[arg-type]

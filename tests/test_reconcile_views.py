@@ -11,7 +11,7 @@ import yaml
 
 from exporter.anchor import DecodedEvent
 from exporter.config import load_config
-from exporter.config.programs import MintConfig, ProgramConfig
+from exporter.config.programs import MintConfig
 from exporter.ingest.state import Cursor, StateStore
 from exporter.ingest.totals import Delta, Totals
 from exporter.reconcile import compare as cmp
@@ -19,6 +19,9 @@ from exporter.reconcile.chain import ChainSnapshot
 from exporter.reconcile.flows import FLOW, FlowTracker, net_flows
 from exporter.reconcile.ledger import parse_ledger, to_raw
 from exporter.sql.database import QueryResult
+from tests.support.stack import (
+    example_program,
+)
 from tests.support.util import ROOT, config_problems
 
 USDC = "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS"
@@ -112,18 +115,13 @@ def test_a_flow_reaches_the_first_role_holding_the_mint() -> None:
 
 
 # ---- the events view, exact at a slot ------------------------------------------------------------
-def program() -> ProgramConfig:
-    cfg = yaml.safe_load((ROOT / "examples" / "config.yml").read_text())
-    p = cfg["programs"][0]
-    p["idl"] = str(ROOT / "idls" / "paid_match.json")
-    return ProgramConfig.model_validate(p)
 
 
 def tracker() -> FlowTracker:
     from exporter.config.reconcile import FlowConfig
 
     return FlowTracker(
-        program(),
+        example_program(),
         [
             FlowConfig(event="PlayerJoined", field="amount", credit=["escrow"]),
             FlowConfig(event="WithdrawalProcessed", field="amount", debit=["escrow"]),

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.devchain_proc import Devchain
 from tests.support.exporter_proc import ExporterProcess, sample, wait_until
-from tests.test_ingest_support import parse_metrics
+from tests.support.ingest import parse_metrics
 
 CONFIG = """\
 solana:

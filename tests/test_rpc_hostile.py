@@ -26,17 +26,17 @@ from exporter.rpc.metrics import RpcMetrics
 from exporter.rpc.pool import RpcPool
 from exporter.rpc.redact import Redactor
 from tests.support.exporter_proc import ExporterProcess, sample, wait_until
-from tests.support.util import cli, free_port
-from tests.test_ingest_cycles import ingest
-from tests.test_ingest_support import (
+from tests.support.ingest import (
     ThreadDevchain,
     diff_totals,
     expected_totals,
+    ingest,
     observed_totals,
     parse_metrics,
     program_yaml,
     write_config,
 )
+from tests.support.util import cli, free_port
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,7 @@ import pytest
 
 from devchain.program import PROGRAM_ID
 from tests.support.exporter_proc import ExporterProcess, wait_until
-from tests.support.util import cli
-from tests.test_ingest_support import (
+from tests.support.ingest import (
     ThreadDevchain,
     diff_totals,
     expected_totals,
@@ -25,6 +24,7 @@ from tests.test_ingest_support import (
     program_yaml,
     write_config,
 )
+from tests.support.util import cli
 
 ACCOUNTS = {
     "escrow_sol": ("sol", ["str:escrow_sol"]),

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tests.support.pg_server import PG_BIN, PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.sql_pack import Scrape, scrape_pack
 from tests.support.util import ROOT
-from tests.test_sql_pack import Scrape, scrape_pack
 
 chain_mod = pytest.importorskip("devchain.chain", reason="devchain.chain (the simulator) is not available")
 ledger_mod = pytest.importorskip("devchain.ledger")

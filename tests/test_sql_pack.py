@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.collectors.sql import build_sql_collectors
-from exporter.config.model import Config
-from exporter.scheduler import Scheduler
 from exporter.sql.migrate import apply_sqlite, migrations
 from tests.support.pg_server import PgServer, pg_server  # noqa: F401 - the session fixture
+from tests.support.sql_pack import (
+    Scrape,
+    scrape_pack,
+)
 from tests.support.util import ROOT
 
-PACK = ROOT / "schema" / "queries.yml"
 USDC = "EfAauwwULLSsK9D8DWm6WbqZL1r3y8jQ2Ei6YE2afaZS"
 NOW = time.time()
 #: Every migration of the reference schema, in order (the same for both drivers).
 VERSIONS = [v for v, _ in migrations("sqlite")]
-Scrape = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def demo_rows(driver: str) -> str:
@@ -166,31 +160,6 @@ def _fresh_now() -> None:
 def migrate(*args: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "exporter.sql.migrate", *args]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=60)
-
-
-def pack_config(database: dict[str, Any]) -> Config:
-    pack = yaml.safe_load(PACK.read_text())
-    pack["databases"] = [database]
-    return Config.model_validate(
-        {"solana": {"endpoints": [{"name": "x", "url": "http://127.0.0.1:1"}]}, "sql": pack}
-    )
-
-
-async def scrape_pack(database: dict[str, Any]) -> Scrape:
-    registry = CollectorRegistry()
-    sched = Scheduler(build_sql_collectors(pack_config(database)), registry)
-    try:
-        results = await asyncio.gather(*(sched.run_once(c) for c in sched.collectors))
-        failed = [c.name for c, ok in zip(sched.collectors, results, strict=True) if not ok]
-        assert not failed, f"queries failed: {failed}"
-        out: Scrape = {}
-        for family in text_string_to_metric_families(generate_latest(registry).decode()):
-            for s in family.samples:
-                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-        return out
-    finally:
-        for c in sched.collectors:
-            await c.close()
 
 
 def business(m: Scrape) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

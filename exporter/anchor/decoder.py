@@ -94,10 +94,11 @@ class _Table:
 
 
 class EventDecoder:
-    def __init__(self, idl: Idl, program_id: str | None = None) -> None:
+    def __init__(self, idl: Idl, program_id: str | None = None, compiler: TypeCompiler | None = None) -> None:
         self.idl = idl
         self.program_id = program_id or idl.program_id or ""
-        compiler = TypeCompiler(idl)
+        # A shared compiler (exporter.anchor.program) lets account layouts reuse these types.
+        compiler = compiler or TypeCompiler(idl)
         self._events = _Table([(e, compiler.item_decoder(e, "event")) for e in idl.events.values()])
         self._accounts = _Table([(a, compiler.item_decoder(a, "account")) for a in idl.accounts.values()])
         self._instructions = {ix.discriminator: ix.name for ix in idl.instructions.values()}

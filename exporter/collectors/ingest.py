@@ -17,8 +17,8 @@ from collections.abc import Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from exporter.anchor import EventDecoder, IdlError, load_idl
 from exporter.collectors.base import Collector, CollectorError, note_expiry
+from exporter.collectors.program import SharedProgram
 from exporter.config.model import Config
 from exporter.config.programs import ProgramConfig
 from exporter.ingest import totals as t
@@ -33,48 +33,19 @@ from exporter.solana import LAMPORTS_PER_SOL
 log = logging.getLogger("exporter.ingest")
 
 
-def load_decoder(program: ProgramConfig) -> EventDecoder:
-    """The program's decoder; ``CollectorError`` if its IDL became unreadable since start-up."""
-    try:
-        idl = load_idl(program.idl)
-        decoder = EventDecoder(idl, program.program_id)
-        decoder.require_program_id()
-    except IdlError as e:
-        raise CollectorError("idl_unusable", str(e)) from None
-    return decoder
-
-
-class ProgramDecoder:
-    """A program's decoder (IDL, event and account layouts, program id), compiled once at start
-    and shared by the program's ingestion and account-state collectors. If the IDL cannot be
-    used at start (it changed since the config was checked), the first collector cycle that
-    needs it tries again and reports ``idl_unusable`` until it can."""
-
-    def __init__(self, program: ProgramConfig, *, at_start: bool = True) -> None:
-        self.program = program
-        self._decoder: EventDecoder | None = None
-        if at_start:
-            with contextlib.suppress(CollectorError):
-                self._decoder = load_decoder(program)
-
-    def get(self) -> EventDecoder:
-        if self._decoder is None:
-            self._decoder = load_decoder(self.program)
-        return self._decoder
-
-
 class IngestCollector(Collector):
     def __init__(
         self,
         program: ProgramConfig,
         pool: RpcPool,
         state_path: str,
-        decoder: ProgramDecoder | None = None,
+        anchor: SharedProgram | None = None,
         ws_urls: list[str] | None = None,
     ) -> None:
         self.name = f"ingest:{program.name}"
         self.program = program
-        self.decoder = decoder or ProgramDecoder(program, at_start=False)
+        #: The program's IDL, decoder and id, shared with its account-state collector.
+        self.anchor = anchor or SharedProgram(program, at_start=False)
         self.interval = program.interval_seconds
         self.timeout = max(program.interval_seconds * 4, 120.0)
         self.pool = pool
@@ -116,7 +87,7 @@ class IngestCollector(Collector):
 
     async def run_cycle(self) -> None:
         if self.ingester is None:
-            self.ingester = ProgramIngester(self.program, self.pool, self.store, self.decoder.get())
+            self.ingester = ProgramIngester(self.program, self.pool, self.store, self.anchor.get().decoder)
             self.ingester.flows = self.flows
         try:
             await self.ingester.run_cycle()
@@ -367,16 +338,16 @@ def _histograms(fam: HistogramMetricFamily, program: str, tot: t.Totals) -> None
 
 
 def build_program_collectors(config: Config, pool: RpcPool) -> list[Collector]:
-    """Ingestion and account-state collectors for every configured program, each program's
-    decoder compiled once for both."""
+    """Ingestion and account-state collectors for every configured program, both of a program
+    sharing the one ``AnchorProgram`` the config check built (exporter.collectors.program)."""
     from exporter.collectors.program_accounts import ProgramAccountsCollector
 
     collectors: list[Collector] = []
     accounts: list[Collector] = []
     for p in config.programs:
-        decoder = ProgramDecoder(p)
+        anchor = SharedProgram(p)
         ws_urls = [e.websocket_url() for e in config.solana.endpoints] if config.solana else []
-        collectors.append(IngestCollector(p, pool, config.state.path, decoder, ws_urls))
+        collectors.append(IngestCollector(p, pool, config.state.path, anchor, ws_urls))
         if p.accounts.types:
-            accounts.append(ProgramAccountsCollector(p, pool, decoder))
+            accounts.append(ProgramAccountsCollector(p, pool, anchor))
     return [*collectors, *accounts]

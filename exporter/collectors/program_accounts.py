@@ -31,10 +31,11 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from exporter.anchor import DecodeError, Idl
+from exporter.anchor import DecodeError
 from exporter.anchor.idl import enum_variants
+from exporter.anchor.program import AnchorProgram
 from exporter.collectors.base import Collector, CollectorError, SeriesCache
-from exporter.collectors.ingest import ProgramDecoder
+from exporter.collectors.program import SharedProgram
 from exporter.config.program_idl import struct_fields
 from exporter.config.programs import AccountTypeConfig, ProgramConfig, mint_decimals
 from exporter.ingest.account_layout import AccountLayout, b58encode
@@ -46,15 +47,16 @@ ALL = "all"
 
 
 class _AccountType:
-    def __init__(self, idl: Idl, cfg: AccountTypeConfig) -> None:
+    def __init__(self, program: AnchorProgram, cfg: AccountTypeConfig) -> None:
         self.cfg = cfg
+        idl = program.idl
         fields = struct_fields(idl.accounts[cfg.account].typedef)
         needed = (
             set(cfg.flags) | {a.field for a in cfg.sums} | {a.mint_field for a in cfg.sums if a.mint_field}
         )
         if cfg.count_by:
             needed.add(cfg.count_by)
-        self.layout = AccountLayout(idl, cfg.account, needed)
+        self.layout = AccountLayout(program, cfg.account, needed)
         self.variants = (enum_variants(idl, fields.get(cfg.count_by)) or []) if cfg.count_by else [ALL]
 
 
@@ -86,10 +88,11 @@ def _undecodable_error(program: str, failed: list[tuple[str, dict[str, int]]]) -
 
 
 class ProgramAccountsCollector(Collector):
-    def __init__(self, program: ProgramConfig, pool: RpcPool, decoder: ProgramDecoder | None = None) -> None:
+    def __init__(self, program: ProgramConfig, pool: RpcPool, anchor: SharedProgram | None = None) -> None:
         self.name = f"program_accounts:{program.name}"
         self.program = program
-        self.decoder = decoder or ProgramDecoder(program, at_start=False)
+        #: The program's IDL, compiled types and id, shared with its ingestion collector.
+        self.anchor = anchor or SharedProgram(program, at_start=False)
         self.interval = program.accounts.interval_seconds
         self.timeout = max(self.interval * 2, 60.0)
         self.pool = pool
@@ -103,9 +106,9 @@ class ProgramAccountsCollector(Collector):
 
     def _setup_types(self) -> list[_AccountType]:
         if self.types is None:
-            decoder = self.decoder.get()
-            self.program_id = decoder.program_id
-            self.types = [_AccountType(decoder.idl, t) for t in self.program.accounts.types]
+            built = self.anchor.get()
+            self.program_id = built.program_id
+            self.types = [_AccountType(built, t) for t in self.program.accounts.types]
         return self.types
 
     async def _fetch(self, at: _AccountType) -> list[bytes | str]:

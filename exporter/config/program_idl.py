@@ -15,6 +15,7 @@ from exporter.config.base import Loc, Problems
 
 if TYPE_CHECKING:
     from exporter.anchor.idl import Idl
+    from exporter.anchor.program import AnchorProgram
     from exporter.config.programs import (
         AccountTypeConfig,
         AmountConfig,
@@ -24,23 +25,27 @@ if TYPE_CHECKING:
     )
 
 
-def check_against_idl(program: ProgramConfig, problems: Problems) -> None:
-    idl = _usable_idl(program, problems)
-    if idl is None:
-        return
+def check_against_idl(program: ProgramConfig, problems: Problems) -> AnchorProgram | None:
+    """The program built from its IDL (read and compiled here, once: the collectors take this
+    one), or None with the problems added."""
+    built = _usable_program(program, problems)
+    if built is None:
+        return None
+    idl = built.idl
     if program.program_id is None and idl.program_id is None:
         problems.add(("program_id",), "required: the IDL does not name the program's address")
     for ename, mapping in program.events.items():
         _check_event(idl, ename, mapping, program.mints, problems)
     for i, t in enumerate(program.accounts.types):
         _check_account_type(idl, t, ("accounts", "types", i), program.mints, problems)
+    return built
 
 
-def _usable_idl(program: ProgramConfig, problems: Problems) -> Idl | None:
-    """The program's IDL if the exporter can use it as the collectors will; else a problem."""
+def _usable_program(program: ProgramConfig, problems: Problems) -> AnchorProgram | None:
+    """The program built as the collectors use it; else a problem."""
     # Imported here: the config package must stay importable without the decoder.
-    from exporter.anchor.decoder import EventDecoder
     from exporter.anchor.idl import IDL_SECTIONS, IdlError, load_idl
+    from exporter.anchor.program import AnchorProgram
 
     try:
         idl = load_idl(program.idl)
@@ -48,16 +53,15 @@ def _usable_idl(program: ProgramConfig, problems: Problems) -> Idl | None:
             raise IdlError(
                 idl.source, f"not an Anchor IDL: it has none of {', '.join(repr(k) for k in IDL_SECTIONS)}"
             )
-        # Compile every event and account layout now, as the collectors do at their first
-        # cycle: a reference to an undefined type must fail here, not in every cycle.
-        EventDecoder(idl, program.program_id)
+        # Compile every event and account layout now, once for the whole process: a reference
+        # to an undefined type fails here, not in every cycle.
+        return AnchorProgram(idl, program.program_id)
     except IdlError as e:
         problems.add(("idl",), str(e))
         return None
     except RecursionError:
         problems.add(("idl",), f"{program.idl}: types nest too deeply")
         return None
-    return idl
 
 
 # --- the IDL's field types, as the checks below need them --------------------------------------

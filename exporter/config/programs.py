@@ -31,14 +31,14 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from exporter.config.base import Problems, Section
 from exporter.config.program_idl import check_against_idl
 from exporter.solana import NATIVE_MINT, parse_pubkey
 
 if TYPE_CHECKING:
-    pass
+    from exporter.anchor.program import AnchorProgram
 
 #: The native mint is always known: label ``SOL``, 9 decimals.
 SOL_LABEL = "SOL"
@@ -194,6 +194,9 @@ class ProgramConfig(Section):
     mints: dict[str, MintConfig] = Field(default_factory=dict)
     events: dict[str, EventMapping] = Field(default_factory=dict)
     accounts: ProgramAccountsConfig = Field(default_factory=ProgramAccountsConfig)
+    #: The program the config check built from the IDL (read and compiled once), handed on to
+    #: the collectors so that they do not build it again.
+    _built: AnchorProgram | None = PrivateAttr(default=None)
 
     @field_validator("idl")
     @classmethod
@@ -232,23 +235,21 @@ class ProgramConfig(Section):
     @model_validator(mode="after")
     def _against_idl(self) -> ProgramConfig:
         problems = Problems()
-        check_against_idl(self, problems)
+        self._built = check_against_idl(self, problems)
         problems.raise_if_any()
         return self
+
+    def built_program(self) -> AnchorProgram | None:
+        """The program the config check built, if it was built from this config's ``idl`` and
+        ``program_id`` (a ``model_copy`` that changed either is built again by its user)."""
+        built = self._built
+        if built is not None and built.built_from == (self.idl, self.program_id):
+            return built
+        return None
 
     @property
     def counts_fees(self) -> bool:
         return self.fees if self.fees is not None else self.source == "poll"
-
-    def resolved_program_id(self) -> str:
-        """The configured program id, else the IDL's."""
-        if self.program_id is not None:
-            return self.program_id
-        from exporter.anchor.idl import load_idl
-
-        pid = load_idl(self.idl).program_id
-        assert pid is not None  # checked by _against_idl
-        return pid
 
 
 def mint_decimals(mint: str, mints: dict[str, MintConfig]) -> tuple[str, int] | None:

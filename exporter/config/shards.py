@@ -20,6 +20,9 @@ def _program_id(config_program: object) -> str | None:
     pid = getattr(config_program, "program_id", None)
     if pid:
         return str(pid)
+    built = getattr(config_program, "built_program", lambda: None)()
+    if built is not None:  # the config check read the IDL already: not again
+        return str(built.program_id)
     try:
         return str(load_idl(str(getattr(config_program, "idl"))).program_id)  # noqa: B009
     except Exception:  # an unreadable IDL is check-config's business, reported per file

@@ -14,8 +14,9 @@ from typing import Any
 
 import based58
 
-from exporter.anchor import DecodeError, EventDecoder, Idl
-from exporter.anchor.borsh import Decoder, TypeCompiler, decode_value
+from exporter.anchor import DecodeError
+from exporter.anchor.borsh import Decoder, decode_value
+from exporter.anchor.program import AnchorProgram
 from exporter.config.program_idl import struct_fields
 
 
@@ -24,15 +25,18 @@ def b58encode(raw: bytes) -> str:
 
 
 class AccountLayout:
-    def __init__(self, idl: Idl, account: str, needed: set[str]) -> None:
-        item = idl.accounts[account]
+    """One account type's layout, from the program's compiled types (no compile of its own)."""
+
+    def __init__(self, program: AnchorProgram, account: str, needed: set[str]) -> None:
+        self.program = program
+        item = program.idl.accounts[account]
         self.name = account
         self.discriminator = item.discriminator
         typedef = item.typedef
         # Zero-copy (repr(C)) layouts have alignment padding; they are decoded whole instead.
         self.zero_copy = "serialization" in typedef and typedef.get("serialization") not in (None, "borsh")
-        compiler = TypeCompiler(idl)
-        self._whole = EventDecoder(idl, idl.program_id or "")  # for zero-copy types
+        compiler = program.compiler
+        self._whole = program.decoder  # for zero-copy types
         fields = list(struct_fields(typedef).items())
         self.fields: list[tuple[str, Decoder]] = []
         #: Bytes to request with dataSlice (discriminator included), or None for the whole account.

@@ -17,6 +17,7 @@ import struct
 from random import Random
 from typing import Any
 
+import based58
 from solders.pubkey import Pubkey
 
 EMIT_CPI_TAG = bytes.fromhex("e445a52e51cb9a1d")
@@ -298,13 +299,7 @@ def _subst(node: Any, env: dict[str, Any]) -> Any:
 
 
 def b58encode(raw: bytes) -> str:
-    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-    n = int.from_bytes(raw, "big")
-    out = ""
-    while n:
-        n, r = divmod(n, 58)
-        out = alphabet[r] + out
-    return "1" * (len(raw) - len(raw.lstrip(b"\0"))) + out
+    return based58.b58encode(raw).decode("ascii")
 
 
 def log_data_line(payload: bytes) -> str:

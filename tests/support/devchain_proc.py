@@ -81,3 +81,17 @@ class Devchain(DevchainClient):
     def stop(self) -> None:
         stop_process(self.proc)
         self._log.close()
+
+
+def devchain_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``escrow-exporter devchain`` that must fail at start; a start that hangs fails the test."""
+    from tests.support.util import cli
+
+    return cli("devchain", *args, timeout=30)
+
+
+def assert_fails(out: subprocess.CompletedProcess[str], code: int, message: str) -> None:
+    assert out.returncode == code, out.stderr
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert "devchain listening" not in out.stderr

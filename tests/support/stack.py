@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from bundle import amconfig
+from exporter.config.programs import ProgramConfig
 from tests.support.devchain_proc import Devchain
 from tests.support.exporter_proc import ExporterProcess
 from tests.support.prom_stack import RULES_DIR, PromStack
@@ -229,3 +230,11 @@ class E2EStack:
             )
             stack.enter_context(prom)
             yield cls(chain, exporter, prom, rx, nodes)
+
+
+def example_program() -> ProgramConfig:
+    """The example config's first program, its IDL path resolved (the config check passed)."""
+    cfg = yaml.safe_load((ROOT / "examples" / "config.yml").read_text())
+    p = cfg["programs"][0]
+    p["idl"] = str(ROOT / "idls" / "paid_match.json")
+    return ProgramConfig.model_validate(p)

@@ -1,4 +1,5 @@
-"""Helpers for the ingestion tests (no tests here): an in-thread simulator, configs, truth checks.
+"""Helpers for the ingestion tests: an in-thread simulator, configs, truth checks, and in-process
+ingestion cycles with their scrape.
 
 The simulator runs in a thread of the test process (not a subprocess) so a test can stop its
 transaction generator (``stop_generator``) and then compare totals with a ground truth that no
@@ -12,11 +13,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
 
 from devchain.chain import Chain
 from devchain.program import IDL_PATH, MINT_DECIMALS, NATIVE_MINT, PYUSD_MINT, USDC_MINT
 from devchain.server import DevchainServer
+from exporter.collectors.base import Collector
+from exporter.collectors.ingest import IngestCollector, build_program_collectors
+from exporter.config import load_config
+from exporter.rpc.metrics import RpcMetrics
+from exporter.rpc.pool import RpcPool
 from exporter.solana import LAMPORTS_PER_SOL
 from tests.support.devchain_proc import DevchainClient
 from tests.support.util import free_port
@@ -227,3 +235,41 @@ def start_exporter(config: Path, log: Path) -> Any:
     from tests.support.exporter_proc import ExporterProcess
 
     return ExporterProcess(config, log=log)
+
+
+def scrape(collectors: list[Collector]) -> str:
+    """The text exposition of each collector, one registry each, concatenated."""
+    text = ""
+    for c in collectors:
+        reg = CollectorRegistry()
+        reg.register(_One(c))
+        text += generate_latest(reg).decode()
+    return text
+
+
+class _One:
+    def __init__(self, c: Collector) -> None:
+        self.c = c
+
+    def collect(self) -> Any:
+        return self.c.collect()
+
+
+async def ingest(config_path: Path, cycles: int = 1, wrap: Any = None) -> tuple[list[Collector], str]:
+    """Run ``cycles`` ingestion cycles of every program of the config in-process (the pool
+    wrapped by ``wrap`` when given); returns the collectors and their scrape."""
+    config = load_config(config_path)
+    assert config.solana is not None, f"{config_path}: ingestion needs a solana section"
+    async with aiohttp.ClientSession() as session:
+        pool: Any = RpcPool(config.solana, session, RpcMetrics(CollectorRegistry()))
+        if wrap is not None:
+            pool = wrap(pool)
+        collectors: list[Collector] = [
+            c for c in build_program_collectors(config, pool) if isinstance(c, IngestCollector)
+        ]
+        for _ in range(cycles):
+            for c in collectors:
+                await c.run_cycle()
+        for c in collectors:
+            await c.close()
+    return collectors, scrape(collectors)
