@@ -25,6 +25,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -350,24 +351,52 @@ class ProgramIngester:
 
     async def on_notified(self, n: LogsTransaction) -> None:
         """Count one notified transaction now, unless the listing has it or will (see module doc)."""
-        if not self._pushable(n):
-            self.push.left_to_listing += 1
-            return
-        logged = logged_instructions(n.logs, self.program_id, self._logged_names)
-        reason = self.full_fetch_reason(n, logged.unnamed, logged.emit_cpi)
-        tx: dict[str, Any] | None = None
-        if reason is not None:
+        await self.on_notified_many([n])
+
+    async def on_notified_many(self, ns: Sequence[LogsTransaction]) -> None:
+        """``on_notified`` for the notifications that arrived together: those their logs serve are
+        counted in one state-file commit (a commit, and its fsync, per transaction was the push's
+        limit: ~1 ms each on a loaded 2-core machine). One needing ``getTransaction`` first
+        commits those before it, then is counted on its own once fetched."""
+        delta = Delta()
+        pushed: dict[str, Pushed] = {}
+        now = time.time()
+        for n in ns:
+            if not self._pushable(n) or n.signature in pushed:
+                self.push.left_to_listing += 1
+                continue
+            logged = logged_instructions(n.logs, self.program_id, self._logged_names)
+            reason = self.full_fetch_reason(n, logged.unnamed, logged.emit_cpi)
+            if reason is None:
+                self._count_notified(n, None, logged.names, now, delta, pushed)
+                continue
+            self._commit_pushed(delta, pushed)
+            delta, pushed = Delta(), {}
             self.push.full_fetches[reason] += 1
             try:
                 replies = await fetch_transactions(self.pool, [n.signature], self._tx_opts)
             except RpcError:
                 replies = [None]
+            now = time.time()
             if not is_transaction(replies[0], n.signature) or not self._pushable(n):
                 self.push.left_to_listing += 1  # the listing counts it
-                return
-            tx = replies[0]
-        now = time.time()
-        delta = Delta()
+                continue
+            fetched: dict[str, Pushed] = {}
+            fetched_delta = Delta()
+            self._count_notified(n, replies[0], logged.names, now, fetched_delta, fetched)
+            self._commit_pushed(fetched_delta, fetched)
+        self._commit_pushed(delta, pushed)
+
+    def _count_notified(
+        self,
+        n: LogsTransaction,
+        tx: dict[str, Any] | None,
+        names: list[str],
+        now: float,
+        delta: Delta,
+        pushed: dict[str, Pushed],
+    ) -> None:
+        """Add a notified transaction's increments to ``delta`` and its record to ``pushed``."""
         bt = tx.get("blockTime") if tx is not None else None
         block_time = bt if isinstance(bt, int) and not isinstance(bt, bool) else None
         # A notification carries no block time: bucketed by arrival, a few seconds later.
@@ -376,14 +405,19 @@ class ProgramIngester:
         if tx is not None:
             events = self._count(tx, delta)
         else:
-            events = self._count_result(n.decoded, logged.names, None, delta)
+            events = self._count_result(n.decoded, names, None, delta)
         incs = self.flows.deferred(events) if self.flows is not None else {}
-        deferred = json.dumps(
-            {"at": now, "inc": [[m, [list(p) for p in lbl], v] for (m, lbl), v in incs.items()]}
+        pushed[n.signature] = (
+            n.slot,
+            json.dumps({"at": now, "inc": [[m, [list(p) for p in lbl], v] for (m, lbl), v in incs.items()]}),
         )
+
+    def _commit_pushed(self, delta: Delta, pushed: dict[str, Pushed]) -> None:
+        if not pushed:
+            return
         assert self.cursor is not None
-        self._commit(self.cursor, delta, pushed={n.signature: (n.slot, deferred)})
-        self.push.counted += 1
+        self._commit(self.cursor, delta, pushed=pushed)
+        self.push.counted += len(pushed)
 
     def _count(self, tx: dict[str, Any], delta: Delta) -> list[DecodedEvent]:
         """Add the transaction's increments to ``delta``; return the events it emitted (if it succeeded)."""
