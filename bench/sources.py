@@ -24,7 +24,7 @@ exporter does escapes the count. Each measurement starts from a fresh state file
   ``SWEEP_INTERVAL[source]`` s): each offered rate for ``Setup.step_seconds`` s, backlog (produced - counted) sampled 4x/s, bounded as in
   ``bench.ingest`` (the backlog's floor grows < 5% of the offered rate, or by at most one
   transaction, after the warm-up); a source stops at its first unbounded rate, or when the
-  simulator could not produce the asked rate or fell behind notifying it (then the figure is a
+  simulator could not produce the asked rate or fell behind sending its notifications (then the figure is a
   lower bound: bounded up to the simulator's ceiling). Billed calls per transaction are taken from each step too.
   "Fell behind notifying" is judged at the simulator (produced - notifications it has sent,
   ``/_state`` -> ``pubsub``): what it sent and the exporter has not read yet is the exporter's lag.
@@ -32,7 +32,7 @@ exporter does escapes the count. Each measurement starts from a fresh state file
   above which no ingestion figure can be measured on this machine.
 
 ``run()`` returns ``{"rows": [...], ...raw}`` (see ``bench.run``); ``python -m bench.sources``
-prints it as JSON. About three minutes and a quarter on 2 shared cores; ``run(smoke=True)`` runs every path once for seconds.
+prints it as JSON. About four and a half minutes on 2 shared cores; ``run(smoke=True)`` runs every path once for seconds.
 """
 
 from __future__ import annotations
@@ -317,6 +317,9 @@ async def _measure(
             "full_fetches": dict(push.full_fetches),
         },
         "notifications": source_stats.notifications if source_stats is not None else 0,
+        # runnable processes on the shared machine (1-minute average, at the step's end): the
+        # simulator and the exporter get a share of the 2 cores, other sessions the rest
+        "load_average": round(os.getloadavg()[0], 1),
     }
 
 
@@ -449,7 +452,7 @@ def _rows(raw: dict[str, Any], setup: Setup) -> list[dict[str, Any]]:
                 if not s["bounded"] and source == "logs"
                 else ""
             )
-            + f"{', simulator-limited' if s['simulator_limited'] else ''})"
+            + f"{', simulator-limited' if s['simulator_limited'] else ''}, load {s.get('load_average', 0):g})"
             for s in sweep[source]["steps"]
         )
 
@@ -536,7 +539,9 @@ def _rows(raw: dict[str, Any], setup: Setup) -> list[dict[str, Any]]:
             "better": "higher",
             "note": (
                 f"devchain's generator flat out for {setup.ceiling_seconds:g} s in its subprocess, log-emitted "
-                "mix, on the shared 2-core machine (the exporter and other helpers' work compete for it)"
+                "mix, on the shared 2-core machine (the exporter and other helpers' work compete for it; "
+                f"load average 1/5/15 min at the bench's start: {raw.get('load_average_at_start')}). "
+                "With the exporter subscribed, the sweep's steps say what it produced when asked each rate"
             ),
         },
     ]
@@ -563,7 +568,7 @@ def _rows(raw: dict[str, Any], setup: Setup) -> list[dict[str, Any]]:
 
 def run(smoke: bool = False) -> dict[str, Any]:
     setup = SMOKE if smoke else Setup()
-    raw: dict[str, Any] = {}
+    raw: dict[str, Any] = {"load_average_at_start": [round(x, 1) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
         with _simulator("mixed") as base:
             raw["mixed"] = asyncio.run(_mixed(base, Path(tmp), setup))
