@@ -104,7 +104,7 @@ class LogsSource:
         self.connected = asyncio.Event()
         self._seen: OrderedDict[str, None] = OrderedDict()
 
-    async def transactions(self) -> AsyncIterator[LogsTransaction]:
+    async def transactions(self) -> AsyncGenerator[LogsTransaction, None]:
         """Yield notified transactions forever, reconnecting as needed; raises only
         ``LogsSourceError`` (the subscription itself refused)."""
         delay = self.backoff_initial
@@ -137,8 +137,10 @@ class LogsSource:
 
         async def read() -> None:
             try:
-                async for tx in self.transactions():
-                    await queue.put(tx)
+                # closed here even when cancelled at put(): its socket and session go with it
+                async with contextlib.aclosing(self.transactions()) as txs:
+                    async for tx in txs:
+                        await queue.put(tx)
             except Exception as e:  # LogsSourceError, or a bug: the consumer raises it
                 await queue.put(e)
 
