@@ -24,13 +24,15 @@ exporter does escapes the count. Each measurement starts from a fresh state file
   ``SWEEP_INTERVAL[source]`` s): each offered rate for ``Setup.step_seconds`` s, backlog (produced - counted) sampled 4x/s, bounded as in
   ``bench.ingest`` (the backlog's floor grows < 5% of the offered rate, or by at most one
   transaction, after the warm-up); a source stops at its first unbounded rate, or when the
-  simulator could not produce the asked rate or fell behind notifying it (then the figure is a
+  simulator could not produce the asked rate or fell behind sending its notifications (then the figure is a
   lower bound: bounded up to the simulator's ceiling). Billed calls per transaction are taken from each step too.
+  "Fell behind notifying" is judged at the simulator (produced - notifications it has sent,
+  ``/_state`` -> ``pubsub``): what it sent and the exporter has not read yet is the exporter's lag.
 * ``ceiling``: the simulator's own production rate, nothing subscribed, nothing polling: the rate
   above which no ingestion figure can be measured on this machine.
 
 ``run()`` returns ``{"rows": [...], ...raw}`` (see ``bench.run``); ``python -m bench.sources``
-prints it as JSON. About three minutes and a quarter on 2 shared cores; ``run(smoke=True)`` runs every path once for seconds.
+prints it as JSON. About four and a half minutes on 2 shared cores; ``run(smoke=True)`` runs every path once for seconds.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ class Setup:
     mixed_rate: float = 8.0  # tx/s: polling keeps up with it at 10 calls/s
     mixed_seconds: float = 20.0
     poll_rates: tuple[float, ...] = (5, 10, 25)
-    logs_rates: tuple[float, ...] = (50, 200, 500, 1000, 1500)
+    logs_rates: tuple[float, ...] = (50, 200, 500, 1000, 1500, 2000)
     step_seconds: float = 15.0
     warmup_seconds: float = 5.0  # one listing interval: the first cycle and the subscription
     ceiling_seconds: float = 4.0
@@ -175,12 +177,14 @@ programs:
     return path
 
 
-async def _truth(session: aiohttp.ClientSession, base: str) -> tuple[int, dict[str, int]]:
-    """(transactions produced, billed calls served to the bench node by method)."""
+async def _truth(session: aiohttp.ClientSession, base: str) -> tuple[int, dict[str, int], int]:
+    """(transactions produced, billed calls served to the bench node by method, notifications
+    the simulator has sent on the bench node's WebSockets)."""
     async with session.get(base + "/_state") as r:
         state = await r.json()
     tx = state["transactions"]
-    return int(tx["success"] + tx["failed"]), dict(state.get("rpc_calls", {}).get("bench", {}))
+    sent = int(state.get("pubsub", {}).get("bench", {}).get("notifications", 0))
+    return int(tx["success"] + tx["failed"]), dict(state.get("rpc_calls", {}).get("bench", {})), sent
 
 
 async def _set_tps(session: aiohttp.ClientSession, base: str, tps: float) -> None:
@@ -249,24 +253,28 @@ async def _measure(
                     failed_cycles += 1
                 await asyncio.sleep(max(0.0, collector.interval - (time.monotonic() - started)))
 
-        produced0, calls0 = await _truth(control, base)
+        produced0, calls0, sent0 = await _truth(control, base)
         ingested0 = _ingested(ing)
         task = asyncio.create_task(cycles())
         await _set_tps(control, base, rate)
         t0 = time.monotonic()
         samples: list[tuple[float, float]] = []
-        # the part of the backlog the simulator has not notified yet (logs source only)
+        # the part of the backlog the exporter has not read from its WebSocket yet (logs source
+        # only), and the part the simulator has not even sent
         undelivered: list[tuple[float, float]] = []
+        unsent: list[tuple[float, float]] = []
         stats = collector.source.stats if collector.source is not None else None
         notified0 = stats.notifications if stats is not None else 0
         try:
             while time.monotonic() - t0 < seconds:
                 await asyncio.sleep(SAMPLE_SECONDS)
-                produced = (await _truth(control, base))[0] - produced0
+                produced, _, sent = await _truth(control, base)
+                produced -= produced0
                 t = time.monotonic() - t0
                 samples.append((t, produced - (_ingested(ing) - ingested0)))
                 if stats is not None:
                     undelivered.append((t, produced - (stats.notifications - notified0)))
+                    unsent.append((t, produced - (sent - sent0)))
             await _set_tps(control, base, 0)
             elapsed = time.monotonic() - t0
             produced = (await _truth(control, base))[0] - produced0
@@ -299,6 +307,7 @@ async def _measure(
         "billed_calls_per_transaction": round(sum(calls.values()) / max(1, counted), 4),
         "samples": samples,
         "undelivered": undelivered,
+        "unsent": unsent,
         "latency_samples": {k: sorted(v) for k, v in latencies.items()},
         "push": {
             "counted": push.counted,
@@ -308,6 +317,9 @@ async def _measure(
             "full_fetches": dict(push.full_fetches),
         },
         "notifications": source_stats.notifications if source_stats is not None else 0,
+        # runnable processes on the shared machine (1-minute average, at the step's end): the
+        # simulator and the exporter get a share of the 2 cores, other sessions the rest
+        "load_average": round(os.getloadavg()[0], 1),
     }
 
 
@@ -336,20 +348,23 @@ def _judge(step: dict[str, Any], setup: Setup) -> dict[str, Any]:
         ratio = per_second / max(step["offered_tps"], 1e-9)
         return ratio, ratio < BOUNDED_GROWTH or rise <= QUANTUM
 
-    samples, undelivered = step.pop("samples"), step.pop("undelivered")
+    samples, undelivered, unsent = step.pop("samples"), step.pop("undelivered"), step.pop("unsent")
     step.pop("latency_samples")
     ratio, bounded = growth(samples)
-    # A growing backlog the simulator had not even notified yet (its producer and WebSocket writer
-    # share a core) is the simulator's limit, not the exporter's.
     undelivered_growth, _ = growth(undelivered) if undelivered else (0.0, True)
+    # A growing backlog the simulator had not even sent (its producer and WebSocket writer share
+    # one event loop) is the simulator's limit, not the exporter's. Sent but not read yet by the
+    # exporter is the exporter's (until the socket buffers fill and hold the simulator's writer).
+    unsent_growth, _ = growth(unsent) if unsent else (0.0, True)
     return {
         **step,
         "backlog_growth_per_offered": round(ratio, 3),
         "undelivered_growth_per_offered": round(undelivered_growth, 3),
+        "unsent_growth_per_offered": round(unsent_growth, 3),
         "backlog_max": max((b for t, b in samples if t >= setup.warmup_seconds), default=0),
         "bounded": bounded,
         "simulator_limited": step["offered_tps"] < SIMULATOR_SHORTFALL * step["asked_tps"]
-        or (not bounded and undelivered_growth >= BOUNDED_GROWTH),
+        or (not bounded and unsent_growth >= BOUNDED_GROWTH),
     }
 
 
@@ -359,7 +374,7 @@ async def _mixed(base: str, tmp: Path, setup: Setup) -> dict[str, Any]:
         path = _config(tmp, base, f"mixed-{source}", source)
         r = await _measure(base, path, setup.mixed_rate, setup.mixed_seconds, setup, drain=True)
         r["latency"] = _latency(r)
-        del r["samples"], r["undelivered"], r["latency_samples"]
+        del r["samples"], r["undelivered"], r["unsent"], r["latency_samples"]
         print(f"bench sources mixed {source}: {r}", file=sys.stderr, flush=True)
         out[source] = r
     return out
@@ -430,7 +445,14 @@ def _rows(raw: dict[str, Any], setup: Setup) -> list[dict[str, Any]]:
     def steps_note(source: str) -> str:
         return ", ".join(
             f"{s['asked_tps']:g}: {'bounded' if s['bounded'] else 'grows'} (offered {s['offered_tps']:g}, "
-            f"{s['billed_calls_per_transaction']:g} calls/tx{', simulator-limited' if s['simulator_limited'] else ''})"
+            f"{s['billed_calls_per_transaction']:g} calls/tx"
+            + (
+                f", backlog +{s['backlog_growth_per_offered']:.1%} of the rate a second, of which not sent by the "
+                f"simulator +{s.get('unsent_growth_per_offered', 0):.1%}"
+                if not s["bounded"] and source == "logs"
+                else ""
+            )
+            + f"{', simulator-limited' if s['simulator_limited'] else ''}, load {s.get('load_average', 0):g})"
             for s in sweep[source]["steps"]
         )
 
@@ -440,7 +462,7 @@ def _rows(raw: dict[str, Any], setup: Setup) -> list[dict[str, Any]]:
         f"bounded up to the simulator's ceiling: asked {last['asked_tps']:g} tx/s, it produced "
         f"{last['offered_tps']:g} while notifying the exporter"
         + (
-            f" and fell behind notifying ({last['undelivered_growth_per_offered']:.1%} of the rate a second)"
+            f" and fell behind sending notifications ({last['unsent_growth_per_offered']:.1%} of the rate a second)"
             if not last["bounded"]
             else ""
         )
@@ -517,7 +539,9 @@ def _rows(raw: dict[str, Any], setup: Setup) -> list[dict[str, Any]]:
             "better": "higher",
             "note": (
                 f"devchain's generator flat out for {setup.ceiling_seconds:g} s in its subprocess, log-emitted "
-                "mix, on the shared 2-core machine (the exporter and other helpers' work compete for it)"
+                "mix, on the shared 2-core machine (the exporter and other helpers' work compete for it; "
+                f"load average 1/5/15 min at the bench's start: {raw.get('load_average_at_start')}). "
+                "With the exporter subscribed, the sweep's steps say what it produced when asked each rate"
             ),
         },
     ]
@@ -544,7 +568,7 @@ def _rows(raw: dict[str, Any], setup: Setup) -> list[dict[str, Any]]:
 
 def run(smoke: bool = False) -> dict[str, Any]:
     setup = SMOKE if smoke else Setup()
-    raw: dict[str, Any] = {}
+    raw: dict[str, Any] = {"load_average_at_start": [round(x, 1) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory() as tmp:
         with _simulator("mixed") as base:
             raw["mixed"] = asyncio.run(_mixed(base, Path(tmp), setup))

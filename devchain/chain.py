@@ -68,6 +68,7 @@ from devchain.program import (
     USDC_MINT,
     WATCHED,
     keypair,
+    pubkey_of,
 )
 from devchain.trace import ProgramError, Trace
 from devchain.txbuild import (
@@ -200,22 +201,22 @@ class Chain:
         loader2 = Pubkey.from_string("BPFLoader2111111111111111111111111111111111")
         for token_prog in (TOKEN_PROGRAM, TOKEN_2022_PROGRAM):
             a[token_prog] = Account(rent_exempt(134_080), b"", loader2, executable=True)
-        a[AUTHORITY.pubkey()] = system_account(1_000 * 10**9)
-        a[CRANK.pubkey()] = system_account(1_000 * 10**9)
+        a[pubkey_of(AUTHORITY)] = system_account(1_000 * 10**9)
+        a[pubkey_of(CRANK)] = system_account(1_000 * 10**9)
         for mint in (USDC_MINT, PYUSD_MINT):  # where planned fee sweeps go
-            a[wallet_token_account(AUTHORITY.pubkey(), str(mint))] = new_wallet_token_account(
-                AUTHORITY.pubkey(), str(mint), 0
+            a[wallet_token_account(pubkey_of(AUTHORITY), str(mint))] = new_wallet_token_account(
+                pubkey_of(AUTHORITY), str(mint), 0
             )
         supply = FEE_OPENING_TOKENS  # the fee wallet's opening balance was minted too
         for p in self.players:
-            a[p.pubkey()] = system_account(500 * 10**9)
+            a[pubkey_of(p)] = system_account(500 * 10**9)
             for mint in (USDC_MINT, PYUSD_MINT):
-                a[wallet_token_account(p.pubkey(), str(mint))] = new_wallet_token_account(
-                    p.pubkey(), str(mint), 100_000 * 10**6
+                a[wallet_token_account(pubkey_of(p), str(mint))] = new_wallet_token_account(
+                    pubkey_of(p), str(mint), 100_000 * 10**6
                 )
             supply += 100_000 * 10**6
-        a[USDC_MINT] = mint_account(MINT_AUTHORITY.pubkey(), supply, 6, TOKEN_PROGRAM)
-        a[PYUSD_MINT] = mint_account(MINT_AUTHORITY.pubkey(), supply, 6, TOKEN_2022_PROGRAM)
+        a[USDC_MINT] = mint_account(pubkey_of(MINT_AUTHORITY), supply, 6, TOKEN_PROGRAM)
+        a[PYUSD_MINT] = mint_account(pubkey_of(MINT_AUTHORITY), supply, 6, TOKEN_2022_PROGRAM)
         lookup_addresses = [
             CONFIG_PDA,
             ESCROW_SOL,
@@ -229,7 +230,7 @@ class Chain:
             TOKEN_2022_PROGRAM,
             SYSTEM_PROGRAM,
         ]
-        data = lookup_table_data(AUTHORITY.pubkey(), lookup_addresses)
+        data = lookup_table_data(pubkey_of(AUTHORITY), lookup_addresses)
         a[LOOKUP_TABLE] = Account(rent_exempt(len(data)), data, ALT_PROGRAM)
         self.lookup = AddressLookupTableAccount(LOOKUP_TABLE, lookup_addresses)
         self.program.write_config()
@@ -391,7 +392,7 @@ class Chain:
         fee = compiled.num_signatures * LAMPORTS_PER_SIGNATURE
         if opts.cu_price is not None:
             fee += -(-opts.cu_price * cu_limit // 1_000_000)
-        payer = call.signers[0].pubkey()
+        payer = pubkey_of(call.signers[0])
         self.accounts[payer].lamports -= fee
 
         trace = Trace(cu_limit=cu_limit)
@@ -541,9 +542,7 @@ class Chain:
                 log.exception("devchain listener failed on %s", event.kind)
 
     def _prune_matches(self) -> None:
-        finished = [m for m in self.program.matches.values() if m.status in ("Settled", "Cancelled")]
-        for m in finished[: max(0, len(finished) - KEEP_FINISHED_MATCHES)]:
-            self.program.forget_match(m.match_id)
+        self.program.prune_finished(KEEP_FINISHED_MATCHES)
 
     # ---- reading history ------------------------------------------------------------------
     def get_record(self, signature: str) -> TxRecord | None:

@@ -18,7 +18,7 @@ from solders.instruction import AccountMeta
 from devchain.ledger_faults import ACTIONS as LEDGER_ACTIONS
 from devchain.ledger_payments import ACTIONS as PAYMENT_ACTIONS
 from devchain.paid_match import SOL, Call, wallet_token_account
-from devchain.program import CONFIG_PDA, EVENT_AUTHORITY, PROGRAM_ID, WATCHED
+from devchain.program import CONFIG_PDA, EVENT_AUTHORITY, PROGRAM_ID, WATCHED, pubkey_of
 from devchain.trace import Trace
 
 if TYPE_CHECKING:
@@ -41,9 +41,9 @@ def silent_drain_call(chain: Chain, account: str, amount: int) -> Call:
         raise ValueError(f"silent_drain: {account} holds less than {amount} raw units")
     user = chain.players[0]
     metas = [
-        AccountMeta(user.pubkey(), True, True),
+        AccountMeta(pubkey_of(user), True, True),
         AccountMeta(CONFIG_PDA, False, False),
-        *prog._money_metas(mint, user.pubkey()),
+        *prog._money_metas(mint, pubkey_of(user)),
         AccountMeta(EVENT_AUTHORITY, False, False),
         AccountMeta(PROGRAM_ID, False, False),
     ]
@@ -52,7 +52,7 @@ def silent_drain_call(chain: Chain, account: str, amount: int) -> Call:
 
     def run(t: Trace) -> None:
         prog._start(t, "withdraw")
-        dst = user.pubkey() if mint == SOL else wallet_token_account(user.pubkey(), mint)
+        dst = pubkey_of(user) if mint == SOL else wallet_token_account(pubkey_of(user), mint)
         prog._transfer(t, mint, escrow, dst, CONFIG_PDA, amount)
         t.consume(4_000)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from solders.keypair import Keypair
 
 from devchain.paid_match import SOL, Call, MatchState
-from devchain.program import AUTHORITY, CRANK, PYUSD_MINT, USDC_MINT
+from devchain.program import AUTHORITY, CRANK, PYUSD_MINT, USDC_MINT, pubkey_of
 
 if TYPE_CHECKING:
     from devchain.chain import Chain, TxOptions
@@ -33,7 +33,7 @@ class Generator:
         self.n = 0
         # Keypair.pubkey() derives the key (~20 us): half the producer's time when called per
         # player per transaction (profiled, bench/sources.py). The players never change.
-        self._players = [(p.pubkey(), p) for p in chain.players]
+        self._players = [(pubkey_of(p), p) for p in chain.players]
         self._by_pubkey = dict(self._players)
 
     def _options(self, allow_router: bool) -> TxOptions:
@@ -55,7 +55,7 @@ class Generator:
         self.n += 1
         r = self.rng
         prog = self.chain.program
-        matches = list(prog.matches.values())
+        matches = list(prog.live.values())  # the finished ones are never picked
         open_ = [m for m in matches if m.status == "Open"]
         joinable = [m for m in open_ if len(m.players) < m.max_players]
         full = [m for m in open_ if len(m.players) >= m.max_players]
@@ -130,14 +130,14 @@ class Generator:
             return prog.build_join_match(self._pick_new_player(m), m.match_id, hook=False)
         if what == "invalid_winner":
             m = r.choice(running)
-            outsider = next(p for p in self.chain.players if p.pubkey() not in m.players)
-            return prog.build_settle_match(AUTHORITY, AUTHORITY, m.match_id, outsider.pubkey())
+            outsider = next(p for p in self.chain.players if pubkey_of(p) not in m.players)
+            return prog.build_settle_match(AUTHORITY, AUTHORITY, m.match_id, pubkey_of(outsider))
         if what == "unauthorized":
             return prog.build_start_match(self._player(), r.choice(open_).match_id)
         # Withdraw more than was ever won.
         player = self._player()
         mint = r.choice([SOL, str(USDC_MINT)])
-        return prog.build_withdraw(player, mint, prog.credits.get((player.pubkey(), mint), 0) + 1_000_000)
+        return prog.build_withdraw(player, mint, prog.credits.get((pubkey_of(player), mint), 0) + 1_000_000)
 
     def spike_withdrawal(self) -> Call | None:
         """One withdrawal of part of a winner's prize (for ``withdrawal_spike``), if any remain."""

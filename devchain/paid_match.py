@@ -8,6 +8,7 @@ moves money, so a failed instruction leaves state untouched (the runtime would r
 from __future__ import annotations
 
 import base64
+import heapq
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from devchain.program import (
     TREASURY_SOL,
     discriminator,
     match_pda,
+    pubkey_of,
 )
 from devchain.trace import ProgramError, Trace
 
@@ -95,7 +97,7 @@ class Call:
 @dataclass
 class PaidMatch:
     accounts: dict[Pubkey, Account]
-    authority: Pubkey = AUTHORITY.pubkey()
+    authority: Pubkey = pubkey_of(AUTHORITY)
     fee_bps: int = 250
     paused: bool = False
     match_count: int = 0
@@ -103,6 +105,11 @@ class PaidMatch:
     #: Prizes credited to winners, withdrawable: (user, mint) -> raw amount.
     credits: dict[tuple[Pubkey, str], int] = field(default_factory=dict)
     emitted: list[Emitted] = field(default_factory=list)
+    #: The matches not finished (Settled or Cancelled), in creation order: what the generator
+    #: picks from, without walking the thousands of finished ones kept per transaction.
+    live: dict[int, MatchState] = field(default_factory=dict)
+    #: Ids of the finished matches still kept (a min-heap: the oldest is pruned first).
+    finished: list[int] = field(default_factory=list)
 
     # ---- account data -------------------------------------------------------------------
     def write_config(self) -> None:
@@ -142,7 +149,18 @@ class PaidMatch:
     def forget_match(self, match_id: int) -> None:
         """Drop a finished match from memory (bounded state); its account disappears too."""
         self.matches.pop(match_id, None)
+        self.live.pop(match_id, None)
         self.accounts.pop(match_pda(match_id), None)
+
+    def prune_finished(self, keep: int) -> None:
+        """Forget the oldest finished matches beyond ``keep``."""
+        while len(self.finished) > keep:
+            self.forget_match(heapq.heappop(self.finished))
+
+    def _finish(self, m: MatchState, status: str) -> None:
+        m.status = status
+        if self.live.pop(m.match_id, None) is not None:
+            heapq.heappush(self.finished, m.match_id)
 
     # ---- helpers --------------------------------------------------------------------------
     def _ix(self, name: str, args: bytes, metas: list[AccountMeta]) -> Instruction:
@@ -232,7 +250,7 @@ class PaidMatch:
         match_id = self.match_count
         m_pda = match_pda(match_id)
         metas = [
-            AccountMeta(creator.pubkey(), True, True),
+            AccountMeta(pubkey_of(creator), True, True),
             AccountMeta(CONFIG_PDA, False, True),
             AccountMeta(m_pda, False, True),
             AccountMeta(Pubkey.from_string(mint), False, False),
@@ -244,24 +262,25 @@ class PaidMatch:
             self._start(t, "create_match")
             self._check_not_paused("create_match")
             rent = rent_exempt(MATCH_SPACE)
-            if self.accounts[creator.pubkey()].lamports < rent:
+            if self.accounts[pubkey_of(creator)].lamports < rent:
                 raise self._fail("create_match", "InsufficientFunds")
             data = struct.pack("<IQQ", 0, rent, MATCH_SPACE) + bytes(PROGRAM_ID)
             create = Instruction(
                 SYSTEM_PROGRAM,
                 data,
-                [AccountMeta(creator.pubkey(), True, True), AccountMeta(m_pda, True, True)],
+                [AccountMeta(pubkey_of(creator), True, True), AccountMeta(m_pda, True, True)],
             )
             t.cpi(create, [], 0)
-            self.accounts[creator.pubkey()].lamports -= rent
+            self.accounts[pubkey_of(creator)].lamports -= rent
             self.match_count += 1
-            m = MatchState(match_id, creator.pubkey(), mint, entry_fee, max_players, [], "Open", now, seq)
+            m = MatchState(match_id, pubkey_of(creator), mint, entry_fee, max_players, [], "Open", now, seq)
             self.matches[match_id] = m
+            self.live[match_id] = m
             self._write_match(m)
             self.write_config()
             fields = {
                 "match_id": match_id,
-                "creator": creator.pubkey(),
+                "creator": pubkey_of(creator),
                 "mint": Pubkey.from_string(mint),
                 "entry_fee": entry_fee,
                 "max_players": max_players,
@@ -275,10 +294,10 @@ class PaidMatch:
     def build_join_match(self, player: Keypair, match_id: int, hook: bool) -> Call:
         m = self.matches[match_id]
         metas = [
-            AccountMeta(player.pubkey(), True, True),
+            AccountMeta(pubkey_of(player), True, True),
             AccountMeta(CONFIG_PDA, False, False),
             AccountMeta(match_pda(match_id), False, True),
-            *self._money_metas(m.mint, player.pubkey()),
+            *self._money_metas(m.mint, pubkey_of(player)),
             AccountMeta(HOOK_ID if hook else PROGRAM_ID, False, False),
         ]
         ix = self._ix("join_match", struct.pack("<Q", match_id), metas)
@@ -290,21 +309,21 @@ class PaidMatch:
                 raise self._fail("join_match", "MatchNotOpen")
             if len(m.players) >= m.max_players:
                 raise self._fail("join_match", "MatchFull")
-            if self.balance_of(player.pubkey(), m.mint) < m.entry_fee + (10_000 if m.mint == SOL else 0):
+            if self.balance_of(pubkey_of(player), m.mint) < m.entry_fee + (10_000 if m.mint == SOL else 0):
                 raise self._fail("join_match", "InsufficientFunds")
-            src = player.pubkey() if m.mint == SOL else wallet_token_account(player.pubkey(), m.mint)
-            self._transfer(t, m.mint, src, self._escrow(m.mint), player.pubkey(), m.entry_fee)
+            src = pubkey_of(player) if m.mint == SOL else wallet_token_account(pubkey_of(player), m.mint)
+            self._transfer(t, m.mint, src, self._escrow(m.mint), pubkey_of(player), m.entry_fee)
             if hook:
                 # A third-party hook that logs data starting with *our* event discriminator:
                 # decoders must attribute "Program data:" lines by the invoke stack, not by prefix.
                 fake = {
                     "match_id": match_id,
-                    "player": player.pubkey(),
+                    "player": pubkey_of(player),
                     "mint": Pubkey.from_string(m.mint),
                     "amount": 999_999_999_999,
                 }
                 payload = discriminator("event", "PlayerJoined") + BORSH.encode("PlayerJoined", fake)
-                notify = Instruction(HOOK_ID, b"\x07notify", [AccountMeta(player.pubkey(), False, False)])
+                notify = Instruction(HOOK_ID, b"\x07notify", [AccountMeta(pubkey_of(player), False, False)])
                 t.cpi(
                     notify,
                     [
@@ -313,7 +332,7 @@ class PaidMatch:
                     ],
                     3_100,
                 )
-            m.players.append(player.pubkey())
+            m.players.append(pubkey_of(player))
             self._write_match(m)
             amount = m.entry_fee
             self._emit(
@@ -321,7 +340,7 @@ class PaidMatch:
                 "PlayerJoined",
                 {
                     "match_id": match_id,
-                    "player": player.pubkey(),
+                    "player": pubkey_of(player),
                     "mint": Pubkey.from_string(m.mint),
                     "amount": amount,
                 },
@@ -344,13 +363,13 @@ class PaidMatch:
     def build_start_match(self, signer: Keypair, match_id: int) -> Call:
         m = self.matches[match_id]
         ix = self._ix(
-            "start_match", struct.pack("<Q", match_id), self._authority_metas(signer.pubkey(), match_id)
+            "start_match", struct.pack("<Q", match_id), self._authority_metas(pubkey_of(signer), match_id)
         )
 
         def run(t: Trace) -> None:
             self._start(t, "start_match")
             self._check_not_paused("start_match")
-            self._check_authority("start_match", signer.pubkey())
+            self._check_authority("start_match", pubkey_of(signer))
             if m.status != "Open":
                 raise self._fail("start_match", "MatchNotOpen")
             m.status = "InProgress"
@@ -365,7 +384,7 @@ class PaidMatch:
         fee_acc = TREASURY_SOL if m.mint == SOL else FEE_TOKEN[m.mint]
         mint_m, _, escrow_m, token_m, system_m = self._money_metas(m.mint, None)
         metas = [
-            *self._authority_metas(signer.pubkey(), match_id),
+            *self._authority_metas(pubkey_of(signer), match_id),
             mint_m,
             escrow_m,
             AccountMeta(fee_acc, False, True),
@@ -379,7 +398,7 @@ class PaidMatch:
         def run(t: Trace) -> None:
             self._start(t, "settle_match")
             self._check_not_paused("settle_match")
-            self._check_authority("settle_match", signer.pubkey())
+            self._check_authority("settle_match", pubkey_of(signer))
             if m.status != "InProgress":
                 raise self._fail("settle_match", "MatchNotOpen")
             if winner not in m.players:
@@ -391,7 +410,7 @@ class PaidMatch:
             if prize:
                 key = (winner, m.mint)
                 self.credits[key] = self.credits.get(key, 0) + prize
-            m.status = "Settled"
+            self._finish(m, "Settled")
             self._write_match(m)
             fields = {
                 "match_id": match_id,
@@ -403,13 +422,13 @@ class PaidMatch:
             self._emit_cpi(t, "MatchSettled", fields)
             t.consume(6_000)
 
-        signers = [payer, signer] if payer.pubkey() != signer.pubkey() else [signer]
+        signers = [payer, signer] if pubkey_of(payer) != pubkey_of(signer) else [signer]
         return Call("settle_match", ix, signers, run)
 
     def build_refund_match(self, signer: Keypair, match_id: int) -> Call:
         m = self.matches[match_id]
         metas = [
-            *self._authority_metas(signer.pubkey(), match_id),
+            *self._authority_metas(pubkey_of(signer), match_id),
             *[x for i, x in enumerate(self._money_metas(m.mint, None)) if i != 1],
         ]
         # Remaining accounts: where each player's refund goes.
@@ -420,7 +439,7 @@ class PaidMatch:
         def run(t: Trace) -> None:
             self._start(t, "refund_match")
             self._check_not_paused("refund_match")
-            self._check_authority("refund_match", signer.pubkey())
+            self._check_authority("refund_match", pubkey_of(signer))
             if m.status != "Open":
                 raise self._fail("refund_match", "MatchNotOpen")
             for p in m.players:
@@ -434,16 +453,16 @@ class PaidMatch:
                 }
                 self._emit(t, "MatchRefunded", fields)
                 t.consume(1_500)
-            m.status = "Cancelled"
+            self._finish(m, "Cancelled")
             self._write_match(m)
 
         return Call("refund_match", ix, [signer], run)
 
     def build_withdraw(self, user: Keypair, mint: str, amount: int) -> Call:
         metas = [
-            AccountMeta(user.pubkey(), True, True),
+            AccountMeta(pubkey_of(user), True, True),
             AccountMeta(CONFIG_PDA, False, False),
-            *self._money_metas(mint, user.pubkey()),
+            *self._money_metas(mint, pubkey_of(user)),
             AccountMeta(EVENT_AUTHORITY, False, False),
             AccountMeta(PROGRAM_ID, False, False),
         ]
@@ -455,10 +474,10 @@ class PaidMatch:
         def run(t: Trace) -> None:
             self._start(t, "withdraw")
             self._check_not_paused("withdraw")
-            key = (user.pubkey(), mint)
+            key = (pubkey_of(user), mint)
             if amount == 0 or self.credits.get(key, 0) < amount:
                 raise self._fail("withdraw", "InsufficientFunds")
-            dst = user.pubkey() if mint == SOL else wallet_token_account(user.pubkey(), mint)
+            dst = pubkey_of(user) if mint == SOL else wallet_token_account(pubkey_of(user), mint)
             self._transfer(t, mint, self._escrow(mint), dst, CONFIG_PDA, amount)
             self.credits[key] -= amount
             if self.credits[key] == 0:
@@ -466,35 +485,35 @@ class PaidMatch:
             self._emit_cpi(
                 t,
                 "WithdrawalProcessed",
-                {"user": user.pubkey(), "mint": Pubkey.from_string(mint), "amount": amount},
+                {"user": pubkey_of(user), "mint": Pubkey.from_string(mint), "amount": amount},
             )
             t.consume(4_000)
 
         return Call("withdraw", ix, [user], run)
 
     def build_pause(self, signer: Keypair, reason: Any) -> Call:
-        metas = [AccountMeta(signer.pubkey(), True, False), AccountMeta(CONFIG_PDA, False, True)]
+        metas = [AccountMeta(pubkey_of(signer), True, False), AccountMeta(CONFIG_PDA, False, True)]
         ix = self._ix("pause", BORSH._encode({"defined": {"name": "PauseReason"}}, reason), metas)
 
         def run(t: Trace) -> None:
             self._start(t, "pause")
-            self._check_authority("pause", signer.pubkey())
+            self._check_authority("pause", pubkey_of(signer))
             self.paused = True
             self.write_config()
-            self._emit(t, "ProgramPaused", {"authority": signer.pubkey(), "reason": reason})
+            self._emit(t, "ProgramPaused", {"authority": pubkey_of(signer), "reason": reason})
 
         return Call("pause", ix, [signer], run)
 
     def build_resume(self, signer: Keypair) -> Call:
-        metas = [AccountMeta(signer.pubkey(), True, False), AccountMeta(CONFIG_PDA, False, True)]
+        metas = [AccountMeta(pubkey_of(signer), True, False), AccountMeta(CONFIG_PDA, False, True)]
         ix = self._ix("resume", b"", metas)
 
         def run(t: Trace) -> None:
             self._start(t, "resume")
-            self._check_authority("resume", signer.pubkey())
+            self._check_authority("resume", pubkey_of(signer))
             self.paused = False
             self.write_config()
-            self._emit(t, "ProgramResumed", {"authority": signer.pubkey()})
+            self._emit(t, "ProgramResumed", {"authority": pubkey_of(signer)})
 
         return Call("resume", ix, [signer], run)
 
@@ -502,9 +521,9 @@ class PaidMatch:
         """The authority moves ``amount`` of collected fees in ``mint`` out of the program's fee
         wallet to its own wallet (a planned sweep); it emits ``FeesSwept``. Allowed while paused:
         sweeping is an operator action, not a player's."""
-        fee_account, destination = FEE_TOKEN[mint], wallet_token_account(signer.pubkey(), mint)
+        fee_account, destination = FEE_TOKEN[mint], wallet_token_account(pubkey_of(signer), mint)
         metas = [
-            AccountMeta(signer.pubkey(), True, False),
+            AccountMeta(pubkey_of(signer), True, False),
             AccountMeta(CONFIG_PDA, False, False),
             AccountMeta(Pubkey.from_string(mint), False, False),
             AccountMeta(fee_account, False, True),
@@ -515,7 +534,7 @@ class PaidMatch:
 
         def run(t: Trace) -> None:
             self._start(t, "sweep_fees")
-            self._check_authority("sweep_fees", signer.pubkey())
+            self._check_authority("sweep_fees", pubkey_of(signer))
             if amount == 0 or token_amount(self.accounts[fee_account]) < amount:
                 raise self._fail("sweep_fees", "InsufficientFunds")
             self._transfer(t, mint, fee_account, destination, CONFIG_PDA, amount)
@@ -523,7 +542,7 @@ class PaidMatch:
                 t,
                 "FeesSwept",
                 {
-                    "authority": signer.pubkey(),
+                    "authority": pubkey_of(signer),
                     "mint": Pubkey.from_string(mint),
                     "amount": amount,
                     "destination": destination,

@@ -7,6 +7,7 @@ config and the IDL in ``idls/`` stay static. ``python -m devchain.program`` rewr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import struct
@@ -25,6 +26,22 @@ def keypair(label: str) -> Keypair:
     return Keypair.from_seed(hashlib.sha256(b"devchain:" + label.encode()).digest())
 
 
+#: id(keypair) -> (the keypair, its public key). The keypair is held so its id is never reused
+#: by another object; the chain signs with a fixed set of keypairs, so this stays small.
+_PUBKEYS: dict[int, tuple[Keypair, Pubkey]] = {}
+
+
+def pubkey_of(kp: Keypair) -> Pubkey:
+    """``kp.pubkey()``, derived once: solders derives it from the secret on every call (~20 us,
+    a sixth of the generator's time per transaction at a few per transaction, profiled by
+    bench/sources.py). ``hash(kp)`` derives it too, so the cache is keyed by identity."""
+    hit = _PUBKEYS.get(id(kp))
+    if hit is None or hit[0] is not kp:
+        hit = _PUBKEYS[id(kp)] = (kp, kp.pubkey())
+    return hit[1]
+
+
+@functools.lru_cache(maxsize=64)
 def discriminator(namespace: str, name: str) -> bytes:
     return hashlib.sha256(f"{namespace}:{name}".encode()).digest()[:8]
 
@@ -63,6 +80,7 @@ ESCROW_TOKEN = {str(m): pda(b"escrow", bytes(m)) for m in (USDC_MINT, PYUSD_MINT
 FEE_TOKEN = {str(m): pda(b"fee", bytes(m)) for m in (USDC_MINT, PYUSD_MINT)}
 
 
+@functools.lru_cache(maxsize=8192)  # find_program_address hashes up to 255 times; a match is used for a while
 def match_pda(match_id: int) -> Pubkey:
     return pda(b"match", struct.pack("<Q", match_id))
 

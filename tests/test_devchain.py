@@ -433,6 +433,49 @@ def test_same_seed_same_chain_other_seed_differs() -> None:
     assert c.step(150) != a.step(150)
 
 
+def test_transactions_are_the_ones_solders_signs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compile_and_sign signs each required signer once (Transaction(signers, ...) derived every
+    public key twice more); the bytes must be what solders' own signing makes, legacy and v0,
+    one signer and two (a crank paying for the authority)."""
+    from solders.message import Message, MessageV0
+    from solders.transaction import Transaction, VersionedTransaction
+
+    import devchain.chain as chain_module
+    from devchain.txbuild import compile_and_sign
+
+    seen: list[tuple[int | str, int]] = []
+
+    def checked(top: Any, signers: Any, blockhash: Any, lookup: Any) -> Any:
+        out = compile_and_sign(top, signers, blockhash, lookup)
+        payer = signers[0].pubkey()
+        if lookup is None:
+            ref: Any = Transaction(signers, Message.new_with_blockhash(top, payer, blockhash), blockhash)
+        else:
+            ref = VersionedTransaction(MessageV0.try_compile(payer, top, [lookup], blockhash), signers)
+        assert bytes(out.tx) == bytes(ref)
+        seen.append((out.version, len(signers)))
+        return out
+
+    monkeypatch.setattr(chain_module, "compile_and_sign", checked)
+    Chain(seed=3, genesis_time=GENESIS).step(400)
+    assert {v for v, _ in seen} == {"legacy", 0} and {n for _, n in seen} == {1, 2}
+
+
+def test_finished_matches_are_pruned_oldest_first_and_never_picked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generator picks among the live matches only and the oldest finished ones are forgotten
+    beyond the kept number, without walking every match per transaction."""
+    import devchain.chain as chain_module
+
+    monkeypatch.setattr(chain_module, "KEEP_FINISHED_MATCHES", 5)
+    chain = Chain(seed=3, genesis_time=GENESIS)
+    chain.step(1500)
+    program = chain.program
+    finished = sorted(i for i, m in program.matches.items() if m.status in ("Settled", "Cancelled"))
+    assert len(finished) == 5 and finished == sorted(program.finished)
+    assert program.match_count > 50  # many more were finished and forgotten, the oldest first
+    assert list(program.live) == [i for i, m in program.matches.items() if i not in finished]
+
+
 def test_escrow_balances_follow_events_until_drained() -> None:
     chain = make_chain(seed=11, n=600)
     seen: list[BusinessEvent] = []

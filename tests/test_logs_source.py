@@ -73,6 +73,29 @@ async def test_events_and_failures_decoded_from_notification_logs(served: Any) -
     assert failed > 0 and any(t.decoded.events for t in got)
 
 
+async def test_batches_hand_over_what_arrived_together_in_order(served: Any) -> None:
+    """``batches()`` (the push counts each batch in one commit): every notification once, in order,
+    several per batch once they arrived while the consumer was busy, none beyond ``max_size``;
+    closing it closes the reader's connection."""
+    chain, client = served
+    source = source_for(client)
+    batches = source.batches(max_size=25)
+    first = asyncio.ensure_future(anext(batches))
+    await subscribed(source)
+    sigs = chain.step(60)
+    chain.slot += 1  # complete the last slot: confirmed notifications wait for it
+    await asyncio.sleep(0.5)  # a busy consumer: all 60 arrive meanwhile
+    got = [await asyncio.wait_for(first, 10)]
+    while sum(map(len, got)) < len(sigs):
+        got.append(await asyncio.wait_for(anext(batches), 10))
+    await batches.aclose()
+    assert [t.signature for b in got for t in b] == sigs
+    assert max(map(len, got)) == 25 and len(got) <= 4, [len(b) for b in got]
+    await asyncio.sleep(0.2)
+    state = await (await client.get("/_state")).json()
+    assert state["pubsub"]["default"]["open_connections"] == 0
+
+
 async def test_reconnects_after_drops_and_skips_duplicates(served: Any) -> None:
     chain, client = served
     await client.post("/_faults", json={"node": "flaky", "ws_drop_every": 3, "ws_duplicate": 0.5})

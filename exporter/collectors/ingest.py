@@ -70,15 +70,16 @@ class IngestCollector(Collector):
 
     async def _push(self, ingester: ProgramIngester, source: LogsSource) -> None:
         try:
-            async for n in source.transactions():
-                try:
-                    await ingester.on_notified(n)
-                except CollectorError as e:
-                    # Not counted: the listing counts it. The next cycle reports the state file.
-                    log.warning(
-                        "a notified transaction was left to the listing",
-                        extra={"collector": self.name, "reason": e.reason, "problem": e.message},
-                    )
+            async with contextlib.aclosing(source.batches()) as batches:
+                async for batch in batches:
+                    try:
+                        await ingester.on_notified_many(batch)
+                    except CollectorError as e:
+                        # Not counted: the listing counts them. The next cycle reports the state file.
+                        log.warning(
+                            "notified transactions were left to the listing",
+                            extra={"collector": self.name, "reason": e.reason, "problem": e.message},
+                        )
         except LogsSourceError as e:
             log.error(
                 "logs source stopped; the listing alone ingests",

@@ -6,7 +6,7 @@
 * ``mapping``: config-driven event -> counters (amounts, capped labels);
 * ``account_layout``: partial account decoding and dataSlice for program-account state.
 * ``logs_source``: the PubSub ``logsSubscribe`` push source (``source: logs``), counted by
-  ``ingester.on_notified``; ``logs_instructions`` names instructions from logs.
+  ``ingester.on_notified_many``; ``logs_instructions`` names instructions from logs.
 
 The collectors that schedule and render them are ``exporter.collectors.ingest`` and
 ``exporter.collectors.program_accounts``.

@@ -1,7 +1,8 @@
 """A push source of one program's transactions: Solana PubSub ``logsSubscribe`` (issue 15).
 
 Selected per program by ``source: logs``; ``exporter.collectors.ingest`` runs it beside the
-listing and hands each transaction to ``ProgramIngester.on_notified``, which counts it exactly once
+listing and hands the transactions that arrived together (``batches``) to
+``ProgramIngester.on_notified_many``, which counts each exactly once, in one state-file commit,
 with the listing as the gap-filling reconciler.
 
 ``LogsSource.transactions()`` connects to a node's WebSocket URL with aiohttp's client,
@@ -26,11 +27,12 @@ What a PubSub feed does not promise, and what this source does about it:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +46,8 @@ log = logging.getLogger("exporter.ingest.logs_source")
 COMMITMENTS = ("confirmed", "finalized")
 #: Signatures remembered to drop duplicated notifications (a node resends within seconds).
 DEDUPE_WINDOW = 10_000
+#: Notified transactions handed over together at most (``batches``): one commit for them all.
+BATCH_MAX = 500
 
 
 class LogsSourceError(Exception):
@@ -100,7 +104,7 @@ class LogsSource:
         self.connected = asyncio.Event()
         self._seen: OrderedDict[str, None] = OrderedDict()
 
-    async def transactions(self) -> AsyncIterator[LogsTransaction]:
+    async def transactions(self) -> AsyncGenerator[LogsTransaction, None]:
         """Yield notified transactions forever, reconnecting as needed; raises only
         ``LogsSourceError`` (the subscription itself refused)."""
         delay = self.backoff_initial
@@ -123,6 +127,39 @@ class LogsSource:
                 self.stats.disconnects += 1
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(self.backoff_max, delay * 2)
+
+    async def batches(self, max_size: int = BATCH_MAX) -> AsyncGenerator[list[LogsTransaction], None]:
+        """``transactions()`` in lists: all that arrived while the consumer was busy (at most
+        ``max_size``), so it can count them in one state-file commit. Close it (``aclosing``)
+        to stop reading. The queue between holds at most ``max_size``: a consumer that falls
+        behind stops the reading of the socket, as it did without it, and a node drops it."""
+        queue: asyncio.Queue[LogsTransaction | Exception] = asyncio.Queue(max_size)
+
+        async def read() -> None:
+            try:
+                # closed here even when cancelled at put(): its socket and session go with it
+                async with contextlib.aclosing(self.transactions()) as txs:
+                    async for tx in txs:
+                        await queue.put(tx)
+            except Exception as e:  # LogsSourceError, or a bug: the consumer raises it
+                await queue.put(e)
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                items = [await queue.get()]
+                while len(items) < max_size and not queue.empty():
+                    items.append(queue.get_nowait())
+                batch = [x for x in items if isinstance(x, LogsTransaction)]
+                if batch:
+                    yield batch
+                for x in items:
+                    if isinstance(x, Exception):
+                        raise x
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
     async def _subscribe(self, ws: aiohttp.ClientWebSocketResponse) -> int:
         params = [{"mentions": [self.program_id]}, {"commitment": self.commitment}]
