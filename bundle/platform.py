@@ -23,6 +23,7 @@ RULE_GROUP_FILES = {GROUP: "platform.yml"}
 INFRA = "escrow-infrastructure"
 SLO = "escrow-slo"
 DATABASE = "escrow-database"
+APP = "escrow-app-overview"
 #: Filesystems worth watching: the node-mixin's fsSelector, minus the memory-backed ones.
 FS = 'fstype!="", fstype!~"tmpfs|ramfs|squashfs|nsfs", mountpoint!=""'
 
@@ -86,7 +87,7 @@ def http_alerts() -> list[Alert]:
             "minutes (threshold [[threshold]]), for 5 minutes, with at least [[http_min_requests]] requests. "
             'Check first: sum by (code, handler) (rate(http_requests_total{job="{{ $labels.job }}"}[5m])), '
             "the application's error log and its database (EscrowPostgres* alerts).",
-            SLO,
+            APP,
             "5xx share of `http_requests_total` over 5m above [[threshold]], past [[http_min_requests]] requests in 5m, for 5m",
         ),
         Alert(
@@ -103,7 +104,7 @@ def http_alerts() -> list[Alert]:
             '{{ $value | printf "%.2f" }}s (threshold [[threshold]]s), for 5 minutes. Check first: '
             'histogram_quantile(0.95, sum by (handler, le) (rate(http_request_duration_seconds_bucket{job="{{ $labels.job }}"}[5m]))) '
             "(which handler), the host's CPU and the database's longest transactions.",
-            SLO,
+            APP,
             "p95 of `http_request_duration_seconds` over 5m above [[threshold]]s, past [[http_min_requests]] requests in 5m, for 5m",
         ),
     ]

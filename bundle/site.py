@@ -379,6 +379,8 @@ def libsonnet(site: Site) -> str:
         "  },",
         "  // The severity labels that page (P0, P1): the weekly review counts pages out of hours.",
         f"  page_severities: '{site.severities['critical']}|{site.severities['high']}',",
+        "  // The job of the application's own /metrics (the Application overview dashboard).",
+        f"  app_http_job: '{site.app_http_job}',",
         "}",
     ]
     return "\n".join(lines) + "\n"

@@ -46,10 +46,13 @@ ISSUE_METRICS = frozenset(
     escrow_sql_query_errors_total
     """.split()
 )
-HISTOGRAMS = frozenset({"escrow_rpc_request_duration_seconds", "escrow_compute_units"})
+HISTOGRAMS = frozenset(
+    {"escrow_rpc_request_duration_seconds", "escrow_compute_units", "http_request_duration_seconds"}
+)
 #: Series of the field's exporters and the bundle's recordings that the uptime, infrastructure
 #: and database dashboards read (issue 17): blackbox_exporter, node_exporter, postgres_exporter
-#: (with prometheus/postgres_exporter/queries.yaml), prometheus/rules/{slo,platform}.yml.
+#: (with prometheus/postgres_exporter/queries.yaml), prometheus/rules/{slo,platform}.yml; and the
+#: application's own HTTP metrics (a client library's, under the site's app_http_job).
 FIELD_METRICS = frozenset(
     """
     probe_success probe_duration_seconds probe_http_duration_seconds probe_http_status_code
@@ -61,6 +64,7 @@ FIELD_METRICS = frozenset(
     pg_stat_database_blks_hit pg_stat_database_blks_read pg_database_size_bytes
     pg_slow_queries_active_over_1s pg_table_size_bytes pg_stat_user_tables_idx_scan
     pg_stat_user_tables_seq_scan pg_stat_user_tables_n_dead_tup
+    http_requests_total http_request_duration_seconds
     instance:escrow_app_probe_errors:ratio_avg5m instance:escrow_app_probe_errors:ratio_avg30m
     instance:escrow_app_probe_errors:ratio_avg1h instance:escrow_app_probe_errors:ratio_avg6h
     instance:escrow_app_probe_errors:ratio_avg1d instance:escrow_app_probe_errors:ratio_avg3d

@@ -220,6 +220,7 @@ def test_compose_prometheus_scrapes_and_alerts_by_service_name(
 
         targets = wait_until(discovered, timeout=30, what="every compose scrape job discovered")
         assert targets["escrow-exporter"] == {"http://exporter:10190/metrics"}
+        assert targets["escrow-app"] == {"http://simulator:8899/metrics"}  # the simulated application
         assert targets["alertmanager"] == {"http://alertmanager:9093/metrics"}
         assert targets["blackbox-exporter"] == {"http://blackbox:9115/metrics"}
         assert {urllib.parse.urlsplit(u).netloc for u in targets["escrow-app-health"]} == {"blackbox:9115"}

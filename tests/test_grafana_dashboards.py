@@ -26,6 +26,7 @@ PINNED_UIDS = {
     "slo.jsonnet": "escrow-slo",
     "infrastructure.jsonnet": "escrow-infrastructure",
     "database.jsonnet": "escrow-database",
+    "app_overview.jsonnet": "escrow-app-overview",
 }
 
 

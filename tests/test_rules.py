@@ -134,7 +134,7 @@ def test_every_alert_has_tier_and_annotations() -> None:
         assert "{{" in ann["description"], f"{name}: description must be templated"
         assert ann["runbook_url"].endswith(f"/docs/runbooks/{name}.md"), name
         assert re.fullmatch(
-            r"http://localhost:3000/d/escrow-(overview|treasury|business|chain-rpc|exporter|slo|database|infrastructure|weekly-review)",
+            r"http://localhost:3000/d/escrow-(overview|treasury|business|chain-rpc|exporter|slo|database|infrastructure|weekly-review|app-overview)",
             ann["dashboard_url"],
         )
 

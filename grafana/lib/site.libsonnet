@@ -66,4 +66,6 @@
   },
   // The severity labels that page (P0, P1): the weekly review counts pages out of hours.
   page_severities: 'critical|high',
+  // The job of the application's own /metrics (the Application overview dashboard).
+  app_http_job: 'escrow-app',
 }
