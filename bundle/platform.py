@@ -58,6 +58,42 @@ def recordings() -> list[Recording]:
             "max by (job, instance) (pg_settings_max_connections{[[postgres_job]]})",
             GROUP,
         ),
+        *request_rate_recordings(),
+    ]
+
+
+#: The application's request rate (all instances, routes and codes) for the spike alert, built as
+#: EscrowWithdrawalSpike's baseline is: the last 10 minutes against the same hour of the previous
+#: 7 days (busy and quiet hours each against their own), or, before 7 days of history, the hourly
+#: rate of the 6 hours before the last one. rate() follows counter resets, so an application
+#: restart is no spike; a scrape gap leaves fewer samples, not more requests.
+REQUEST_RATE = "job:http_requests:rate10m"
+REQUEST_RATE_1H = "job:http_requests:rate1h"
+REQUEST_BASELINE = "job:http_requests:rate1h_baseline"
+
+
+def request_rate_recordings() -> list[Recording]:
+    from bundle.config import Recording
+
+    return [
+        Recording(REQUEST_RATE, "sum by (job) (rate(http_requests_total{[[app_http_job]]}[10m]))", GROUP),
+        Recording(REQUEST_RATE_1H, "sum by (job) (rate(http_requests_total{[[app_http_job]]}[1h]))", GROUP),
+        Recording(
+            f"{REQUEST_BASELINE}7d",
+            "avg without (baseline_day) (\n  "
+            + "\n  or ".join(
+                f'label_replace({REQUEST_RATE_1H} offset {d}d, "baseline_day", "{d}", "", "")' for d in range(1, 8)
+            )
+            + "\n)",
+            GROUP,
+        ),
+        # Only once the 6 hours exist: a first deployment's ramp is no baseline.
+        Recording(
+            f"{REQUEST_RATE_1H}_avg6h",
+            f"avg_over_time({REQUEST_RATE_1H}[6h] offset 1h)\nand present_over_time({REQUEST_RATE_1H}[1h] offset 6h)",
+            GROUP,
+        ),
+        Recording(REQUEST_BASELINE, f"{REQUEST_BASELINE}7d\nor\n{REQUEST_RATE_1H}_avg6h", GROUP),
     ]
 
 
@@ -110,10 +146,34 @@ def http_alerts() -> list[Alert]:
     ]
 
 
+def request_rate_spike() -> Alert:
+    from bundle.config import Alert
+
+    return Alert(
+        "EscrowAppRequestRateSpike",
+        GROUP,
+        f"{REQUEST_RATE}\n  > [[http_request_spike_factor]] * {REQUEST_BASELINE}\n"
+        f"and {REQUEST_RATE} > [[http_request_spike_floor]]",
+        {"medium": ""},
+        "10m",
+        "The application receives far more requests than usual for this hour.",
+        '{{ $labels.job }} answered {{ $value | printf "%.1f" }} requests per second over the last 10 minutes, more '
+        "than [[http_request_spike_factor]]x the same hour's 7-day average (before 7 days of history: the average "
+        "hour of the 6 hours before; ignored below [[http_request_spike_floor]] requests per second), for 10 minutes. "
+        "A launch or a campaign, a client retrying in a loop, a scraper or an attack. Check first: "
+        'sum by (handler, code) (rate(http_requests_total{job="{{ $labels.job }}"}[10m])) (which route, which '
+        "answers), the application's access log by client, and EscrowAppHttpLatencyHigh / EscrowAppHttpErrors "
+        "(is it hurting).",
+        APP,
+        "requests/s over 10m > [[http_request_spike_factor]]x the same hour's 7-day average (before that: the 6 hours "
+        "before, once recorded) and > [[http_request_spike_floor]]/s, for 10m",
+    )
+
+
 def alerts() -> list[Alert]:
     from bundle.config import Alert
 
-    return http_alerts() + [
+    return http_alerts() + [request_rate_spike()] + [
         Alert(
             "EscrowNodeCpuHigh",
             GROUP,

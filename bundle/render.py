@@ -297,9 +297,10 @@ active beyond `postgres_slow_query_seconds` (P2). The table's error rate (1/5 %,
 004's P0 "production completely down") and request p95 (500/2000 ms) read the application's own
 metrics under `app_http_job` (`http_requests_total{code}`,
 `http_request_duration_seconds`: `EscrowAppHttpErrors`, `EscrowAppHttpLatencyHigh`, quiet below
-`http_min_requests` requests in 5 minutes). The demo's application serves no such metrics, so on the
-demo these two wait for them; the availability SLO's burn rates (probes) and the database
-dashboard's rollback ratio stand in.
+`http_min_requests` requests in 5 minutes), and its request rate (`EscrowAppRequestRateSpike`, P2:
+`http_request_spike_factor` times the same hour's 7-day average, above `http_request_spike_floor`
+requests per second), plotted on "Escrow / Application overview". On the demo and compose stacks
+the simulator serves these metrics (`devchain/app_http.py`).
 
 Discord is an optional extra channel for `critical` and `high`, added by
 `python -m bundle.amconfig --out OUT --discord-webhook-url-file FILE` (see `alertmanager/README.md`).

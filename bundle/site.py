@@ -172,6 +172,8 @@ THRESHOLDS = (
     "http_latency_p95_medium_seconds",
     "http_latency_p95_high_seconds",
     "http_min_requests",
+    "http_request_spike_factor",
+    "http_request_spike_floor",
     # Payments and business (bundle/payments.py)
     "failed_payment_ratio_medium",
     "failed_payment_ratio_high",

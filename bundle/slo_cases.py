@@ -502,9 +502,81 @@ def _http_cases() -> list[Case]:
     ]  # fmt: skip
 
 
+def _request_spike_cases() -> list[Case]:
+    """EscrowAppRequestRateSpike from the site's factor and floor, on 10-minute samples (the
+    withdrawal spike cases' step): a spike fires, exactly the factor is quiet, a spike without
+    history fires against the 6 hours before, a trickle's spike is under the floor; and the
+    ordinary days: busy hours that come every day, an application restart, a scrape gap. One day
+    of history is enough for the same-hour baseline (it averages the days that have data) and
+    keeps promtool quick."""
+    from bundle.cases import Case, Fired, promtool_values
+
+    factor, floor = float(PARAMS["http_request_spike_factor"]), float(PARAMS["http_request_spike_floor"])
+    assert factor >= 2, "http_request_spike_factor: the busy-hours case needs at least 2"
+    step = 600  # seconds per sample
+    day = 86400 // step
+    base = max(2, int(floor // factor) + 1)  # requests per second; factor x base is above the floor
+    series = f'http_requests_total{{{APP},code="200"}}'
+    alert = "EscrowAppRequestRateSpike"
+    spike_at = day + 12 * 6  # noon of the second day
+    wait = minutes(alert_by_name(alert).for_) // 10  # samples
+
+    def counter(rates: list[float], reset_at: int | None = None, gap: range = range(0)) -> dict[str, str]:
+        """The counter of ``rates``: requests per second in the 10 minutes up to each sample."""
+        total, values = 0.0, []
+        for i, r in enumerate(rates):
+            total = (0.0 if i == reset_at else total) + r * step
+            values.append(None if i in gap else total)
+        return {series: promtool_values(values)}
+
+    def flat(n: int, rate: float, then: float, upto: int) -> list[float]:
+        return [rate if i < n else then for i in range(upto)]
+
+    def case(title: str, data: dict[str, str], sample: int, fired: str | None = None) -> Case:
+        fires = [Fired("medium", APP_LABELS, fired)] if fired else []
+        return Case(alert, title, data, f"{sample * 10}m", fires, interval="10m", evaluation_interval="10m")
+
+    over, at_factor = (factor + 1) * base, factor * base
+    # Busy hours every day (08:00-20:00), reached by a one-hour ramp from the night's rate to
+    # factor + 1 times it: far above the 6-hour average, not above the same hour of the day before.
+    night, busy = float(base), (factor + 1) * base
+
+    def daily(i: int) -> float:
+        minute = (i % day) * 10
+        if 8 * 60 <= minute < 9 * 60:
+            return night + (busy - night) * (minute - 8 * 60 + 10) / 60
+        return busy if 9 * 60 <= minute < 20 * 60 else night
+
+    ramp = [daily(i) for i in range(day + 13 * 6)]
+    reboot = day + 6 * 6
+    spike = flat(spike_at, base, over, spike_at + wait + 3)
+    cases = [
+        case(f"{over:g}/s against a {base}/s baseline fires after its for", counter(spike), spike_at + wait, f"{over:.1f}"),
+        case(f"{over:g}/s for less than the for is quiet", counter(spike), spike_at + wait - 1),
+        case(f"{at_factor:g}/s ({factor:g}x the baseline) is quiet",
+             counter(flat(spike_at, base, at_factor, spike_at + wait + 3)), spike_at + wait + 2),
+        case(f"without a day of history, {over:g}/s after 8 hours at {base}/s fires",
+             counter(flat(48, base, over, 48 + wait + 3)), 48 + wait + 2, f"{over:.1f}"),
+        case(f"a spike from 0.1/s to {floor - 1:g}/s is under the floor of {floor:g}/s",
+             counter(flat(spike_at, 0.1, floor - 1, spike_at + wait + 3)), spike_at + wait + 2),
+        case("an application restart (the counter back to 0) is quiet",
+             counter(flat(reboot + 8, base, base, reboot + 8), reset_at=reboot), reboot + wait + 1),
+        case("a 20-minute scrape gap (the counter kept counting) is quiet",
+             counter(flat(reboot + 8, base, base, reboot + 8), gap=range(reboot, reboot + 2)), reboot + wait + 2),
+    ]  # fmt: skip
+    for hour in (9, 10, 12):
+        sample = day + hour * 6
+        cases.append(
+            case(f"the busy hours every day brings ({busy:g}/s from 08:00, {night:g}/s at night) are quiet at {hour}:00",
+                 counter(ramp[: sample + 1]), sample)  # fmt: skip
+        )
+    return cases
+
+
 def cases() -> list[Case]:
     return [
         *_http_cases(),
+        *_request_spike_cases(),
         *_app_cases(),
         *_exporter_cases(),
         *_latency_cases(),

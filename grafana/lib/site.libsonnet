@@ -56,6 +56,8 @@
     http_latency_p95_medium_seconds: 0.5,
     http_latency_p95_high_seconds: 2,
     http_min_requests: 100,
+    http_request_spike_factor: 3,
+    http_request_spike_floor: 5,
     failed_payment_ratio_medium: 0.02,
     failed_payment_ratio_high: 0.1,
     failed_payment_min_attempts: 100,
