@@ -82,7 +82,8 @@ def request_rate_recordings() -> list[Recording]:
             f"{REQUEST_BASELINE}7d",
             "avg without (baseline_day) (\n  "
             + "\n  or ".join(
-                f'label_replace({REQUEST_RATE_1H} offset {d}d, "baseline_day", "{d}", "", "")' for d in range(1, 8)
+                f'label_replace({REQUEST_RATE_1H} offset {d}d, "baseline_day", "{d}", "", "")'
+                for d in range(1, 8)
             )
             + "\n)",
             GROUP,
@@ -173,103 +174,107 @@ def request_rate_spike() -> Alert:
 def alerts() -> list[Alert]:
     from bundle.config import Alert
 
-    return http_alerts() + [request_rate_spike()] + [
-        Alert(
-            "EscrowNodeCpuHigh",
-            GROUP,
-            "instance:node_cpu_utilisation:rate5m > [[threshold]]",
-            _pair("cpu", "ratio", "ratio"),
-            "5m",
-            "A host's CPUs are busy.",
-            "{{ $labels.instance }} has used {{ $value | humanizePercentage }} of its CPU time over 5 minutes "
-            "(threshold [[threshold]]) for 5 minutes: requests queue and latency grows. Check first: "
-            'sum by (mode) (rate(node_cpu_seconds_total{instance="{{ $labels.instance }}"}[5m])) and the '
-            "busiest processes on the host.",
-            INFRA,
-            "`instance:node_cpu_utilisation:rate5m > [[threshold]]` for 5m",
-        ),
-        Alert(
-            "EscrowNodeMemoryHigh",
-            GROUP,
-            "instance:node_memory_utilisation:ratio > [[threshold]]",
-            _pair("memory", "ratio", "ratio"),
-            "5m",
-            "A host is running out of memory.",
-            "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of its memory (threshold "
-            "[[threshold]]) for 5 minutes: the kernel will reclaim caches, then kill processes. Check first: "
-            'node_memory_MemAvailable_bytes{instance="{{ $labels.instance }}"}, '
-            "rate(node_vmstat_oom_kill[1h]) and the largest processes.",
-            INFRA,
-            "`instance:node_memory_utilisation:ratio > [[threshold]]` for 5m",
-        ),
-        Alert(
-            "EscrowNodeDiskFull",
-            GROUP,
-            "instance_mountpoint:node_filesystem_used:ratio > [[threshold]]",
-            _pair("disk", "ratio", "ratio"),
-            "15m",
-            "A filesystem is filling up.",
-            "{{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.instance }} is "
-            "{{ $value | humanizePercentage }} full (threshold [[threshold]]). A full disk stops PostgreSQL, "
-            "Prometheus and the exporter's state file. Check first: "
-            'predict_linear(node_filesystem_avail_bytes{instance="{{ $labels.instance }}", '
-            'mountpoint="{{ $labels.mountpoint }}"}[6h], 86400) and what grew (du, the TSDB, WAL, logs).',
-            INFRA,
-            "`instance_mountpoint:node_filesystem_used:ratio > [[threshold]]` (writable filesystems) for 15m",
-        ),
-        Alert(
-            "EscrowPostgresDown",
-            GROUP,
-            # postgres_exporter up but the server not answering (pg_up 0), or the exporter itself
-            # unreachable: either way nobody can see the database.
-            "pg_up{[[postgres_job]]} == 0 or up{[[postgres_job]]} == 0",
-            {"critical": ""},
-            "2m",
-            "The business database is down (or its exporter cannot reach it).",
-            "postgres_exporter {{ $labels.instance }} reports the server down for 2 minutes: the "
-            "platform's writes (matches, payments, withdrawals) fail and the ledger falls behind the chain. "
-            'Check first: pg_up and up{job="{{ $labels.job }}"} (which side is down), then the PostgreSQL '
-            "log and `pg_isready`.",
-            DATABASE,
-            "`pg_up == 0` or postgres_exporter unreachable (`up == 0`), for 2m",
-        ),
-        Alert(
-            "EscrowPostgresConnectionsHigh",
-            GROUP,
-            "instance:pg_connections_used:ratio > [[threshold]]",
-            # The platform's policy: a database connection pool exhausted is P0.
-            {
-                "critical": "[[postgres_connections_high_ratio]]",
-                "medium": "[[postgres_connections_medium_ratio]]",
-            },
-            "5m",
-            "The business database is running out of connections.",
-            "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of max_connections (threshold "
-            "[[threshold]]) for 5 minutes: new connections will be refused. Check first: "
-            'sum by (datname, state) (pg_stat_activity_count{instance="{{ $labels.instance }}"}) '
-            "(idle in transaction = a leaking pool) and the application's pool size.",
-            DATABASE,
-            "`instance:pg_connections_used:ratio > [[threshold]]` for 5m",
-        ),
-        Alert(
-            "EscrowPostgresSlowQueries",
-            GROUP,
-            # The bundle's own query (prometheus/postgres_exporter/queries.yaml) leaves pg_dump
-            # backups out; a postgres_exporter without it falls back to the built-in metric.
-            "max by (job, instance, datname) (\n"
-            '  pg_longest_transaction_seconds{[[postgres_job]], datname!~"template.*"}\n'
-            "  or on (job, instance, datname)\n"
-            '  pg_stat_activity_max_tx_duration{[[postgres_job]], state="active", datname!~"template.*"}\n'
-            ") > [[threshold]]",
-            {"medium": "[[postgres_slow_query_seconds]]"},
-            "2m",
-            "A query or transaction on the business database runs for too long.",
-            "The longest active transaction on {{ $labels.datname }} ({{ $labels.instance }}) has run for "
-            '{{ $value | printf "%.0f" }}s (threshold [[threshold]]s) for 2 minutes: it holds locks and '
-            "connections others wait for. Check first: SELECT pid, now() - xact_start, state, query FROM "
-            "pg_stat_activity ORDER BY xact_start.",
-            DATABASE,
-            "oldest active transaction > [[threshold]]s for 2m, pg_dump backups excepted "
-            '(`pg_longest_transaction_seconds`, else `pg_stat_activity_max_tx_duration{state="active"}`)',
-        ),
-    ]
+    return (
+        http_alerts()
+        + [request_rate_spike()]
+        + [
+            Alert(
+                "EscrowNodeCpuHigh",
+                GROUP,
+                "instance:node_cpu_utilisation:rate5m > [[threshold]]",
+                _pair("cpu", "ratio", "ratio"),
+                "5m",
+                "A host's CPUs are busy.",
+                "{{ $labels.instance }} has used {{ $value | humanizePercentage }} of its CPU time over 5 minutes "
+                "(threshold [[threshold]]) for 5 minutes: requests queue and latency grows. Check first: "
+                'sum by (mode) (rate(node_cpu_seconds_total{instance="{{ $labels.instance }}"}[5m])) and the '
+                "busiest processes on the host.",
+                INFRA,
+                "`instance:node_cpu_utilisation:rate5m > [[threshold]]` for 5m",
+            ),
+            Alert(
+                "EscrowNodeMemoryHigh",
+                GROUP,
+                "instance:node_memory_utilisation:ratio > [[threshold]]",
+                _pair("memory", "ratio", "ratio"),
+                "5m",
+                "A host is running out of memory.",
+                "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of its memory (threshold "
+                "[[threshold]]) for 5 minutes: the kernel will reclaim caches, then kill processes. Check first: "
+                'node_memory_MemAvailable_bytes{instance="{{ $labels.instance }}"}, '
+                "rate(node_vmstat_oom_kill[1h]) and the largest processes.",
+                INFRA,
+                "`instance:node_memory_utilisation:ratio > [[threshold]]` for 5m",
+            ),
+            Alert(
+                "EscrowNodeDiskFull",
+                GROUP,
+                "instance_mountpoint:node_filesystem_used:ratio > [[threshold]]",
+                _pair("disk", "ratio", "ratio"),
+                "15m",
+                "A filesystem is filling up.",
+                "{{ $labels.mountpoint }} ({{ $labels.device }}) on {{ $labels.instance }} is "
+                "{{ $value | humanizePercentage }} full (threshold [[threshold]]). A full disk stops PostgreSQL, "
+                "Prometheus and the exporter's state file. Check first: "
+                'predict_linear(node_filesystem_avail_bytes{instance="{{ $labels.instance }}", '
+                'mountpoint="{{ $labels.mountpoint }}"}[6h], 86400) and what grew (du, the TSDB, WAL, logs).',
+                INFRA,
+                "`instance_mountpoint:node_filesystem_used:ratio > [[threshold]]` (writable filesystems) for 15m",
+            ),
+            Alert(
+                "EscrowPostgresDown",
+                GROUP,
+                # postgres_exporter up but the server not answering (pg_up 0), or the exporter itself
+                # unreachable: either way nobody can see the database.
+                "pg_up{[[postgres_job]]} == 0 or up{[[postgres_job]]} == 0",
+                {"critical": ""},
+                "2m",
+                "The business database is down (or its exporter cannot reach it).",
+                "postgres_exporter {{ $labels.instance }} reports the server down for 2 minutes: the "
+                "platform's writes (matches, payments, withdrawals) fail and the ledger falls behind the chain. "
+                'Check first: pg_up and up{job="{{ $labels.job }}"} (which side is down), then the PostgreSQL '
+                "log and `pg_isready`.",
+                DATABASE,
+                "`pg_up == 0` or postgres_exporter unreachable (`up == 0`), for 2m",
+            ),
+            Alert(
+                "EscrowPostgresConnectionsHigh",
+                GROUP,
+                "instance:pg_connections_used:ratio > [[threshold]]",
+                # The platform's policy: a database connection pool exhausted is P0.
+                {
+                    "critical": "[[postgres_connections_high_ratio]]",
+                    "medium": "[[postgres_connections_medium_ratio]]",
+                },
+                "5m",
+                "The business database is running out of connections.",
+                "{{ $labels.instance }} uses {{ $value | humanizePercentage }} of max_connections (threshold "
+                "[[threshold]]) for 5 minutes: new connections will be refused. Check first: "
+                'sum by (datname, state) (pg_stat_activity_count{instance="{{ $labels.instance }}"}) '
+                "(idle in transaction = a leaking pool) and the application's pool size.",
+                DATABASE,
+                "`instance:pg_connections_used:ratio > [[threshold]]` for 5m",
+            ),
+            Alert(
+                "EscrowPostgresSlowQueries",
+                GROUP,
+                # The bundle's own query (prometheus/postgres_exporter/queries.yaml) leaves pg_dump
+                # backups out; a postgres_exporter without it falls back to the built-in metric.
+                "max by (job, instance, datname) (\n"
+                '  pg_longest_transaction_seconds{[[postgres_job]], datname!~"template.*"}\n'
+                "  or on (job, instance, datname)\n"
+                '  pg_stat_activity_max_tx_duration{[[postgres_job]], state="active", datname!~"template.*"}\n'
+                ") > [[threshold]]",
+                {"medium": "[[postgres_slow_query_seconds]]"},
+                "2m",
+                "A query or transaction on the business database runs for too long.",
+                "The longest active transaction on {{ $labels.datname }} ({{ $labels.instance }}) has run for "
+                '{{ $value | printf "%.0f" }}s (threshold [[threshold]]s) for 2 minutes: it holds locks and '
+                "connections others wait for. Check first: SELECT pid, now() - xact_start, state, query FROM "
+                "pg_stat_activity ORDER BY xact_start.",
+                DATABASE,
+                "oldest active transaction > [[threshold]]s for 2m, pg_dump backups excepted "
+                '(`pg_longest_transaction_seconds`, else `pg_stat_activity_max_tx_duration{state="active"}`)',
+            ),
+        ]
+    )

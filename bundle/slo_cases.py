@@ -567,8 +567,11 @@ def _request_spike_cases() -> list[Case]:
     for hour in (9, 10, 12):
         sample = day + hour * 6
         cases.append(
-            case(f"the busy hours every day brings ({busy:g}/s from 08:00, {night:g}/s at night) are quiet at {hour}:00",
-                 counter(ramp[: sample + 1]), sample)  # fmt: skip
+            case(
+                f"the busy hours every day brings ({busy:g}/s from 08:00, {night:g}/s at night) are quiet at {hour}:00",
+                counter(ramp[: sample + 1]),
+                sample,
+            )  # fmt: skip
         )
     return cases
 
