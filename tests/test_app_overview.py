@@ -155,3 +155,20 @@ def test_the_simulated_error_share_and_latencies_meet_seed_004s_targets() -> Non
     share = {b: n / le[float("inf")] for b, n in le.items()}
     assert share[0.1] > 0.5 and share[0.5] > 0.95 and share[0.25] < 0.99  # p50 < 0.1 s, p95 < 0.5 s
     assert share[0.75] > 0.99  # p99 < 0.75 s; the latency panel interpolates it near 0.55 s
+
+
+def test_the_application_deployment_annotation_marks_the_process_start(stack: tuple[str, Devchain]) -> None:
+    """Every dashboard's application annotation finds the simulated application's start, at the
+    time its process started (the query's value, in milliseconds)."""
+    import os
+
+    from grafana.queries import substitute
+
+    prom, chain = stack
+    started = os.stat(f"/proc/{chain.proc.pid}").st_ctime  # when the process was created
+    for d in load_dashboards():
+        [ann] = [a for a in d["annotations"]["list"] if a["name"] == "Application deployments and restarts"]
+        error, result = _query(prom, substitute(ann["expr"]))
+        assert error is None and len(result) == 1, (d["uid"], error, result)
+        assert result[0]["metric"] == {"job": SITE.app_http_job, "instance": f"127.0.0.1:{chain.port}"}
+        assert float(result[0]["value"][1]) / 1000 == pytest.approx(started, abs=2)

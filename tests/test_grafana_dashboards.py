@@ -39,6 +39,16 @@ def test_every_dashboard_annotates_exporter_deployments(dashboards: list[dict]) 
         assert "{{version}}" in ann["titleFormat"]
 
 
+def test_every_dashboard_annotates_application_deployments(dashboards: list[dict]) -> None:
+    """Seed 004: the application's deployments too, from its own process start under app_http_job."""
+    from bundle.config import SITE
+
+    for d in dashboards:
+        [ann] = [a for a in d["annotations"]["list"] if a["name"] == "Application deployments and restarts"]
+        assert ann["enable"] and ann["useValueForTime"], d["uid"]
+        assert "process_start_time_seconds" in ann["expr"] and f'job="{SITE.app_http_job}"' in ann["expr"]
+
+
 @pytest.fixture(scope="module")
 def dashboards() -> list[dict]:
     return queries.load_dashboards()

@@ -16,7 +16,7 @@ d.dashboard(
   uid='escrow-exporter',
   title='Escrow / Exporter',
   description='The exporter itself: scrape, version, collectors (state, cycle duration, errors), the SQL queries of the business collector, and the process (memory, CPU, open files, restarts).',
-  version=3,
+  version=4,
   tags=['exporter'],
   variables=[collectorVar, queryVar],
   panels=[
