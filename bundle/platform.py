@@ -58,44 +58,58 @@ def recordings() -> list[Recording]:
             "max by (job, instance) (pg_settings_max_connections{[[postgres_job]]})",
             GROUP,
         ),
-        *request_rate_recordings(),
+        *spike_recordings(),
     ]
 
 
-#: The application's request rate (all instances, routes and codes) for the spike alert, built as
+#: Spike alerts (the application's request rate, a host's network traffic) are built as
 #: EscrowWithdrawalSpike's baseline is: the last 10 minutes against the same hour of the previous
-#: 7 days (busy and quiet hours each against their own), or, before 7 days of history, the hourly
-#: rate of the 6 hours before the last one. rate() follows counter resets, so an application
-#: restart is no spike; a scrape gap leaves fewer samples, not more requests.
+#: 7 days (busy and quiet hours each against their own), or, before a day of history, the hourly
+#: rate of the 6 hours before the last one. rate() follows counter resets, so a restart is no
+#: spike; a scrape gap leaves fewer samples, not more traffic.
 REQUEST_RATE = "job:http_requests:rate10m"
-REQUEST_RATE_1H = "job:http_requests:rate1h"
 REQUEST_BASELINE = "job:http_requests:rate1h_baseline"
+NETWORK_RATE = "instance:node_network_bytes:rate10m"
+NETWORK_BASELINE = "instance:node_network_bytes:rate1h_baseline"
+#: Interfaces whose traffic is the host's: not loopback, nor container bridges and veth pairs
+#: (their traffic also crosses the physical interface, and they come and go with containers).
+NET_DEVICES = 'device!~"lo|veth.*|docker.*|br-.*|cni.*|flannel.*"'
 
 
-def request_rate_recordings() -> list[Recording]:
+def _spike_recordings(prefix: str, rate: str) -> list[Recording]:
+    """``<prefix>:rate10m``, ``:rate1h`` and the latter's baseline; ``rate`` has a ``WINDOW``."""
     from bundle.config import Recording
 
+    hour = f"{prefix}:rate1h"
+    days = "\n  or ".join(
+        f'label_replace({hour} offset {d}d, "baseline_day", "{d}", "", "")' for d in range(1, 8)
+    )
     return [
-        Recording(REQUEST_RATE, "sum by (job) (rate(http_requests_total{[[app_http_job]]}[10m]))", GROUP),
-        Recording(REQUEST_RATE_1H, "sum by (job) (rate(http_requests_total{[[app_http_job]]}[1h]))", GROUP),
-        Recording(
-            f"{REQUEST_BASELINE}7d",
-            "avg without (baseline_day) (\n  "
-            + "\n  or ".join(
-                f'label_replace({REQUEST_RATE_1H} offset {d}d, "baseline_day", "{d}", "", "")'
-                for d in range(1, 8)
-            )
-            + "\n)",
-            GROUP,
-        ),
+        Recording(f"{prefix}:rate10m", rate.replace("WINDOW", "10m"), GROUP),
+        Recording(hour, rate.replace("WINDOW", "1h"), GROUP),
+        Recording(f"{hour}_baseline7d", f"avg without (baseline_day) (\n  {days}\n)", GROUP),
         # Only once the 6 hours exist: a first deployment's ramp is no baseline.
         Recording(
-            f"{REQUEST_RATE_1H}_avg6h",
-            f"avg_over_time({REQUEST_RATE_1H}[6h] offset 1h)\nand present_over_time({REQUEST_RATE_1H}[1h] offset 6h)",
+            f"{hour}_avg6h",
+            f"avg_over_time({hour}[6h] offset 1h)\nand present_over_time({hour}[1h] offset 6h)",
             GROUP,
         ),
-        Recording(REQUEST_BASELINE, f"{REQUEST_BASELINE}7d\nor\n{REQUEST_RATE_1H}_avg6h", GROUP),
+        Recording(f"{hour}_baseline", f"{hour}_baseline7d\nor\n{hour}_avg6h", GROUP),
     ]
+
+
+def spike_recordings() -> list[Recording]:
+    return _spike_recordings(
+        "job:http_requests", "sum by (job) (rate(http_requests_total{[[app_http_job]]}[WINDOW]))"
+    ) + _spike_recordings(
+        "instance:node_network_bytes",
+        # Two sums: rate() drops the metric name, so one selector over both names would make two
+        # series with the same labels (an error) for every interface.
+        "\n+ ".join(
+            f"sum by (job, instance) (rate(node_network_{d}_bytes_total{{[[node_job]], {NET_DEVICES}}}[WINDOW]))"
+            for d in ("receive", "transmit")
+        ),
+    )
 
 
 def _pair(metric: str, high: str, medium: str) -> dict[str, str]:
@@ -171,12 +185,37 @@ def request_rate_spike() -> Alert:
     )
 
 
+def network_spike() -> Alert:
+    from bundle.config import Alert
+
+    return Alert(
+        "EscrowNodeNetworkSpike",
+        GROUP,
+        f"{NETWORK_RATE}\n  > [[network_spike_factor]] * {NETWORK_BASELINE}\n"
+        f"and {NETWORK_RATE} > [[network_spike_floor_bytes]]",
+        {"medium": ""},
+        "10m",
+        "A host moves far more network traffic than usual for this hour.",
+        "{{ $labels.instance }} sent and received {{ $value | humanize1024 }}B per second over the last 10 minutes "
+        "(all interfaces but loopback and container bridges), more than [[network_spike_factor]]x the same hour's "
+        "7-day average (before 7 days of history: the average hour of the 6 hours before; ignored below "
+        "[[network_spike_floor_bytes]] bytes per second), for 10 minutes. A backup or a copy, a deployment pulling "
+        "images, a request spike, or data leaving that should not. Check first: "
+        'sum by (device) (rate(node_network_transmit_bytes_total{instance="{{ $labels.instance }}"}[10m])) and '
+        "its receive twin (which direction, which interface), the host's processes by connections, and "
+        "EscrowAppRequestRateSpike.",
+        INFRA,
+        "bytes/s received + sent over 10m > [[network_spike_factor]]x the same hour's 7-day average (before that: "
+        "the 6 hours before, once recorded) and > [[network_spike_floor_bytes]] B/s, for 10m",
+    )
+
+
 def alerts() -> list[Alert]:
     from bundle.config import Alert
 
     return (
         http_alerts()
-        + [request_rate_spike()]
+        + [request_rate_spike(), network_spike()]
         + [
             Alert(
                 "EscrowNodeCpuHigh",

@@ -195,6 +195,8 @@ THRESHOLDS = (
     "http_min_requests",
     "http_request_spike_factor",
     "http_request_spike_floor",
+    "network_spike_factor",
+    "network_spike_floor_bytes",
     # Payments and business (bundle/payments.py)
     "failed_payment_ratio_medium",
     "failed_payment_ratio_high",

@@ -58,6 +58,8 @@
     http_min_requests: 100,
     http_request_spike_factor: 3,
     http_request_spike_floor: 5,
+    network_spike_factor: 3,
+    network_spike_floor_bytes: 10485760,
     failed_payment_ratio_medium: 0.02,
     failed_payment_ratio_high: 0.1,
     failed_payment_min_attempts: 100,
