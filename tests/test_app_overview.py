@@ -22,7 +22,7 @@ from bundle.config import SITE
 from devchain.app_http import REQUESTS_PER_TRANSACTION, AppHttp
 from grafana.queries import allowed_empty, iter_panel_queries, load_dashboards
 from tests.support.devchain_proc import Devchain
-from tests.support.util import dashboard_query_failures, free_port, stop_process, wait_http
+from tests.support.util import ROOT, dashboard_query_failures, free_port, stop_process, wait_http
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs prometheus")
 TPS = 40
@@ -34,6 +34,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Devch
     chain = Devchain(work, tps=TPS, extra=("--profile", "steady"))
     cfg = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        # The request-rate spike's recordings, which a panel plots.
+        "rule_files": [str(ROOT / "prometheus" / "rules" / "platform.yml")],
         "scrape_configs": [
             {"job_name": SITE.app_http_job, "static_configs": [{"targets": [f"127.0.0.1:{chain.port}"]}]}
         ],

@@ -11,6 +11,8 @@ local t = d.target;
 local app = 'job="' + lib.app_http_job + '"';
 local req(m='') = d.sel('http_requests_total', app + (if m == '' then '' else ',' + m));
 local buckets = d.sel('http_request_duration_seconds_bucket', app);
+// The spike recordings sum a job's instances: they keep job, not instance.
+local jobSel(metric) = metric + '{job=~"$job",' + app + '}';
 local rate(sel) = 'rate(' + sel + '[$__rate_interval])';
 local errPair = [[null, 'green'], [site.http_error_medium_ratio, 'orange'], [site.http_error_high_ratio, 'red']];
 local latPair = [[null, 'green'], [site.http_latency_p95_medium_seconds, 'orange'], [site.http_latency_p95_high_seconds, 'red']];
@@ -33,6 +35,10 @@ d.dashboard(
     d.stat('Application instances', 'Instances of the application Prometheus scrapes, and how many are up.', 'none',
            [t('count(' + d.sel('up', app) + ' == 1)', 'up'), t('count(' + d.sel('up', app) + ')', 'scraped')], w=6),
 
+    d.timeseries('Request rate against its baseline', 'Requests per second over 10 minutes, the same hour of the previous 7 days (before a day of history: the 6 hours before; none in the first 7 hours) and EscrowAppRequestRateSpike\'s threshold, the baseline times http_request_spike_factor (above http_request_spike_floor).', 'reqps',
+                 [t(jobSel('job:http_requests:rate10m'), 'last 10m'),
+                  t(jobSel('job:http_requests:rate1h_baseline'), 'baseline'),
+                  t(site.http_request_spike_factor + ' * ' + jobSel('job:http_requests:rate1h_baseline'), 'spike threshold')], w=24, min=0),
     d.timeseries('Request rate by status code', 'Requests per second by status code class.', 'reqps',
                  [t('sum by (code) (' + rate(req()) + ')', '{{code}}')], stack=true, min=0),
     d.timeseries('Error share', 'Share of requests answered 5xx and 4xx; the 5xx thresholds of EscrowAppHttpErrors as lines.', 'percentunit',
