@@ -8,7 +8,7 @@ the bundle's ``escrow_slo:objective:ratio`` series (``prometheus/rules/slo.yml``
 with its name (``slo``) and the series of its good evaluations (``sli``: 1 good, 0 bad, per job and
 instance). Availability is the mean of that series over the month, as the Uptime & SLO dashboard
 computes it; the error budget is ``1 - target`` of the month; incidents are the alerts that fired
-(``ALERTS{alertstate="firing"}``), counted once per firing, per alert and severity.
+(``ALERTS{alertstate="firing"}``, Watchdog aside), counted once per firing, per alert and severity.
 
 Without ``--out`` the Markdown report goes to stdout; with it, ``sla-<month>.md``,
 ``sla-<month>.csv`` (availability, raw ratios) and ``sla-<month>-incidents.csv`` are written
@@ -41,6 +41,8 @@ OBJECTIVE = "escrow_slo:objective:ratio"
 #: in the step's last STEP_SECONDS, so even a short firing is seen; two firings less than a step
 #: apart count as one.
 STEP_SECONDS = 60
+#: Always firing by design (the alerting pipeline's heartbeat): never an incident.
+WATCHDOG = "Watchdog"
 #: Prometheus refuses a range query of more than 11,000 points per series.
 MAX_POINTS = 10_000
 
@@ -240,7 +242,7 @@ def incidents(prom: Prometheus, period: Period) -> list[Incident]:
         # last sample where no staleness marker ends it (data backfilled or from a crashed
         # Prometheus), which would stretch and merge firings.
         for r in prom.range(
-            f'count_over_time(ALERTS{{alertstate="firing"}}[{STEP_SECONDS}s])',
+            f'count_over_time(ALERTS{{alertstate="firing", alertname!="{WATCHDOG}"}}[{STEP_SECONDS}s])',
             datetime.fromtimestamp(t, UTC),
             datetime.fromtimestamp(upto, UTC),
             STEP_SECONDS,

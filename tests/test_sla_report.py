@@ -70,6 +70,8 @@ def _openmetrics() -> str:
         'alertname="EscrowExporterFreshnessBudgetBurnSlow",alertstate="pending",severity="medium",' + EXP_A
     )
     lines += _series("ALERTS", pending, stale_a, stale_a + 600)  # never fired: not an incident
+    # The heartbeat fires all month: not an incident.
+    lines += _series("ALERTS", 'alertname="Watchdog",alertstate="firing",severity="none"', NOV, DEC, step=60)
     slow = pending.replace("pending", "firing")
     lines += _series("ALERTS", slow, stale_a + 600, stale_a + 1800)
     return "\n".join(lines) + "\n# EOF\n"
@@ -135,7 +137,7 @@ def test_availability_budget_and_incidents_of_a_known_month(prometheus: str, tmp
     assert "| 99.9305 % | **no** |" in row_b and "| -38.9 % | 50.0 % |" in row_b
     assert "| EscrowAppProbeFailed | critical | 2 | 15 min |" in md
     assert "| EscrowExporterFreshnessBudgetBurnSlow | medium | 1 | 20 min |" in md
-    assert "Total: 3 firings of 2 alerts." in md
+    assert "Total: 3 firings of 2 alerts." in md and "Watchdog" not in md
 
     rows = {r["instance"]: r for r in csv.DictReader(io.StringIO((tmp_path / "sla-2025-11.csv").read_text()))}
     app = rows["http://app:8080/health"]
