@@ -86,14 +86,14 @@ def test_every_panel_returns_data_and_the_numbers_are_the_platforms(stack: tuple
     deadline = time.monotonic() + 40
     found = dashboard_query_failures(queries, lambda e: _query(prom, e))
     while found and time.monotonic() < deadline:
-        time.sleep(2)
+        time.sleep(0.5)
         found = dashboard_query_failures(queries, lambda e: _query(prom, e))
     assert not found, "Application overview queries failing:\n" + "\n".join(found)
 
     job = f'job="{SITE.app_http_job}"'
     # rate() divides by its whole window: read one the data fills (scraped every second).
     while _value(prom, f"count_over_time(up{{{job}}}[1m])") < 5:
-        time.sleep(1)
+        time.sleep(0.5)
     rate = _value(prom, f"sum(rate(http_requests_total{{{job}}}[3s]))")
     assert rate == pytest.approx(TPS * REQUESTS_PER_TRANSACTION, rel=0.25)
     errors = _value(
