@@ -13,6 +13,9 @@ carry their secret, so they are rendered into a deployed copy at install time an
         --discord-webhook-url-file /etc/alertmanager/secrets/discord_webhook_url \\
         [--deadmans-url-file /etc/alertmanager/secrets/deadmans_switch_url]
 
+With ``email_digest`` in the site config (``bundle/site.yml``), the rendered copy also e-mails the
+low tier's digest once a day (``add_email_digest``).
+
 ``for_test`` points every receiver at local loopback receivers (tests/support/receivers.py) with short
 timings, keeping the real routes, inhibitions and templates under test.
 """
@@ -30,6 +33,7 @@ from typing import Any
 import yaml
 
 from bundle.config import SITE
+from bundle.site import EmailDigest
 
 ROOT = Path(__file__).resolve().parent.parent
 AM_DIR = ROOT / "alertmanager"
@@ -40,6 +44,7 @@ AM_CONFIG = AM_DIR / "alertmanager.yml"
 OUTPUT = "alertmanager/alertmanager.yml"
 
 DISCORD_RECEIVER = "discord"
+EMAIL_DIGEST_RECEIVER = "email-digest"
 # The optional extra channel mirrors the paging tiers.
 DISCORD_MATCHERS = ['severity=~"critical|high"']  # renamed to the site's names by add_discord
 #: group_by of the critical and high routes in alertmanager.yml (tests/test_alertmanager.py checks).
@@ -136,6 +141,43 @@ def add_discord(cfg: dict[str, Any], webhook_url: str) -> dict[str, Any]:
     return out
 
 
+def add_email_digest(cfg: dict[str, Any], digest: EmailDigest) -> dict[str, Any]:
+    """A copy of ``cfg`` that also e-mails the low tier's digest once a day (the site config's
+    ``email_digest``): firing alerts and those resolved since the previous e-mail, plain text."""
+    out = copy.deepcopy(cfg)
+    email: dict[str, Any] = {
+        "to": digest.to,
+        "from": digest.sender,
+        "smarthost": digest.smarthost,
+        "require_tls": digest.require_tls,
+        "send_resolved": True,
+        "headers": {"Subject": '{{ template "escrow.email.digest_subject" . }}'},
+        "text": '{{ template "escrow.email.digest_text" . }}',
+        "html": "",  # plain text only: the default HTML template is a page of boilerplate
+    }
+    if digest.auth_username:
+        email["auth_username"] = digest.auth_username
+        email["auth_password_file"] = digest.auth_password_file
+    out["receivers"].append({"name": EMAIL_DIGEST_RECEIVER, "email_configs": [email]})
+    routes = out["route"]["routes"]
+    low = next(i for i, r in enumerate(routes) if r["receiver"] == "slack-low-digest")
+    routes.insert(
+        low,
+        {
+            "matchers": list(routes[low]["matchers"]),
+            "receiver": EMAIL_DIGEST_RECEIVER,
+            "group_by": ["severity"],
+            "group_wait": "10m",
+            # Once a day: an e-mail per day at most, with what fired and what resolved since.
+            "group_interval": "24h",
+            "repeat_interval": "24h",
+            # Keep matching: the hourly Slack digest still gets every low alert.
+            "continue": True,
+        },
+    )
+    return out
+
+
 def set_deadmans_url(cfg: dict[str, Any], url: str) -> dict[str, Any]:
     out = copy.deepcopy(cfg)
     for r in out["receivers"]:
@@ -223,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = add_discord(cfg, _read_secret(args.discord_webhook_url_file))
     if args.deadmans_url_file:
         cfg = set_deadmans_url(cfg, _read_secret(args.deadmans_url_file))
+    if SITE.email_digest is not None:
+        cfg = add_email_digest(cfg, SITE.email_digest)
     fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write("# Rendered by python -m bundle.amconfig; contains secrets, do not commit.\n" + dump(cfg))

@@ -132,6 +132,9 @@ class Recording:
     record: str
     expr: str
     group: str
+    #: Static labels of the recorded series (``labels:`` of the rule), e.g. which SLO an
+    #: objective belongs to.
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,9 @@ def rule_files() -> dict[str, str]:
     out = {}
     for group, filename in RULE_GROUP_FILES.items():
         rules: list[dict[str, Any]] = [
-            {"record": r.record, "expr": fill(r.expr)} for r in RECORDINGS if r.group == group
+            {"record": r.record, "expr": fill(r.expr)} | ({"labels": dict(r.labels)} if r.labels else {})
+            for r in RECORDINGS
+            if r.group == group
         ]
         for a in ALERTS:
             if a.group == group:
@@ -309,7 +311,9 @@ error ratios are recorded per window (`instance:escrow_app_probe_errors:ratio_av
 windows, multiple burn rates, as sloth and pyrra generate): `...BudgetBurnFast` when the budget
 burns 14.4x on 1h and 5m or 6x on 6h and 30m (availability: P0, freshness: P1), `...BudgetBurnSlow`
 (P2, a ticket) at 3x on 1d and 2h or 1x on 3d and 6h. A 99.9 % SLO pages after about a minute of
-hard outage, together with `EscrowAppProbeFailed`. The platform's threshold table (seeds 003/004)
+hard outage, together with `EscrowAppProbeFailed`. Each target is also recorded as a series
+(`escrow_slo:objective:ratio{slo, sli}`), from which `escrow-exporter sla-report` writes the
+monthly SLA report (docs/sla-reports.md). The platform's threshold table (seeds 003/004)
 is warning (P2) / critical (P1) pairs on node_exporter and postgres_exporter: CPU 70/90 %, memory
 80/95 %, disk 80/90 %, p95 probe latency 0.5/2 s; database connections 80/95 % of max_connections
 (critical at 95 %: the platform's "pool exhausted" is P0), the database down (P0), a transaction
@@ -317,9 +321,10 @@ active beyond `postgres_slow_query_seconds` (P2). The table's error rate (1/5 %,
 004's P0 "production completely down") and request p95 (500/2000 ms) read the application's own
 metrics under `app_http_job` (`http_requests_total{code}`,
 `http_request_duration_seconds`: `EscrowAppHttpErrors`, `EscrowAppHttpLatencyHigh`, quiet below
-`http_min_requests` requests in 5 minutes). The demo's application serves no such metrics, so on the
-demo these two wait for them; the availability SLO's burn rates (probes) and the database
-dashboard's rollback ratio stand in.
+`http_min_requests` requests in 5 minutes), and its request rate (`EscrowAppRequestRateSpike`, P2:
+`http_request_spike_factor` times the same hour's 7-day average, above `http_request_spike_floor`
+requests per second), plotted on "Escrow / Application overview". On the demo and compose stacks
+the simulator serves these metrics (`devchain/app_http.py`).
 
 Discord is an optional extra channel for `critical` and `high`, added by
 `python -m bundle.amconfig --out OUT --discord-webhook-url-file FILE` (see `alertmanager/README.md`).

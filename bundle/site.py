@@ -53,6 +53,18 @@ class RunbookReview:
 
 
 @dataclass(frozen=True)
+class EmailDigest:
+    """The low tier's digest by e-mail, once a day (``email_digest``; absent: no e-mail)."""
+
+    to: str
+    sender: str  # the From address
+    smarthost: str  # host:port of the SMTP server
+    auth_username: str | None
+    auth_password_file: str | None  # read by Alertmanager; the password is never in the config
+    require_tls: bool
+
+
+@dataclass(frozen=True)
 class Site:
     exporter_job: str
     probe_job: str
@@ -77,6 +89,7 @@ class Site:
     roles: dict[str, Wallet]
     thresholds: dict[str, str]
     runbooks: RunbookReview
+    email_digest: EmailDigest | None = None
 
 
 # Schema: key -> type name; a nested dict is a mapping with exactly these keys ("?" prefix: optional).
@@ -111,6 +124,14 @@ _SCHEMA: dict[str, Any] = {
         "review_every_days": "int",
         "?owners": "map:str",
         "?reviewed": "map:date",
+    },
+    "?email_digest": {
+        "to": "str",
+        "from": "str",
+        "smarthost": "str",
+        "?auth_username": "str",
+        "?auth_password_file": "str",
+        "?require_tls": "bool",
     },
 }
 _MINT = {"symbol": "str", "decimals": "int", "?floor": _NUM, "?mismatch_tolerance": _NUM}
@@ -173,6 +194,10 @@ THRESHOLDS = (
     "http_latency_p95_medium_seconds",
     "http_latency_p95_high_seconds",
     "http_min_requests",
+    "http_request_spike_factor",
+    "http_request_spike_floor",
+    "network_spike_factor",
+    "network_spike_floor_bytes",
     # Payments and business (bundle/payments.py)
     "failed_payment_ratio_medium",
     "failed_payment_ratio_high",
@@ -350,6 +375,23 @@ def load(path: Path | None = None) -> Site:
                 f"({10 ** -v['decimals']:g}): every rounding would page",
             )
 
+    email = data.get("email_digest")
+    if email is not None:
+        for key in ("to", "from"):
+            if not re.fullmatch(r"[^@\s,]+@[^@\s,]+", email[key]):
+                node = next(v for k, v in root.value if k.value == "email_digest")
+                raise _err(
+                    path, node, f"email_digest.{key}", f"expected one e-mail address, got {email[key]!r}"
+                )
+        if not re.fullmatch(r"[^:\s]+:\d+", email["smarthost"]):
+            node = next(v for k, v in root.value if k.value == "email_digest")
+            raise _err(
+                path, node, "email_digest.smarthost", f"expected host:port, got {email['smarthost']!r}"
+            )
+        if ("auth_username" in email) != ("auth_password_file" in email):
+            node = next(v for k, v in root.value if k.value == "email_digest")
+            raise _err(path, node, "email_digest", "auth_username and auth_password_file go together")
+
     def wallet(v: dict[str, Any]) -> Wallet:
         return Wallet(v.get("floor"), bool(v.get("planned_sweeps", False)))
 
@@ -385,6 +427,16 @@ def load(path: Path | None = None) -> Site:
             review_every_days=data["runbooks"]["review_every_days"],
             owners=data["runbooks"].get("owners", {}),
             reviewed=data["runbooks"].get("reviewed", {}),
+        ),
+        email_digest=None
+        if email is None
+        else EmailDigest(
+            to=email["to"],
+            sender=email["from"],
+            smarthost=email["smarthost"],
+            auth_username=email.get("auth_username"),
+            auth_password_file=email.get("auth_password_file"),
+            require_tls=email.get("require_tls", True),
         ),
     )
 
@@ -436,6 +488,8 @@ def libsonnet(site: Site) -> str:
         f"  selectors: {{ prometheus_job: '{site.prometheus_job}', alertmanager_job: '{site.alertmanager_job}' }},",
         "  // The severity labels that page (P0, P1): the weekly review counts pages out of hours.",
         f"  page_severities: '{site.severities['critical']}|{site.severities['high']}',",
+        "  // The job of the application's own /metrics (the Application overview dashboard).",
+        f"  app_http_job: '{site.app_http_job}',",
         "}",
     ]
     return "\n".join(lines) + "\n"

@@ -66,6 +66,12 @@ class Slo:
 #: The longest short window of the fast burn: how long its condition outlives an outage.
 FAST_AFTER_CAUSE = "30m"
 
+#: The SLO target as a series, one per SLO, labelled with the SLO's name and the series of its
+#: good minutes (sloth's ``slo:objective:ratio``): ``escrow-exporter sla-report`` reads its targets
+#: and SLIs from Prometheus with it, so a report needs no copy of the site config, and a target
+#: changed mid-month is reported as it stood at the month's end.
+OBJECTIVE = "escrow_slo:objective:ratio"
+
 
 SLOS = (
     Slo(
@@ -111,6 +117,10 @@ def recordings() -> list[Recording]:
 
     out = []
     for slo in SLOS:
+        name = slo.objective.removesuffix("_slo")
+        out.append(
+            Recording(OBJECTIVE, f"vector([[{slo.objective}]])", GROUP, {"slo": name, "sli": slo.good})
+        )
         out.append(Recording(slo.good, slo.good_expr, GROUP))
         # avg_over_time of the recorded 0/1 series: the share of bad evaluations in the window.
         out += [Recording(f"{slo.errors}{w}", f"1 - avg_over_time({slo.good}[{w}])", GROUP) for w in WINDOWS]

@@ -502,9 +502,145 @@ def _http_cases() -> list[Case]:
     ]  # fmt: skip
 
 
+def _spike_cases(
+    alert: str,
+    series: str,
+    labels: dict[str, str],
+    factor_key: str,
+    floor_key: str,
+    value: Callable[[float], str],
+    unit: str,
+    busy_hours: bool = True,
+    idle: tuple[str, ...] = (),
+) -> list[Case]:
+    """A spike alert built on _spike_recordings (bundle/platform.py) from the site's factor and
+    floor, on 10-minute samples (the withdrawal spike cases' step) of one counter: a spike fires,
+    exactly the factor is quiet, a spike without history fires against the 6 hours before, a
+    trickle's spike is under the floor; and the ordinary days: busy hours that come every day, a
+    restart (the counter back to 0), a scrape gap. One day of history is enough for the same-hour
+    baseline (it averages the days that have data) and keeps promtool quick."""
+    from bundle.cases import Case, Fired, promtool_values
+
+    factor, floor = float(PARAMS[factor_key]), float(PARAMS[floor_key])
+    assert factor >= 2, f"{factor_key}: the busy-hours case needs at least 2"
+    step = 600  # seconds per sample
+    day = 86400 // step
+    base = max(2, int(floor // factor) + 1)  # per second; factor x base is above the floor
+    spike_at = day + 6  # 01:00 on the second day
+    wait = minutes(alert_by_name(alert).for_) // 10  # samples
+
+    def counter(rates: list[float], reset_at: int | None = None, gap: range = range(0)) -> dict[str, str]:
+        """The counter of ``rates``: per second in the 10 minutes up to each sample."""
+        total, values = 0.0, []
+        for i, r in enumerate(rates):
+            total = (0.0 if i == reset_at else total) + r * step
+            values.append(None if i in gap else total)
+        # ``idle`` counters are scraped with it and stand still (a host's transmit beside receive).
+        still = promtool_values([None if v is None else 0.0 for v in values])
+        return {series: promtool_values(values), **dict.fromkeys(idle, still)}
+
+    def flat(n: int, rate: float, then: float, upto: int) -> list[float]:
+        return [rate if i < n else then for i in range(upto)]
+
+    def case(title: str, data: dict[str, str], sample: int, fired: float | None = None) -> Case:
+        fires = [Fired("medium", labels, value(fired))] if fired is not None else []
+        return Case(alert, title, data, f"{sample * 10}m", fires, interval="10m", evaluation_interval="10m")
+
+    over, at_factor = (factor + 1) * base, factor * base
+    # Busy hours every day (08:00-20:00), reached by a one-hour ramp from the night's rate to
+    # factor + 1 times it: far above the 6-hour average, not above the same hour of the day before.
+    night, busy = float(base), (factor + 1) * base
+
+    def daily(i: int) -> float:
+        minute = (i % day) * 10
+        if 8 * 60 <= minute < 9 * 60:
+            return night + (busy - night) * (minute - 8 * 60 + 10) / 60
+        return busy if 9 * 60 <= minute < 20 * 60 else night
+
+    ramp = [daily(i) for i in range(day + 13 * 6)]
+    reboot = day + 3
+    spike = flat(spike_at, base, over, spike_at + wait + 3)
+    cases = [
+        case(f"{over:g}{unit} against a {base}{unit} baseline fires after its for", counter(spike), spike_at + wait, over),
+        case(f"{over:g}{unit} for less than the for is quiet", counter(spike), spike_at + wait - 1),
+        case(f"{at_factor:g}{unit} ({factor:g}x the baseline) is quiet",
+             counter(flat(spike_at, base, at_factor, spike_at + wait + 3)), spike_at + wait + 2),
+        case(f"without a day of history, {over:g}{unit} after 8 hours at {base}{unit} fires",
+             counter(flat(48, base, over, 48 + wait + 3)), 48 + wait + 2, over),
+        case(f"a spike from 0.1{unit} to {floor - 1:g}{unit} is under the floor of {floor:g}{unit}",
+             counter(flat(spike_at, 0.1, floor - 1, spike_at + wait + 3)), spike_at + wait + 2),
+        case("a restart (the counter back to 0) is quiet",
+             counter(flat(reboot + 8, base, base, reboot + 8), reset_at=reboot), reboot + wait + 1),
+        case("a 20-minute scrape gap (the counter kept counting) is quiet",
+             counter(flat(reboot + 8, base, base, reboot + 8), gap=range(reboot, reboot + 2)), reboot + wait + 2),
+    ]  # fmt: skip
+    for hour in (9, 10, 12) if busy_hours else ():
+        sample = day + hour * 6
+        cases.append(
+            case(
+                f"the busy hours every day brings ({busy:g}{unit} from 08:00, {night:g}{unit} at night) are quiet at {hour}:00",
+                counter(ramp[: sample + 1]),
+                sample,
+            )  # fmt: skip
+        )
+    return cases
+
+
+def _request_spike_cases() -> list[Case]:
+    return _spike_cases(
+        "EscrowAppRequestRateSpike",
+        f'http_requests_total{{{APP},code="200"}}',
+        APP_LABELS,
+        "http_request_spike_factor",
+        "http_request_spike_floor",
+        lambda v: f"{v:.1f}",
+        "/s",
+    )
+
+
+def _network_spike_cases() -> list[Case]:
+    from bundle.cases import Case, humanize1024
+
+    eth0 = f'node_network_receive_bytes_total{{{NODE},device="eth0"}}'
+    cases = _spike_cases(
+        "EscrowNodeNetworkSpike", eth0, NODE_LABELS, "network_spike_factor", "network_spike_floor_bytes",
+        humanize1024, " B/s", busy_hours=False,  # the request rate's cases cover the same baseline
+        idle=(f'node_network_transmit_bytes_total{{{NODE},device="eth0"}}',),
+    )  # fmt: skip
+    # Containers' bridges and veth pairs are not the host's traffic (it crosses eth0 as well): a
+    # burst of them alone is quiet, over a day of steady eth0 traffic.
+    floor = float(PARAMS["network_spike_floor_bytes"])
+    steady, burst = 2 * floor, 100 * floor
+    samples = 144 + 12
+    spike = [steady * 600 * i for i in range(samples)]
+    docker = [0.0] * (144 + 6) + [burst * 600 * k for k in range(1, samples - 144 - 6 + 1)]
+    cases.append(
+        Case(
+            "EscrowNodeNetworkSpike",
+            "a burst on docker0 and a veth pair alone (container traffic) is quiet",
+            {
+                eth0: " ".join(f"{v:.15g}" for v in spike),
+                f'node_network_transmit_bytes_total{{{NODE},device="eth0"}}': f"0x{samples - 1}",
+                f'node_network_transmit_bytes_total{{{NODE},device="docker0"}}': " ".join(
+                    f"{v:.15g}" for v in docker
+                ),
+                f'node_network_receive_bytes_total{{{NODE},device="veth1a2b3c"}}': " ".join(
+                    f"{v:.15g}" for v in docker
+                ),
+            },
+            f"{(samples - 1) * 10}m",
+            interval="10m",
+            evaluation_interval="10m",
+        )
+    )
+    return cases
+
+
 def cases() -> list[Case]:
     return [
         *_http_cases(),
+        *_request_spike_cases(),
+        *_network_spike_cases(),
         *_app_cases(),
         *_exporter_cases(),
         *_latency_cases(),

@@ -3,7 +3,8 @@
 Routes: ``POST /`` (node ``default``) and ``POST /node/<name>``; PubSub WebSocket ``GET /ws`` and
 ``GET /node/<name>/ws`` (also ``GET /`` and ``GET /node/<name>``: the RPC URL, as providers serve it) (``devchain/pubsub.py``); ``GET /_state``;
 ``GET|POST|DELETE /_faults``; ``POST /_actions``; ``GET /-/healthy``; ``GET /health`` (the
-simulated platform's health, its database being the demo ledger, for the blackbox keyword probes).
+simulated platform's health, its database being the demo ledger, for the blackbox keyword probes);
+``GET /metrics`` (the simulated platform application's HTTP metrics, ``devchain/app_http.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from devchain import faults as reconcile_faults
+from devchain.app_http import AppHttp
 from devchain.chain import Chain
 from devchain.ledger import Ledger
 from devchain.pubsub import WS_FRACTION_FAULTS, WS_INT_FAULTS, PubSub
@@ -127,6 +129,8 @@ class DevchainServer:
         #: JSON-RPC calls served per node and method, a batch of N counting N: what a provider
         #: metering per call bills (calls refused with 429 are not counted). In ``/_state``.
         self.calls: dict[str, Counter[str]] = {}
+        #: The platform application's HTTP traffic around the transactions made (``/metrics``).
+        self.app_http = AppHttp()
 
     # ---- faults ---------------------------------------------------------------------------
     def node_faults(self, name: str) -> Faults:
@@ -364,6 +368,12 @@ class DevchainServer:
         # Compact JSON, as the platform's apps serve it: the keywords match byte for byte.
         return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, separators=(",", ":")))
 
+    async def handle_metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=self.app_http.exposition(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
     # ---- background generator -------------------------------------------------------------
     def tick(self, now: float) -> int:
         """Make the transactions due by ``now`` (seconds on ``clock``): the mean rate times the
@@ -378,6 +388,7 @@ class DevchainServer:
         if n:
             self._owed -= n
             self.produced_by_hour[int(self.traffic.hour_at(now - start) % 24)] += n
+            self.app_http.serve(n)
             try:
                 self.chain.step(n, advance_slot=False)
             except Exception:
@@ -422,6 +433,7 @@ class DevchainServer:
         app.router.add_post("/_actions", self.handle_actions)
         app.router.add_get("/-/healthy", self.handle_healthy)
         app.router.add_get("/health", self.handle_health)
+        app.router.add_get("/metrics", self.handle_metrics)
         if background:
             app.on_startup.append(self._start_background)
             app.on_cleanup.append(self._stop_background)

@@ -87,6 +87,11 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "backup", help="consistent copies of the state file (and ledger) while they run", add_help=False
     )
+    sub.add_parser(
+        "sla-report",
+        help="a month's availability per SLO, error budget and incidents, from Prometheus",
+        add_help=False,
+    )
     return p
 
 
@@ -267,7 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Sub-commands implemented elsewhere take the rest of the command line as is.
-    delegated = {"devchain": "devchain.cli", "decode": "exporter.anchor.cli", "backup": "exporter.backup"}
+    delegated = {
+        "devchain": "devchain.cli",
+        "decode": "exporter.anchor.cli",
+        "backup": "exporter.backup",
+        "sla-report": "exporter.sla_report",
+    }
     if argv and argv[0] in delegated:
         module = importlib.import_module(delegated[argv[0]])
         return int(module.main(argv[1:]))

@@ -46,10 +46,13 @@ ISSUE_METRICS = frozenset(
     escrow_sql_query_errors_total
     """.split()
 )
-HISTOGRAMS = frozenset({"escrow_rpc_request_duration_seconds", "escrow_compute_units"})
+HISTOGRAMS = frozenset(
+    {"escrow_rpc_request_duration_seconds", "escrow_compute_units", "http_request_duration_seconds"}
+)
 #: Series of the field's exporters and the bundle's recordings that the uptime, infrastructure
 #: and database dashboards read (issue 17): blackbox_exporter, node_exporter, postgres_exporter
-#: (with prometheus/postgres_exporter/queries.yaml), prometheus/rules/{slo,platform}.yml.
+#: (with prometheus/postgres_exporter/queries.yaml), prometheus/rules/{slo,platform}.yml; and the
+#: application's own HTTP metrics (a client library's, under the site's app_http_job).
 FIELD_METRICS = frozenset(
     """
     probe_success probe_duration_seconds probe_http_duration_seconds probe_http_status_code
@@ -61,6 +64,8 @@ FIELD_METRICS = frozenset(
     pg_stat_database_blks_hit pg_stat_database_blks_read pg_database_size_bytes
     pg_slow_queries_active_over_1s pg_table_size_bytes pg_stat_user_tables_idx_scan
     pg_stat_user_tables_seq_scan pg_stat_user_tables_n_dead_tup
+    http_requests_total http_request_duration_seconds job:http_requests:rate10m
+    job:http_requests:rate1h_baseline
     instance:escrow_app_probe_errors:ratio_avg5m instance:escrow_app_probe_errors:ratio_avg30m
     instance:escrow_app_probe_errors:ratio_avg1h instance:escrow_app_probe_errors:ratio_avg6h
     instance:escrow_app_probe_errors:ratio_avg1d instance:escrow_app_probe_errors:ratio_avg3d
@@ -85,6 +90,8 @@ PIPELINE_SERIES = frozenset(
 )
 #: Series that carry no job/instance labels of the exporter (target-job/instance rules).
 NO_JOB_LABEL = frozenset({"ALERTS"}) | PIPELINE_SERIES
+#: Recordings summed over a job's instances: they keep `job`, not `instance`.
+NO_INSTANCE_LABEL = frozenset({"job:http_requests:rate10m", "job:http_requests:rate1h_baseline"})
 
 #: Grafana unit ids this project may use (a subset of Grafana's catalogue).
 VALID_UNITS = frozenset(
@@ -263,7 +270,8 @@ def _target_label_rule(label: str) -> Rule:
     def rule(d: Dashboard) -> Iterator[str]:
         for p, t in targets(d):
             for use in promql.metric_uses(t["expr"]):
-                if use.name not in NO_JOB_LABEL and wanted not in use.matchers.replace(" ", ""):
+                exempt = NO_JOB_LABEL | (NO_INSTANCE_LABEL if label == "instance" else frozenset())
+                if use.name not in exempt and wanted not in use.matchers.replace(" ", ""):
                     yield f"panel {p.get('title')!r} target {t.get('refId')}: {use.name} lacks {wanted}"
 
     return rule

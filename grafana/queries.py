@@ -50,6 +50,8 @@ ALLOWED_EMPTY: dict[str, str] = {
 ALLOWED_EMPTY_SERIES: dict[str, str] = {
     # bundle.config CAPACITY_MIN_HISTORY: no forecast from a series younger than 3 hours.
     "instance_datname:pg_database_size_bytes:forecast": "forecast only after 3 hours of history",
+    # bundle/platform.py _spike_recordings: the same hour of other days, or the 6 hours before.
+    "job:http_requests:rate1h_baseline": "a baseline only after 7 hours of history",
 }
 
 _VAR = re.compile(r"\$\{(\w+)(?::\w+)?\}|\[\[(\w+)(?::\w+)?\]\]|\$(\w+)")

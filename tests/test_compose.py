@@ -26,7 +26,7 @@ SECRETS = {
 }
 EXPECTED_SERVICES = {
     "exporter", "simulator", "postgres", "prometheus", "alertmanager", "grafana", "blackbox",
-    "node-exporter", "postgres-exporter", "backup", "ledger-backup",
+    "node-exporter", "postgres-exporter", "backup", "ledger-backup", "sla-report",
 }  # fmt: skip
 
 
@@ -220,6 +220,7 @@ def test_compose_prometheus_scrapes_and_alerts_by_service_name(
 
         targets = wait_until(discovered, timeout=30, what="every compose scrape job discovered")
         assert targets["escrow-exporter"] == {"http://exporter:10190/metrics"}
+        assert targets["escrow-app"] == {"http://simulator:8899/metrics"}  # the simulated application
         assert targets["alertmanager"] == {"http://alertmanager:9093/metrics"}
         assert targets["blackbox-exporter"] == {"http://blackbox:9115/metrics"}
         assert {urllib.parse.urlsplit(u).netloc for u in targets["escrow-app-health"]} == {"blackbox:9115"}
@@ -320,3 +321,23 @@ def test_ledger_backup_dumps_the_compose_ledger_and_node_exporter_reads_the_metr
     assert {v.split(":")[1]: v.split(":")[0] for v in node["volumes"]}[textfile] == "exporter-backups"
     # The state backup's textfile lands in the same directory.
     assert "--textfile /backups/escrow_backup.prom" in " ".join(config["services"]["backup"]["command"])
+
+
+def test_sla_report_service_reads_the_stacks_prometheus_daily(config: dict[str, Any]) -> None:
+    """Issue 17: the SLA report (docs/sla-reports.md) of the month to date and the month before,
+    from the compose Prometheus, into a volume the image's user owns."""
+    svc = config["services"]["sla-report"]
+    assert svc["image"] == config["services"]["exporter"]["image"]
+    assert svc["depends_on"]["prometheus"]["condition"] == "service_healthy"
+    script = " ".join(svc["command"])
+    for month in ("current", "previous"):
+        assert (
+            f"escrow-exporter sla-report --prometheus http://prometheus:9090 --month {month} --out reports"
+            in script
+        )
+    assert "sleep 86400" in script
+    # The image's home directory (its WORKDIR): a new volume there is owned by the image's user.
+    [mount] = svc["volumes"]
+    target = mount.split(":")[1] if isinstance(mount, str) else mount["target"]
+    assert target == "/var/lib/escrow-exporter"
+    assert "WORKDIR /var/lib/escrow-exporter" in (ROOT / "Dockerfile").read_text()

@@ -27,6 +27,7 @@ PINNED_UIDS = {
     "slo.jsonnet": "escrow-slo",
     "infrastructure.jsonnet": "escrow-infrastructure",
     "database.jsonnet": "escrow-database",
+    "app_overview.jsonnet": "escrow-app-overview",
 }
 
 
@@ -37,6 +38,16 @@ def test_every_dashboard_annotates_exporter_deployments(dashboards: list[dict]) 
         assert ann["enable"] and ann["useValueForTime"], d["uid"]
         assert "process_start_time_seconds" in ann["expr"] and "escrow_exporter_build_info" in ann["expr"]
         assert "{{version}}" in ann["titleFormat"]
+
+
+def test_every_dashboard_annotates_application_deployments(dashboards: list[dict]) -> None:
+    """Seed 004: the application's deployments too, from its own process start under app_http_job."""
+    from bundle.config import SITE
+
+    for d in dashboards:
+        [ann] = [a for a in d["annotations"]["list"] if a["name"] == "Application deployments and restarts"]
+        assert ann["enable"] and ann["useValueForTime"], d["uid"]
+        assert "process_start_time_seconds" in ann["expr"] and f'job="{SITE.app_http_job}"' in ann["expr"]
 
 
 @pytest.fixture(scope="module")

@@ -90,14 +90,18 @@ def _is_ledger_backup(doc: dict[str, Any]) -> bool:
     return bool(doc["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "ledger-backup")
 
 
+def _is_sla_report(doc: dict[str, Any]) -> bool:
+    return bool(doc["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "sla-report")
+
+
 def docs(k8s: Path = K8S) -> dict[str, dict[str, Any]]:
     """Every rendered manifest by kind; ConfigMap is the exporter's config (the dashboards' are
     under "dashboards"), Probe the first of the probe.yaml's. The ledger backup's own Secret,
-    ConfigMap, PVC and CronJob are in ``ledger_backup()``."""
+    ConfigMap, PVC and CronJob are in ``ledger_backup()``, the SLA report's in ``sla_report()``."""
     out: dict[str, dict[str, Any]] = {}
     for doc in render(k8s):
         kind = doc["kind"]
-        if _is_ledger_backup(doc):
+        if _is_ledger_backup(doc) or _is_sla_report(doc):
             continue
         if kind == "ConfigMap" and doc["metadata"]["labels"].get("grafana_dashboard") == "1":
             continue
@@ -116,6 +120,32 @@ def ledger_backup(k8s: Path = K8S) -> dict[str, dict[str, Any]]:
             assert doc["kind"] not in out, f"two ledger backup {doc['kind']} manifests"
             out[doc["kind"]] = doc
     return out
+
+
+def sla_report(k8s: Path = K8S) -> dict[str, dict[str, Any]]:
+    """The monthly SLA report's manifests (sla-report-cronjob.yaml) by kind."""
+    out: dict[str, dict[str, Any]] = {}
+    for doc in render(k8s):
+        if _is_sla_report(doc):
+            assert doc["kind"] not in out, f"two SLA report {doc['kind']} manifests"
+            out[doc["kind"]] = doc
+    return out
+
+
+def test_sla_report_cronjob_writes_the_previous_month_to_its_volume() -> None:
+    """Issue 17: the monthly SLA report (docs/sla-reports.md), scheduled as the backups are."""
+    d = sla_report()
+    assert set(d) == {"PersistentVolumeClaim", "CronJob"}
+    job = d["CronJob"]
+    assert job["spec"]["schedule"] == "17 6 1 * *" and job["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [c] = pod["containers"]
+    assert c["args"][0] == "sla-report" and "--month=previous" in c["args"] and "--out=/reports" in c["args"]
+    assert any(a.startswith("--prometheus=http://") for a in c["args"])
+    [vol] = pod["volumes"]
+    assert vol["persistentVolumeClaim"]["claimName"] == d["PersistentVolumeClaim"]["metadata"]["name"]
+    assert [m["mountPath"] for m in c["volumeMounts"]] == ["/reports"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] and pod["securityContext"]["runAsNonRoot"]
 
 
 def test_kustomization_lists_every_manifest() -> None:
@@ -264,7 +294,7 @@ def test_escrow_backup_stale_reads_every_backup_cronjob() -> None:
     """kube-state-metrics' last success of each CronJob, named as its source, is in the alert."""
     from bundle.backups import CRONJOBS
 
-    cronjobs = {d["metadata"]["name"] for d in render() if d["kind"] == "CronJob"}
+    cronjobs = {d["metadata"]["name"] for d in render() if d["kind"] == "CronJob" and not _is_sla_report(d)}
     assert cronjobs == set(CRONJOBS) == {"escrow-exporter-backup", "escrow-ledger-backup"}
     assert CRONJOBS["escrow-ledger-backup"] == "ledger"
     groups = docs()["PrometheusRule"]["spec"]["groups"]

@@ -127,6 +127,9 @@ def test_platform_recordings_read_the_real_exporters(prometheus: str) -> None:
     assert cpu and 0 <= float(cpu[0]["value"][1]) <= 1
     # The exporter's own connection at least, far below max_connections.
     assert conns and 0 < float(conns[0]["value"][1]) < 0.5
+    # EscrowNodeNetworkSpike's rate reads the host's interfaces (receive and transmit together).
+    _, net = _query(prometheus, "instance:node_network_bytes:rate10m")
+    assert len(net) == 1 and float(net[0]["value"][1]) >= 0
     _, up = _query(prometheus, f'pg_up{{job="{SITE.postgres_job}"}}')
     assert [s["value"][1] for s in up] == ["1"]
     _, slow = _query(prometheus, "EscrowPostgresSlowQueries")

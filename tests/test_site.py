@@ -242,6 +242,10 @@ OTHER_SITE: dict[str, Any] = {
         "http_latency_p95_medium_seconds": 0.25,  # another bucket edge
         "http_latency_p95_high_seconds": 1,
         "http_min_requests": 50,
+        "http_request_spike_factor": 4,
+        "http_request_spike_floor": 8,
+        "network_spike_factor": 5,
+        "network_spike_floor_bytes": 5242880,
         "failed_payment_ratio_medium": 0.05,
         "failed_payment_ratio_high": 0.2,
         "failed_payment_min_attempts": 50,

@@ -96,6 +96,7 @@ LEDGER_UNITS = [
     UNIT.with_name("escrow-ledger-backup.service"),
     UNIT.with_name("escrow-ledger-backup.timer"),
 ]
+SLA_UNITS = [UNIT.with_name("escrow-sla-report.service"), UNIT.with_name("escrow-sla-report.timer")]
 
 
 def test_backup_units_command_line_backs_up_a_state_file(tmp_path: Path) -> None:
@@ -120,10 +121,12 @@ def test_backup_units_command_line_backs_up_a_state_file(tmp_path: Path) -> None
 
 
 @needs_systemd_analyze
-@pytest.mark.parametrize("units", [BACKUP_UNITS, LEDGER_UNITS], ids=["state", "ledger"])
+@pytest.mark.parametrize(
+    "units", [BACKUP_UNITS, LEDGER_UNITS, SLA_UNITS], ids=["state", "ledger", "sla-report"]
+)
 def test_each_backup_timer_verifies_and_its_service_is_hardened(tmp_path: Path, units: list[Path]) -> None:
-    """The state file's pair and the ledger's pg_dump pair (issue 17) each verify without a
-    warning, and each service rates at most 2.0 exposure."""
+    """The state file's pair, the ledger's pg_dump pair and the monthly SLA report's pair (issue
+    17) each verify without a warning, and each service rates at most 2.0 exposure."""
     for unit in units:
         (tmp_path / unit.name).write_text(
             unit.read_text().replace(INSTALLED_BINARY, str(VENV_BIN / "escrow-exporter"))

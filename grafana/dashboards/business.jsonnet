@@ -15,7 +15,7 @@ d.dashboard(
   uid='escrow-business',
   title='Escrow / Business KPIs',
   description='Business figures from the platform database (SQL query pack): matches, volumes, fees, withdrawals, users, active users and the match funnel, payments and chargebacks, and back-office health.',
-  version=5,
+  version=6,
   tags=['business'],
   variables=[mintVar],
   panels=[

@@ -21,7 +21,7 @@ d.dashboard(
   uid='escrow-chain-rpc',
   title='Escrow / Chain and RPC',
   description='Solana RPC endpoints (health, slot lag, requests, latency, failovers) and the program activity ingested from the chain.',
-  version=3,
+  version=4,
   tags=['chain', 'rpc'],
   variables=[programVar, endpointVar],
   panels=[

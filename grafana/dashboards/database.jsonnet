@@ -16,7 +16,7 @@ d.dashboard(
   uid='escrow-database',
   title='Escrow / Database',
   description='The business PostgreSQL (postgres_exporter): up, connections against max_connections, transactions and rollbacks, time per transaction, slow queries, cache hits, table sizes and index use. Thresholds: EscrowPostgresConnectionsHigh and EscrowPostgresSlowQueries.',
-  version=3,
+  version=4,
   tags=['database'],
   variables=[datnameVar],
   panels=[

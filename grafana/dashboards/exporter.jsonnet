@@ -30,7 +30,7 @@ d.dashboard(
   uid='escrow-exporter',
   title='Escrow / Exporter',
   description='The exporter itself: scrape, version, collectors (state, cycle duration, errors), the SQL queries of the business collector, and the process (memory, CPU, open files, restarts); then the alerting pipeline: Alertmanager notifications, Prometheus rule failures, the alert queue and config reloads.',
-  version=4,
+  version=5,
   tags=['exporter'],
   variables=[collectorVar, queryVar],
   panels=[

@@ -12,7 +12,7 @@ d.dashboard(
   uid='escrow-infrastructure',
   title='Escrow / Infrastructure',
   description='The hosts of the platform (node_exporter): CPU, memory, disk space and I/O, network, load. Orange and red are the warning and critical thresholds of EscrowNodeCpuHigh, EscrowNodeMemoryHigh and EscrowNodeDiskFull.',
-  version=2,
+  version=3,
   tags=['infrastructure'],
   panels=[
     d.stat('CPU busy', 'Share of CPU time busy (not idle, iowait or steal) over 5 minutes per host: the node-mixin recording instance:node_cpu_utilisation:rate5m.', 'percentunit',

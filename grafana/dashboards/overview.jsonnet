@@ -15,7 +15,7 @@ d.dashboard(
   uid='escrow-overview',
   title='Escrow / Overview',
   description='Health at a glance: exporter, collectors, firing alerts, RPC, escrow versus ledger and headline business figures.',
-  version=5,
+  version=6,
   tags=['overview'],
   variables=[programVar, mintVar],
   panels=[

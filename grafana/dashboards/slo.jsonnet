@@ -17,7 +17,7 @@ d.dashboard(
   uid='escrow-slo',
   title='Escrow / Uptime & SLO',
   description='Availability of the application health endpoints (blackbox probes: status, body keywords, latency) and freshness of the exporter data, as 30-day SLOs: attainment, error budget left and burn rates per window (1 = the budget lasts exactly 30 days; the pages fire at 14.4 and 6).',
-  version=2,
+  version=3,
   tags=['slo', 'uptime'],
   panels=[
     d.stat('Probes now', 'Whether the last probe of each endpoint and module succeeded (status 200, and the body keyword for the http_health_* modules).', 'none',

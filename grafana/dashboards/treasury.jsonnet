@@ -17,7 +17,7 @@ d.dashboard(
   uid='escrow-treasury',
   title='Escrow / Escrow and treasury',
   description='On-chain balances of the escrow, treasury and fee accounts, exact reconciliation of chain, events and ledger at one slot, payouts, fees and withdrawals.',
-  version=7,
+  version=8,
   tags=['treasury'],
   variables=[programVar, accountVar, mintVar],
   panels=[

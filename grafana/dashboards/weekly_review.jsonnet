@@ -21,7 +21,7 @@ d.dashboard(
   uid='escrow-weekly-review',
   title='Escrow / Weekly review',
   description='The weekly review of the alerting: alerts fired per name, time to resolve, pages out of hours, flapping alerts, deployments and capacity. Set the time range to the week under review (default: the last 7 days).',
-  version=1,
+  version=2,
   tags=['review', 'alerts'],
   panels=[
     d.stat('Alerts firing now', 'Alert series firing now, per severity (Watchdog included: it always fires).', 'none',

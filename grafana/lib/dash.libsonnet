@@ -3,6 +3,7 @@
 // grafana/lint.py hold by construction: templated datasource, job/instance
 // variables, a unit and a description on every panel, links that keep time and variables.
 local ds = { type: 'prometheus', uid: '${datasource}' };
+local site = import 'site.libsonnet';
 
 // Shared tag: the dashboard links list every dashboard carrying it.
 local familyTag = 'escrow-exporter';
@@ -182,6 +183,22 @@ local basePanel(type, title, description, unit, targets, w, h) = {
     tagKeys: 'version',
   },
 
+  // Deployments and restarts of the platform's application (seed 004: deployments as P3
+  // information), next to the exporter's: one annotation at each start of a process scraped as the
+  // site's app_http_job (its client library's process_start_time_seconds), in another colour.
+  appDeployments:: {
+    name: 'Application deployments and restarts',
+    datasource: ds,
+    enable: true,
+    hide: false,
+    iconColor: 'purple',
+    expr: 'max by (job, instance) (' + sel('process_start_time_seconds', 'job="' + site.app_http_job + '"') + ') * 1000',
+    step: '60s',
+    useValueForTime: true,
+    titleFormat: '{{job}} started',
+    textFormat: '{{instance}}',
+  },
+
   // Dashboard --------------------------------------------------------------
   // panels: a flat list laid out left to right, wrapping at Grafana's 24 columns.
   layout(panels)::
@@ -214,7 +231,7 @@ local basePanel(type, title, description, unit, targets, w, h) = {
       timepicker: {},
       fiscalYearStartMonth: 0,
       liveNow: false,
-      annotations: { list: [$.deployments] },
+      annotations: { list: [$.deployments, $.appDeployments] },
       links: [
         {
           title: 'Escrow dashboards',

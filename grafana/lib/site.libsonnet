@@ -57,6 +57,10 @@
     http_latency_p95_medium_seconds: 0.5,
     http_latency_p95_high_seconds: 2,
     http_min_requests: 100,
+    http_request_spike_factor: 3,
+    http_request_spike_floor: 5,
+    network_spike_factor: 3,
+    network_spike_floor_bytes: 10485760,
     failed_payment_ratio_medium: 0.02,
     failed_payment_ratio_high: 0.1,
     failed_payment_min_attempts: 100,
@@ -69,4 +73,6 @@
   selectors: { prometheus_job: 'prometheus', alertmanager_job: 'alertmanager' },
   // The severity labels that page (P0, P1): the weekly review counts pages out of hours.
   page_severities: 'critical|high',
+  // The job of the application's own /metrics (the Application overview dashboard).
+  app_http_job: 'escrow-app',
 }

@@ -50,6 +50,8 @@ def job_targets(ports: dict[str, int]) -> dict[str, list[str]]:
         "alertmanager": [f"{HOST}:{ports['alertmanager']}"],
         "escrow-exporter": [f"{HOST}:{ports['exporter']}"],
         "escrow-app-health": [url for urls in probe_modules(ports).values() for url in urls],
+        # No application either: the simulator serves its HTTP metrics (devchain/app_http.py).
+        "escrow-app": [f"{HOST}:{ports['simulator']}"],
         "blackbox-exporter": [f"{HOST}:{ports['blackbox']}"],
         "node": [f"{HOST}:{ports['node']}"],
         "postgres": [f"{HOST}:{ports['postgres_exporter']}"],
