@@ -42,7 +42,7 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         self._say("220 sink ESMTP")
-        sender, recipients = "", []
+        sender, recipients = "", list[str]()
         while True:
             raw = self.rfile.readline()
             if not raw:
