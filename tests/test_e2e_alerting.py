@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bundle.config import SITE
 from bundle.runbooks import strip_front_matter
 from tests.support.notifications import (
     alerts_named,
@@ -228,11 +229,17 @@ def test_rpc_outage_pages_critical_mutes_symptoms_and_resolves(stack: E2EStack) 
     assert rx.errors == []
 
 
+def mint_name(mint: str) -> str:
+    """How alert texts name a mint: its symbol in the site config, else its address."""
+    site_mint = SITE.mints.get(mint)
+    return site_mint.symbol if site_mint is not None else mint
+
+
 def exact_mismatch_trigger(
     stack: E2EStack, account: str, mint: str, views: str, drift: int
 ) -> Message | None:
     """The PagerDuty trigger whose firing details name the account, mint, view pair and exact drift."""
-    want = f"Account {account} ({mint}), views {views}: drift {drift} raw units"
+    want = f"Account {account} ({mint_name(mint)}), views {views}: drift {drift} raw units"
     for m in stack.rx.of("pagerduty"):
         if m.body["event_action"] == "trigger" and want in m.body["payload"]["custom_details"]["firing"]:
             return m
@@ -292,7 +299,7 @@ def test_escrow_drain_pages_critical_with_account_and_drift_and_resolves(stack: 
             "P0",
             "Two views of escrow money disagree at the same slot.",
         )
-        assert f"Account escrow_usdc ({USDC_MINT}), views chain_" in text, text
+        assert f"Account escrow_usdc ({mint_name(USDC_MINT)}), views chain_" in text, text
         assert "drift -1500000 raw units" in text, text
         wait(stack, lambda: rx.find("discord", "EscrowReconciliationMismatch"), "Discord message")
         # Only the drained account is reported; one page per account (group_by account).
