@@ -129,6 +129,12 @@ class Scheduler:
         while True:
             started = time.monotonic()
             await self.run_once(c)
+            # A cancel (shutdown) that landed as a query finished is swallowed by Python 3.11's
+            # asyncio.wait_for; the task still counts it as cancelling: honour it now, not after
+            # sleeping a whole interval (seen: a 30 s query interval held shutdown for 30 s).
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             # Rendered now, in a worker thread, so that the next scrape finds the bytes ready.
             for changed in self._changes[c.name]:
                 await self.snapshots.refresh(changed)

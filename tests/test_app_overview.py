@@ -24,6 +24,10 @@ from grafana.queries import allowed_empty, iter_panel_queries, load_dashboards
 from tests.support.devchain_proc import Devchain
 from tests.support.util import ROOT, dashboard_query_failures, free_port, stop_process, wait_http
 
+# In `make drills` (~11 s of a live Prometheus): make test stays under its 15 minutes, and
+# tests/test_demo.py already checks every dashboard query, this one's included, on the demo.
+pytestmark = pytest.mark.drill
+
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs prometheus")
 TPS = 40
 
