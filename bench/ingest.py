@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,12 +134,13 @@ def _wait(url: str) -> None:
 
 
 @contextlib.contextmanager
-def _simulator(history: int) -> Any:
-    """A devchain subprocess with ``history`` transactions; yields the base URL of its bench node."""
+def simulator_process(server_source: str, arg: str) -> Iterator[str]:
+    """A devchain subprocess running ``server_source`` (given its port and ``arg``), its ``bench``
+    node slowed and metered per call; yields the node's base URL."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(port), str(history)],
+        [sys.executable, "-c", server_source, str(port), arg],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -152,6 +154,11 @@ def _simulator(history: int) -> Any:
     finally:
         server.terminate()
         server.wait(10)
+
+
+def _simulator(history: int) -> contextlib.AbstractContextManager[str]:
+    """A devchain subprocess with ``history`` transactions; yields the base URL of its bench node."""
+    return simulator_process(_SERVER, str(history))
 
 
 def _config(tmp: Path, url: str, name: str, backfill: str = "{mode: signatures, count: 10000000}") -> Path:
@@ -270,7 +277,7 @@ async def _naive_cycle(ing: Any, pool: _Counting) -> None:
         ing._commit(Cursor(info.signature, info.slot, info.block_time), delta)
 
 
-def _ingested(ing: Any) -> int:
+def ingested(ing: Any) -> int:
     from exporter.ingest.totals import TRANSACTIONS as TX
 
     return int(ing.totals.get(TX, status="success") + ing.totals.get(TX, status="failed"))
@@ -289,7 +296,7 @@ async def _ingest(config_path: Path, naive: bool) -> dict[str, float]:
             ing._commit(Cursor(None, None, None), Delta())
             await _naive_cycle(ing, pool)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        n = _ingested(ing)
+        n = ingested(ing)
     return {
         "transactions": n,
         "rpc_calls": pool.calls,
@@ -351,7 +358,7 @@ async def _sweep_step(base: str, config_path: Path, naive: bool, rate: float, se
                     failed_cycles += 1
                 await asyncio.sleep(max(0.0, SWEEP_INTERVAL - (time.monotonic() - started)))
 
-        produced0, ingested0 = await _produced(control, base), _ingested(ing)
+        produced0, ingested0 = await _produced(control, base), ingested(ing)
         await _set_tps(control, base, rate)
         t0 = time.monotonic()
         task = asyncio.create_task(ingest_forever())
@@ -360,7 +367,7 @@ async def _sweep_step(base: str, config_path: Path, naive: bool, rate: float, se
             while (elapsed := time.monotonic() - t0) < setup.step_seconds:
                 await asyncio.sleep(SAMPLE_SECONDS)
                 produced = await _produced(control, base) - produced0
-                samples.append((time.monotonic() - t0, produced - (_ingested(ing) - ingested0)))
+                samples.append((time.monotonic() - t0, produced - (ingested(ing) - ingested0)))
         finally:
             await _set_tps(control, base, 0)
             task.cancel()
@@ -375,7 +382,7 @@ async def _sweep_step(base: str, config_path: Path, naive: bool, rate: float, se
     return {
         "asked_tps": rate,
         "offered_tps": round(offered, 1),
-        "ingested_tps": round((_ingested(ing) - ingested0) / elapsed, 1),
+        "ingested_tps": round((ingested(ing) - ingested0) / elapsed, 1),
         "backlog_growth_per_offered": round(growth, 3),
         "backlog_max": max(b for _, b in samples),
         "backlog_end": samples[-1][1],

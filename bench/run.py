@@ -426,10 +426,13 @@ def main() -> int:
         previous = json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {}
         rows, raw, skipped = merged(wanted, rows, raw, skipped, previous)
         reruns = partial_reruns(previous, wanted, seconds)
-        merge_note = "; ".join(
-            f"`--only {','.join(r['benches'])} --merge` rows from a run of {r['seconds']} s on {r['date']}"
-            for r in reruns
-        ) + f"; the others kept from the last full run ({previous.get('seconds', '?')} s)"
+        merge_note = (
+            "; ".join(
+                f"`--only {','.join(r['benches'])} --merge` rows from a run of {r['seconds']} s on {r['date']}"
+                for r in reruns
+            )
+            + f"; the others kept from the last full run ({previous.get('seconds', '?')} s)"
+        )
         write(rows, raw, skipped, float(previous.get("seconds", seconds)), merge_note, reruns)
         print(f"wrote bench/results.md and bench/results.json ({len(rows)} rows)", file=sys.stderr)
     # a smoke soak is too short to judge growth: it only shows the soak runs

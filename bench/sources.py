@@ -42,11 +42,10 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,9 +61,8 @@ from bench.ingest import (
     SIMULATOR_SHORTFALL,
     SLOW_MS,
     _floor_growth,
-    _free_port,
-    _post,
-    _wait,
+    ingested,
+    simulator_process,
 )
 from exporter.ingest.ingester import PUSH_GRACE_SECONDS
 
@@ -128,27 +126,8 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
 
 
-@contextlib.contextmanager
-def _simulator(workload: str) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(port), workload],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait(base + "/-/healthy")
-        _post(
-            base + "/_faults",
-            {"node": "bench", "slow_ms": SLOW_MS, "rate_limit": RATE_LIMIT, "rate_limit_per_item": True},
-        )
-        yield base
-    finally:
-        server.terminate()
-        server.wait(10)
+def _simulator(workload: str) -> contextlib.AbstractContextManager[str]:
+    return simulator_process(_SERVER, workload)
 
 
 def _config(tmp: Path, base: str, name: str, source: str, interval: float = INTERVAL) -> Path:
@@ -190,12 +169,6 @@ async def _truth(session: aiohttp.ClientSession, base: str) -> tuple[int, dict[s
 async def _set_tps(session: aiohttp.ClientSession, base: str, tps: float) -> None:
     async with session.post(base + "/_bench/tps", json={"tps": tps}) as r:
         r.raise_for_status()
-
-
-def _ingested(ing: Any) -> int:
-    from exporter.ingest.totals import TRANSACTIONS as TX
-
-    return int(ing.totals.get(TX, status="success") + ing.totals.get(TX, status="failed"))
 
 
 @contextlib.asynccontextmanager
@@ -254,7 +227,7 @@ async def _measure(
                 await asyncio.sleep(max(0.0, collector.interval - (time.monotonic() - started)))
 
         produced0, calls0, sent0 = await _truth(control, base)
-        ingested0 = _ingested(ing)
+        ingested0 = ingested(ing)
         task = asyncio.create_task(cycles())
         await _set_tps(control, base, rate)
         t0 = time.monotonic()
@@ -271,7 +244,7 @@ async def _measure(
                 produced, _, sent = await _truth(control, base)
                 produced -= produced0
                 t = time.monotonic() - t0
-                samples.append((t, produced - (_ingested(ing) - ingested0)))
+                samples.append((t, produced - (ingested(ing) - ingested0)))
                 if stats is not None:
                     undelivered.append((t, produced - (stats.notifications - notified0)))
                     unsent.append((t, produced - (sent - sent0)))
@@ -281,7 +254,7 @@ async def _measure(
             drained = not drain
             deadline = time.monotonic() + setup.drain_seconds
             while drain and time.monotonic() < deadline:
-                if _ingested(ing) - ingested0 >= produced and not ing.pushed:
+                if ingested(ing) - ingested0 >= produced and not ing.pushed:
                     drained = True
                     break
                 await asyncio.sleep(SAMPLE_SECONDS)
@@ -291,7 +264,7 @@ async def _measure(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         calls1 = (await _truth(control, base))[1]
-        counted = _ingested(ing) - ingested0
+        counted = ingested(ing) - ingested0
         push = ing.push
         source_stats = collector.source.stats if collector.source is not None else None
     calls = {m: calls1.get(m, 0) - calls0.get(m, 0) for m in calls1 if calls1.get(m, 0) > calls0.get(m, 0)}

@@ -217,6 +217,11 @@ def _err(path: Path, node: yaml.Node, key: str, problem: str) -> SiteError:
     return SiteError(f"{path}:{node.start_mark.line + 1}: {key}: {problem}")
 
 
+def _child(mapping: yaml.Node, key: str) -> yaml.Node:
+    """The value node of ``key`` in a mapping node (for the line an error names)."""
+    return next(v for k, v in mapping.value if k.value == key)
+
+
 def _number(text: str) -> str:
     """Numbers are kept as written (they go into PromQL verbatim), but must parse."""
     float(text)
@@ -289,7 +294,7 @@ def load(path: Path | None = None) -> Site:
         raise SiteError(f"{path}:1: the site config is empty")
     data = _check(path, root, _SCHEMA, "")
     thresholds = data["thresholds"]
-    t_node = next(v for k, v in root.value if k.value == "thresholds")
+    t_node = _child(root, "thresholds")
     for name in THRESHOLDS:
         if name not in thresholds:
             raise _err(path, t_node, f"thresholds.{name}", "missing")
@@ -298,12 +303,12 @@ def load(path: Path | None = None) -> Site:
             raise _err(path, k_node, f"thresholds.{k_node.value}", "unknown threshold")
     runs = thresholds["reconciliation_agreeing_runs"]
     if float(runs) < 1 or float(runs) != int(float(runs)):
-        node = next(v for k, v in t_node.value if k.value == "reconciliation_agreeing_runs")
+        node = _child(t_node, "reconciliation_agreeing_runs")
         raise _err(path, node, "thresholds.reconciliation_agreeing_runs", "must be a whole number >= 1")
     if float(thresholds["reconciliation_blocked_ticket_seconds"]) >= float(
         thresholds["reconciliation_blocked_page_seconds"]
     ):
-        node = next(v for k, v in t_node.value if k.value == "reconciliation_blocked_page_seconds")
+        node = _child(t_node, "reconciliation_blocked_page_seconds")
         raise _err(
             path,
             node,
@@ -311,29 +316,29 @@ def load(path: Path | None = None) -> Site:
             "must be above reconciliation_blocked_ticket_seconds (it tickets first, then pages)",
         )
     if data["runbooks"]["review_every_days"] < 1:
-        node = next(v for k, v in root.value if k.value == "runbooks")
+        node = _child(root, "runbooks")
         raise _err(path, node, "runbooks.review_every_days", "must be a whole number of days >= 1")
     queue = thresholds["prometheus_notification_queue_ratio"]
     if not 0 < float(queue) < 1:  # the queue drops alerts at 1: the alert must come before that
-        node = next(v for k, v in t_node.value if k.value == "prometheus_notification_queue_ratio")
+        node = _child(t_node, "prometheus_notification_queue_ratio")
         raise _err(
             path, node, "thresholds.prometheus_notification_queue_ratio", "must be a ratio between 0 and 1"
         )
     for slo in _SLOS:
         if not 0 < float(thresholds[slo]) < 1:
-            node = next(v for k, v in t_node.value if k.value == slo)
+            node = _child(t_node, slo)
             raise _err(path, node, f"thresholds.{slo}", "must be a ratio between 0 and 1 (0.999 is 99.9 %)")
     for prefix in _TIER_PAIRS:
         medium, high = (
             next(n for n in THRESHOLDS if n.startswith(prefix + "_" + t)) for t in ("medium", "high")
         )
         if float(thresholds[medium]) >= float(thresholds[high]):
-            node = next(v for k, v in t_node.value if k.value == high)
+            node = _child(t_node, high)
             raise _err(
                 path, node, f"thresholds.{high}", f"must be above {medium} (warning first, then critical)"
             )
     if not float(thresholds["http_error_high_ratio"]) < float(thresholds["http_error_critical_ratio"]) <= 1:
-        node = next(v for k, v in t_node.value if k.value == "http_error_critical_ratio")
+        node = _child(t_node, "http_error_critical_ratio")
         raise _err(
             path,
             node,
@@ -343,19 +348,19 @@ def load(path: Path | None = None) -> Site:
     sev = data["severities"]
     tiers = [sev[t] for t in TIER_NAMES]
     if len(set(tiers)) != len(tiers):
-        node = next(v for k, v in root.value if k.value == "severities")
+        node = _child(root, "severities")
         raise _err(
             path, node, "severities", "the four tiers need distinct names (Alertmanager routes on them)"
         )
     if "{alert}" not in data["links"]["runbook_url"]:
-        node = next(v for k, v in root.value if k.value == "links")
+        node = _child(root, "links")
         raise _err(path, node, "links.runbook_url", "must contain {alert}")
     for key in ("pause_errors", "money_instructions"):
         for name in data["events"][key]:
             if not re.fullmatch(r"[A-Za-z0-9_]+", name):
                 raise SiteError(f"{path}: events.{key}: {name!r} is not a name of the program's IDL")
 
-    m_node = next(v for k, v in root.value if k.value == "mints")
+    m_node = _child(root, "mints")
     for k_node, v_node in m_node.value:
         mint, v = k_node.value, data["mints"][k_node.value]
         fields = {k.value: n for k, n in v_node.value}
@@ -377,20 +382,24 @@ def load(path: Path | None = None) -> Site:
 
     email = data.get("email_digest")
     if email is not None:
+        e_node = _child(root, "email_digest")
         for key in ("to", "from"):
             if not re.fullmatch(r"[^@\s,]+@[^@\s,]+", email[key]):
-                node = next(v for k, v in root.value if k.value == "email_digest")
                 raise _err(
-                    path, node, f"email_digest.{key}", f"expected one e-mail address, got {email[key]!r}"
+                    path,
+                    _child(e_node, key),
+                    f"email_digest.{key}",
+                    f"expected one e-mail address, got {email[key]!r}",
                 )
         if not re.fullmatch(r"[^:\s]+:\d+", email["smarthost"]):
-            node = next(v for k, v in root.value if k.value == "email_digest")
             raise _err(
-                path, node, "email_digest.smarthost", f"expected host:port, got {email['smarthost']!r}"
+                path,
+                _child(e_node, "smarthost"),
+                "email_digest.smarthost",
+                f"expected host:port, got {email['smarthost']!r}",
             )
         if ("auth_username" in email) != ("auth_password_file" in email):
-            node = next(v for k, v in root.value if k.value == "email_digest")
-            raise _err(path, node, "email_digest", "auth_username and auth_password_file go together")
+            raise _err(path, e_node, "email_digest", "auth_username and auth_password_file go together")
 
     def wallet(v: dict[str, Any]) -> Wallet:
         return Wallet(v.get("floor"), bool(v.get("planned_sweeps", False)))
@@ -457,7 +466,7 @@ def example_links(path: Path | None = None) -> list[str]:
     shown = path.relative_to(repo) if path.is_relative_to(repo) else path
     root = yaml.compose(path.read_text())
     assert root is not None, f"{path}: validated by load() before"
-    links = next(v for k, v in root.value if k.value == "links")
+    links = _child(root, "links")
     warnings = []
     for key, value in links.value:
         example, instead = EXAMPLE_LINKS.get(key.value, (None, ""))

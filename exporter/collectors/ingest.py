@@ -58,12 +58,10 @@ class IngestCollector(Collector):
         self.ws_urls = ws_urls or []
         self.source: LogsSource | None = None
         self._push_task: asyncio.Task[None] | None = None
-        #: Set by close(): a cycle still running at shutdown must not start the push after it.
-        self._closed = False
 
     def _start_push(self, ingester: ProgramIngester) -> None:
         """Follow the program's notifications once the listing has a cursor to compare with."""
-        if self._closed or self.program.source != "logs" or self._push_task is not None or not self.ws_urls:
+        if self.program.source != "logs" or self._push_task is not None or not self.ws_urls:
             return
         self.source = LogsSource(
             self.ws_urls, ingester.program_id, ingester.decoder, commitment=self.pool.commitment
@@ -107,7 +105,6 @@ class IngestCollector(Collector):
         self._start_push(self.ingester)
 
     async def close(self) -> None:
-        self._closed = True
         if self._push_task is not None:
             self._push_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -46,8 +46,6 @@ log = logging.getLogger("exporter.ingest.logs_source")
 COMMITMENTS = ("confirmed", "finalized")
 #: Signatures remembered to drop duplicated notifications (a node resends within seconds).
 DEDUPE_WINDOW = 10_000
-#: How long closing ``batches()`` waits for its reader task to stop.
-READER_STOP_SECONDS = 2.0
 #: Notified transactions handed over together at most (``batches``): one commit for them all.
 BATCH_MAX = 500
 
@@ -123,7 +121,6 @@ class LogsSource:
                         async for tx in self._read(ws, sub_id):
                             yield tx
                 except (aiohttp.ClientError, TimeoutError, ConnectionError) as e:
-                    _raise_if_cancelling()
                     # Never log the URL: it may carry an API key.
                     log.info("logs source: connection lost (%s); reconnecting", type(e).__name__)
                 self.connected.clear()
@@ -161,8 +158,8 @@ class LogsSource:
                         raise x
         finally:
             reader.cancel()
-            # Bounded: shutdown must not wait on a reader whose cancel a library swallowed.
-            await asyncio.wait({reader}, timeout=READER_STOP_SECONDS)
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
     async def _subscribe(self, ws: aiohttp.ClientWebSocketResponse) -> int:
         params = [{"mentions": [self.program_id]}, {"commitment": self.commitment}]
@@ -226,13 +223,3 @@ def _json(text: str) -> dict[str, Any]:
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _raise_if_cancelling() -> None:
-    """Re-raise a cancel that arrived as a connection error: a cancel landing inside a library's
-    own timeout can surface as ``TimeoutError`` (Python 3.11), and the reconnect loop would
-    swallow it and go on reconnecting after shutdown (seen: ``make run`` stopped with SIGTERM
-    while the simulator went down at the same moment)."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

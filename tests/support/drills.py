@@ -623,15 +623,20 @@ def totals_not_below(before: dict[str, float], now: dict[str, float], what: str)
     assert not lower, f"totals went down ({what}): {lower}"
 
 
-def drill_state_disk_full(tmp: Path, chain: CountingDevchain, full_for: float) -> None:
-    config = drill_config(tmp, chain)
-    state = tmp / "state.sqlite"
-    proc = start(config, tmp / "exporter-0.log")
+def count_something_then_stop(config: Path, log: Path) -> None:
+    """A first run that counts something, then a clean stop (the WAL folded into the state file)."""
+    proc = start(config, log)
     try:
         wait_collectors_up(proc, INGEST)
         wait_until(lambda: observed_totals(proc.metrics()).get("tx/success", 0) > 0, what="something counted")
     finally:
         proc.stop()
+
+
+def drill_state_disk_full(tmp: Path, chain: CountingDevchain, full_for: float) -> None:
+    config = drill_config(tmp, chain)
+    state = tmp / "state.sqlite"
+    count_something_then_stop(config, tmp / "exporter-0.log")
     # Room for the files as they are and a few commits more: then the disk is full. A commit
     # appends every page it touches to the WAL (about ten pages of counters, index and seal
     # for a batch), and the first cycle must complete before the disk fills.
@@ -686,12 +691,7 @@ CORRUPTIONS = {
 def drill_state_corrupted(tmp: Path, chain: CountingDevchain, how: str, broken_for: float) -> None:
     config = drill_config(tmp, chain)
     state = tmp / "state.sqlite"
-    proc = start(config, tmp / "exporter-0.log")
-    try:
-        wait_collectors_up(proc, INGEST)
-        wait_until(lambda: observed_totals(proc.metrics()).get("tx/success", 0) > 0, what="something counted")
-    finally:
-        proc.stop()  # a clean stop: the WAL is folded into the file, which is all there is
+    count_something_then_stop(config, tmp / "exporter-0.log")
     backup = tmp / "state.backup"
     shutil.copy(state, backup)
     offset, garbage = CORRUPTIONS[how]
