@@ -1001,6 +1001,12 @@ CASES: list[Case] = [
         "7m",
         [Fired("critical", JL, "3")],
     ),
+    Case(
+        "EscrowAuditLogGap",
+        "gaps explained at 10m (audit_log_gap_explanations) and an exporter restart at 20m are quiet",
+        {f"escrow_business_audit_log_missing_entries{{{J}}}": "3x10 0x9 _x3 0x20"},
+        "30m",
+    ),
     *OVERDUE_CASES,
     Case(
         "EscrowReconciliationOverdue",
@@ -1488,6 +1494,16 @@ CASES += [
             f"prometheus_notifications_queue_capacity{{{PROM_J}}}": f"{_QUEUE_CAPACITY}x40",
         },
         "20m",
+    ),
+    Case(
+        "EscrowPrometheusNotificationsDropped",
+        "a Prometheus restart (a 3-minute gap, counters back to 0) is quiet",
+        {
+            f"prometheus_notifications_dropped_total{{{PROM_J}}}": "500x15 _x3 0x22",
+            f"prometheus_notifications_queue_length{{{PROM_J}}}": "0x15 _x3 0x22",
+            f"prometheus_notifications_queue_capacity{{{PROM_J}}}": f"{_QUEUE_CAPACITY}x15 _x3 {_QUEUE_CAPACITY}x22",
+        },
+        "25m",
     ),
     *held(
         "EscrowMonitoringConfigReloadFailed",
