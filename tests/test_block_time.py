@@ -105,7 +105,7 @@ def test_buckets_are_sealed_and_pruned(tmp_path: Path) -> None:
     store = _open(path)
     state = store.load("p")
     store.close()
-    assert state is not None and state.minutes == {(minute, EVENT): 3}
+    assert state is not None and state.minutes.as_dict() == {(minute, EVENT): 3}
     # A changed bucket is damage, as a changed total is.
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("UPDATE block_minutes SET value = '30'")
@@ -131,13 +131,13 @@ def test_a_version_2_state_file_opens_with_its_totals_and_gets_buckets(tmp_path:
     db.close()
     store = _open(path)
     state = store.load("p")
-    assert state is not None and state.counters == {EVENT: 7} and state.minutes == {}
+    assert state is not None and state.counters == {EVENT: 7} and state.minutes.as_dict() == {}
     minute = int(time.time() // 60)
     store.save("p", PROGRAM_ID, Cursor("s2", 2, 1_700_000_060), {EVENT: 8}, 2.0, {(minute, EVENT): 1})
     store.close()
     store = _open(path)
     state = store.load("p")
     store.close()
-    assert state is not None and state.counters == {EVENT: 8} and state.minutes == {(minute, EVENT): 1}
+    assert state is not None and state.counters == {EVENT: 8} and state.minutes.as_dict() == {(minute, EVENT): 1}
     version = sqlite3.connect(path).execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     assert version == (str(SCHEMA_VERSION),)

@@ -308,7 +308,7 @@ def _block_time_windows(ingesters: list[ProgramIngester], now: float) -> Iterabl
     any_buckets = False
     for ing in ingesters:
         p = ing.name
-        any_buckets = any_buckets or bool(ing.minutes.values)
+        any_buckets = any_buckets or len(ing.minutes) > 0
         for window, sums in ing.minutes.windows(now).items():
             whole: dict[tuple[str, str, str], float] = defaultdict(float)
             for (metric, labels), v in sorted(sums.items()):

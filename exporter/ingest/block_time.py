@@ -27,15 +27,21 @@ written; events whose block time is already older than that are never bucketed.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from exporter.ingest.state import CounterKey, MinuteKey
+from exporter.ingest.minute_rows import MinuteRows
+
+if TYPE_CHECKING:  # state.py keeps its buckets in minute_rows() too
+    from exporter.ingest.state import CounterKey, MinuteKey
 
 #: The windows served, in minutes, by their ``window`` label.
 WINDOWS: dict[str, int] = {"1h": 60, "24h": 24 * 60}
 #: Minutes of buckets kept: the longest window and a margin for clocks a little apart.
 RETAIN_MINUTES = max(WINDOWS.values()) + 60
+#: Ring slots per counter key: what is kept, and two hours of block times ahead of the clock
+#: (further ahead still counts, in the rows' overflow dict).
+RING_MINUTES = RETAIN_MINUTES + 120
 
 
 def minute_of(block_time: int) -> int:
@@ -53,31 +59,43 @@ def window_start(now: float, minutes: int) -> int:
     return int(now // 60) - minutes + 1
 
 
+def minute_rows() -> MinuteRows[Any]:
+    """Rows sized for the buckets kept (the ingester's by counter key, the store's by stored key)."""
+    return MinuteRows(RING_MINUTES)
+
+
 class MinuteBuckets:
     """One program's committed per-minute values (exact integers, raw units for amounts)."""
 
-    def __init__(self, values: Mapping[MinuteKey, int] | None = None) -> None:
-        self.values: dict[MinuteKey, int] = dict(values or {})
+    def __init__(self, values: MinuteRows[CounterKey] | Mapping[MinuteKey, int] | None = None) -> None:
+        if isinstance(values, MinuteRows):
+            self.rows = values
+        else:
+            self.rows = minute_rows()
+            for (minute, ckey), v in (values or {}).items():
+                self.rows.set(minute, ckey, v)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def get(self, key: MinuteKey) -> int | None:
+        return self.rows.get(*key)
 
     def after(self, increments: Mapping[MinuteKey, int]) -> dict[MinuteKey, int]:
         """The new values of the buckets ``increments`` touch (what the state file must store)."""
-        return {k: self.values.get(k, 0) + v for k, v in increments.items()}
+        return {k: (self.rows.get(*k) or 0) + v for k, v in increments.items()}
 
     def expired(self, now: float) -> list[MinuteKey]:
-        oldest = oldest_kept(now)
-        return [k for k in self.values if k[0] < oldest]
+        return self.rows.older_than(oldest_kept(now))
 
-    def apply(self, new_values: Mapping[MinuteKey, int], removed: list[MinuteKey]) -> None:
-        for k in removed:
-            self.values.pop(k, None)
-        self.values.update(new_values)  # a bucket written in the commit that expired it is kept
+    def apply(self, new_values: Mapping[MinuteKey, int], removed: Iterable[MinuteKey], now: float) -> None:
+        for minute, ckey in removed:
+            self.rows.pop(minute, ckey)
+        self.rows.expired_through(oldest_kept(now))
+        for (minute, ckey), v in new_values.items():  # a bucket written in the commit that expired it is kept
+            self.rows.set(minute, ckey, v)
 
     def windows(self, now: float) -> dict[str, dict[CounterKey, int]]:
-        """Per window label, the sum per counter key over that trailing window; every key with a
-        bucket is present (0 once its events left the window). One pass over the buckets."""
-        starts = {label: window_start(now, minutes) for label, minutes in WINDOWS.items()}
-        sums: dict[str, dict[CounterKey, int]] = {label: defaultdict(int) for label in WINDOWS}
-        for (minute, ckey), v in self.values.items():
-            for label, start in starts.items():
-                sums[label][ckey] += v if minute >= start else 0
-        return sums
+        """Per window label, the sum per counter key over that trailing window; every key that
+        had a bucket since the start is present (0 once its events left the window)."""
+        return self.rows.sums_since({label: window_start(now, minutes) for label, minutes in WINDOWS.items()})

@@ -176,7 +176,7 @@ class ProgramIngester:
             raise CollectorError(e.reason, str(e)) from None
         # Synchronous with the commit above: no await in between, so no cancellation either.
         self.totals.apply(new_values)
-        self.minutes.apply(new_minutes, expired)
+        self.minutes.apply(new_minutes, expired, now)
         self.cursor = cursor
         self.pushed.update(pushed or {})
         for sig in passed:

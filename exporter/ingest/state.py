@@ -40,7 +40,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exporter.ingest import state_lock, state_seal
+from exporter.ingest import block_time, state_lock, state_seal
+from exporter.ingest.minute_rows import MinuteRows
 from exporter.ingest.state_lock import StateError
 
 __all__ = ["CounterKey", "Cursor", "MinuteKey", "ProgramState", "Pushed", "StateError", "StateStore"]
@@ -121,7 +122,7 @@ class ProgramState:
     cursor: Cursor | None  # None: first start (backfill decides where to begin)
     counters: dict[CounterKey, int]
     #: (minute of block time, counter key) -> value (exporter.ingest.block_time)
-    minutes: dict[MinuteKey, int] = field(default_factory=dict)
+    minutes: MinuteRows[CounterKey] = field(default_factory=block_time.minute_rows)
     #: signature -> (slot, deferred): counted by the logs source, not yet passed by the listing.
     pushed: dict[str, Pushed] = field(default_factory=dict)
 
@@ -146,8 +147,9 @@ class _Sealed:
     cursor: int = 0  # digest of the cursor row; 0: no cursor yet
     #: (metric, labels) -> digest of the row as stored
     rows: dict[tuple[str, str], int] = field(default_factory=dict)
-    #: (minute, metric, labels) -> digest of the block_minutes row as stored
-    minutes: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    #: (minute, (metric, labels)) -> value of the block_minutes row as stored; its digest is
+    #: recomputed from it when the row changes (a day of digests would be ~24 MiB, these 16 B each)
+    minutes: MinuteRows[tuple[str, str]] = field(default_factory=block_time.minute_rows)
     #: signature -> digest of the pushed row as stored
     pushed: dict[str, int] = field(default_factory=dict)
     seal: int = 0
@@ -373,8 +375,8 @@ class StateStore:
             raise self._damaged(f"program {program} has totals but no cursor")
         return state, sealed
 
-    def _read_minutes(self, db: sqlite3.Connection, program: str, sealed: _Sealed) -> dict[MinuteKey, int]:
-        minutes: dict[MinuteKey, int] = {}
+    def _read_minutes(self, db: sqlite3.Connection, program: str, sealed: _Sealed) -> MinuteRows[CounterKey]:
+        minutes: MinuteRows[CounterKey] = block_time.minute_rows()
         for minute, metric, labels, value in db.execute(
             "SELECT minute, metric, labels, value FROM block_minutes WHERE program = ?", (program,)
         ):
@@ -388,12 +390,13 @@ class StateStore:
             ):
                 raise self._damaged(f"program {program}: a block-time bucket of {metric!r} is not valid")
             try:
-                minutes[(minute, (metric, decode_labels(labels)))] = int(value)
+                minutes.set(minute, (metric, decode_labels(labels)), int(value))
             except ValueError as e:
                 raise self._damaged(f"program {program}: block-time bucket {metric!r}: {e}") from None
-            digest = state_seal.minute_digest(program, minute, metric, labels, value)
-            sealed.minutes[(minute, metric, labels)] = digest
-            sealed.seal = state_seal.add(sealed.seal, digest)
+            sealed.minutes.set(minute, (metric, labels), int(value))
+            sealed.seal = state_seal.add(
+                sealed.seal, state_seal.minute_digest(program, minute, metric, labels, value)
+            )
         return minutes
 
     def _read_pushed(self, db: sqlite3.Connection, program: str, sealed: _Sealed) -> dict[str, Pushed]:
@@ -486,17 +489,12 @@ class StateStore:
             seal = state_seal.add(seal, digests[(metric, labels)])
         minute_rows = {(m, c, encode_labels(lbl)): str(v) for (m, (c, lbl)), v in (minutes or {}).items()}
         removed = {(m, c, encode_labels(lbl)) for (m, (c, lbl)) in expired} - minute_rows.keys()
-        minute_digests: dict[tuple[int, str, str], int] = {}
-        for mkey in removed:
-            before = old.minutes.get(mkey)
+        for mkey in removed | minute_rows.keys():
+            before = old.minutes.get(mkey[0], mkey[1:])
             if before is not None:
-                seal = state_seal.remove(seal, before)
+                seal = state_seal.remove(seal, state_seal.minute_digest(program, *mkey, str(before)))
         for mkey, value in minute_rows.items():
-            before = old.minutes.get(mkey)
-            if before is not None:
-                seal = state_seal.remove(seal, before)
-            minute_digests[mkey] = state_seal.minute_digest(program, *mkey, value)
-            seal = state_seal.add(seal, minute_digests[mkey])
+            seal = state_seal.add(seal, state_seal.minute_digest(program, *mkey, value))
         pushed_rows = dict(pushed or {})
         gone = set(passed) - pushed_rows.keys()
         pushed_digests: dict[str, int] = {}
@@ -558,9 +556,10 @@ class StateStore:
             raise self._sqlite("cannot write", e) from None
         old.cursor, old.seal = new_cursor, seal
         old.rows.update(digests)
-        old.minutes.update(minute_digests)
-        for mkey in removed:
-            old.minutes.pop(mkey, None)
+        for m, c, lbl in removed:
+            old.minutes.pop(m, (c, lbl))
+        for (m, c, lbl), value in minute_rows.items():
+            old.minutes.set(m, (c, lbl), int(value))
         old.pushed.update(pushed_digests)
         for sig in gone:
             old.pushed.pop(sig, None)
