@@ -31,7 +31,6 @@ import contextlib
 import json
 import logging
 import random
-from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +39,7 @@ import aiohttp
 
 from exporter.anchor import EventDecoder
 from exporter.anchor.decoder import TxDecodeResult
+from exporter.ingest.recent_keys import RecentKeys
 
 log = logging.getLogger("exporter.ingest.logs_source")
 
@@ -102,7 +102,7 @@ class LogsSource:
         self.stats = LogsSourceStats()
         #: Set while a subscription is confirmed; cleared when its connection is lost.
         self.connected = asyncio.Event()
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self.seen = RecentKeys(DEDUPE_WINDOW)
 
     async def transactions(self) -> AsyncGenerator[LogsTransaction, None]:
         """Yield notified transactions forever, reconnecting as needed; raises only
@@ -199,12 +199,9 @@ class LogsSource:
         if not isinstance(signature, str) or not isinstance(slot, int):
             return None
         self.stats.notifications += 1
-        if signature in self._seen:
+        if not self.seen.add(signature):
             self.stats.duplicates_skipped += 1
             return None
-        self._seen[signature] = None
-        if len(self._seen) > DEDUPE_WINDOW:
-            self._seen.popitem(last=False)
         # The decoder reads a getTransaction result; the notification holds the same logs and err.
         decoded = self.decoder.decode_transaction(
             {"meta": {"logMessages": value.get("logs"), "err": value.get("err")}}
