@@ -24,7 +24,7 @@ stay driven by the listing alone, and ``at_slot`` claims only what the listing p
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from array import array
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +41,57 @@ HISTORY_SLOTS = 2_000
 
 #: (roles spec such as "fee|treasury", mint label) -> net raw units (in - out).
 Flows = dict[tuple[str, str], int]
+
+
+_EMPTY = -(1 << 63)  # no slot / no value of that key at that slot
+_MIN, _MAX = _EMPTY + 1, (1 << 63) - 1
+
+
+class FlowHistory:
+    """Cumulative flows as of the end of each of the last ``capacity`` slots.
+
+    An ``OrderedDict`` of 2,000 small dicts is ~1 MiB and grows for the minutes it takes to
+    fill after every start; here a slot ring and one int64 column per flow key, allocated when
+    the key first appears (16 KiB each). An entry with a value beyond int64 is kept as a dict.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.slots = array("q", [_EMPTY]) * capacity
+        self._columns: dict[tuple[str, str], array[int]] = {}
+        self._big: dict[int, Flows] = {}  # ring index -> flows that do not fit the columns
+        self._next = 0
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def append(self, slot: int, flows: Flows) -> None:
+        i = self._next
+        self.slots[i] = slot
+        self._big.pop(i, None)
+        if all(_MIN <= v <= _MAX for v in flows.values()):
+            for key in flows.keys() - self._columns.keys():
+                self._columns[key] = array("q", [_EMPTY]) * self.capacity
+            for key, column in self._columns.items():
+                column[i] = flows.get(key, _EMPTY)
+        else:
+            self._big[i] = dict(flows)
+        self._next = (i + 1) % self.capacity
+        self._count = min(self._count + 1, self.capacity)
+
+    def at_or_before(self, slot: int) -> Flows | None:
+        """The flows of the newest entry at a slot <= ``slot``; None if all are newer."""
+        for n in range(1, self._count + 1):
+            i = (self._next - n) % self.capacity
+            if self.slots[i] <= slot:
+                big = self._big.get(i)
+                return (
+                    dict(big)
+                    if big is not None
+                    else {k: c[i] for k, c in self._columns.items() if c[i] != _EMPTY}
+                )
+        return None
 
 
 def roles_spec(roles: list[str]) -> str:
@@ -70,7 +121,7 @@ class FlowTracker:
         #: Slot of the newest transaction seen (committed or in the open batch).
         self.slot: int | None = None
         self.committed_slot: int | None = None
-        self.history: OrderedDict[int, Flows] = OrderedDict()
+        self.history = FlowHistory(HISTORY_SLOTS)
         self._pending: list[tuple[int, Flows]] = []
         self._running: Flows = {}
         #: Start (wall time) of the newest ingestion cycle that ended with nothing left to ingest.
@@ -147,9 +198,7 @@ class FlowTracker:
     def committed(self) -> None:
         """The batch was committed: its slot boundaries become history."""
         for slot, flows in self._pending:
-            self.history[slot] = flows
-        while len(self.history) > HISTORY_SLOTS:
-            self.history.popitem(last=False)
+            self.history.append(slot, flows)
         self._pending = []
         self.committed_slot = self.slot
 
@@ -168,12 +217,7 @@ class FlowTracker:
         if self._totals is None:
             return None
         if self.committed_slot is not None and self.committed_slot > slot:
-            best = None
-            for s in reversed(self.history):
-                if s <= slot:
-                    best = s
-                    break
-            return None if best is None else dict(self.history[best])
+            return self.history.at_or_before(slot)
         if self.caught_up_from is not None and self.caught_up_from >= read_at:
             return net_flows(self._totals.values)
         return None
