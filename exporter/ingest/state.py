@@ -98,6 +98,10 @@ CREATE TABLE counters (
 {_BLOCK_MINUTES}
 {_PUSHED}
 """
+#: Page cache kept by the connection (SQLite's default is 2 MiB, filled over hours as the day of
+#: block-time buckets grows). A commit touches the newest pages of each table and a prune the
+#: oldest ones; the operating system caches the file behind it anyway.
+_CACHE_KIB = 256
 #: Primary SQLite result codes caused by the environment rather than the file's content:
 #: BUSY, LOCKED, NOMEM, READONLY, IOERR, FULL, CANTOPEN, PERM, PROTOCOL.
 _TRANSIENT = frozenset({5, 6, 7, 8, 10, 13, 14, 3, 15})
@@ -207,6 +211,7 @@ class StateStore:
             self._check(db, size)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            db.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
         except sqlite3.Error as e:
             db.close()
             raise self._sqlite("cannot open", e) from None

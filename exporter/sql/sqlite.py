@@ -69,9 +69,9 @@ _DENIED_FUNCTIONS = frozenset({"load_extension", "readfile", "writefile", "edit"
 _OVERFLOW_AFTER_SECONDS = 1.0
 #: Page cache of each kept connection, in KiB. A kept connection holds its cache between queries
 #: (that is part of the point: hot pages are not re-read), so the cap is what each one may keep
-#: resident however large the ledger grows: 1 MiB times pool_size. SQLite's default is 2 MiB;
+#: resident however large the ledger grows: 512 KiB times pool_size. SQLite's default is 2 MiB;
 #: the metric queries scan a few tables once per run and gain nothing from more.
-_CACHE_KIB = 1024
+_CACHE_KIB = 512
 #: A query's own failures: the connection is fine and stays in the pool. Anything else
 #: (unavailable, or an exception that is not sqlite3's) closes it and the next query reopens.
 _CONNECTION_STILL_GOOD = frozenset({BAD_SQL, READ_ONLY, TIMEOUT, QUERY_ERROR})
