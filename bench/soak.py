@@ -30,6 +30,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from bundle.site import load as load_site
 from tests.support.devchain_proc import Devchain
 from tests.support.exporter_proc import ExporterProcess
@@ -93,6 +95,18 @@ def fds_steady(samples: list[int], warmup: int) -> bool:
     return growth(samples, warmup) < MAX_GROWTH or last - first <= FD_SLACK
 
 
+def bounded(scrape: str) -> dict[str, str]:
+    """How full each fixed-size structure was at the end ("entries/capacity" per program and
+    structure): growth while one still fills is not a leak, growth after all are full would be."""
+    held: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(scrape):
+        if family.name in ("escrow_exporter_bounded_entries", "escrow_exporter_bounded_capacity"):
+            for sample in family.samples:
+                key = f"{sample.labels['program']}/{sample.labels['structure']}"
+                held.setdefault(key, {})[family.name.rsplit("_", 1)[1]] = sample.value
+    return {k: f"{v.get('entries', 0):.0f}/{v.get('capacity', 0):.0f}" for k, v in sorted(held.items())}
+
+
 def paged_alert(body: str) -> str:
     """The alert a PagerDuty event is about: its summary reads ``[TIER] AlertName labels: ...``."""
     summary = str(json.loads(body).get("payload", {}).get("summary", ""))
@@ -149,6 +163,7 @@ def soak(
         rss: list[int] = []
         fds: list[int] = []
         scrapes = scrape_errors = 0
+        last_scrape = ""
         end = time.monotonic() + minutes * 60
         next_sample = next_scrape = time.monotonic()
         while time.monotonic() < end:
@@ -160,7 +175,7 @@ def soak(
             if now >= next_scrape:
                 try:
                     with urllib.request.urlopen(exporter.url + "/metrics", timeout=10) as r:
-                        r.read()
+                        last_scrape = r.read().decode()
                     scrapes += 1
                 except OSError:
                     scrape_errors += 1
@@ -185,6 +200,7 @@ def soak(
             "rss_growth": rss_growth,
             "fd_growth": fd_growth,
             "max_growth": MAX_GROWTH,
+            "bounded": bounded(last_scrape),
             **verdict,
             "passed": rss_growth < MAX_GROWTH
             and fds_steady(fds, warmup)

@@ -135,6 +135,12 @@ def test_soak_bench_smoke() -> None:
     assert all(_positive(v) for v in raw["rss_kib"] + raw["open_fds"])
     assert raw["scrapes"] >= 1 and raw["scrape_errors"] == 0
     assert isinstance(raw["rss_growth"], float) and isinstance(raw["fd_growth"], float)
+    # the fixed-size structures say how full they are: growth while one fills is not a leak
+    buckets = {k: v for k, v in raw["bounded"].items() if k.endswith("/block_time_buckets")}
+    assert buckets, raw["bounded"]
+    for fill in raw["bounded"].values():
+        held, room = (int(x) for x in fill.split("/"))
+        assert 0 <= held <= room and room > 0, raw["bounded"]
     assert {r.figure.split(",")[0] for r in rows} == {
         "RSS growth after warm-up",
         "open fd growth after warm-up",

@@ -115,6 +115,33 @@ class IngestCollector(Collector):
         if self.ingester is not None and self.ingester.restored:
             yield from render([self.ingester])
             yield from render_source(self.ingester, self.source)
+            yield from render_bounded(self.ingester, self.source, self.flows)
+
+
+def render_bounded(
+    ing: ProgramIngester, source: LogsSource | None, flows: FlowTracker | None
+) -> Iterable[Metric]:
+    """How full each fixed-size in-memory structure is: flat memory is the point of them (issue 13),
+    so a soak or an operator can tell "still filling" from "growing"."""
+    entries = GaugeMetricFamily(
+        "escrow_exporter_bounded_entries",
+        "Entries held by one of the exporter's fixed-size in-memory structures, per program.",
+        labels=["program", "structure"],
+    )
+    capacity = GaugeMetricFamily(
+        "escrow_exporter_bounded_capacity",
+        "Entries one of the exporter's fixed-size in-memory structures has room for (allocated), per program.",
+        labels=["program", "structure"],
+    )
+    rows = [("block_time_buckets", len(ing.minutes), ing.minutes.rows.capacity)]
+    if source is not None:
+        rows.append(("notification_dedupe", len(source.seen), source.seen.capacity))
+    if flows is not None:
+        rows.append(("reconcile_slot_history", len(flows.history), flows.history.capacity))
+    for structure, held, room in rows:
+        entries.add_metric([ing.name, structure], held)
+        capacity.add_metric([ing.name, structure], room)
+    yield from (entries, capacity)
 
 
 def render_source(ing: ProgramIngester, source: LogsSource | None) -> Iterable[Metric]:
