@@ -64,7 +64,7 @@ from bench.ingest import (
     ingested,
     simulator_process,
 )
-from exporter.ingest.ingester import PUSH_GRACE_SECONDS
+from exporter.config.programs import ProgramConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("poll", "logs")
@@ -482,7 +482,7 @@ def _rows(raw: dict[str, Any], setup: Setup) -> list[dict[str, Any]]:
                 f"{gtx} getTransaction calls: full fetches by reason {json.dumps(fetches, sort_keys=True)} "
                 f"(emit_cpi: the event lives in an inner instruction a notification does not carry) and "
                 f"{lp['gap_fills']} gap fills (transactions the listing counted because no notification "
-                f"had: missed, or later than the listing's {PUSH_GRACE_SECONDS:g} s grace); {gtx - explained} other "
+                f"had: missed, or later than the listing's {ProgramConfig.model_fields['push_grace_seconds'].default:g} s grace); {gtx - explained} other "
                 f"(retries, transactions not served yet). Without the emit_cpi! ones: "
                 f"{log_emitted_calls / max(1, log_emitted_tx):.4f} calls per log-emitted transaction, the "
                 f"listing alone at {setup.mixed_rate:g} tx/s (it falls as the rate rises: the row above). "

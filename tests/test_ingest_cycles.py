@@ -293,18 +293,21 @@ async def test_logs_source_listing_leaves_young_uncounted_transactions_to_the_pu
     """With ``source: logs`` the listing does not race the notifications (each race it won billed
     a getTransaction): a transaction no notification has counted waits while younger than the
     grace, and once past it the listing counts it, exactly once."""
-    from exporter.ingest import ingester
 
     dc = ThreadDevchain(seed=7, tps=0)
     try:
         # Made now, in the current slot: block times of "now", nothing notified to anyone.
         dc.loop.call_soon_threadsafe(dc.chain.step, 30, False)
         truth = dc.stop_generator()
-        program = program_yaml(accounts=False).replace(
-            f"  - name: {PROGRAM}\n", f"  - name: {PROGRAM}\n    source: logs\n", 1
-        )
-        cfg = write_config(tmp_path / "c.yml", [("a", dc.url)], tmp_path / "s.sqlite", program)
-        monkeypatch.setattr(ingester, "PUSH_GRACE_SECONDS", 3600.0)
+
+        def with_grace(seconds: int) -> str:
+            return program_yaml(accounts=False).replace(
+                f"  - name: {PROGRAM}\n",
+                f"  - name: {PROGRAM}\n    source: logs\n    push_grace_seconds: {seconds}\n",
+                1,
+            )
+
+        cfg = write_config(tmp_path / "c.yml", [("a", dc.url)], tmp_path / "s.sqlite", with_grace(3600))
         collectors, text = await ingest(cfg)
         seen = observed_totals(text)
         assert seen.get("tx/success", 0) + seen.get("tx/failed", 0) == 0, "the listing raced the push"
@@ -337,7 +340,7 @@ async def test_logs_source_listing_leaves_young_uncounted_transactions_to_the_pu
             await c.run_cycle()
             await c.close()
         assert len(caught_up) == 1 and caught_up[0] <= before - 3600 + 1
-        monkeypatch.setattr(ingester, "PUSH_GRACE_SECONDS", 0.0)
+        cfg = write_config(tmp_path / "c.yml", [("a", dc.url)], tmp_path / "s.sqlite", with_grace(0))
         _, text = await ingest(cfg)
         expected = {k: v for k, v in expected_totals(truth).items() if k != "fees"}
         assert truth["transactions"]["success"] > 0
@@ -353,17 +356,15 @@ async def test_notifications_that_arrive_together_are_counted_in_one_commit(
     each capped it near 1,000 tx/s): a duplicate among them is not counted twice, one needing
     getTransaction (emit_cpi!) is fetched and committed on its own, and the listing then passes
     every one of them: the totals equal the simulator's."""
-    from exporter.ingest import ingester
     from exporter.ingest.logs_source import LogsTransaction
 
     monkeypatch.setattr(IngestCollector, "_start_push", lambda self, ing: None)  # fed by hand here
-    monkeypatch.setattr(ingester, "PUSH_GRACE_SECONDS", 0.0)  # the listing waits for no push
     dc = ThreadDevchain(seed=7, tps=0)
     try:
         dc.loop.call_soon_threadsafe(dc.chain.step, 5, False)
         dc.stop_generator()
-        program = program_yaml(accounts=False).replace(
-            f"  - name: {PROGRAM}\n", f"  - name: {PROGRAM}\n    source: logs\n", 1
+        program = program_yaml(accounts=False).replace(  # the listing waits for no push
+            f"  - name: {PROGRAM}\n", f"  - name: {PROGRAM}\n    source: logs\n    push_grace_seconds: 0\n", 1
         )
         config = load_config(
             write_config(tmp_path / "c.yml", [("a", dc.url)], tmp_path / "s.sqlite", program)

@@ -14,7 +14,7 @@ same transaction (``pushed``; the notifications that arrived together share one)
 listing has counted everything up to the cursor's slot, and a transaction of that very slot is
 left to it. The listing, still the reconciler, passes a pushed signature without counting or
 fetching it again and forgets it with the cursor that passes it; every other one it counts is a
-gap fill. It leaves the newest ones (``PUSH_GRACE_SECONDS``) that no notification has counted
+gap fill. It leaves the newest ones (``push_grace_seconds``) that no notification has counted
 yet for a later cycle, so it does not race the notifications. Checks and commits run without an ``await`` between them, so the two paths never
 count one transaction twice.
 """
@@ -74,13 +74,6 @@ class Progress:
 
 #: End-to-end latency buckets (seconds from block time to counted).
 LATENCY_BUCKETS = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
-
-#: With ``source: logs``, the listing leaves a transaction no notification has counted yet to the
-#: push while its block time is this recent. A node lists a confirmed slot about when it notifies
-#: it, so without this wait the listing won the race for ~3.5% of transactions at 50 tx/s and
-#: billed a getTransaction for each (bench/sources.py); a notification that never comes is still
-#: filled by the listing, this much later.
-PUSH_GRACE_SECONDS = 5.0
 
 
 @dataclass
@@ -228,17 +221,17 @@ class ProgramIngester:
             if self.flows is not None:
                 # Transactions held back for the push: every one that landed before this cycle
                 # began less the grace is counted (and its flows applied), not every one before it.
-                self.flows.cycle_caught_up(started - PUSH_GRACE_SECONDS if held else started)
+                self.flows.cycle_caught_up(started - self.config.push_grace_seconds if held else started)
 
     def _past_grace(self, pending: list[SignatureInfo], now: float) -> list[SignatureInfo]:
         """The listed prefix the listing counts now: it stops before the slot of the first
-        transaction that is not pushed yet and younger than ``PUSH_GRACE_SECONDS`` (next cycle,
+        transaction that is not pushed yet and younger than ``push_grace_seconds`` (next cycle,
         the push has counted it, or the listing does). Cutting a prefix, as if listed a little
         earlier, keeps the cursor's exactly-once guarantee; cutting at a slot's start keeps the
         cursor out of that slot, whose later notifications the push could not count (it leaves
         the cursor's own slot to the listing), which would bill a getTransaction each."""
         for i, info in enumerate(pending):
-            young = info.block_time is not None and info.block_time > now - PUSH_GRACE_SECONDS
+            young = info.block_time is not None and info.block_time > now - self.config.push_grace_seconds
             if young and info.signature not in self.pushed:
                 while i > 0 and pending[i - 1].slot == info.slot:
                     i -= 1
