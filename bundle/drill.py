@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bundle.cases import (
+from bundle.cases.common import Fired
+from bundle.cases.series import (
     BAL,
     ESCROW_INFO,
     EXISTS,
@@ -35,7 +36,6 @@ from bundle.cases import (
     USDC,
     WD,
     WD_BT,
-    Fired,
     J,
 )
 from bundle.config import PARAMS

@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from bundle import amconfig
-from bundle.cases import CASES, Case, Fired
+from bundle.cases import CASES
+from bundle.cases.common import Case, Fired
 from bundle.config import (
     ALERTS,
     PRIORITY,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from bundle.config import EXPORTER_JOB, PARAMS, PROBE_JOB, SITE, alert_by_name
 
 if TYPE_CHECKING:
-    from bundle.cases import Case
+    from bundle.cases.common import Case
 
 PROBE = f'job="{PROBE_JOB}",instance="http://app:8080/health"'
 PROBE_LABELS = {"job": PROBE_JOB, "instance": "http://app:8080/health"}
@@ -49,7 +49,7 @@ def pct(v: float) -> str:
 
 
 def _app_cases() -> list[Case]:
-    from bundle.cases import Case, Fired
+    from bundle.cases.common import Case, Fired
 
     k = bad_minutes(PARAMS["app_availability_slo"])
     ok = f'probe_success{{{PROBE},module="http_2xx"}}'
@@ -122,7 +122,7 @@ def _app_cases() -> list[Case]:
 
 
 def _exporter_cases() -> list[Case]:
-    from bundle.cases import Case, Fired
+    from bundle.cases.common import Case, Fired
 
     k = bad_minutes(PARAMS["exporter_freshness_slo"])
     fresh_m = FRESH_S // 60
@@ -179,7 +179,7 @@ def _exporter_cases() -> list[Case]:
 
 
 def _latency_cases() -> list[Case]:
-    from bundle.cases import Case, Fired
+    from bundle.cases.common import Case, Fired
 
     high = float(PARAMS["probe_latency_p95_high_seconds"])
     medium = float(PARAMS["probe_latency_p95_medium_seconds"])
@@ -220,7 +220,7 @@ def _ratio_pair(
     tiers: tuple[str, str],
 ) -> list[Case]:
     """Above the critical threshold both tiers fire; between them the warning; just under quiet."""
-    from bundle.cases import Case, Fired
+    from bundle.cases.common import Case, Fired
 
     medium = float(PARAMS[f"{prefix}_medium_ratio"])
     high = float(PARAMS[f"{prefix}_high_ratio"])
@@ -234,7 +234,7 @@ def _ratio_pair(
 
 
 def _platform_cases() -> list[Case]:
-    from bundle.cases import Case, Fired
+    from bundle.cases.common import Case, Fired
 
     def cpu(busy: float) -> dict[str, str]:
         # One CPU idle (1 - busy) of each second: the idle counter grows 60 (1 - busy) a minute.
@@ -347,7 +347,7 @@ def _ordinary_platform_days() -> list[Case]:
     """Issue 17: the platform alerts stay quiet through what every week brings: a host reboot
     (CPU counters reset, the host gone for 3 minutes), a 3-minute scrape gap, a CPU burst shorter
     than the `for:`, a database restart. Quiet hosts run at 25 % CPU, 50 % memory and disk."""
-    from bundle.cases import Case
+    from bundle.cases.common import Case
 
     idle = f'node_cpu_seconds_total{{{NODE},cpu="0",mode="idle"}}'
     user = f'node_cpu_seconds_total{{{NODE},cpu="0",mode="user"}}'
@@ -439,7 +439,7 @@ HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 def _http_cases() -> list[Case]:
     """The application's error share and p95: both tiers, the warning only, quiet under it, and
     quiet below http_min_requests in 5 minutes however bad the requests are."""
-    from bundle.cases import Case, Fired
+    from bundle.cases.common import Case, Fired
 
     min_req = int(PARAMS["http_min_requests"])
     # Requests per minute: well above the floor, and a quiet trickle far below it.
@@ -519,7 +519,7 @@ def _spike_cases(
     trickle's spike is under the floor; and the ordinary days: busy hours that come every day, a
     restart (the counter back to 0), a scrape gap. One day of history is enough for the same-hour
     baseline (it averages the days that have data) and keeps promtool quick."""
-    from bundle.cases import Case, Fired, promtool_values
+    from bundle.cases.common import Case, Fired, promtool_values
 
     factor, floor = float(PARAMS[factor_key]), float(PARAMS[floor_key])
     assert factor >= 2, f"{factor_key}: the busy-hours case needs at least 2"
@@ -599,7 +599,7 @@ def _request_spike_cases() -> list[Case]:
 
 
 def _network_spike_cases() -> list[Case]:
-    from bundle.cases import Case, humanize1024
+    from bundle.cases.common import Case, humanize1024
 
     eth0 = f'node_network_receive_bytes_total{{{NODE},device="eth0"}}'
     cases = _spike_cases(

@@ -184,7 +184,7 @@ def test_no_example_link_warning_once_a_site_sets_its_own(tmp_path: Path) -> Non
 
 
 # Every threshold is varied: the promtool cases derive their boundary values from the site's
-# thresholds (bundle/cases.py), so none is held fixed. A threshold added later must be varied here.
+# thresholds (bundle/cases/), so none is held fixed. A threshold added later must be varied here.
 OTHER_SITE: dict[str, Any] = {
     "thresholds": {
         "balance_stale_seconds": 420,
