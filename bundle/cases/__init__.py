@@ -20,7 +20,7 @@ from bundle.cases.business import BUSINESS_CASES
 from bundle.cases.capacity import CAPACITY_CASES
 from bundle.cases.chain import CHAIN_CASES
 from bundle.cases.common import Case
-from bundle.cases.exporter import EXPORTER_CASES
+from bundle.cases.exporter_health import EXPORTER_CASES
 from bundle.cases.meta import META_CASES
 from bundle.cases.reconciliation import RECONCILIATION_CASES
 from bundle.cases.rpc import RPC_CASES
