@@ -96,6 +96,6 @@ class MinuteBuckets:
             self.rows.set(minute, ckey, v)
 
     def windows(self, now: float) -> dict[str, dict[CounterKey, int]]:
-        """Per window label, the sum per counter key over that trailing window; every key that
-        had a bucket since the start is present (0 once its events left the window)."""
+        """Per window label, the sum per counter key over that trailing window; every key with a
+        bucket is present (0 once its events left the window), so a restart serves the same series."""
         return self.rows.sums_since({label: window_start(now, minutes) for label, minutes in WINDOWS.items()})

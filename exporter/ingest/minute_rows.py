@@ -10,7 +10,8 @@ it allocated when the series first appears, so memory stays flat while the day f
 
 Exact like the dict it replaces: a value outside int64 (a minute's amount of a token with a
 huge raw supply) or a minute whose ring slot is held by another minute (a block time more
-than ``RING - RETAIN`` minutes ahead of the clock) goes to a small ``overflow`` dict instead.
+than ``RING - RETAIN`` minutes ahead of the clock, or a minute outside int64 or equal to the
+empty-slot mark ``-2**63``) goes to a small ``overflow`` dict instead.
 """
 
 from __future__ import annotations
@@ -21,16 +22,18 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
-_EMPTY = -(1 << 63)  # no minute is this old
+_EMPTY = -(1 << 63)  # marks an empty slot: a bucket of this very minute goes to the overflow
 _MIN, _MAX = -(1 << 63), (1 << 63) - 1
 
 
 class _Ring:
-    __slots__ = ("minutes", "values")
+    __slots__ = ("held", "minutes", "values")
 
     def __init__(self, size: int) -> None:
         self.minutes = array("q", [_EMPTY]) * size
         self.values = array("q", [0]) * size
+        #: Slots holding a minute: a key with none is left out of the sums, as the dict left it.
+        self.held = 0
 
 
 class MinuteRows(Generic[K]):
@@ -54,7 +57,7 @@ class MinuteRows(Generic[K]):
 
     def get(self, minute: int, key: K) -> int | None:
         r = self._rings.get(key)
-        if r is not None and r.minutes[minute % self.ring] == minute:
+        if r is not None and minute != _EMPTY and r.minutes[minute % self.ring] == minute:
             return r.values[minute % self.ring]
         return self.overflow.get((minute, key))
 
@@ -64,14 +67,16 @@ class MinuteRows(Generic[K]):
             r = self._rings[key] = _Ring(self.ring)
         i = minute % self.ring
         held = r.minutes[i]
-        if _MIN <= value <= _MAX and held in (_EMPTY, minute):
+        if _MIN <= value <= _MAX and _EMPTY < minute <= _MAX and held in (_EMPTY, minute):
             if held == _EMPTY:
                 self._count += 1
+                r.held += 1
             r.minutes[i], r.values[i] = minute, value
         else:
-            if held == minute:  # it was in the ring; now it does not fit there
-                r.minutes[i] = _EMPTY
+            if held == minute != _EMPTY:  # it was in the ring; now it does not fit there
+                r.minutes[i], r.values[i] = _EMPTY, 0
                 self._count -= 1
+                r.held -= 1
             self.overflow[(minute, key)] = value
             return
         self.overflow.pop((minute, key), None)  # it was too big before and fits now
@@ -80,9 +85,11 @@ class MinuteRows(Generic[K]):
 
     def pop(self, minute: int, key: K) -> None:
         r = self._rings.get(key)
-        if r is not None and r.minutes[minute % self.ring] == minute:
-            r.minutes[minute % self.ring] = _EMPTY
+        i = minute % self.ring
+        if r is not None and minute != _EMPTY and r.minutes[i] == minute:
+            r.minutes[i], r.values[i] = _EMPTY, 0
             self._count -= 1
+            r.held -= 1
         self.overflow.pop((minute, key), None)
 
     def items(self) -> Iterator[tuple[tuple[int, K], int]]:
@@ -122,9 +129,12 @@ class MinuteRows(Generic[K]):
             self._low = oldest
 
     def sums_since(self, starts: dict[str, int]) -> dict[str, dict[K, int]]:
-        """Per label, per key, the sum of the values of minutes >= that label's start."""
+        """Per label, per key, the sum of the values of minutes >= that label's start; every key
+        holding a minute is present (0 if none is that recent), no other: like a dict's keys."""
         out: dict[str, dict[K, int]] = {label: {} for label in starts}
         for key, r in self._rings.items():
+            if not r.held:  # its minutes all expired: the dict no longer had the key
+                continue
             for label, start in starts.items():
                 out[label][key] = sum(v for m, v in zip(r.minutes, r.values, strict=True) if m >= start)
         for (minute, key), v in self.overflow.items():

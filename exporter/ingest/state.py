@@ -154,6 +154,9 @@ class _Sealed:
     #: (minute, (metric, labels)) -> value of the block_minutes row as stored; its digest is
     #: recomputed from it when the row changes (a day of digests would be ~24 MiB, these 16 B each)
     minutes: MinuteRows[tuple[str, str]] = field(default_factory=block_time.minute_rows)
+    #: (minute, metric, labels) -> value as stored, for the rows whose text is not the decimal
+    #: the exporter writes ("007" loads as 7): their digest is of that text
+    minute_texts: dict[tuple[int, str, str], str] = field(default_factory=dict)
     #: signature -> digest of the pushed row as stored
     pushed: dict[str, int] = field(default_factory=dict)
     seal: int = 0
@@ -399,6 +402,8 @@ class StateStore:
             except ValueError as e:
                 raise self._damaged(f"program {program}: block-time bucket {metric!r}: {e}") from None
             sealed.minutes.set(minute, (metric, labels), int(value))
+            if value != str(int(value)):
+                sealed.minute_texts[(minute, metric, labels)] = value
             sealed.seal = state_seal.add(
                 sealed.seal, state_seal.minute_digest(program, minute, metric, labels, value)
             )
@@ -494,10 +499,12 @@ class StateStore:
             seal = state_seal.add(seal, digests[(metric, labels)])
         minute_rows = {(m, c, encode_labels(lbl)): str(v) for (m, (c, lbl)), v in (minutes or {}).items()}
         removed = {(m, c, encode_labels(lbl)) for (m, (c, lbl)) in expired} - minute_rows.keys()
-        for mkey in removed | minute_rows.keys():
+        touched = removed | minute_rows.keys()
+        for mkey in touched:
             before = old.minutes.get(mkey[0], mkey[1:])
             if before is not None:
-                seal = state_seal.remove(seal, state_seal.minute_digest(program, *mkey, str(before)))
+                text = old.minute_texts.get(mkey, str(before))
+                seal = state_seal.remove(seal, state_seal.minute_digest(program, *mkey, text))
         for mkey, value in minute_rows.items():
             seal = state_seal.add(seal, state_seal.minute_digest(program, *mkey, value))
         pushed_rows = dict(pushed or {})
@@ -565,6 +572,9 @@ class StateStore:
             old.minutes.pop(m, (c, lbl))
         for (m, c, lbl), value in minute_rows.items():
             old.minutes.set(m, (c, lbl), int(value))
+        if old.minute_texts:  # empty unless the file was written by something else
+            for mkey in old.minute_texts.keys() & touched:
+                del old.minute_texts[mkey]
         old.pushed.update(pushed_digests)
         for sig in gone:
             old.pushed.pop(sig, None)
