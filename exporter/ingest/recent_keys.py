@@ -9,19 +9,22 @@ it allocated up front.
 
 Two different signatures share a 64-bit digest with odds of about 1 in 10**15 per lookup; a
 notification dropped that way is still counted, from the signatures listing that fills every
-gap the push source leaves.
+gap the push source leaves. The digest is keyed with a secret drawn at start, so nobody can
+grind signatures that collide with the ones held.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from array import array
 
 _EMPTY = 0
+_SECRET = os.urandom(16)
 
 
 def _digest(key: str) -> int:
-    d = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+    d = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8, key=_SECRET).digest(), "little")
     return d or 1  # 0 marks an empty slot
 
 
