@@ -267,6 +267,15 @@ after each step every alert is evaluated, and only Watchdog and what the step mu
 (`EscrowExporterDown` during the scrape failure, `EscrowProgramPaused` during the pause, which
 the runbook silences beforehand).
 
+Gaps longer than the lookback. "Seen before" (the new-series clause of `EscrowProgramPaused`,
+`EscrowEventDecodeErrors` and `EscrowLedgerWriteErrors`) and "last good read" look back
+`thresholds.lookback_seconds` (6 hours as shipped), so scrape failures and Prometheus outages
+shorter than that page nothing. A series absent for longer (Prometheus down, or the exporter
+unscraped, for more than 6 hours) looks new when it returns: those three alerts can fire once for
+a pause, decode error or write error counted before the gap. After such an outage, check their
+counters' history before acting, or raise `lookback_seconds` (every evaluation then reads more
+samples).
+
 A healthy hour (`make soak`, `bench/soak.py`): the exporter on the example config under the
 simulator's traffic for 60 minutes, scraped by a real Prometheus with these rules and routed by a
 real Alertmanager with this config; at the end only Watchdog may fire and nothing may have reached
