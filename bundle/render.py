@@ -269,9 +269,9 @@ the runbook silences beforehand).
 
 Gaps longer than the lookback. "Seen before" (the new-series clause of `EscrowProgramPaused`,
 `EscrowEventDecodeErrors` and `EscrowLedgerWriteErrors`) and "last good read" look back
-`thresholds.lookback_seconds` (6 hours as shipped), so scrape failures and Prometheus outages
-shorter than that page nothing. A series absent for longer (Prometheus down, or the exporter
-unscraped, for more than 6 hours) looks new when it returns: those three alerts can fire once for
+`thresholds.lookback_seconds` ([[lookback_seconds]] s here), so scrape failures and Prometheus
+outages shorter than that page nothing. A series absent for longer (Prometheus down, or the
+exporter unscraped, for longer than that) looks new when it returns: those three alerts can fire once for
 a pause, decode error or write error counted before the gap. After such an outage, check their
 counters' history before acting, or raise `lookback_seconds` (every evaluation then reads more
 samples).
@@ -403,7 +403,7 @@ def alerts_doc() -> str:
 * [Audit-log gap](runbooks/audit-log-gap.md)
 * [Backup and restore: exporter state file and business database](runbooks/backup-restore.md)
 """
-    return ALERTS_DOC_INTRO + "\n".join(rows) + "\n" + procedures
+    return fill(ALERTS_DOC_INTRO) + "\n".join(rows) + "\n" + procedures
 
 
 def site_template() -> str:

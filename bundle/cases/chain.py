@@ -41,7 +41,6 @@ CU = f'escrow_compute_units_bucket{{{J},program="paid_match",instruction="settle
 PAUSED_EVENTS = f'escrow_events_total{{{J},program="paid_match",event="{PAUSE}"}}'
 # ProgramPaused configured with labels: [reason] (examples/config.yml): one series per reason.
 PAUSED_INCIDENT = f'escrow_events_total{{{J},program="paid_match",event="{PAUSE}",reason="Incident"}}'
-DECODE_ERR = f'escrow_event_decode_errors_total{{{J},program="paid_match",reason="unknown_discriminator"}}'
 
 
 # EscrowComputeUnitsNearLimit: the p99 threshold is a bucket edge (tests/test_rules.py checks), and
@@ -296,20 +295,8 @@ CHAIN_CASES: list[Case] = [
         "8m",
     ),
     # Ordinary days that used to page (issue 13). Each case fails on the rules it replaced.
-    # Prometheus-side gaps: the exporter kept running (same process_start_time_seconds) and
-    # nothing new happened, but `X unless X offset 15m` saw the series "appear" again.
-    Case(
-        "EscrowEventDecodeErrors",
-        "a 3-minute scrape failure (stale markers) is quiet",
-        {DECODE_ERR: "2x10 stale _x2 2x20", PST: "0x10 stale _x2 0x20"},
-        "27m",
-    ),
-    Case(
-        "EscrowEventDecodeErrors",
-        "Prometheus down for 10 minutes is quiet",
-        {DECODE_ERR: "2x10 _x10 2x20", PST: "0x10 _x10 0x20"},
-        "33m",
-    ),
+    # Prometheus-side gaps (as new_counter's cases for the counter alerts): the exporter kept
+    # running and the program stayed paused since before the gap.
     Case(
         "EscrowProgramPaused",
         "a 3-minute scrape failure (stale markers) is quiet",

@@ -80,6 +80,20 @@ def new_counter(
             "35m",
         ),
         Case(alert, "a flat counter is quiet", {s: "2x40", PST: "0x40"}, "22m"),
+        # Prometheus-side gaps (issue 13): the exporter kept running (same start time) and
+        # nothing new happened, but `X unless X offset 15m` saw the series "appear" again.
+        Case(
+            alert,
+            "a 3-minute scrape failure (stale markers) is quiet",
+            {s: "2x10 stale _x2 2x20", PST: "0x10 stale _x2 0x20"},
+            "27m",
+        ),
+        Case(
+            alert,
+            "Prometheus down for 10 minutes is quiet",
+            {s: "2x10 _x10 2x20", PST: "0x10 _x10 0x20"},
+            "33m",
+        ),
     ]
     if created_by_increment:
         cases.append(
